@@ -1,0 +1,434 @@
+//! Typed settings, layered: compiled-in defaults → `config/base.toml` → `config/{env}.toml` →
+//! `BROADSHEET__SECTION__KEY` environment variables (and `DATABASE_URL`).
+//!
+//! This is the only module that reads the process environment (see clippy.toml).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use toml::{Table, Value};
+use url::Url;
+
+const BASE_DEFAULTS: &str = include_str!("../config/base.toml");
+const LOCAL_DEFAULTS: &str = include_str!("../config/local.toml");
+const PRODUCTION_DEFAULTS: &str = include_str!("../config/production.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Local,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    pub mail: MailSettings,
+    #[serde(default)]
+    pub admin: AdminSettings,
+    pub subscriptions: SubscriptionSettings,
+    pub limits: LimitSettings,
+    pub log: LogSettings,
+    #[serde(skip, default = "local")]
+    pub environment: Environment,
+}
+
+fn local() -> Environment {
+    Environment::Local
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub addr: SocketAddr,
+    pub base_url: BaseUrl,
+    #[serde(default)]
+    pub client_ip_header: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    #[serde(default)]
+    pub url: Option<SecretString>,
+    #[serde(deserialize_with = "mailbox")]
+    pub from: lettre::message::Mailbox,
+    pub concurrency: usize,
+    pub rate_per_second: f64,
+    pub send_timeout_secs: f64,
+    pub max_attempts: u32,
+    pub retry_base_secs: f64,
+    pub lease_secs: f64,
+    #[serde(default)]
+    pub templates_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    #[serde(default, deserialize_with = "secret_from_scalar")]
+    pub token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionSettings {
+    pub token_ttl_hours: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub signups_per_ip_per_minute: u32,
+    pub confirmation_mails_per_address_per_day: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The public address of the service, used in every link we mail. Always without a trailing
+/// slash, so `format!("{base}/path")` is right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl(String);
+
+impl BaseUrl {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let url = Url::parse(input).map_err(|e| format!("{input:?} is not a URL ({e})"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!("{input:?} must be an http:// or https:// URL"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("{input:?} must not have a query or fragment"));
+        }
+        Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// `{base}{path}` where `path` starts with `/`.
+    pub fn join(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for BaseUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        BaseUrl::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+fn mailbox<'de, D: serde::Deserializer<'de>>(d: D) -> Result<lettre::message::Mailbox, D::Error> {
+    let raw = String::deserialize(d)?;
+    raw.parse().map_err(|e| serde::de::Error::custom(format!("{raw:?} is not a mailbox like \"Broadsheet <news@example.com>\" ({e})")))
+}
+
+/// An environment variable arrives as text; "12345" must still be accepted as a token.
+fn secret_from_scalar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    let value = Option::<Value>::deserialize(d)?;
+    Ok(match value {
+        None => None,
+        Some(Value::String(s)) => Some(SecretString::from(s)),
+        Some(Value::Integer(i)) => Some(SecretString::from(i.to_string())),
+        Some(other) => return Err(serde::de::Error::custom(format!("expected text, found {}", other.type_str()))),
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration: cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+}
+
+impl Settings {
+    /// Reads the layers from the config directory (`BROADSHEET_CONFIG_DIR`, else `./config` when
+    /// it exists) and the process environment.
+    #[allow(clippy::disallowed_methods)]
+    pub fn load() -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        let dir = std::env::var("BROADSHEET_CONFIG_DIR").map(PathBuf::from).ok().or_else(|| {
+            let here = PathBuf::from("config");
+            here.is_dir().then_some(here)
+        });
+        Self::load_from(dir.as_deref(), &vars)
+    }
+
+    /// The same layering from explicit inputs, so tests need not touch the process environment.
+    pub fn load_from(dir: Option<&Path>, vars: &[(String, String)]) -> Result<Self, ConfigError> {
+        let var = |k: &str| vars.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
+        let environment = match var("BROADSHEET_ENV").unwrap_or("local") {
+            "local" => Environment::Local,
+            "production" => Environment::Production,
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "BROADSHEET_ENV is {other:?}; use \"local\" or \"production\""
+                )));
+            }
+        };
+        let env_name = match environment {
+            Environment::Local => "local",
+            Environment::Production => "production",
+        };
+
+        let mut merged = parse_layer(BASE_DEFAULTS, "compiled-in base.toml")?;
+        let env_defaults = match environment {
+            Environment::Local => LOCAL_DEFAULTS,
+            Environment::Production => PRODUCTION_DEFAULTS,
+        };
+        merge(&mut merged, parse_layer(env_defaults, "compiled-in environment defaults")?);
+        if let Some(dir) = dir {
+            for file in [PathBuf::from("base.toml"), PathBuf::from(format!("{env_name}.toml"))] {
+                let path = dir.join(file);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => merge(&mut merged, parse_layer(&text, &path.display().to_string())?),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(ConfigError::Read { path, source }),
+                }
+            }
+        }
+        if let Some(url) = var("DATABASE_URL") {
+            set_key(&mut merged, &["database", "url"], Value::String(url.to_owned()));
+        }
+        for (name, raw) in vars {
+            let Some(rest) = name.strip_prefix("BROADSHEET__") else { continue };
+            let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+            if path.len() != 2 || path.iter().any(String::is_empty) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name}: expected BROADSHEET__SECTION__KEY, e.g. BROADSHEET__MAIL__URL"
+                )));
+            }
+            let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+            set_key(&mut merged, &keys, scalar_from_env(raw));
+        }
+
+        let mut settings: Settings = serde_path_to_error::deserialize(Value::Table(merged))
+            .map_err(|e| ConfigError::Invalid(format!("{}: {}", e.path(), e.inner())))?;
+        settings.environment = environment;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        if self.environment == Environment::Production {
+            if self.mail.url.is_none() {
+                return bad("mail.url", "required in production (e.g. smtp://smtp.example.com:587?tls=required)");
+            }
+            if self.admin.token.as_ref().is_none_or(|t| t.expose_secret().len() < 32) {
+                return bad("admin.token", "required in production, at least 32 characters");
+            }
+        }
+        if let Some(url) = &self.mail.url {
+            crate::mail::MailUrl::parse(url.expose_secret()).map_err(|e| ConfigError::Invalid(format!("mail.url: {e}")))?;
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections", "must be at least 1");
+        }
+        if self.mail.concurrency == 0 {
+            return bad("mail.concurrency", "must be at least 1");
+        }
+        if self.mail.max_attempts == 0 {
+            return bad("mail.max_attempts", "must be at least 1");
+        }
+        for (key, v) in [
+            ("mail.rate_per_second", self.mail.rate_per_second),
+            ("mail.retry_base_secs", self.mail.retry_base_secs),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(key, "must be a number of 0 or more");
+            }
+        }
+        for (key, v) in [
+            ("mail.send_timeout_secs", self.mail.send_timeout_secs),
+            ("mail.lease_secs", self.mail.lease_secs),
+            ("subscriptions.token_ttl_hours", self.subscriptions.token_ttl_hours),
+        ] {
+            if !(v.is_finite() && v > 0.0 && v < 1e7) {
+                return bad(key, "must be a positive number");
+            }
+        }
+        if self.mail.lease_secs < self.mail.send_timeout_secs {
+            return bad("mail.lease_secs", "must be at least mail.send_timeout_secs, or a slow send would be taken over by another worker");
+        }
+        if let Some(h) = &self.http.client_ip_header {
+            if axum::http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                return bad("http.client_ip_header", "is not a valid header name");
+            }
+        }
+        Ok(())
+    }
+
+    /// The newsletter's name: the display name of `mail.from`.
+    pub fn newsletter_name(&self) -> String {
+        self.mail.from.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "Broadsheet".to_owned())
+    }
+
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.mail.send_timeout_secs)
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs_f64(self.mail.lease_secs)
+    }
+
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs_f64(self.subscriptions.token_ttl_hours * 3600.0)
+    }
+}
+
+fn parse_layer(text: &str, origin: &str) -> Result<Table, ConfigError> {
+    text.parse::<Table>().map_err(|e| ConfigError::Invalid(format!("{origin}: {e}")))
+}
+
+fn merge(into: &mut Table, from: Table) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(Value::Table(existing)), Value::Table(new)) => merge(existing, new),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+fn set_key(table: &mut Table, path: &[&str], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            table.insert((*last).to_owned(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = table.entry((*first).to_owned()).or_insert_with(|| Value::Table(Table::new()));
+            if !entry.is_table() {
+                *entry = Value::Table(Table::new());
+            }
+            if let Value::Table(inner) = entry {
+                set_key(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// Environment values are text; numbers and booleans are recognised so that
+/// `BROADSHEET__MAIL__CONCURRENCY=64` works.
+fn scalar_from_env(raw: &str) -> Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return Value::Integer(i);
+    }
+    if let Ok(f) = raw.parse::<f64>() {
+        if f.is_finite() {
+            return Value::Float(f);
+        }
+    }
+    match raw {
+        "true" => Value::Boolean(true),
+        "false" => Value::Boolean(false),
+        _ => Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn compiled_in_defaults_run_anywhere() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!(s.http.addr.port(), 8080);
+        assert_eq!(s.mail.url.unwrap().expose_secret(), "file://var/outbox");
+        assert_eq!(s.limits.confirmation_mails_per_address_per_day, 3);
+    }
+
+    #[test]
+    fn environment_variables_win() {
+        let s = Settings::load_from(
+            None,
+            &vars(&[
+                ("BROADSHEET__MAIL__CONCURRENCY", "64"),
+                ("BROADSHEET__ADMIN__TOKEN", "12345"),
+                ("DATABASE_URL", "postgres://x@db/y"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.mail.concurrency, 64);
+        assert_eq!(s.admin.token.unwrap().expose_secret(), "12345");
+        assert_eq!(s.database.url.expose_secret(), "postgres://x@db/y");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__CONCURRENCY", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mail.concurrency"), "{err}");
+        let err = Settings::load_from(None, &vars(&[("BROADSHEET__HTTP__BASE_URL", "not a url")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.base_url"), "{err}");
+        let err = Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__URLL", "smtp://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("urll"), "{err}");
+        let err = Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__URL", "ftp://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mail.url"), "{err}");
+    }
+
+    #[test]
+    fn production_requires_mail_url_and_admin_token() {
+        let err = Settings::load_from(None, &vars(&[("BROADSHEET_ENV", "production")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mail.url"), "{err}");
+        let ok = Settings::load_from(
+            None,
+            &vars(&[
+                ("BROADSHEET_ENV", "production"),
+                ("BROADSHEET__MAIL__URL", "smtp://mail.example.com:587?tls=required"),
+                ("BROADSHEET__ADMIN__TOKEN", "0123456789abcdef0123456789abcdef"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(ok.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn base_url_loses_its_trailing_slash() {
+        assert_eq!(BaseUrl::parse("https://news.example.com/").unwrap().join("/x"), "https://news.example.com/x");
+        assert!(BaseUrl::parse("ftp://x").is_err());
+    }
+}

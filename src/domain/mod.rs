@@ -1,0 +1,11 @@
+//! Newtypes that parse outside input once; the rest of the code cannot hold an unchecked value.
+
+mod email;
+mod name;
+mod status;
+mod token;
+
+pub use email::{EmailError, SubscriberEmail};
+pub use name::{NameError, SubscriberName};
+pub use status::SubscriberStatus;
+pub use token::{Token, TokenHash};

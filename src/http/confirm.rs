@@ -1,0 +1,99 @@
+//! `GET /subscriptions/confirm?token=` shows a page and changes nothing: mail scanners open
+//! every link. `POST /subscriptions/confirm` (form field `token`) confirms.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use minijinja::context;
+use serde::Deserialize;
+
+use super::input::{self, BodyKind};
+use super::pages;
+use crate::app::AppState;
+use crate::domain::{SubscriberStatus, Token};
+use crate::error::{Error, PageError};
+use crate::store::subscribers::{self, ConsentAction};
+use crate::store::tokens::{self, ConfirmToken};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/subscriptions/confirm", get(confirm_page).post(confirm))
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+fn invalid() -> Response {
+    pages::page(StatusCode::BAD_REQUEST, "confirm_invalid.html", context! {})
+}
+
+async fn confirm_page(query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+    let token = query.ok().and_then(|Query(q)| q.token).and_then(|t| Token::parse(&t).ok());
+    match token {
+        Some(token) => pages::page(StatusCode::OK, "confirm.html", context! { token => token.expose() }),
+        None => invalid(),
+    }
+}
+
+async fn confirm(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    let origin = super::origin(&state, peer, &headers);
+    if let Some(ip) = origin.ip {
+        state.limiter.check(ip).map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
+    }
+    let raw = token_from(query, &headers, body)?;
+    let Some(token) = raw.and_then(|t| Token::parse(&t).ok()) else {
+        return Ok(invalid());
+    };
+
+    let mut tx = state.db.begin().await?;
+    let confirmed_now = match tokens::use_confirm_token(&mut tx, &token.hash()).await? {
+        ConfirmToken::Fresh(id) => {
+            if subscribers::confirm(&mut tx, id).await? {
+                subscribers::record_consent(&mut tx, id, ConsentAction::Confirm, &origin).await?;
+                tokens::retire_confirm_tokens(&mut tx, id).await?;
+                tracing::info!(subscriber = %id, "subscription confirmed");
+                Some(true)
+            } else if subscribers::status(&state.db, id).await? == Some(SubscriberStatus::Confirmed) {
+                Some(false)
+            } else {
+                None
+            }
+        }
+        ConfirmToken::AlreadyConfirmed => Some(false),
+        ConfirmToken::Invalid => None,
+    };
+    tx.commit().await?;
+    Ok(match confirmed_now {
+        Some(now) => pages::page(StatusCode::OK, "confirmed.html", context! { already => !now }),
+        None => invalid(),
+    })
+}
+
+/// The token from the form body, else from the query string.
+pub fn token_from(
+    query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Option<String>, Error> {
+    let body = input::body(body)?;
+    let from_body = if body.is_empty() {
+        None
+    } else {
+        let kind = input::body_kind(headers).unwrap_or(BodyKind::Form);
+        input::text_fields(kind, &body)?.remove("token")
+    };
+    Ok(from_body.or_else(|| query.ok().and_then(|Query(q)| q.token)))
+}

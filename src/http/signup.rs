@@ -1,0 +1,94 @@
+//! `GET /` (the signup page) and `POST /subscriptions` (form or JSON).
+//!
+//! The answer is the same whether the address is new, pending or confirmed: the response must
+//! not tell a stranger who is subscribed. What differs happens behind it (a pending address gets
+//! its confirmation mail again, within the daily cap; a confirmed one gets nothing).
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use minijinja::{Value, context};
+use serde_json::json;
+
+use super::input::{self, BodyKind};
+use super::pages;
+use crate::app::AppState;
+use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
+use crate::error::{Error, PageError};
+use crate::store::{deliveries, subscribers};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(signup_page)).route("/subscriptions", post(subscribe))
+}
+
+async fn signup_page() -> Html<String> {
+    pages::render("signup.html", context! { email => "", name => "", error => Value::from(()), field => Value::from(()) })
+}
+
+async fn subscribe(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let kind = match input::body_kind(&headers) {
+        Ok(kind) => kind,
+        Err(e) => return e.into_response(),
+    };
+    let typed = input::body(body).and_then(|b| input::text_fields(kind, &b));
+    let (email_raw, name_raw) = match &typed {
+        Ok(fields) => (
+            fields.get("email").cloned().unwrap_or_default(),
+            fields.get("name").cloned().unwrap_or_default(),
+        ),
+        Err(_) => (String::new(), String::new()),
+    };
+    let result = match typed {
+        Ok(_) => handle(&state, peer, &headers, &email_raw, &name_raw).await,
+        Err(e) => Err(e),
+    };
+    match (kind, result) {
+        (BodyKind::Json, Ok(())) => (StatusCode::ACCEPTED, Json(json!({ "status": "pending" }))).into_response(),
+        (BodyKind::Json, Err(e)) => e.into_response(),
+        (BodyKind::Form, Ok(())) => pages::page(
+            StatusCode::OK,
+            "check_inbox.html",
+            context! { ttl_hours => state.settings.subscriptions.token_ttl_hours },
+        ),
+        // A person typed this: show the form again with their values and what to fix.
+        (BodyKind::Form, Err(e @ Error::Invalid { .. })) => pages::page(
+            e.status(),
+            "signup.html",
+            context! { email => email_raw, name => name_raw, error => e.public_message(), field => e.field() },
+        ),
+        (BodyKind::Form, Err(e)) => PageError(e).into_response(),
+    }
+}
+
+async fn handle(state: &AppState, peer: SocketAddr, headers: &HeaderMap, email: &str, name: &str) -> Result<(), Error> {
+    let email = SubscriberEmail::parse(email).map_err(|e| Error::invalid("email", e.to_string()))?;
+    let name = SubscriberName::parse(name).map_err(|e| Error::invalid("name", e.to_string()))?;
+    let origin = super::origin(state, peer, headers);
+    if let Some(ip) = origin.ip {
+        state.limiter.check(ip).map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
+    }
+
+    let mut tx = state.db.begin().await?;
+    let (id, status) = subscribers::upsert_for_signup(&mut tx, &email, name.as_ref()).await?;
+    subscribers::record_consent(&mut tx, id, subscribers::ConsentAction::Signup, &origin).await?;
+    let cap = state.settings.limits.confirmation_mails_per_address_per_day;
+    let queued = status == SubscriberStatus::Pending && deliveries::enqueue_confirmation(&mut tx, id, cap).await?;
+    tx.commit().await?;
+
+    if queued {
+        state.wake.notify_one();
+    }
+    tracing::info!(subscriber = %id, queued, "signup");
+    Ok(())
+}

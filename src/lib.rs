@@ -1,0 +1,14 @@
+//! Broadsheet: newsletter subscriptions with double opt-in, and digests sent over SMTP.
+//!
+//! `main.rs` is a thin CLI over this library; the integration tests drive the same code.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod mail;
+pub mod store;
+pub mod telemetry;
+pub mod worker;

@@ -1,0 +1,218 @@
+//! A pool of SMTP connections that we open ourselves.
+//!
+//! Why not lettre's own pool: lettre 0.11.23 does not set `TCP_NODELAY`, and Nagle's algorithm
+//! then holds each small SMTP command back for ~40 ms, capping a connection at ~23 messages per
+//! second. We open the socket with nodelay and hand it to lettre's connection, which still does
+//! the protocol (EHLO, STARTTLS, AUTH, pipelining of nothing, dot-stuffing).
+//!
+//! Concurrency is bounded by the worker's semaphore, not here: the pool only keeps idle
+//! connections for reuse, and drops those that sat idle long enough for a server to hang up.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::Error as SmtpError;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::TlsMode;
+
+/// Servers commonly drop idle clients after 60 s or more; reuse only well inside that.
+const MAX_IDLE: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle connections kept beyond this are closed rather than pooled.
+const MAX_POOLED: usize = 256;
+
+pub struct SmtpPool {
+    host: String,
+    port: u16,
+    tls: TlsMode,
+    credentials: Option<Credentials>,
+    client_id: ClientId,
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    rustls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// What went wrong with one send, in the terms the retry policy needs.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpSendError {
+    /// 5xx: the server refused this message for good.
+    #[error("{0}")]
+    Permanent(String),
+    /// 4xx, a dropped connection, a TLS or DNS problem: worth another try later.
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl SmtpPool {
+    pub fn new(
+        host: String,
+        port: u16,
+        tls: TlsMode,
+        credentials: Option<(String, SecretString)>,
+        client_id: ClientId,
+    ) -> Result<Self, String> {
+        let rustls = match tls {
+            TlsMode::Implicit => {
+                let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+                let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| format!("TLS setup failed: {e}"))?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                Some(Arc::new(config))
+            }
+            _ => None,
+        };
+        Ok(Self {
+            host,
+            port,
+            tls,
+            credentials: credentials.map(|(user, pass)| Credentials::new(user, pass.expose_secret().to_owned())),
+            client_id,
+            idle: Mutex::new(Vec::new()),
+            rustls,
+        })
+    }
+
+    /// Sends one message: over an idle connection when there is one, else a new one. A reused
+    /// connection that turns out to be dead (the server hung up while it was idle) gets one retry
+    /// on a fresh connection, so an idle timeout never costs a message an attempt.
+    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SmtpSendError> {
+        if let Some(mut conn) = self.take_idle() {
+            match conn.send(envelope, message).await {
+                Ok(_) => {
+                    self.put_back(conn);
+                    return Ok(());
+                }
+                // The server answered: that is the verdict for this message.
+                Err(e) if e.is_response() || e.is_permanent() || e.is_transient() => {
+                    self.keep_if_usable(conn);
+                    return Err(classify(&e));
+                }
+                Err(_) => {} // Dead connection: try a fresh one below.
+            }
+        }
+        let mut conn = self.connect().await?;
+        match conn.send(envelope, message).await {
+            Ok(_) => {
+                self.put_back(conn);
+                Ok(())
+            }
+            Err(e) => {
+                self.keep_if_usable(conn);
+                Err(classify(&e))
+            }
+        }
+    }
+
+    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some((conn, since)) = idle.pop() {
+            if since.elapsed() < MAX_IDLE && !conn.has_broken() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    fn put_back(&self, conn: AsyncSmtpConnection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_POOLED {
+            idle.push((conn, Instant::now()));
+        }
+    }
+
+    /// After a rejected recipient the connection is still good for the next message.
+    fn keep_if_usable(&self, conn: AsyncSmtpConnection) {
+        if !conn.has_broken() {
+            self.put_back(conn);
+        }
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpSendError> {
+        let transient = |what: &str, e: &dyn std::fmt::Display| SmtpSendError::Transient(format!("{what}: {e}"));
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((self.host.as_str(), self.port)))
+            .await
+            .map_err(|_| SmtpSendError::Transient(format!("connecting to {}:{} timed out", self.host, self.port)))?
+            .map_err(|e| transient(&format!("cannot connect to {}:{}", self.host, self.port), &e))?;
+        tcp.set_nodelay(true).map_err(|e| transient("setting TCP_NODELAY", &e))?;
+        let stream: Box<dyn AsyncTokioStream> = match &self.rustls {
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+                    .map_err(|e| SmtpSendError::Permanent(format!("mail.url host is not a TLS server name: {e}")))?;
+                let tls = tokio_rustls::TlsConnector::from(config.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| transient("TLS handshake", &e))?;
+                Box::new(ImplicitTls(tls))
+            }
+            None => Box::new(tcp),
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.client_id)
+            .await
+            .map_err(|e| classify(&e))?;
+        match self.tls {
+            TlsMode::Opportunistic | TlsMode::Required if conn.can_starttls() => {
+                let params = TlsParameters::new_rustls(self.host.clone()).map_err(|e| transient("TLS setup", &e))?;
+                conn.starttls(params, &self.client_id).await.map_err(|e| classify(&e))?;
+            }
+            TlsMode::Required => {
+                return Err(SmtpSendError::Transient(format!(
+                    "{} does not offer STARTTLS and mail.url requires TLS",
+                    self.host
+                )));
+            }
+            _ => {}
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials).await.map_err(|e| classify(&e))?;
+        }
+        Ok(conn)
+    }
+}
+
+/// 5xx is final; everything else (4xx, I/O, TLS, a garbled reply) is worth retrying.
+fn classify(e: &SmtpError) -> SmtpSendError {
+    let text = match e.status() {
+        Some(code) => format!("{code} {e}"),
+        None => e.to_string(),
+    };
+    if e.is_permanent() { SmtpSendError::Permanent(text) } else { SmtpSendError::Transient(text) }
+}
+
+/// `smtps://`: TLS from the first byte. lettre accepts any stream that implements its trait.
+#[derive(Debug)]
+struct ImplicitTls(tokio_rustls::client::TlsStream<TcpStream>);
+
+impl AsyncRead for ImplicitTls {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ImplicitTls {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for ImplicitTls {
+    fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}

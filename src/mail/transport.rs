@@ -1,0 +1,56 @@
+//! Where mail goes: an SMTP server, or a directory of `.eml` files for local development.
+
+use std::path::PathBuf;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::extension::ClientId;
+use secrecy::ExposeSecret;
+
+use super::smtp::{SmtpPool, SmtpSendError};
+use super::url::MailUrl;
+use crate::config::Settings;
+
+pub enum MailTransport {
+    Smtp(SmtpPool),
+    File(PathBuf),
+}
+
+pub type SendError = SmtpSendError;
+
+impl MailTransport {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let Some(url) = &settings.mail.url else {
+            anyhow::bail!("mail.url is not set; use smtp://host:port or file://DIR");
+        };
+        let url = MailUrl::parse(url.expose_secret()).map_err(|e| anyhow::anyhow!("mail.url: {e}"))?;
+        Ok(match url {
+            MailUrl::Smtp { host, port, tls, credentials } => {
+                // EHLO names the sending domain, which is what receiving servers check it against.
+                let client_id = ClientId::Domain(settings.mail.from.email.domain().to_owned());
+                Self::Smtp(SmtpPool::new(host, port, tls, credentials, client_id).map_err(|e| anyhow::anyhow!("mail.url: {e}"))?)
+            }
+            MailUrl::File(dir) => {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| anyhow::anyhow!("mail.url: cannot create directory {}: {e}", dir.display()))?;
+                Self::File(dir)
+            }
+        })
+    }
+
+    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
+        match self {
+            Self::Smtp(pool) => pool.send(envelope, message).await,
+            Self::File(dir) => {
+                // Written under a temporary name and renamed, so a reader never sees half a message.
+                let name = uuid::Uuid::new_v4();
+                let tmp = dir.join(format!(".{name}.tmp"));
+                let path = dir.join(format!("{name}.eml"));
+                let write = async {
+                    tokio::fs::write(&tmp, message).await?;
+                    tokio::fs::rename(&tmp, &path).await
+                };
+                write.await.map_err(|e| SendError::Transient(format!("writing {}: {e}", path.display())))
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The `broadsheet` command line. Exit codes: 0 ok, 2 usage or bad input, 1 anything else.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use broadsheet::app::{Application, shutdown_signal};
+use broadsheet::config::Settings;
+use broadsheet::worker::Worker;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "broadsheet", version, about = "Newsletter subscriptions with double opt-in, and digests sent over SMTP")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// HTTP service and sending worker in one process (the default).
+    Serve {
+        /// Serve HTTP only; run `broadsheet worker` elsewhere to send mail.
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Sending worker only; run as many as you like against one database.
+    Worker,
+    /// Create the database if needed, apply migrations and exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("broadsheet: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    broadsheet::telemetry::init(settings.log.format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("broadsheet: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve { no_worker: false }), settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("broadsheet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal.cancel();
+    });
+    match command {
+        Command::Serve { no_worker } => {
+            let app = Application::build(settings, !no_worker).await?;
+            app.run(shutdown).await
+        }
+        Command::Worker => {
+            let db = broadsheet::db::connect(&settings.database).await?;
+            let worker = Worker::new(db, &settings, Default::default())?;
+            worker.run(shutdown).await.context("worker failed")
+        }
+        Command::Migrate => {
+            broadsheet::db::connect(&settings.database).await?;
+            eprintln!("broadsheet: database is up to date");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The delivery queue: one row per outgoing message.
+//!
+//! Rows are claimed in batches with `FOR UPDATE SKIP LOCKED` through the partial index of pending
+//! rows. A claim leases the row to one worker (`locked_by`, `locked_until`) and moves its
+//! `next_attempt_at` to the end of the lease, so the claim scan does not wade through rows in
+//! flight and a crashed worker's rows become due again by themselves. Results are written back in
+//! batches, and only by the worker that still holds the lease.
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::SubscriberStatus;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "delivery_kind", rename_all = "lowercase")]
+pub enum DeliveryKind {
+    Confirmation,
+    Digest,
+}
+
+/// Queues a confirmation mail unless one is already waiting or the address has had its share
+/// today (`cap`). Returns whether a row was written. Call with the subscriber row locked.
+pub async fn enqueue_confirmation(conn: &mut PgConnection, subscriber_id: Uuid, cap: u32) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "INSERT INTO deliveries (kind, subscriber_id)
+         SELECT 'confirmation', $1
+         WHERE NOT EXISTS (SELECT 1 FROM deliveries
+                           WHERE subscriber_id = $1 AND kind = 'confirmation' AND status = 'pending')
+           AND (SELECT count(*) FROM deliveries
+                WHERE subscriber_id = $1 AND kind = 'confirmation'
+                  AND created_at > now() - interval '1 day') < $2",
+        subscriber_id,
+        i64::from(cap),
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A delivery this worker now holds, with what it needs to render the message.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub kind: DeliveryKind,
+    pub attempts: i32,
+    pub subscriber_id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub status: SubscriberStatus,
+}
+
+pub async fn claim(db: &PgPool, worker: Uuid, limit: i64, lease_secs: f64) -> sqlx::Result<Vec<Claimed>> {
+    sqlx::query_as!(
+        Claimed,
+        r#"
+        WITH due AS (
+            SELECT id FROM deliveries
+            WHERE status = 'pending' AND next_attempt_at <= now()
+            ORDER BY next_attempt_at
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE deliveries d
+        SET locked_by = $2,
+            locked_until = now() + make_interval(secs => $3),
+            next_attempt_at = now() + make_interval(secs => $3),
+            attempts = d.attempts + 1
+        FROM due, subscribers s
+        WHERE d.id = due.id AND s.id = d.subscriber_id
+        RETURNING d.id, d.kind AS "kind: DeliveryKind", d.attempts, d.subscriber_id,
+                  s.email, s.name, s.status AS "status: SubscriberStatus"
+        "#,
+        limit,
+        worker,
+        lease_secs,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// How one claimed delivery ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Sent { message_id: String },
+    /// Try again after this many seconds.
+    Retry { error: String, after_secs: f64 },
+    Failed { error: String },
+    /// Nothing to send any more (the subscriber left, or already confirmed).
+    Skipped { reason: &'static str },
+}
+
+/// Writes a batch of outcomes in one statement. Rows whose lease another worker has taken over
+/// are left alone: that worker now owns them.
+pub async fn record(db: &PgPool, worker: Uuid, results: &[(i64, Outcome)]) -> sqlx::Result<u64> {
+    if results.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(results.len());
+    let mut statuses = Vec::with_capacity(results.len());
+    let mut errors = Vec::with_capacity(results.len());
+    let mut message_ids = Vec::with_capacity(results.len());
+    let mut delays = Vec::with_capacity(results.len());
+    for (id, outcome) in results {
+        ids.push(*id);
+        let (status, error, message_id, delay) = match outcome {
+            Outcome::Sent { message_id } => ("sent", None, Some(message_id.clone()), 0.0),
+            Outcome::Retry { error, after_secs } => ("pending", Some(error.clone()), None, *after_secs),
+            Outcome::Failed { error } => ("failed", Some(error.clone()), None, 0.0),
+            Outcome::Skipped { reason } => ("skipped", Some((*reason).to_owned()), None, 0.0),
+        };
+        statuses.push(status.to_owned());
+        errors.push(error);
+        message_ids.push(message_id);
+        delays.push(delay);
+    }
+    let done = sqlx::query!(
+        r#"
+        UPDATE deliveries d
+        SET status = r.status::delivery_status,
+            last_error = coalesce(r.error, d.last_error),
+            message_id = coalesce(r.message_id, d.message_id),
+            sent_at = CASE WHEN r.status = 'sent' THEN now() ELSE d.sent_at END,
+            next_attempt_at = now() + make_interval(secs => r.delay),
+            locked_by = NULL,
+            locked_until = NULL
+        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[])
+             AS r(id, status, error, message_id, delay)
+        WHERE d.id = r.id AND d.locked_by = $6 AND d.status = 'pending'
+        "#,
+        &ids,
+        &statuses,
+        &errors as &[Option<String>],
+        &message_ids as &[Option<String>],
+        &delays,
+        worker,
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Hands back rows this worker claimed but never started (shutdown), without counting an attempt.
+pub async fn release(db: &PgPool, worker: Uuid, ids: &[i64]) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "UPDATE deliveries
+         SET locked_by = NULL, locked_until = NULL, next_attempt_at = now(), attempts = greatest(attempts - 1, 0)
+         WHERE id = ANY($1) AND locked_by = $2 AND status = 'pending'",
+        ids,
+        worker,
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

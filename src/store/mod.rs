@@ -1,0 +1,6 @@
+//! SQL, one module per aggregate. Queries are checked against the schema at compile time
+//! (`sqlx::query!`, with the offline data in `.sqlx/`).
+
+pub mod deliveries;
+pub mod subscribers;
+pub mod tokens;

@@ -1,0 +1,110 @@
+//! Subscribers and their consent trail.
+
+use std::net::IpAddr;
+
+use sqlx::types::ipnetwork::IpNetwork;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
+
+/// Where a consent event came from: what the law and a careful operator want on record.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "consent_action", rename_all = "lowercase")]
+pub enum ConsentAction {
+    Signup,
+    Confirm,
+    Unsubscribe,
+}
+
+/// Creates the subscriber or finds the existing one (case-insensitively), in one statement so
+/// that two signups racing for one address cannot both insert. Someone who unsubscribed (or
+/// bounced) starts over as pending and must confirm again; a confirmed subscriber is untouched.
+/// The row stays locked until the transaction ends, which serialises the confirmation-mail cap.
+pub async fn upsert_for_signup(
+    conn: &mut PgConnection,
+    email: &SubscriberEmail,
+    name: Option<&SubscriberName>,
+) -> sqlx::Result<(Uuid, SubscriberStatus)> {
+    let row = sqlx::query!(
+        r#"
+        INSERT INTO subscribers (id, email, name) VALUES ($1, $2, $3)
+        ON CONFLICT (lower(email)) DO UPDATE SET
+            name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name
+                        ELSE coalesce(EXCLUDED.name, subscribers.name) END,
+            status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN 'pending'::subscriber_status
+                          ELSE subscribers.status END,
+            updated_at = now()
+        RETURNING id, status AS "status: SubscriberStatus"
+        "#,
+        Uuid::new_v4(),
+        email.as_str(),
+        name.map(SubscriberName::as_str),
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.id, row.status))
+}
+
+pub async fn record_consent(
+    conn: &mut PgConnection,
+    subscriber_id: Uuid,
+    action: ConsentAction,
+    origin: &Origin,
+) -> sqlx::Result<()> {
+    let user_agent = origin.user_agent.as_deref().map(|ua| truncate(ua, 512));
+    sqlx::query!(
+        "INSERT INTO consent_events (subscriber_id, action, ip, user_agent) VALUES ($1, $2, $3, $4)",
+        subscriber_id,
+        action as ConsentAction,
+        origin.ip.map(IpNetwork::from),
+        user_agent,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// pending → confirmed. Returns false when the subscriber was not pending (already confirmed,
+/// or unsubscribed since the mail went out).
+pub async fn confirm(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE subscribers SET status = 'confirmed', confirmed_at = now(), updated_at = now()
+         WHERE id = $1 AND status = 'pending'",
+        subscriber_id,
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Idempotent: returns false when there was nothing to change.
+pub async fn unsubscribe(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = now(), updated_at = now()
+         WHERE id = $1 AND status IN ('pending', 'confirmed')",
+        subscriber_id,
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn status(db: &PgPool, subscriber_id: Uuid) -> sqlx::Result<Option<SubscriberStatus>> {
+    sqlx::query_scalar!(r#"SELECT status AS "status: SubscriberStatus" FROM subscribers WHERE id = $1"#, subscriber_id)
+        .fetch_optional(db)
+        .await
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}

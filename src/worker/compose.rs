@@ -1,0 +1,90 @@
+//! Turning a claimed delivery into the bytes of one message, personalised for its recipient.
+
+use chrono::Utc;
+use lettre::message::Mailbox;
+use serde::Serialize;
+
+use crate::config::{BaseUrl, Settings};
+use crate::domain::{Token, TokenHash};
+use crate::mail::{BuiltMessage, EmailTemplates, MessageParts, build_message, recipient};
+use crate::store::deliveries::Claimed;
+use crate::store::tokens::{NewToken, TokenPurpose};
+
+/// Unsubscribe links sit in people's inboxes for a long time and must keep working (the law in
+/// several countries asks for at least 30 days); a year is what we promise.
+const UNSUBSCRIBE_TTL: chrono::Duration = chrono::Duration::days(365);
+
+/// What stays the same for every message a worker sends.
+pub struct Composer {
+    pub templates: EmailTemplates,
+    pub from: Mailbox,
+    pub base_url: BaseUrl,
+    pub newsletter: String,
+    pub list_id: String,
+    pub token_ttl: chrono::Duration,
+    pub token_ttl_hours: f64,
+}
+
+#[derive(Serialize)]
+struct ConfirmationContext<'a> {
+    newsletter: &'a str,
+    name: Option<&'a str>,
+    confirm_url: String,
+    unsubscribe_url: String,
+    ttl_hours: f64,
+}
+
+impl Composer {
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let from = settings.mail.from.clone();
+        let newsletter = settings.newsletter_name();
+        // List-Id (RFC 2919): a phrase and a dot-atom under a domain we control.
+        let phrase: String = newsletter.chars().filter(|c| c.is_alphanumeric() || *c == ' ').collect();
+        let list_id = format!("\"{}\" <{}.{}>", phrase.trim(), from.email.user(), from.email.domain());
+        let ttl = settings.token_ttl();
+        Ok(Self {
+            templates: EmailTemplates::load(settings.mail.templates_dir.as_deref())?,
+            from,
+            base_url: settings.http.base_url.clone(),
+            newsletter,
+            list_id,
+            token_ttl: chrono::Duration::from_std(ttl)?,
+            token_ttl_hours: settings.subscriptions.token_ttl_hours,
+        })
+    }
+
+    /// The confirmation mail. Its tokens are minted here, so their plaintext lives only in the
+    /// message; the hashes are returned for the caller to store before the message goes out.
+    pub fn confirmation(&self, delivery: &Claimed, tokens: &mut Vec<NewToken>) -> anyhow::Result<BuiltMessage> {
+        let confirm = Token::generate()?;
+        let unsubscribe = Token::generate()?;
+        let now = Utc::now();
+        tokens.push(new_token(confirm.hash(), delivery, TokenPurpose::Confirm, now + self.token_ttl));
+        tokens.push(new_token(unsubscribe.hash(), delivery, TokenPurpose::Unsubscribe, now + UNSUBSCRIBE_TTL));
+        let unsubscribe_url = self.base_url.join(&format!("/unsubscribe?token={}", unsubscribe.expose()));
+        let rendered = self.templates.render(
+            "confirmation",
+            ConfirmationContext {
+                newsletter: &self.newsletter,
+                name: delivery.name.as_deref(),
+                confirm_url: self.base_url.join(&format!("/subscriptions/confirm?token={}", confirm.expose())),
+                unsubscribe_url: unsubscribe_url.clone(),
+                ttl_hours: self.token_ttl_hours,
+            },
+        )?;
+        let message = build_message(MessageParts {
+            from: &self.from,
+            to: recipient(&delivery.email, delivery.name.as_deref())?,
+            subject: &rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            unsubscribe_url: Some(&unsubscribe_url),
+            list_id: Some(&self.list_id),
+        })?;
+        Ok(message)
+    }
+}
+
+fn new_token(hash: TokenHash, delivery: &Claimed, purpose: TokenPurpose, expires_at: chrono::DateTime<Utc>) -> NewToken {
+    NewToken { hash, subscriber_id: delivery.subscriber_id, purpose, expires_at }
+}

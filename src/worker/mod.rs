@@ -1,0 +1,275 @@
+//! The sending worker: claim → render → send → record.
+//!
+//! One loop claims as many due deliveries as there are free send slots, renders them, stores the
+//! hashes of any tokens the messages carry, and starts one task per message. A semaphore bounds
+//! the messages in flight (`mail.concurrency`); every SMTP transaction runs under a timeout
+//! (`mail.send_timeout_secs`). Outcomes go to a recorder task that writes them in batches.
+//!
+//! Delivery is at-least-once: a row is marked sent only after the server accepted the message,
+//! so a crash repeats at most what was in flight, and the lease brings such rows back.
+
+mod compose;
+mod retry;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use self::compose::Composer;
+pub use self::retry::RetryPolicy;
+use crate::config::Settings;
+use crate::domain::SubscriberStatus;
+use crate::mail::{BuiltMessage, MailTransport, SendError};
+use crate::store::deliveries::{self, Claimed, DeliveryKind, Outcome};
+use crate::store::tokens;
+
+/// How often an idle worker looks for due rows (retries, other processes' signups) unwoken.
+const POLL: Duration = Duration::from_secs(1);
+/// Claims are capped so one worker does not hoard rows others could send.
+const MAX_BATCH: usize = 500;
+/// Outcomes are written when this many have gathered, or after `FLUSH_EVERY`.
+const FLUSH_AT: usize = 500;
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+pub struct Worker {
+    id: Uuid,
+    db: PgPool,
+    transport: Arc<MailTransport>,
+    composer: Composer,
+    wake: Arc<Notify>,
+    concurrency: usize,
+    /// Minimum spacing between sends, from `mail.rate_per_second`.
+    spacing: Option<Duration>,
+    send_timeout: Duration,
+    lease_secs: f64,
+    retry: RetryPolicy,
+}
+
+impl Worker {
+    pub fn new(db: PgPool, settings: &Settings, wake: Arc<Notify>) -> anyhow::Result<Self> {
+        let rate = settings.mail.rate_per_second;
+        Ok(Self {
+            id: Uuid::new_v4(),
+            db,
+            transport: Arc::new(MailTransport::from_settings(settings)?),
+            composer: Composer::new(settings)?,
+            wake,
+            concurrency: settings.mail.concurrency,
+            spacing: (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate)),
+            send_timeout: settings.send_timeout(),
+            lease_secs: settings.mail.lease_secs,
+            retry: RetryPolicy {
+                max_attempts: settings.mail.max_attempts,
+                base: Duration::from_secs_f64(settings.mail.retry_base_secs),
+            },
+        })
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(worker = %self.id, concurrency = self.concurrency, "worker started");
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let (outcomes, received) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record_outcomes(self.db.clone(), self.id, received));
+        let mut next_send = Instant::now();
+        let mut db_backoff = Duration::from_millis(100);
+
+        while !shutdown.is_cancelled() {
+            let free = slots.available_permits().min(MAX_BATCH);
+            if free == 0 {
+                // Wait for a slot instead of claiming rows we could not start before their lease ran.
+                tokio::select! {
+                    permit = slots.clone().acquire_owned() => drop(permit),
+                    () = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+            let batch = match deliveries::claim(&self.db, self.id, free as i64, self.lease_secs).await {
+                Ok(batch) => {
+                    db_backoff = Duration::from_millis(100);
+                    batch
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming deliveries failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(db_backoff) => {},
+                        () = shutdown.cancelled() => break,
+                    }
+                    db_backoff = (db_backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    () = self.wake.notified() => {},
+                    () = tokio::time::sleep(POLL) => {},
+                    () = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+            let jobs = match self.prepare(batch, &outcomes).await {
+                Ok(jobs) => jobs,
+                Err((ids, e)) => {
+                    tracing::warn!(error = %e, "storing tokens failed; releasing the batch");
+                    let _ = deliveries::release(&self.db, self.id, &ids).await;
+                    tokio::time::sleep(db_backoff).await;
+                    continue;
+                }
+            };
+            let mut jobs = jobs.into_iter();
+            while let Some(job) = jobs.next() {
+                let permit = tokio::select! {
+                    permit = slots.clone().acquire_owned() => permit?,
+                    () = shutdown.cancelled() => {
+                        let ids: Vec<i64> = std::iter::once(job.id).chain(jobs.map(|j| j.id)).collect();
+                        let _ = deliveries::release(&self.db, self.id, &ids).await;
+                        break;
+                    }
+                };
+                if let Some(spacing) = self.spacing {
+                    let now = Instant::now();
+                    if next_send > now {
+                        tokio::time::sleep(next_send - now).await;
+                    }
+                    next_send = next_send.max(now) + spacing;
+                }
+                let transport = self.transport.clone();
+                let outcomes = outcomes.clone();
+                let (timeout, retry) = (self.send_timeout, self.retry);
+                tokio::spawn(async move {
+                    let outcome = send_one(&transport, &job, timeout, retry).await;
+                    let _ = outcomes.send((job.id, outcome));
+                    drop(permit);
+                });
+            }
+        }
+
+        // Shutdown: let in-flight sends finish (each is bounded by the send timeout), then flush.
+        let drain = self.send_timeout + Duration::from_secs(5);
+        if tokio::time::timeout(drain, slots.acquire_many(self.concurrency as u32)).await.is_err() {
+            tracing::warn!("in-flight sends did not finish in time; their leases will return them");
+        }
+        drop(outcomes);
+        let _ = recorder.await;
+        tracing::info!(worker = %self.id, "worker stopped");
+        Ok(())
+    }
+
+    /// Renders the claimed batch. Rows that no longer need sending are settled here; the hashes
+    /// of the tokens in the messages are stored (in one statement) before any message leaves.
+    async fn prepare(
+        &self,
+        batch: Vec<Claimed>,
+        outcomes: &mpsc::UnboundedSender<(i64, Outcome)>,
+    ) -> Result<Vec<Job>, (Vec<i64>, sqlx::Error)> {
+        let mut jobs = Vec::with_capacity(batch.len());
+        let mut new_tokens = Vec::new();
+        for delivery in batch {
+            let wanted = match delivery.kind {
+                DeliveryKind::Confirmation => SubscriberStatus::Pending,
+                DeliveryKind::Digest => SubscriberStatus::Confirmed,
+            };
+            if delivery.status != wanted {
+                let _ = outcomes.send((delivery.id, Outcome::Skipped { reason: "subscriber status changed" }));
+                continue;
+            }
+            let built = match delivery.kind {
+                DeliveryKind::Confirmation => self.composer.confirmation(&delivery, &mut new_tokens),
+                DeliveryKind::Digest => Err(anyhow::anyhow!("digest deliveries are not supported yet")),
+            };
+            match built {
+                Ok(message) => jobs.push(Job { id: delivery.id, attempts: delivery.attempts, message }),
+                Err(e) => {
+                    tracing::error!(delivery = delivery.id, error = format!("{e:#}"), "cannot build message");
+                    let outcome = self.retry_or_fail(delivery.attempts, format!("cannot build message: {e:#}"));
+                    let _ = outcomes.send((delivery.id, outcome));
+                }
+            }
+        }
+        if let Err(e) = tokens::insert_many(&self.db, &new_tokens).await {
+            return Err((jobs.iter().map(|j| j.id).collect(), e));
+        }
+        Ok(jobs)
+    }
+
+    fn retry_or_fail(&self, attempts: i32, error: String) -> Outcome {
+        retry_or_fail(self.retry, attempts, error)
+    }
+}
+
+struct Job {
+    id: i64,
+    attempts: i32,
+    message: BuiltMessage,
+}
+
+async fn send_one(transport: &MailTransport, job: &Job, timeout: Duration, retry: RetryPolicy) -> Outcome {
+    let sent = tokio::time::timeout(timeout, transport.send(&job.message.envelope, &job.message.bytes)).await;
+    match sent {
+        Ok(Ok(())) => Outcome::Sent { message_id: job.message.message_id.clone() },
+        Ok(Err(SendError::Permanent(reply))) => {
+            tracing::warn!(delivery = job.id, reply, "server refused the message for good");
+            Outcome::Failed { error: reply }
+        }
+        Ok(Err(SendError::Transient(error))) => {
+            tracing::info!(delivery = job.id, error, attempt = job.attempts, "send failed; will retry");
+            retry_or_fail(retry, job.attempts, error)
+        }
+        Err(_) => retry_or_fail(retry, job.attempts, format!("no answer within {} s", timeout.as_secs_f64())),
+    }
+}
+
+fn retry_or_fail(retry: RetryPolicy, attempts: i32, error: String) -> Outcome {
+    match retry.next_delay(u32::try_from(attempts).unwrap_or(u32::MAX)) {
+        Some(delay) => Outcome::Retry { error, after_secs: delay.as_secs_f64() },
+        None => Outcome::Failed { error: format!("gave up after {attempts} attempts: {error}") },
+    }
+}
+
+/// Collects outcomes and writes them in batches. A failed write is retried (the database may be
+/// restarting); if it never succeeds, the leases run out and the rows are sent again, which is
+/// the at-least-once promise.
+async fn record_outcomes(db: PgPool, worker: Uuid, mut received: mpsc::UnboundedReceiver<(i64, Outcome)>) {
+    let mut pending: Vec<(i64, Outcome)> = Vec::new();
+    let mut open = true;
+    while open || !pending.is_empty() {
+        if open {
+            let deadline = tokio::time::sleep(FLUSH_EVERY);
+            tokio::pin!(deadline);
+            while pending.len() < FLUSH_AT {
+                tokio::select! {
+                    item = received.recv() => match item {
+                        Some(item) => pending.push(item),
+                        None => { open = false; break; }
+                    },
+                    () = &mut deadline => break,
+                }
+            }
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        let mut tries = 0;
+        loop {
+            match deliveries::record(&db, worker, &pending).await {
+                Ok(_) => {
+                    pending.clear();
+                    break;
+                }
+                Err(e) if tries < 20 => {
+                    tries += 1;
+                    tracing::warn!(error = %e, "recording delivery outcomes failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(250 * tries)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, count = pending.len(), "giving up recording outcomes; leases will return them");
+                    pending.clear();
+                    break;
+                }
+            }
+        }
+    }
+}
