@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::http::RateLimiter;
-use crate::worker::Worker;
+use crate::worker::{Composer, Worker};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -24,6 +24,8 @@ pub struct AppState {
     /// Wakes the in-process worker as soon as a delivery is queued.
     pub wake: Arc<Notify>,
     pub limiter: Arc<RateLimiter>,
+    /// Renders digest previews exactly as the worker renders mail.
+    pub composer: Arc<Composer>,
 }
 
 pub struct Application {
@@ -61,6 +63,7 @@ impl Application {
         };
         let state = AppState {
             limiter: Arc::new(RateLimiter::new(settings.limits.signups_per_ip_per_minute)),
+            composer: Arc::new(Composer::new(&settings)?),
             db,
             settings: Arc::new(settings),
             admin_token: Arc::new(admin_token),

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod digest;
 pub mod domain;
 pub mod error;
 pub mod http;

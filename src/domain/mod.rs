@@ -1,10 +1,12 @@
 //! Newtypes that parse outside input once; the rest of the code cannot hold an unchecked value.
 
+mod article;
 mod email;
 mod name;
 mod status;
 mod token;
 
+pub use article::{ArticleInput, FieldError, MAX_BODY_BYTES, parse_idempotency_key, parse_subject};
 pub use email::{EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
 pub use status::SubscriberStatus;

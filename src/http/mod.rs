@@ -1,6 +1,7 @@
 //! HTTP: one module per resource, each with its `router()`; this file puts them together with
 //! the layers every request passes through.
 
+mod admin;
 mod confirm;
 mod health;
 mod input;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(confirm::router())
         .merge(unsubscribe::router())
         .merge(health::router())
+        .merge(admin::router(state.clone()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| {

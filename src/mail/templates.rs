@@ -11,6 +11,9 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("confirmation/subject.txt.j2", include_str!("../../email-templates/confirmation/subject.txt.j2")),
     ("confirmation/body.txt.j2", include_str!("../../email-templates/confirmation/body.txt.j2")),
     ("confirmation/body.html.j2", include_str!("../../email-templates/confirmation/body.html.j2")),
+    ("digest/subject.txt.j2", include_str!("../../email-templates/digest/subject.txt.j2")),
+    ("digest/body.txt.j2", include_str!("../../email-templates/digest/body.txt.j2")),
+    ("digest/body.html.j2", include_str!("../../email-templates/digest/body.html.j2")),
 ];
 
 #[derive(Debug, thiserror::Error)]

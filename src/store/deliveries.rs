@@ -44,6 +44,7 @@ pub struct Claimed {
     pub kind: DeliveryKind,
     pub attempts: i32,
     pub subscriber_id: Uuid,
+    pub digest_id: Option<Uuid>,
     pub email: String,
     pub name: Option<String>,
     pub status: SubscriberStatus,
@@ -67,7 +68,7 @@ pub async fn claim(db: &PgPool, worker: Uuid, limit: i64, lease_secs: f64) -> sq
             attempts = d.attempts + 1
         FROM due, subscribers s
         WHERE d.id = due.id AND s.id = d.subscriber_id
-        RETURNING d.id, d.kind AS "kind: DeliveryKind", d.attempts, d.subscriber_id,
+        RETURNING d.id, d.kind AS "kind: DeliveryKind", d.attempts, d.subscriber_id, d.digest_id,
                   s.email, s.name, s.status AS "status: SubscriberStatus"
         "#,
         limit,

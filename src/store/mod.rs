@@ -1,6 +1,8 @@
 //! SQL, one module per aggregate. Queries are checked against the schema at compile time
 //! (`sqlx::query!`, with the offline data in `.sqlx/`).
 
+pub mod articles;
 pub mod deliveries;
+pub mod digests;
 pub mod subscribers;
 pub mod tokens;

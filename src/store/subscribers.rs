@@ -108,3 +108,48 @@ fn truncate(s: &str, max: usize) -> &str {
         None => s,
     }
 }
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SubscriberRow {
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub status: SubscriberStatus,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub confirmed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A page of subscribers, newest first, optionally of one status.
+pub async fn page(
+    db: &PgPool,
+    status: Option<SubscriberStatus>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<SubscriberRow>> {
+    sqlx::query_as!(
+        SubscriberRow,
+        r#"SELECT id, email, name, status AS "status: SubscriberStatus", created_at, confirmed_at
+           FROM subscribers
+           WHERE ($1::subscriber_status IS NULL OR status = $1)
+           ORDER BY created_at DESC, id
+           LIMIT $2 OFFSET $3"#,
+        status as Option<SubscriberStatus>,
+        limit,
+        offset,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// How many subscribers there are in each status (every status present, zero or not).
+pub async fn counts(db: &PgPool) -> sqlx::Result<Vec<(SubscriberStatus, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT s.status AS "status!: SubscriberStatus", count(x.id) AS "count!"
+           FROM unnest(enum_range(NULL::subscriber_status)) AS s(status)
+           LEFT JOIN subscribers x ON x.status = s.status
+           GROUP BY s.status ORDER BY s.status"#,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.status, r.count)).collect())
+}

@@ -25,6 +25,42 @@ pub struct Composer {
     pub token_ttl_hours: f64,
 }
 
+/// A digest rendered as far as it can be before knowing the recipient: articles turned from
+/// Markdown into HTML and text once, shared by every message of the digest.
+pub struct DigestView {
+    pub subject: String,
+    pub articles: minijinja::Value,
+}
+
+impl DigestView {
+    pub fn new(content: &crate::store::digests::DigestContent) -> Self {
+        let articles: Vec<minijinja::Value> = content
+            .articles
+            .iter()
+            .map(|a| {
+                minijinja::context! {
+                    title => a.title,
+                    url => a.url,
+                    summary => a.summary,
+                    html => minijinja::Value::from_safe_string(crate::mail::markdown_to_html(&a.body)),
+                    text => crate::mail::markdown_to_text(&a.body),
+                }
+            })
+            .collect();
+        Self { subject: content.subject.clone(), articles: minijinja::Value::from(articles) }
+    }
+}
+
+#[derive(Serialize)]
+struct DigestContext<'a> {
+    newsletter: &'a str,
+    name: Option<&'a str>,
+    subject: &'a str,
+    articles: &'a minijinja::Value,
+    unsubscribe_url: &'a str,
+    base_url: &'a str,
+}
+
 #[derive(Serialize)]
 struct ConfirmationContext<'a> {
     newsletter: &'a str,
@@ -82,6 +118,44 @@ impl Composer {
             list_id: Some(&self.list_id),
         })?;
         Ok(message)
+    }
+}
+
+impl Composer {
+    /// One digest message. Only the greeting and the unsubscribe link differ per recipient.
+    pub fn digest(&self, view: &DigestView, delivery: &Claimed, tokens: &mut Vec<NewToken>) -> anyhow::Result<BuiltMessage> {
+        let unsubscribe = Token::generate()?;
+        tokens.push(new_token(unsubscribe.hash(), delivery, TokenPurpose::Unsubscribe, Utc::now() + UNSUBSCRIBE_TTL));
+        let unsubscribe_url = self.base_url.join(&format!("/unsubscribe?token={}", unsubscribe.expose()));
+        let rendered = self.render_digest(view, delivery.name.as_deref(), &unsubscribe_url)?;
+        Ok(build_message(MessageParts {
+            from: &self.from,
+            to: recipient(&delivery.email, delivery.name.as_deref())?,
+            subject: &rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            unsubscribe_url: Some(&unsubscribe_url),
+            list_id: Some(&self.list_id),
+        })?)
+    }
+
+    pub fn render_digest(
+        &self,
+        view: &DigestView,
+        name: Option<&str>,
+        unsubscribe_url: &str,
+    ) -> Result<crate::mail::RenderedEmail, crate::mail::TemplateError> {
+        self.templates.render(
+            "digest",
+            DigestContext {
+                newsletter: &self.newsletter,
+                name,
+                subject: &view.subject,
+                articles: &view.articles,
+                unsubscribe_url,
+                base_url: self.base_url.as_str(),
+            },
+        )
     }
 }
 

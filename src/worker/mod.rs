@@ -11,6 +11,7 @@
 mod compose;
 mod retry;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use self::compose::Composer;
+pub use self::compose::{Composer, DigestView};
 pub use self::retry::RetryPolicy;
 use crate::config::Settings;
 use crate::domain::SubscriberStatus;
@@ -47,7 +48,12 @@ pub struct Worker {
     send_timeout: Duration,
     lease_secs: f64,
     retry: RetryPolicy,
+    /// Digests rendered as far as possible without a recipient, by id.
+    digests: std::sync::Mutex<HashMap<Uuid, Arc<DigestView>>>,
 }
+
+/// Digests kept rendered at once; more than a handful in flight is unusual.
+const DIGEST_CACHE: usize = 16;
 
 impl Worker {
     pub fn new(db: PgPool, settings: &Settings, wake: Arc<Notify>) -> anyhow::Result<Self> {
@@ -66,6 +72,7 @@ impl Worker {
                 max_attempts: settings.mail.max_attempts,
                 base: Duration::from_secs_f64(settings.mail.retry_base_secs),
             },
+            digests: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -176,9 +183,13 @@ impl Worker {
                 let _ = outcomes.send((delivery.id, Outcome::Skipped { reason: "subscriber status changed" }));
                 continue;
             }
-            let built = match delivery.kind {
-                DeliveryKind::Confirmation => self.composer.confirmation(&delivery, &mut new_tokens),
-                DeliveryKind::Digest => Err(anyhow::anyhow!("digest deliveries are not supported yet")),
+            let built = match (delivery.kind, delivery.digest_id) {
+                (DeliveryKind::Confirmation, _) => self.composer.confirmation(&delivery, &mut new_tokens),
+                (DeliveryKind::Digest, Some(digest)) => match self.digest_view(digest).await {
+                    Ok(view) => self.composer.digest(&view, &delivery, &mut new_tokens),
+                    Err(e) => Err(e),
+                },
+                (DeliveryKind::Digest, None) => Err(anyhow::anyhow!("digest delivery without a digest")),
             };
             match built {
                 Ok(message) => jobs.push(Job { id: delivery.id, attempts: delivery.attempts, message }),
@@ -193,6 +204,22 @@ impl Worker {
             return Err((jobs.iter().map(|j| j.id).collect(), e));
         }
         Ok(jobs)
+    }
+
+    async fn digest_view(&self, id: Uuid) -> anyhow::Result<Arc<DigestView>> {
+        if let Some(view) = self.digests.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+            return Ok(view.clone());
+        }
+        let content = crate::store::digests::content(&self.db, id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("digest {id} does not exist"))?;
+        let view = Arc::new(DigestView::new(&content));
+        let mut cache = self.digests.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= DIGEST_CACHE {
+            cache.clear();
+        }
+        cache.insert(id, view.clone());
+        Ok(view)
     }
 
     fn retry_or_fail(&self, attempts: i32, error: String) -> Outcome {

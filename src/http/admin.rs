@@ -1,0 +1,216 @@
+//! The admin API under `/admin`: articles, digests, subscribers. Every route needs
+//! `Authorization: Bearer <admin.token>`.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::input::{self, BodyKind};
+use crate::app::AppState;
+use crate::domain::{ArticleInput, SubscriberStatus, parse_idempotency_key};
+use crate::error::Error;
+use crate::store::articles::{self, NewArticle};
+use crate::store::{digests, subscribers};
+
+/// Admin bodies carry whole articles.
+const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/admin/articles", post(add_article).get(list_articles))
+        .route("/admin/digests", post(send_digest))
+        .route("/admin/digests/preview", get(preview_digest))
+        .route("/admin/digests/{id}", get(digest_status))
+        .route("/admin/subscribers", get(list_subscribers))
+        .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+        .route_layer(middleware::from_fn_with_state(state, require_admin))
+}
+
+/// Compares in constant time, so response timing does not leak how much of a guess was right.
+async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, Error> {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    let expected = state.admin_token.expose_secret();
+    let matches: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
+    if presented.is_empty() || !matches {
+        return Err(Error::Unauthorized);
+    }
+    Ok(next.run(request).await)
+}
+
+/// A JSON object body, or a 4xx saying what is wrong with it.
+fn json_object(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, Error> {
+    if input::body_kind(headers)? != BodyKind::Json {
+        return Err(Error::UnsupportedMediaType("Send JSON (Content-Type: application/json).".to_owned()));
+    }
+    let body = input::body(body)?;
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::BadRequest("Expected a JSON object.".to_owned())),
+        Err(e) => Err(Error::BadRequest(format!("The body is not valid JSON ({e})."))),
+    }
+}
+
+fn optional_text<'a>(map: &'a Map<String, Value>, field: &'static str) -> Result<Option<&'a str>, Error> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Error::invalid(field, format!("The field \"{field}\" must be text."))),
+    }
+}
+
+fn required_text<'a>(map: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, Error> {
+    optional_text(map, field)?.ok_or_else(|| Error::invalid(field, format!("The field \"{field}\" is required.")))
+}
+
+async fn add_article(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let map = json_object(&headers, body)?;
+    let article = ArticleInput::parse(
+        required_text(&map, "title")?,
+        required_text(&map, "body")?,
+        optional_text(&map, "url")?,
+        optional_text(&map, "summary")?,
+    )?;
+    let new = NewArticle {
+        title: &article.title,
+        body: &article.body,
+        url: article.url.as_deref(),
+        summary: article.summary.as_deref(),
+        source_id: None,
+    };
+    let id = articles::insert(&state.db, &new)
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("article insert returned no id")))?;
+    tracing::info!(article = %id, "article added");
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+}
+
+async fn list_articles(State(state): State<AppState>) -> Result<Json<Value>, Error> {
+    let list = articles::list(&state.db, 500).await?;
+    Ok(Json(json!({ "articles": list })))
+}
+
+fn article_ids(map: &Map<String, Value>) -> Result<Option<Vec<Uuid>>, Error> {
+    let bad = || Error::invalid("article_ids", "article_ids must be a list of article ids (UUIDs).");
+    match map.get("article_ids") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()).ok_or_else(bad))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(bad()),
+    }
+}
+
+async fn send_digest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    // An empty body means "all defaults".
+    let map = match &body {
+        Ok(b) if b.is_empty() => Map::new(),
+        _ => json_object(&headers, body)?,
+    };
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(parse_idempotency_key(v.to_str().unwrap_or("\u{0}"))?),
+    };
+    let subject = optional_text(&map, "subject")?;
+    let ids = article_ids(&map)?;
+    let newsletter = state.settings.newsletter_name();
+    let created = crate::digest::send(&state.db, &newsletter, subject, ids.as_deref(), key.as_deref()).await?;
+    if created.new {
+        tracing::info!(digest = %created.id, recipients = created.recipients, "digest queued");
+        state.wake.notify_one();
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": created.id, "recipients": created.recipients }))))
+}
+
+async fn digest_status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound(format!("There is no digest {id:?}.")))?;
+    let progress =
+        digests::progress(&state.db, id).await?.ok_or_else(|| Error::NotFound(format!("There is no digest {id}.")))?;
+    Ok(Json(serde_json::to_value(progress).map_err(|e| Error::Internal(e.into()))?))
+}
+
+#[derive(Deserialize)]
+struct PreviewQuery {
+    articles: Option<String>,
+    subject: Option<String>,
+    format: Option<String>,
+}
+
+async fn preview_digest(
+    State(state): State<AppState>,
+    query: Result<Query<PreviewQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Error> {
+    let Query(query) = query.map_err(|e| Error::BadRequest(format!("Bad query string: {e}")))?;
+    let ids = match query.articles.as_deref() {
+        None | Some("") => None,
+        Some(list) => Some(
+            list.split(',')
+                .map(|s| Uuid::parse_str(s.trim()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| Error::invalid("articles", "articles must be a comma-separated list of article ids."))?,
+        ),
+    };
+    let rendered = crate::digest::preview(&state.db, &state.composer, query.subject.as_deref(), ids.as_deref()).await?;
+    Ok(match query.format.as_deref() {
+        Some("text") => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], rendered.text).into_response(),
+        // The preview is mail HTML: it needs its inline styles, and nothing in it runs.
+        _ => ([(header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:")], Html(rendered.html))
+            .into_response(),
+    })
+}
+
+#[derive(Deserialize)]
+struct SubscriberQuery {
+    status: Option<String>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+async fn list_subscribers(
+    State(state): State<AppState>,
+    query: Result<Query<SubscriberQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Error> {
+    let Query(query) = query.map_err(|_| Error::BadRequest("page and per_page must be whole numbers.".to_owned()))?;
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(serde_json::from_value::<SubscriberStatus>(Value::String(s.to_owned())).map_err(|_| {
+            Error::invalid("status", "status must be one of pending, confirmed, unsubscribed, bounced.")
+        })?),
+    };
+    let per_page = query.per_page.unwrap_or(50).clamp(1, 500);
+    let page = query.page.unwrap_or(1).max(1);
+    let rows = subscribers::page(&state.db, status, per_page, (page - 1).saturating_mul(per_page)).await?;
+    let counts: BTreeMap<String, i64> = subscribers::counts(&state.db)
+        .await?
+        .into_iter()
+        .map(|(s, n)| (serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(), n))
+        .collect();
+    Ok(Json(json!({ "subscribers": rows, "counts": counts, "page": page, "per_page": per_page })))
+}

@@ -1,0 +1,88 @@
+//! Articles: what digests are made of.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Article {
+    pub id: Uuid,
+    pub title: String,
+    pub body: String,
+    pub url: Option<String>,
+    pub summary: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// The digest that already carried it, if any.
+    pub digest_id: Option<Uuid>,
+}
+
+pub struct NewArticle<'a> {
+    pub title: &'a str,
+    pub body: &'a str,
+    pub url: Option<&'a str>,
+    pub summary: Option<&'a str>,
+    pub source_id: Option<&'a str>,
+}
+
+/// Returns the new id, or `None` when an article with the same `source_id` exists already.
+pub async fn insert(db: &PgPool, article: &NewArticle<'_>) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        "INSERT INTO articles (id, title, body, url, summary, source_id) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (source_id) DO NOTHING
+         RETURNING id",
+        Uuid::new_v4(),
+        article.title,
+        article.body,
+        article.url,
+        article.summary,
+        article.source_id,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn list(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Article>> {
+    sqlx::query_as!(
+        Article,
+        r#"SELECT a.id, a.title, a.body, a.url, a.summary, a.created_at,
+                  (SELECT da.digest_id FROM digest_articles da WHERE da.article_id = a.id LIMIT 1) AS digest_id
+           FROM articles a ORDER BY a.created_at DESC, a.id LIMIT $1"#,
+        limit,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Articles not yet in any digest, oldest first: the default content of the next digest.
+pub async fn unsent(db: &PgPool) -> sqlx::Result<Vec<Article>> {
+    sqlx::query_as!(
+        Article,
+        r#"SELECT a.id, a.title, a.body, a.url, a.summary, a.created_at, NULL::uuid AS digest_id
+           FROM articles a
+           WHERE NOT EXISTS (SELECT 1 FROM digest_articles da WHERE da.article_id = a.id)
+           ORDER BY a.created_at, a.id"#,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The given articles in the given order; `Err` names the first id that does not exist.
+pub async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Result<Vec<Article>, Uuid>> {
+    let found = sqlx::query_as!(
+        Article,
+        r#"SELECT a.id, a.title, a.body, a.url, a.summary, a.created_at, NULL::uuid AS digest_id
+           FROM articles a WHERE a.id = ANY($1)"#,
+        ids,
+    )
+    .fetch_all(db)
+    .await?;
+    let mut ordered = Vec::with_capacity(ids.len());
+    for id in ids {
+        match found.iter().find(|a| a.id == *id) {
+            Some(a) => ordered.push(a.clone()),
+            None => return Ok(Err(*id)),
+        }
+    }
+    Ok(Ok(ordered))
+}

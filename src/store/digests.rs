@@ -1,0 +1,140 @@
+//! Digests: a subject, its articles, and one delivery per recipient.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::articles::Article;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Created {
+    pub id: Uuid,
+    pub recipients: i64,
+    /// False when an earlier request with the same idempotency key made it.
+    #[serde(skip)]
+    pub new: bool,
+}
+
+/// Creates the digest and queues one delivery per confirmed subscriber, all in one transaction:
+/// the recipient list is exactly the confirmed subscribers at this moment. The deliveries are one
+/// `INSERT … SELECT`, so a million recipients cost one statement, not a million round trips.
+pub async fn create(
+    db: &PgPool,
+    subject: &str,
+    articles: &[Uuid],
+    idempotency_key: Option<&str>,
+) -> sqlx::Result<Created> {
+    let mut tx = db.begin().await?;
+    if let Some(key) = idempotency_key {
+        // Serialise requests that carry the same key, so two retries racing cannot both create.
+        sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key).execute(&mut *tx).await?;
+        let existing = sqlx::query!("SELECT id, recipients FROM digests WHERE idempotency_key = $1", key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = existing {
+            return Ok(Created { id: row.id, recipients: i64::from(row.recipients), new: false });
+        }
+    }
+    let id = Uuid::new_v4();
+    sqlx::query!(
+        "INSERT INTO digests (id, subject, idempotency_key, recipients) VALUES ($1, $2, $3, 0)",
+        id,
+        subject,
+        idempotency_key,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO digest_articles (digest_id, article_id, position)
+         SELECT $1, a, p::int FROM unnest($2::uuid[]) WITH ORDINALITY AS t(a, p)",
+        id,
+        articles,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let queued = sqlx::query!(
+        "INSERT INTO deliveries (kind, subscriber_id, digest_id)
+         SELECT 'digest', s.id, $1 FROM subscribers s WHERE s.status = 'confirmed'",
+        id,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let recipients = i64::try_from(queued).unwrap_or(i64::MAX);
+    sqlx::query!("UPDATE digests SET recipients = $2 WHERE id = $1", id, i32::try_from(recipients).unwrap_or(i32::MAX))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Created { id, recipients, new: true })
+}
+
+pub async fn by_idempotency_key(db: &PgPool, key: &str) -> sqlx::Result<Option<Created>> {
+    let row = sqlx::query!("SELECT id, recipients FROM digests WHERE idempotency_key = $1", key).fetch_optional(db).await?;
+    Ok(row.map(|r| Created { id: r.id, recipients: i64::from(r.recipients), new: false }))
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Progress {
+    pub id: Uuid,
+    /// `sending` while anything is pending, then `done`.
+    pub status: &'static str,
+    pub subject: String,
+    pub created_at: DateTime<Utc>,
+    pub recipients: i64,
+    pub sent: i64,
+    pub pending: i64,
+    pub failed: i64,
+    /// Recipients who left before their turn came.
+    pub skipped: i64,
+}
+
+pub async fn progress(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Progress>> {
+    let row = sqlx::query!(
+        r#"SELECT d.id, d.subject, d.created_at, d.recipients,
+                  count(*) FILTER (WHERE x.status = 'sent') AS "sent!",
+                  count(*) FILTER (WHERE x.status = 'pending') AS "pending!",
+                  count(*) FILTER (WHERE x.status = 'failed') AS "failed!",
+                  count(*) FILTER (WHERE x.status = 'skipped') AS "skipped!"
+           FROM digests d LEFT JOIN deliveries x ON x.digest_id = d.id
+           WHERE d.id = $1
+           GROUP BY d.id"#,
+        id,
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| Progress {
+        id: r.id,
+        status: if r.pending > 0 { "sending" } else { "done" },
+        subject: r.subject,
+        created_at: r.created_at,
+        recipients: i64::from(r.recipients),
+        sent: r.sent,
+        pending: r.pending,
+        failed: r.failed,
+        skipped: r.skipped,
+    }))
+}
+
+/// What the worker needs to render a digest: fetched once per digest, then cached.
+pub struct DigestContent {
+    pub subject: String,
+    pub articles: Vec<Article>,
+}
+
+pub async fn content(db: &PgPool, id: Uuid) -> sqlx::Result<Option<DigestContent>> {
+    let Some(subject) = sqlx::query_scalar!("SELECT subject FROM digests WHERE id = $1", id).fetch_optional(db).await?
+    else {
+        return Ok(None);
+    };
+    let articles = sqlx::query_as!(
+        Article,
+        r#"SELECT a.id, a.title, a.body, a.url, a.summary, a.created_at, da.digest_id AS "digest_id?"
+           FROM digest_articles da JOIN articles a ON a.id = da.article_id
+           WHERE da.digest_id = $1 ORDER BY da.position"#,
+        id,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(Some(DigestContent { subject, articles }))
+}

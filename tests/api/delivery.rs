@@ -1,0 +1,65 @@
+use std::time::Duration;
+
+use crate::support::{Options, SmtpSink, TestApp, free_port};
+
+#[tokio::test]
+async fn a_signup_while_smtp_is_down_is_delivered_once_it_comes_back() {
+    let port = free_port();
+    let app = TestApp::spawn_with(Options { start_sink: false, mail_port: Some(port), ..Options::default() }).await;
+
+    let response = app.sign_up("patient@example.com", "").await;
+    assert_eq!(response.status(), 200, "the signup is acknowledged although SMTP is down");
+    // The worker tries, fails, and schedules a retry; the delivery stays queued.
+    let db = app.db.clone();
+    crate::support::wait_until(Duration::from_secs(10), "a failed attempt", || {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i32>("SELECT attempts FROM deliveries").fetch_one(&db).await.unwrap_or(0) >= 1
+        }
+    })
+    .await;
+    assert_eq!(app.deliveries().await, vec![("pending".to_owned(), 1)]);
+
+    let sink = SmtpSink::start_on(port).await;
+    let mails = sink.wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].rcpt_to, vec!["patient@example.com".to_owned()]);
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    assert_eq!(app.deliveries().await, vec![("sent".to_owned(), 1)]);
+    let error: Option<String> = sqlx::query_scalar("SELECT last_error FROM deliveries").fetch_one(&app.db).await.unwrap();
+    assert!(error.is_some(), "the failed attempt left its reason");
+}
+
+#[tokio::test]
+async fn a_permanent_smtp_refusal_fails_the_delivery_without_retrying() {
+    let script: crate::support::Script = std::sync::Arc::new(|rcpt: &str, _attempt: usize| {
+        if rcpt.starts_with("nobody") {
+            crate::support::Fault::RejectRcpt(550, "5.1.1 no such user")
+        } else {
+            crate::support::Fault::Accept
+        }
+    });
+    let app = TestApp::spawn_with(Options { script: Some(script), ..Options::default() }).await;
+    app.sign_up("nobody@example.com", "").await;
+    app.sign_up("somebody@example.com", "").await;
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    assert_eq!(app.deliveries().await, vec![("failed".to_owned(), 1), ("sent".to_owned(), 1)]);
+    let (attempts, error): (i32, String) =
+        sqlx::query_as("SELECT attempts, last_error FROM deliveries WHERE status = 'failed'").fetch_one(&app.db).await.unwrap();
+    assert_eq!(attempts, 1);
+    assert!(error.contains("550"), "{error}");
+}
+
+#[tokio::test]
+async fn temporary_refusals_are_retried_until_they_succeed() {
+    let script: crate::support::Script = std::sync::Arc::new(|_: &str, attempt: usize| {
+        if attempt <= 2 { crate::support::Fault::RejectData(451, "4.3.0 try again later") } else { crate::support::Fault::Accept }
+    });
+    let app = TestApp::spawn_with(Options { script: Some(script), ..Options::default() }).await;
+    app.sign_up("retry@example.com", "").await;
+    let mails = app.sink().wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(mails.len(), 1);
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM deliveries").fetch_one(&app.db).await.unwrap();
+    assert_eq!(attempts, 3);
+}

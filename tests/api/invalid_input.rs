@@ -1,0 +1,97 @@
+//! Bad input everywhere gets a 4xx with a sentence a person understands; never a 500.
+
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+#[tokio::test]
+async fn invalid_signups_get_a_clear_4xx_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let long_name = "n".repeat(101);
+    let cases: Vec<(&str, &str, Vec<u8>, u16, Option<&str>)> = vec![
+        ("missing email", "application/json", br#"{"name": "Ada"}"#.to_vec(), 422, Some("email")),
+        ("empty email", "application/json", br#"{"email": ""}"#.to_vec(), 422, Some("email")),
+        ("not an email", "application/json", br#"{"email": "ada"}"#.to_vec(), 422, Some("email")),
+        ("email not text", "application/json", br#"{"email": 42}"#.to_vec(), 422, Some("email")),
+        ("header injection in email", "application/json", br#"{"email": "a@example.com\r\nBcc: x@example.com"}"#.to_vec(), 422, Some("email")),
+        ("name too long", "application/json", format!(r#"{{"email": "a@example.com", "name": "{long_name}"}}"#).into_bytes(), 422, Some("name")),
+        ("header injection in name", "application/json", br#"{"email": "a@example.com", "name": "Ada\r\nBcc: x@example.com"}"#.to_vec(), 422, Some("name")),
+        ("broken JSON", "application/json", b"{\"email\": ".to_vec(), 400, None),
+        ("JSON array", "application/json", b"[]".to_vec(), 400, None),
+        ("invalid UTF-8 JSON", "application/json", b"{\"email\": \"\xff\xfe@example.com\"}".to_vec(), 400, None),
+        ("text/plain", "text/plain", b"email=a@example.com".to_vec(), 415, None),
+        ("no content type", "", b"email=a@example.com".to_vec(), 415, None),
+        ("giant body", "application/json", format!(r#"{{"email": "{}@example.com"}}"#, "a".repeat(100_000)).into_bytes(), 413, None),
+    ];
+    for (what, content_type, body, status, field) in cases {
+        let response = if content_type.is_empty() {
+            app.client.post(format!("{}/subscriptions", app.address)).body(body).send().await.unwrap()
+        } else {
+            app.post_raw("/subscriptions", content_type, body).await
+        };
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        let body: Value = response.json().await.unwrap_or_else(|e| panic!("{what}: JSON error body expected ({e})"));
+        let message = body["error"].as_str().unwrap_or_else(|| panic!("{what}: {body}"));
+        assert!(message.len() > 10, "{what}: a sentence, got {message:?}");
+        assert_eq!(body.get("field").and_then(Value::as_str), field, "{what}");
+    }
+    let subscribers: i64 = sqlx::query_scalar("SELECT count(*) FROM subscribers").fetch_one(&app.db).await.unwrap();
+    assert_eq!(subscribers, 0);
+}
+
+#[tokio::test]
+async fn an_invalid_form_shows_the_page_again_with_the_message_and_the_typed_values() {
+    let app = TestApp::spawn().await;
+    let response = app.post_form("/subscriptions", &[("email", "not-an-address"), ("name", "<b>Ada</b>")]).await;
+    assert_eq!(response.status(), 422);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = response.text().await.unwrap();
+    assert!(html.contains("not-an-address"), "keeps what was typed");
+    assert!(html.contains("&lt;b&gt;Ada&lt;/b&gt;"), "escaped: {html}");
+    assert!(html.contains(r#"role="alert""#));
+    // Invalid UTF-8 in a form is decoded leniently and then refused as an address.
+    let response = app.post_raw("/subscriptions", "application/x-www-form-urlencoded", b"email=%ff%fe%40example.com".to_vec()).await;
+    assert_eq!(response.status(), 422);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_4xx() {
+    let app = TestApp::spawn().await;
+    let missing = app.get("/nope").await;
+    assert_eq!(missing.status(), 404);
+    assert!(missing.json::<Value>().await.unwrap()["error"].is_string());
+    let wrong_method = app.client.delete(format!("{}/subscriptions", app.address)).send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    let confirm_junk = app.post_raw("/subscriptions/confirm", "application/json", b"\xff".to_vec()).await;
+    assert!(confirm_junk.status().is_client_error());
+    let _ = json!({});
+}
+
+#[tokio::test]
+async fn a_signup_gets_503_not_500_while_the_database_is_unreachable() {
+    let app = TestApp::spawn().await;
+    // Cut every connection the app holds and refuse new ones for this database.
+    sqlx::query(&format!("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS false", app.db_name)).execute(&admin(&app).await).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+        .bind(&app.db_name)
+        .execute(&admin(&app).await)
+        .await
+        .unwrap();
+    let response = app.post_json("/subscriptions", &json!({ "email": "down@example.com" })).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("unavailable"));
+    assert_eq!(app.get("/ready").await.status(), 503);
+    let form = app.sign_up("down@example.com", "").await;
+    assert_eq!(form.status(), 503);
+
+    sqlx::query(&format!("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true", app.db_name)).execute(&admin(&app).await).await.unwrap();
+    let response = app.post_json("/subscriptions", &json!({ "email": "down@example.com" })).await;
+    assert_eq!(response.status(), 202);
+}
+
+async fn admin(_app: &TestApp) -> sqlx::PgPool {
+    let url = std::env::var_os("BROADSHEET_TEST_DATABASE_URL")
+        .and_then(|v| v.into_string().ok())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_owned());
+    sqlx::PgPool::connect(&format!("{}/postgres", url.trim_end_matches('/'))).await.unwrap()
+}

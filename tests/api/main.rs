@@ -1,0 +1,12 @@
+//! End-to-end tests: the real application on its own Postgres database, mail over a real SMTP
+//! socket. Each test reads like the story it checks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod confirm;
+mod delivery;
+mod invalid_input;
+mod signup;
+mod unsubscribe;

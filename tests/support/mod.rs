@@ -1,0 +1,236 @@
+//! The shared test harness: a `TestApp` running the real application on its own freshly created
+//! database, talking to a real SMTP sink over TCP. Dropping it stops the app and drops the database.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod smtp_sink;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use broadsheet::app::Application;
+use broadsheet::config::Settings;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+pub use self::smtp_sink::{Fault, ReceivedMail, Script, SmtpSink};
+
+/// Links in mail point here; tests rewrite them to the app's real address.
+pub const BASE_URL: &str = "https://news.example.test";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
+
+/// The Postgres server the tests create their databases on.
+fn server_url() -> String {
+    std::env::var_os("BROADSHEET_TEST_DATABASE_URL")
+        .and_then(|v| v.into_string().ok())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub db: PgPool,
+    pub db_name: String,
+    pub sink: Option<SmtpSink>,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Options for [`TestApp::spawn_with`].
+pub struct Options {
+    /// Start an SMTP sink and point `mail.url` at it (default). When false, `mail.url` points at
+    /// `mail_port`, where nothing listens until the test starts a sink there.
+    pub start_sink: bool,
+    pub mail_port: Option<u16>,
+    pub script: Option<Script>,
+    pub extra: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { start_sink: true, mail_port: None, script: None, extra: Vec::new() }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            broadsheet::telemetry::init(broadsheet::config::LogFormat::Pretty);
+        }
+        let sink = match (options.start_sink, options.script) {
+            (true, Some(script)) => Some(SmtpSink::start_with(options.mail_port.unwrap_or(0), script).await),
+            (true, None) => Some(match options.mail_port {
+                Some(port) => SmtpSink::start_on(port).await,
+                None => SmtpSink::start().await,
+            }),
+            (false, _) => None,
+        };
+        let mail_url = match (&sink, options.mail_port) {
+            (Some(sink), _) => sink.url(),
+            (None, Some(port)) => format!("smtp://127.0.0.1:{port}?tls=none"),
+            (None, None) => panic!("start_sink = false needs a mail_port"),
+        };
+        let db_name = format!("broadsheet_test_{}", uuid::Uuid::new_v4().simple());
+        let mut vars: Vec<(String, String)> = [
+            ("DATABASE_URL", format!("{}/{db_name}", server_url())),
+            ("BROADSHEET__DATABASE__MAX_CONNECTIONS", "5".to_owned()),
+            ("BROADSHEET__HTTP__ADDR", "127.0.0.1:0".to_owned()),
+            ("BROADSHEET__HTTP__BASE_URL", BASE_URL.to_owned()),
+            ("BROADSHEET__MAIL__URL", mail_url),
+            ("BROADSHEET__MAIL__FROM", "Broadsheet <news@example.test>".to_owned()),
+            ("BROADSHEET__MAIL__RETRY_BASE_SECS", "0.05".to_owned()),
+            ("BROADSHEET__MAIL__SEND_TIMEOUT_SECS", "2".to_owned()),
+            ("BROADSHEET__MAIL__LEASE_SECS", "5".to_owned()),
+            ("BROADSHEET__LIMITS__SIGNUPS_PER_IP_PER_MINUTE", "0".to_owned()),
+            ("BROADSHEET__ADMIN__TOKEN", ADMIN_TOKEN.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        vars.extend(options.extra);
+        let settings = Settings::load_from(None, &vars).expect("test settings are valid");
+        let app = Application::build(settings, true).await.expect("the application starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let db = app.db().clone();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.run(shutdown.clone()));
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { address, db, db_name, sink, client, shutdown, server: Some(server) }
+    }
+
+    pub fn sink(&self) -> &SmtpSink {
+        self.sink.as_ref().expect("this test app has an SMTP sink")
+    }
+
+    /// Turns a link from a mail (`https://news.example.test/...`) into one that reaches this app.
+    pub fn local(&self, link: &str) -> String {
+        assert!(link.starts_with(BASE_URL), "link {link} does not start with the configured base_url");
+        format!("{}{}", self.address, &link[BASE_URL.len()..])
+    }
+
+    pub async fn get(&self, path_or_link: &str) -> reqwest::Response {
+        let url = if path_or_link.starts_with("http") { path_or_link.to_owned() } else { format!("{}{path_or_link}", self.address) };
+        self.client.get(url).send().await.unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.post_raw(path, "application/x-www-form-urlencoded", body.into_bytes()).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.post_raw(path, "application/json", serde_json::to_vec(body).unwrap()).await
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+        let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.address) };
+        self.client.post(url).header("content-type", content_type).body(body).send().await.unwrap()
+    }
+
+    /// The visitor fills in the signup form.
+    pub async fn sign_up(&self, email: &str, name: &str) -> reqwest::Response {
+        self.post_form("/subscriptions", &[("email", email), ("name", name)]).await
+    }
+
+    pub async fn status_of(&self, email: &str) -> Option<String> {
+        sqlx::query_scalar::<_, String>("SELECT status::text FROM subscribers WHERE lower(email) = lower($1)")
+            .bind(email)
+            .fetch_optional(&self.db)
+            .await
+            .unwrap()
+    }
+
+    /// Counts of deliveries by status, e.g. `[("sent", 2)]`.
+    pub async fn deliveries(&self) -> Vec<(String, i64)> {
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT status::text, count(*) FROM deliveries GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.db)
+        .await
+        .unwrap()
+    }
+
+    /// Waits until no delivery is pending (all sent, failed or skipped).
+    pub async fn wait_until_queue_settled(&self, timeout: Duration) {
+        let db = self.db.clone();
+        wait_until(timeout, "the delivery queue to settle", move || {
+            let db = db.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE status = 'pending'")
+                    .fetch_one(&db)
+                    .await
+                    .map(|n| n == 0)
+                    .unwrap_or(false)
+            }
+        })
+        .await;
+    }
+
+    /// Signs up, waits for the mail, and returns the confirmation link (local) from it.
+    pub async fn confirmation_link_for(&self, email: &str, name: &str) -> (String, ReceivedMail) {
+        let before = self.sink().received().len();
+        let response = self.sign_up(email, name).await;
+        assert_eq!(response.status(), 200);
+        let mails = self.sink().wait_for(before + 1, Duration::from_secs(10)).await;
+        let mail = mails.into_iter().rev().find(|m| m.rcpt_to.iter().any(|r| r.eq_ignore_ascii_case(email))).unwrap();
+        (self.local(&mail.link_to("https://news.example.test/subscriptions/confirm")), mail)
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
+        }
+    }
+}
+
+/// The query string value of `token` in a link.
+pub fn token_of(link: &str) -> String {
+    let url = url::Url::parse(link).unwrap();
+    url.query_pairs().find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()).unwrap()
+}
+
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A free TCP port on loopback (nothing listens there once this returns).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        let name = self.db_name.clone();
+        // Drop runs inside the test's runtime; a fresh thread with its own runtime may block.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let mut conn = PgConnection::connect(&format!("{}/postgres", server_url())).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await?;
+                anyhow::Ok(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: could not drop test database {}", self.db_name);
+        }
+    }
+}
