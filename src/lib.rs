@@ -3,6 +3,7 @@
 //! `main.rs` is a thin CLI over this library; the integration tests drive the same code.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod digest;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use broadsheet::app::{Application, shutdown_signal};
+use broadsheet::cli::{ArticlesCommand, CliError, DigestCommand, run_articles, run_digest};
 use broadsheet::config::Settings;
 use broadsheet::worker::Worker;
 use clap::{Parser, Subcommand};
@@ -28,6 +29,12 @@ enum Command {
     Worker,
     /// Create the database if needed, apply migrations and exit.
     Migrate,
+    /// Add and list articles.
+    #[command(subcommand)]
+    Articles(ArticlesCommand),
+    /// Preview, send and watch digests.
+    #[command(subcommand)]
+    Digest(DigestCommand),
 }
 
 fn main() -> ExitCode {
@@ -55,14 +62,18 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command.unwrap_or(Command::Serve { no_worker: false }), settings)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(CliError::Usage(message)) => {
+            eprintln!("broadsheet: {message}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Other(e)) => {
             eprintln!("broadsheet: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
@@ -72,17 +83,25 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve { no_worker } => {
             let app = Application::build(settings, !no_worker).await?;
-            app.run(shutdown).await
+            Ok(app.run(shutdown).await?)
         }
         Command::Worker => {
             let db = broadsheet::db::connect(&settings.database).await?;
             let worker = Worker::new(db, &settings, Default::default())?;
-            worker.run(shutdown).await.context("worker failed")
+            Ok(worker.run(shutdown).await.context("worker failed")?)
         }
         Command::Migrate => {
             broadsheet::db::connect(&settings.database).await?;
             eprintln!("broadsheet: database is up to date");
             Ok(())
+        }
+        Command::Articles(command) => {
+            let db = broadsheet::db::connect(&settings.database).await?;
+            run_articles(&db, command).await
+        }
+        Command::Digest(command) => {
+            let db = broadsheet::db::connect(&settings.database).await?;
+            run_digest(&db, &settings, command).await
         }
     }
 }

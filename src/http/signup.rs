@@ -59,7 +59,7 @@ async fn subscribe(
         (BodyKind::Form, Ok(())) => pages::page(
             StatusCode::OK,
             "check_inbox.html",
-            context! { ttl_hours => state.settings.subscriptions.token_ttl_hours },
+            context! { ttl_hours => state.settings.subscriptions.token_ttl_hours.to_string() },
         ),
         // A person typed this: show the form again with their values and what to fix.
         (BodyKind::Form, Err(e @ Error::Invalid { .. })) => pages::page(

@@ -69,3 +69,112 @@ impl EmailTemplates {
         Ok(RenderedEmail { subject, text: render("body.txt")?, html: render("body.html")? })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn templates() -> EmailTemplates {
+        EmailTemplates::load(None).unwrap()
+    }
+
+    #[derive(Serialize)]
+    struct Confirmation<'a> {
+        newsletter: &'a str,
+        name: Option<&'a str>,
+        confirm_url: &'a str,
+        unsubscribe_url: &'a str,
+        ttl_hours: &'a str,
+    }
+
+    fn confirmation(name: Option<&str>) -> RenderedEmail {
+        templates()
+            .render(
+                "confirmation",
+                Confirmation {
+                    newsletter: "Broadsheet",
+                    name,
+                    confirm_url: "https://news.example.com/subscriptions/confirm?token=CONFIRM",
+                    unsubscribe_url: "https://news.example.com/unsubscribe?token=UNSUB",
+                    ttl_hours: "48",
+                },
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn confirmation_mail_snapshot() {
+        let mail = confirmation(Some("Ada <Lovelace> & Co"));
+        insta::assert_snapshot!("confirmation_subject", mail.subject);
+        insta::assert_snapshot!("confirmation_text", mail.text);
+        insta::assert_snapshot!("confirmation_html", mail.html);
+    }
+
+    #[test]
+    fn confirmation_mail_escapes_the_name_in_html_only() {
+        let mail = confirmation(Some("<script>x</script>"));
+        assert!(mail.text.contains("<script>x</script>"));
+        assert!(!mail.html.contains("<script>x"));
+        assert!(mail.html.contains("&lt;script&gt;"));
+        let anonymous = confirmation(None);
+        assert!(anonymous.text.starts_with("Hi,"), "{}", anonymous.text);
+    }
+
+    #[test]
+    fn digest_mail_snapshot() {
+        let articles = minijinja::Value::from(vec![
+            minijinja::context! {
+                title => "Rust 2027 <edition>",
+                url => "https://example.com/rust",
+                summary => (),
+                html => minijinja::Value::from_safe_string(crate::mail::markdown_to_html("The **new** edition.\n\n- one\n- two")),
+                text => crate::mail::markdown_to_text("The **new** edition.\n\n- one\n- two"),
+            },
+            minijinja::context! {
+                title => "No link here",
+                url => (),
+                summary => (),
+                html => minijinja::Value::from_safe_string(crate::mail::markdown_to_html("Plain [link](https://example.com/x).")),
+                text => crate::mail::markdown_to_text("Plain [link](https://example.com/x)."),
+            },
+        ]);
+        let mail = templates()
+            .render(
+                "digest",
+                minijinja::context! {
+                    newsletter => "Broadsheet",
+                    name => "Grace",
+                    subject => "This week: Rust 2027",
+                    articles => articles,
+                    unsubscribe_url => "https://news.example.com/unsubscribe?token=UNSUB",
+                    base_url => "https://news.example.com",
+                },
+            )
+            .unwrap();
+        insta::assert_snapshot!("digest_subject", mail.subject);
+        insta::assert_snapshot!("digest_text", mail.text);
+        insta::assert_snapshot!("digest_html", mail.html);
+    }
+
+    #[test]
+    fn an_override_directory_replaces_a_built_in_template() {
+        let dir = std::env::temp_dir().join(format!("broadsheet-templates-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("confirmation")).unwrap();
+        std::fs::write(dir.join("confirmation/subject.txt.j2"), "Welcome to {{ newsletter }}!").unwrap();
+        let templates = EmailTemplates::load(Some(&dir)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let mail = templates
+            .render(
+                "confirmation",
+                Confirmation {
+                    newsletter: "Broadsheet",
+                    name: None,
+                    confirm_url: "https://x/c",
+                    unsubscribe_url: "https://x/u",
+                    ttl_hours: "1",
+                },
+            )
+            .unwrap();
+        assert_eq!(mail.subject, "Welcome to Broadsheet!");
+    }
+}

@@ -22,7 +22,8 @@ pub struct Composer {
     pub newsletter: String,
     pub list_id: String,
     pub token_ttl: chrono::Duration,
-    pub token_ttl_hours: f64,
+    /// "48", or "1.5": shown in the mail as the link's lifetime.
+    pub token_ttl_hours: String,
 }
 
 /// A digest rendered as far as it can be before knowing the recipient: articles turned from
@@ -67,7 +68,7 @@ struct ConfirmationContext<'a> {
     name: Option<&'a str>,
     confirm_url: String,
     unsubscribe_url: String,
-    ttl_hours: f64,
+    ttl_hours: String,
 }
 
 impl Composer {
@@ -85,7 +86,7 @@ impl Composer {
             newsletter,
             list_id,
             token_ttl: chrono::Duration::from_std(ttl)?,
-            token_ttl_hours: settings.subscriptions.token_ttl_hours,
+            token_ttl_hours: settings.subscriptions.token_ttl_hours.to_string(),
         })
     }
 
@@ -105,7 +106,7 @@ impl Composer {
                 name: delivery.name.as_deref(),
                 confirm_url: self.base_url.join(&format!("/subscriptions/confirm?token={}", confirm.expose())),
                 unsubscribe_url: unsubscribe_url.clone(),
-                ttl_hours: self.token_ttl_hours,
+                ttl_hours: self.token_ttl_hours.clone(),
             },
         )?;
         let message = build_message(MessageParts {

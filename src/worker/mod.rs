@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -43,6 +44,9 @@ pub struct Worker {
     composer: Composer,
     wake: Arc<Notify>,
     concurrency: usize,
+    /// Rows claimed at once. The next batch is claimed as soon as this one has all started, so
+    /// claiming overlaps sending; at most about two batches are held at a time.
+    batch_size: usize,
     /// Minimum spacing between sends, from `mail.rate_per_second`.
     spacing: Option<Duration>,
     send_timeout: Duration,
@@ -65,6 +69,7 @@ impl Worker {
             composer: Composer::new(settings)?,
             wake,
             concurrency: settings.mail.concurrency,
+            batch_size: batch_size(settings.mail.concurrency, rate, settings.mail.lease_secs),
             spacing: (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate)),
             send_timeout: settings.send_timeout(),
             lease_secs: settings.mail.lease_secs,
@@ -80,21 +85,18 @@ impl Worker {
         tracing::info!(worker = %self.id, concurrency = self.concurrency, "worker started");
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let (outcomes, received) = mpsc::unbounded_channel();
-        let recorder = tokio::spawn(record_outcomes(self.db.clone(), self.id, received));
+        // Every task lives in a JoinSet owned by this future: if the future is dropped (the
+        // process-level equivalent of `kill -9` in tests), its sends and recorder die with it,
+        // and the leases bring the claimed rows back.
+        let mut recorder = JoinSet::new();
+        recorder.spawn(record_outcomes(self.db.clone(), self.id, received));
+        let mut sends = JoinSet::new();
         let mut next_send = Instant::now();
         let mut db_backoff = Duration::from_millis(100);
 
         while !shutdown.is_cancelled() {
-            let free = slots.available_permits().min(MAX_BATCH);
-            if free == 0 {
-                // Wait for a slot instead of claiming rows we could not start before their lease ran.
-                tokio::select! {
-                    permit = slots.clone().acquire_owned() => drop(permit),
-                    () = shutdown.cancelled() => break,
-                }
-                continue;
-            }
-            let batch = match deliveries::claim(&self.db, self.id, free as i64, self.lease_secs).await {
+            while sends.try_join_next().is_some() {}
+            let batch = match deliveries::claim(&self.db, self.id, self.batch_size as i64, self.lease_secs).await {
                 Ok(batch) => {
                     db_backoff = Duration::from_millis(100);
                     batch
@@ -146,7 +148,7 @@ impl Worker {
                 let transport = self.transport.clone();
                 let outcomes = outcomes.clone();
                 let (timeout, retry) = (self.send_timeout, self.retry);
-                tokio::spawn(async move {
+                sends.spawn(async move {
                     let outcome = send_one(&transport, &job, timeout, retry).await;
                     let _ = outcomes.send((job.id, outcome));
                     drop(permit);
@@ -156,11 +158,11 @@ impl Worker {
 
         // Shutdown: let in-flight sends finish (each is bounded by the send timeout), then flush.
         let drain = self.send_timeout + Duration::from_secs(5);
-        if tokio::time::timeout(drain, slots.acquire_many(self.concurrency as u32)).await.is_err() {
+        if tokio::time::timeout(drain, async { while sends.join_next().await.is_some() {} }).await.is_err() {
             tracing::warn!("in-flight sends did not finish in time; their leases will return them");
         }
         drop(outcomes);
-        let _ = recorder.await;
+        while recorder.join_next().await.is_some() {}
         tracing::info!(worker = %self.id, "worker stopped");
         Ok(())
     }
@@ -225,6 +227,16 @@ impl Worker {
     fn retry_or_fail(&self, attempts: i32, error: String) -> Outcome {
         retry_or_fail(self.retry, attempts, error)
     }
+}
+
+/// Twice the concurrency (at least 32), but never more than a rate-limited worker can start
+/// within half a lease, or rows would wait in memory while their lease runs out.
+fn batch_size(concurrency: usize, rate: f64, lease_secs: f64) -> usize {
+    let mut size = concurrency.saturating_mul(2).clamp(32, MAX_BATCH);
+    if rate > 0.0 {
+        size = size.min(((rate * lease_secs / 2.0) as usize).max(1));
+    }
+    size
 }
 
 struct Job {

@@ -7,6 +7,8 @@ mod support;
 
 mod confirm;
 mod delivery;
+mod digest;
+mod workers;
 mod invalid_input;
 mod signup;
 mod unsubscribe;

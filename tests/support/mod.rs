@@ -33,6 +33,7 @@ pub struct TestApp {
     pub db_name: String,
     pub sink: Option<SmtpSink>,
     pub client: reqwest::Client,
+    pub settings: Settings,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -45,11 +46,13 @@ pub struct Options {
     pub mail_port: Option<u16>,
     pub script: Option<Script>,
     pub extra: Vec<(String, String)>,
+    /// Run the in-process worker (default). Tests of several workers start their own.
+    pub with_worker: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { start_sink: true, mail_port: None, script: None, extra: Vec::new() }
+        Self { start_sink: true, mail_port: None, script: None, extra: Vec::new(), with_worker: true }
     }
 }
 
@@ -94,13 +97,13 @@ impl TestApp {
         .collect();
         vars.extend(options.extra);
         let settings = Settings::load_from(None, &vars).expect("test settings are valid");
-        let app = Application::build(settings, true).await.expect("the application starts");
+        let app = Application::build(settings.clone(), options.with_worker).await.expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         let db = app.db().clone();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.run(shutdown.clone()));
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { address, db, db_name, sink, client, shutdown, server: Some(server) }
+        Self { address, db, db_name, sink, client, settings, shutdown, server: Some(server) }
     }
 
     pub fn sink(&self) -> &SmtpSink {
@@ -135,6 +138,59 @@ impl TestApp {
     /// The visitor fills in the signup form.
     pub async fn sign_up(&self, email: &str, name: &str) -> reqwest::Response {
         self.post_form("/subscriptions", &[("email", email), ("name", name)]).await
+    }
+
+    /// Subscribers who confirmed long ago, straight into the table.
+    pub async fn add_confirmed(&self, emails: &[&str]) {
+        for email in emails {
+            sqlx::query("INSERT INTO subscribers (id, email, status, confirmed_at) VALUES ($1, $2, 'confirmed', now())")
+                .bind(uuid::Uuid::new_v4())
+                .bind(*email)
+                .execute(&self.db)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// `n` confirmed subscribers `reader{i}@example.com`, in one statement.
+    pub async fn add_many_confirmed(&self, n: i64) {
+        sqlx::query(
+            "INSERT INTO subscribers (id, email, name, status, confirmed_at)
+             SELECT gen_random_uuid(), 'reader' || i || '@example.com', 'Reader ' || i, 'confirmed', now()
+             FROM generate_series(1, $1) AS i",
+        )
+        .bind(n)
+        .execute(&self.db)
+        .await
+        .unwrap();
+    }
+
+    pub fn admin_post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(format!("{}{path}", self.address)).bearer_auth(ADMIN_TOKEN)
+    }
+
+    pub fn admin_get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(format!("{}{path}", self.address)).bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// Adds an article through the admin API and returns its id.
+    pub async fn add_article(&self, title: &str, body: &str, url: Option<&str>) -> String {
+        let response = self
+            .admin_post("/admin/articles")
+            .json(&serde_json::json!({ "title": title, "body": body, "url": url }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Deliveries still pending, or held by a worker.
+    pub async fn stuck(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'pending' OR locked_by IS NOT NULL")
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
     }
 
     pub async fn status_of(&self, email: &str) -> Option<String> {

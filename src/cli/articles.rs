@@ -1,0 +1,69 @@
+use std::io::Read as _;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use sqlx::PgPool;
+
+use super::CliError;
+use crate::domain::{ArticleInput, MAX_BODY_BYTES};
+use crate::store::articles::{self, NewArticle};
+
+#[derive(Debug, Subcommand)]
+pub enum ArticlesCommand {
+    /// Add an article; prints its id.
+    Add {
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        summary: Option<String>,
+        /// Markdown file, or - for standard input.
+        #[arg(long)]
+        body: PathBuf,
+    },
+    /// List articles, newest first.
+    List,
+}
+
+pub async fn run_articles(db: &PgPool, command: ArticlesCommand) -> Result<(), CliError> {
+    match command {
+        ArticlesCommand::Add { title, url, summary, body } => {
+            let text = read_body(&body)?;
+            let article = ArticleInput::parse(&title, &text, url.as_deref(), summary.as_deref())
+                .map_err(|e| CliError::Usage(format!("--{}: {}", e.field, e.message)))?;
+            let id = articles::insert(
+                db,
+                &NewArticle {
+                    title: &article.title,
+                    body: &article.body,
+                    url: article.url.as_deref(),
+                    summary: article.summary.as_deref(),
+                    source_id: None,
+                },
+            )
+            .await?
+            .ok_or_else(|| CliError::Other(anyhow::anyhow!("the article was not stored")))?;
+            println!("{id}");
+        }
+        ArticlesCommand::List => {
+            for a in articles::list(db, 1000).await? {
+                let state = if a.digest_id.is_some() { "sent" } else { "new" };
+                println!("{}  {}  {:<4}  {}", a.id, a.created_at.format("%Y-%m-%d %H:%M"), state, a.title);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_body(path: &PathBuf) -> Result<String, CliError> {
+    let mut bytes = Vec::new();
+    let limit = (MAX_BODY_BYTES + 1) as u64;
+    if path.as_os_str() == "-" {
+        std::io::stdin().take(limit).read_to_end(&mut bytes).map_err(|e| CliError::Usage(format!("--body -: cannot read standard input: {e}")))?;
+    } else {
+        let file = std::fs::File::open(path).map_err(|e| CliError::Usage(format!("--body {}: {e}", path.display())))?;
+        file.take(limit).read_to_end(&mut bytes).map_err(|e| CliError::Usage(format!("--body {}: {e}", path.display())))?;
+    }
+    String::from_utf8(bytes).map_err(|_| CliError::Usage("--body: the file is not UTF-8 text".to_owned()))
+}
