@@ -56,11 +56,7 @@ impl Application {
             }
         };
         let wake = Arc::new(Notify::new());
-        let worker = if with_worker {
-            Some(Worker::new(db.clone(), &settings, wake.clone())?)
-        } else {
-            None
-        };
+        let worker = if with_worker { Some(Worker::new(db.clone(), &settings, wake.clone())?) } else { None };
         let state = AppState {
             limiter: Arc::new(RateLimiter::new(settings.limits.signups_per_ip_per_minute)),
             composer: Arc::new(Composer::new(&settings)?),

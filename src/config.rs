@@ -147,7 +147,9 @@ impl<'de> Deserialize<'de> for BaseUrl {
 
 fn mailbox<'de, D: serde::Deserializer<'de>>(d: D) -> Result<lettre::message::Mailbox, D::Error> {
     let raw = String::deserialize(d)?;
-    raw.parse().map_err(|e| serde::de::Error::custom(format!("{raw:?} is not a mailbox like \"Broadsheet <news@example.com>\" ({e})")))
+    raw.parse().map_err(|e| {
+        serde::de::Error::custom(format!("{raw:?} is not a mailbox like \"Broadsheet <news@example.com>\" ({e})"))
+    })
 }
 
 /// An environment variable arrives as text; "12345" must still be accepted as a token.
@@ -248,7 +250,8 @@ impl Settings {
             }
         }
         if let Some(url) = &self.mail.url {
-            crate::mail::MailUrl::parse(url.expose_secret()).map_err(|e| ConfigError::Invalid(format!("mail.url: {e}")))?;
+            crate::mail::MailUrl::parse(url.expose_secret())
+                .map_err(|e| ConfigError::Invalid(format!("mail.url: {e}")))?;
         }
         if self.database.max_connections == 0 {
             return bad("database.max_connections", "must be at least 1");
@@ -259,10 +262,9 @@ impl Settings {
         if self.mail.max_attempts == 0 {
             return bad("mail.max_attempts", "must be at least 1");
         }
-        for (key, v) in [
-            ("mail.rate_per_second", self.mail.rate_per_second),
-            ("mail.retry_base_secs", self.mail.retry_base_secs),
-        ] {
+        for (key, v) in
+            [("mail.rate_per_second", self.mail.rate_per_second), ("mail.retry_base_secs", self.mail.retry_base_secs)]
+        {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(key, "must be a number of 0 or more");
             }
@@ -277,7 +279,10 @@ impl Settings {
             }
         }
         if self.mail.lease_secs < self.mail.send_timeout_secs {
-            return bad("mail.lease_secs", "must be at least mail.send_timeout_secs, or a slow send would be taken over by another worker");
+            return bad(
+                "mail.lease_secs",
+                "must be at least mail.send_timeout_secs, or a slow send would be taken over by another worker",
+            );
         }
         if let Some(h) = &self.http.client_ip_header {
             if axum::http::HeaderName::from_bytes(h.as_bytes()).is_err() {
@@ -390,29 +395,21 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let err = Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__CONCURRENCY", "lots")]))
-            .unwrap_err()
-            .to_string();
+        let err =
+            Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__CONCURRENCY", "lots")])).unwrap_err().to_string();
         assert!(err.contains("mail.concurrency"), "{err}");
-        let err = Settings::load_from(None, &vars(&[("BROADSHEET__HTTP__BASE_URL", "not a url")]))
-            .unwrap_err()
-            .to_string();
+        let err =
+            Settings::load_from(None, &vars(&[("BROADSHEET__HTTP__BASE_URL", "not a url")])).unwrap_err().to_string();
         assert!(err.contains("http.base_url"), "{err}");
-        let err = Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__URLL", "smtp://x")]))
-            .unwrap_err()
-            .to_string();
+        let err = Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__URLL", "smtp://x")])).unwrap_err().to_string();
         assert!(err.contains("urll"), "{err}");
-        let err = Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__URL", "ftp://x")]))
-            .unwrap_err()
-            .to_string();
+        let err = Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__URL", "ftp://x")])).unwrap_err().to_string();
         assert!(err.contains("mail.url"), "{err}");
     }
 
     #[test]
     fn production_requires_mail_url_and_admin_token() {
-        let err = Settings::load_from(None, &vars(&[("BROADSHEET_ENV", "production")]))
-            .unwrap_err()
-            .to_string();
+        let err = Settings::load_from(None, &vars(&[("BROADSHEET_ENV", "production")])).unwrap_err().to_string();
         assert!(err.contains("mail.url"), "{err}");
         let ok = Settings::load_from(
             None,

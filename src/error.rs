@@ -32,6 +32,13 @@ pub enum Error {
 }
 
 impl Error {
+    /// For errors while getting a connection: whatever Postgres said, to the client the service
+    /// is unavailable (a 503 it may retry), not broken.
+    pub fn unavailable(e: sqlx::Error) -> Self {
+        tracing::warn!(error = %e, "cannot get a database connection");
+        Self::Unavailable
+    }
+
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid { field: Some(field), message: message.into() }
     }

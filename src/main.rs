@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "broadsheet", version, about = "Newsletter subscriptions with double opt-in, and digests sent over SMTP")]
+#[command(
+    name = "broadsheet",
+    version,
+    about = "Newsletter subscriptions with double opt-in, and digests sent over SMTP"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

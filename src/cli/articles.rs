@@ -60,10 +60,15 @@ fn read_body(path: &PathBuf) -> Result<String, CliError> {
     let mut bytes = Vec::new();
     let limit = (MAX_BODY_BYTES + 1) as u64;
     if path.as_os_str() == "-" {
-        std::io::stdin().take(limit).read_to_end(&mut bytes).map_err(|e| CliError::Usage(format!("--body -: cannot read standard input: {e}")))?;
+        std::io::stdin()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| CliError::Usage(format!("--body -: cannot read standard input: {e}")))?;
     } else {
         let file = std::fs::File::open(path).map_err(|e| CliError::Usage(format!("--body {}: {e}", path.display())))?;
-        file.take(limit).read_to_end(&mut bytes).map_err(|e| CliError::Usage(format!("--body {}: {e}", path.display())))?;
+        file.take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| CliError::Usage(format!("--body {}: {e}", path.display())))?;
     }
     String::from_utf8(bytes).map_err(|_| CliError::Usage("--body: the file is not UTF-8 text".to_owned()))
 }

@@ -62,8 +62,10 @@ pub async fn run_digest(db: &PgPool, settings: &Settings, command: DigestCommand
             }
         }
         DigestCommand::Status { id } => {
-            let id = Uuid::parse_str(id.trim()).map_err(|_| CliError::Usage(format!("{id:?} is not a digest id (a UUID)")))?;
-            let progress = digests::progress(db, id).await?.ok_or_else(|| CliError::Usage(format!("there is no digest {id}")))?;
+            let id = Uuid::parse_str(id.trim())
+                .map_err(|_| CliError::Usage(format!("{id:?} is not a digest id (a UUID)")))?;
+            let progress =
+                digests::progress(db, id).await?.ok_or_else(|| CliError::Usage(format!("there is no digest {id}")))?;
             println!("digest      {}", progress.id);
             println!("subject     {}", progress.subject);
             println!("status      {}", progress.status);
@@ -117,7 +119,10 @@ async fn watch(db: &PgPool, id: Uuid) -> Result<(), CliError> {
 fn line(p: &Progress, elapsed: Duration) -> String {
     let done = p.sent + p.failed + p.skipped;
     let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
-    format!("{done}/{} done ({} sent, {} failed, {} pending) {rate:.0} msg/s", p.recipients, p.sent, p.failed, p.pending)
+    format!(
+        "{done}/{} done ({} sent, {} failed, {} pending) {rate:.0} msg/s",
+        p.recipients, p.sent, p.failed, p.pending
+    )
 }
 
 fn bar(p: &Progress, elapsed: Duration) -> String {

@@ -19,12 +19,10 @@ pub enum CliError {
 impl From<crate::error::Error> for CliError {
     fn from(e: crate::error::Error) -> Self {
         match e {
-            crate::error::Error::Invalid { field, message } => {
-                CliError::Usage(match field {
-                    Some(f) => format!("{}: {message}", f.replace('_', "-")),
-                    None => message,
-                })
-            }
+            crate::error::Error::Invalid { field, message } => CliError::Usage(match field {
+                Some(f) => format!("{}: {message}", f.replace('_', "-")),
+                None => message,
+            }),
             crate::error::Error::BadRequest(m) | crate::error::Error::NotFound(m) => CliError::Usage(m),
             other if other.status().as_u16() == 503 => {
                 CliError::Other(anyhow::anyhow!("the database is unavailable; is Postgres running?"))

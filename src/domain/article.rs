@@ -63,7 +63,9 @@ impl ArticleInput {
         };
         let summary = match summary.map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
-            Some(s) if s.chars().count() > 1000 => return Err(bad("summary", "The summary is longer than 1000 characters.")),
+            Some(s) if s.chars().count() > 1000 => {
+                return Err(bad("summary", "The summary is longer than 1000 characters."));
+            }
             Some(s) if s.contains('\0') => return Err(bad("summary", "The summary must not contain NUL characters.")),
             Some(s) => Some(s.to_owned()),
         };

@@ -181,7 +181,10 @@ async fn preview_digest(
     Ok(match query.format.as_deref() {
         Some("text") => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], rendered.text).into_response(),
         // The preview is mail HTML: it needs its inline styles, and nothing in it runs.
-        _ => ([(header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:")], Html(rendered.html))
+        _ => (
+            [(header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:")],
+            Html(rendered.html),
+        )
             .into_response(),
     })
 }

@@ -58,7 +58,7 @@ async fn confirm(
         return Ok(invalid());
     };
 
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
     let confirmed_now = match tokens::use_confirm_token(&mut tx, &token.hash()).await? {
         ConfirmToken::Fresh(id) => {
             if subscribers::confirm(&mut tx, id).await? {

@@ -51,10 +51,14 @@ pub fn text_fields(kind: BodyKind, body: &[u8]) -> Result<HashMap<String, String
         }
         BodyKind::Json => {
             let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-                Error::BadRequest(format!("The body is not valid JSON ({e}). Expected e.g. {{\"email\": \"you@example.com\"}}."))
+                Error::BadRequest(format!(
+                    "The body is not valid JSON ({e}). Expected e.g. {{\"email\": \"you@example.com\"}}."
+                ))
             })?;
             let serde_json::Value::Object(map) = value else {
-                return Err(Error::BadRequest("Expected a JSON object, e.g. {\"email\": \"you@example.com\"}.".to_owned()));
+                return Err(Error::BadRequest(
+                    "Expected a JSON object, e.g. {\"email\": \"you@example.com\"}.".to_owned(),
+                ));
             };
             let mut fields = HashMap::new();
             for (name, value) in map {

@@ -21,6 +21,7 @@ const PAGES: &[(&str, &str)] = &[
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
+    env.set_formatter(crate::mail::html_formatter);
     for (name, source) in PAGES {
         if let Err(e) = env.add_template(name, source) {
             // The pages are part of the binary; the unit test below catches this before release.

@@ -28,7 +28,10 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn signup_page() -> Html<String> {
-    pages::render("signup.html", context! { email => "", name => "", error => Value::from(()), field => Value::from(()) })
+    pages::render(
+        "signup.html",
+        context! { email => "", name => "", error => Value::from(()), field => Value::from(()) },
+    )
 }
 
 async fn subscribe(
@@ -43,10 +46,9 @@ async fn subscribe(
     };
     let typed = input::body(body).and_then(|b| input::text_fields(kind, &b));
     let (email_raw, name_raw) = match &typed {
-        Ok(fields) => (
-            fields.get("email").cloned().unwrap_or_default(),
-            fields.get("name").cloned().unwrap_or_default(),
-        ),
+        Ok(fields) => {
+            (fields.get("email").cloned().unwrap_or_default(), fields.get("name").cloned().unwrap_or_default())
+        }
         Err(_) => (String::new(), String::new()),
     };
     let result = match typed {
@@ -79,7 +81,7 @@ async fn handle(state: &AppState, peer: SocketAddr, headers: &HeaderMap, email: 
         state.limiter.check(ip).map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
     }
 
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
     let (id, status) = subscribers::upsert_for_signup(&mut tx, &email, name.as_ref()).await?;
     subscribers::record_consent(&mut tx, id, subscribers::ConsentAction::Signup, &origin).await?;
     let cap = state.settings.limits.confirmation_mails_per_address_per_day;

@@ -21,7 +21,7 @@ use super::confirm::{TokenQuery, token_from};
 use super::pages;
 use crate::app::AppState;
 use crate::domain::Token;
-use crate::error::PageError;
+use crate::error::{Error, PageError};
 use crate::store::subscribers::{self, ConsentAction};
 use crate::store::tokens;
 
@@ -34,7 +34,8 @@ fn invalid() -> Response {
 }
 
 async fn unsubscribe_page(query: Result<Query<TokenQuery>, QueryRejection>) -> Response {
-    let token = token_from(query, &HeaderMap::new(), Ok(Bytes::new())).ok().flatten().and_then(|t| Token::parse(&t).ok());
+    let token =
+        token_from(query, &HeaderMap::new(), Ok(Bytes::new())).ok().flatten().and_then(|t| Token::parse(&t).ok());
     match token {
         Some(token) => pages::page(StatusCode::OK, "unsubscribe.html", context! { token => token.expose() }),
         None => invalid(),
@@ -51,7 +52,7 @@ async fn unsubscribe(
     let Some(token) = token_from(query, &headers, body)?.and_then(|t| Token::parse(&t).ok()) else {
         return Ok(invalid());
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
     let Some(id) = tokens::unsubscribe_subject(&mut tx, &token.hash()).await? else {
         return Ok(invalid());
     };

@@ -40,7 +40,10 @@ const STYLES: &[(&str, &str)] = &[
     ("</h2>", "</h3>"),
     ("<h3>", "<h4 style=\"font-size:16px;margin:20px 0 8px\">"),
     ("</h3>", "</h4>"),
-    ("<blockquote>", "<blockquote style=\"margin:0 0 16px;padding:0 0 0 12px;border-left:3px solid #d0d7de;color:#57606a\">"),
+    (
+        "<blockquote>",
+        "<blockquote style=\"margin:0 0 16px;padding:0 0 0 12px;border-left:3px solid #d0d7de;color:#57606a\">",
+    ),
     ("<pre>", "<pre style=\"background:#f6f8fa;padding:12px;overflow:auto;font-size:13px\">"),
     ("<a href=", "<a style=\"color:#0b57d0\" href="),
     ("<ul>", "<ul style=\"margin:0 0 16px;padding-left:24px\">"),
@@ -108,7 +111,9 @@ mod tests {
 
     #[test]
     fn raw_html_and_script_urls_never_survive() {
-        let html = to_html("Hi <script>alert(1)</script> [x](javascript:alert(1)) ![i](https://t.example/p.gif)\n\n<img src=x onerror=alert(1)>");
+        let html = to_html(
+            "Hi <script>alert(1)</script> [x](javascript:alert(1)) ![i](https://t.example/p.gif)\n\n<img src=x onerror=alert(1)>",
+        );
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("javascript:"), "{html}");

@@ -9,6 +9,6 @@ mod url;
 
 pub use markdown::{to_html as markdown_to_html, to_text as markdown_to_text};
 pub use message::{BuiltMessage, MessageParts, build_message, message_id_domain, recipient};
-pub use templates::{EmailTemplates, RenderedEmail, TemplateError};
+pub use templates::{EmailTemplates, RenderedEmail, TemplateError, html_formatter};
 pub use transport::{MailTransport, SendError};
 pub use url::{MailUrl, TlsMode};

@@ -63,11 +63,12 @@ impl SmtpPool {
         let rustls = match tls {
             TlsMode::Implicit => {
                 let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-                let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| format!("TLS setup failed: {e}"))?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
+                let config =
+                    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                        .with_safe_default_protocol_versions()
+                        .map_err(|e| format!("TLS setup failed: {e}"))?
+                        .with_root_certificates(roots)
+                        .with_no_client_auth();
                 Some(Arc::new(config))
             }
             _ => None,
@@ -157,9 +158,8 @@ impl SmtpPool {
             }
             None => Box::new(tcp),
         };
-        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.client_id)
-            .await
-            .map_err(|e| classify(&e))?;
+        let mut conn =
+            AsyncSmtpConnection::connect_with_transport(stream, &self.client_id).await.map_err(|e| classify(&e))?;
         match self.tls {
             TlsMode::Opportunistic | TlsMode::Required if conn.can_starttls() => {
                 let params = TlsParameters::new_rustls(self.host.clone()).map_err(|e| transient("TLS setup", &e))?;

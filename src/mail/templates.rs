@@ -16,6 +16,34 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("digest/body.html.j2", include_str!("../../email-templates/digest/body.html.j2")),
 ];
 
+/// minijinja's HTML escaping also escapes `/`, turning every URL into `https:&#x2f;&#x2f;…`.
+/// That is valid HTML, but it makes mail harder to read in source and trips some link checkers;
+/// escaping `& < > " '` is what HTML needs.
+pub fn html_formatter(
+    out: &mut minijinja::Output<'_>,
+    state: &minijinja::State<'_, '_>,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(text) if state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() => {
+            let mut escaped = String::with_capacity(text.len() + 16);
+            for c in text.chars() {
+                match c {
+                    '&' => escaped.push_str("&amp;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '>' => escaped.push_str("&gt;"),
+                    '"' => escaped.push_str("&quot;"),
+                    '\'' => escaped.push_str("&#x27;"),
+                    c => escaped.push(c),
+                }
+            }
+            out.write_str(&escaped)
+                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("email template {name}: {source}")]
@@ -40,6 +68,7 @@ impl EmailTemplates {
     /// Every template is parsed here, so a broken override stops start-up instead of a send.
     pub fn load(dir: Option<&Path>) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
+        env.set_formatter(html_formatter);
         env.set_keep_trailing_newline(true);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         for (name, source) in BUILT_IN {

@@ -27,7 +27,10 @@ impl MailTransport {
             MailUrl::Smtp { host, port, tls, credentials } => {
                 // EHLO names the sending domain, which is what receiving servers check it against.
                 let client_id = ClientId::Domain(settings.mail.from.email.domain().to_owned());
-                Self::Smtp(SmtpPool::new(host, port, tls, credentials, client_id).map_err(|e| anyhow::anyhow!("mail.url: {e}"))?)
+                Self::Smtp(
+                    SmtpPool::new(host, port, tls, credentials, client_id)
+                        .map_err(|e| anyhow::anyhow!("mail.url: {e}"))?,
+                )
             }
             MailUrl::File(dir) => {
                 std::fs::create_dir_all(&dir)

@@ -36,7 +36,8 @@ impl MailUrl {
             }
             return Ok(Self::File(PathBuf::from(path)));
         }
-        let url = ::url::Url::parse(input).map_err(|e| format!("not a URL ({e}); use smtp://host:port, smtps://user:pass@host or file://DIR"))?;
+        let url = ::url::Url::parse(input)
+            .map_err(|e| format!("not a URL ({e}); use smtp://host:port, smtps://user:pass@host or file://DIR"))?;
         let implicit = match url.scheme() {
             "smtp" => false,
             "smtps" => true,
@@ -51,7 +52,9 @@ impl MailUrl {
                 ("tls", "required") if !implicit => tls = TlsMode::Required,
                 ("tls", "opportunistic") if !implicit => tls = TlsMode::Opportunistic,
                 ("tls", "none") if !implicit => tls = TlsMode::None,
-                _ => return Err(format!("unknown option {key}={value}; smtp:// takes tls=required|opportunistic|none")),
+                _ => {
+                    return Err(format!("unknown option {key}={value}; smtp:// takes tls=required|opportunistic|none"));
+                }
             }
         }
         let credentials = if url.username().is_empty() {
@@ -110,7 +113,9 @@ mod tests {
             MailUrl::parse("smtp://h:587?tls=required").unwrap(),
             MailUrl::Smtp { tls: TlsMode::Required, .. }
         ));
-        assert!(matches!(MailUrl::parse("file://var/outbox").unwrap(), MailUrl::File(p) if p == std::path::Path::new("var/outbox")));
+        assert!(
+            matches!(MailUrl::parse("file://var/outbox").unwrap(), MailUrl::File(p) if p == std::path::Path::new("var/outbox"))
+        );
         assert!(MailUrl::parse("http://x").is_err());
         assert!(MailUrl::parse("smtp://h?tls=maybe").is_err());
     }

@@ -82,12 +82,21 @@ pub async fn claim(db: &PgPool, worker: Uuid, limit: i64, lease_secs: f64) -> sq
 /// How one claimed delivery ended.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Sent { message_id: String },
+    Sent {
+        message_id: String,
+    },
     /// Try again after this many seconds.
-    Retry { error: String, after_secs: f64 },
-    Failed { error: String },
+    Retry {
+        error: String,
+        after_secs: f64,
+    },
+    Failed {
+        error: String,
+    },
     /// Nothing to send any more (the subscriber left, or already confirmed).
-    Skipped { reason: &'static str },
+    Skipped {
+        reason: &'static str,
+    },
 }
 
 /// Writes a batch of outcomes in one statement. Rows whose lease another worker has taken over

@@ -70,7 +70,8 @@ pub async fn create(
 }
 
 pub async fn by_idempotency_key(db: &PgPool, key: &str) -> sqlx::Result<Option<Created>> {
-    let row = sqlx::query!("SELECT id, recipients FROM digests WHERE idempotency_key = $1", key).fetch_optional(db).await?;
+    let row =
+        sqlx::query!("SELECT id, recipients FROM digests WHERE idempotency_key = $1", key).fetch_optional(db).await?;
     Ok(row.map(|r| Created { id: r.id, recipients: i64::from(r.recipients), new: false }))
 }
 

@@ -124,7 +124,12 @@ impl Composer {
 
 impl Composer {
     /// One digest message. Only the greeting and the unsubscribe link differ per recipient.
-    pub fn digest(&self, view: &DigestView, delivery: &Claimed, tokens: &mut Vec<NewToken>) -> anyhow::Result<BuiltMessage> {
+    pub fn digest(
+        &self,
+        view: &DigestView,
+        delivery: &Claimed,
+        tokens: &mut Vec<NewToken>,
+    ) -> anyhow::Result<BuiltMessage> {
         let unsubscribe = Token::generate()?;
         tokens.push(new_token(unsubscribe.hash(), delivery, TokenPurpose::Unsubscribe, Utc::now() + UNSUBSCRIBE_TTL));
         let unsubscribe_url = self.base_url.join(&format!("/unsubscribe?token={}", unsubscribe.expose()));
@@ -160,6 +165,11 @@ impl Composer {
     }
 }
 
-fn new_token(hash: TokenHash, delivery: &Claimed, purpose: TokenPurpose, expires_at: chrono::DateTime<Utc>) -> NewToken {
+fn new_token(
+    hash: TokenHash,
+    delivery: &Claimed,
+    purpose: TokenPurpose,
+    expires_at: chrono::DateTime<Utc>,
+) -> NewToken {
     NewToken { hash, subscriber_id: delivery.subscriber_id, purpose, expires_at }
 }

@@ -53,7 +53,10 @@ async fn unknown_tampered_and_malformed_tokens_get_a_page_offering_a_new_link() 
 async fn an_expired_token_is_refused() {
     let app = TestApp::spawn().await;
     let (link, _) = app.confirmation_link_for("late@example.com", "").await;
-    sqlx::query("UPDATE subscription_tokens SET expires_at = now() - interval '1 second'").execute(&app.db).await.unwrap();
+    sqlx::query("UPDATE subscription_tokens SET expires_at = now() - interval '1 second'")
+        .execute(&app.db)
+        .await
+        .unwrap();
     let response = app.post_form("/subscriptions/confirm", &[("token", &token_of(&link))]).await;
     assert_eq!(response.status(), 400);
     assert_eq!(app.status_of("late@example.com").await.as_deref(), Some("pending"));
@@ -65,7 +68,8 @@ async fn tokens_are_stored_only_as_sha256_hashes() {
     let (link, _) = app.confirmation_link_for("hashed@example.com", "").await;
     let token = token_of(&link);
     assert!(token.len() >= 43, "at least 256 bits, base64url");
-    let hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM subscription_tokens").fetch_all(&app.db).await.unwrap();
+    let hashes: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT hash FROM subscription_tokens").fetch_all(&app.db).await.unwrap();
     assert_eq!(hashes.len(), 2, "one confirmation and one unsubscribe token");
     use sha2::Digest;
     let expected = sha2::Sha256::digest(token.as_bytes()).to_vec();

@@ -8,14 +8,21 @@ use crate::support::{ADMIN_TOKEN, TestApp};
 async fn every_confirmed_subscriber_gets_the_digest_once_and_can_leave_with_one_click() {
     let app = TestApp::spawn().await;
     app.add_confirmed(&["a@example.com", "b@example.com", "c@example.com"]).await;
-    sqlx::query("UPDATE subscribers SET name = 'Bea <b>' WHERE email = 'b@example.com'").execute(&app.db).await.unwrap();
+    sqlx::query("UPDATE subscribers SET name = 'Bea <b>' WHERE email = 'b@example.com'")
+        .execute(&app.db)
+        .await
+        .unwrap();
     app.sign_up("pending@example.com", "").await;
     app.add_confirmed(&["gone@example.com"]).await;
-    sqlx::query("UPDATE subscribers SET status = 'unsubscribed' WHERE email = 'gone@example.com'").execute(&app.db).await.unwrap();
+    sqlx::query("UPDATE subscribers SET status = 'unsubscribed' WHERE email = 'gone@example.com'")
+        .execute(&app.db)
+        .await
+        .unwrap();
     app.wait_until_queue_settled(Duration::from_secs(10)).await;
     let confirmations = app.sink().received().len();
 
-    app.add_article("First <news>", "Hello **world**.\n\n<script>alert(1)</script>", Some("https://example.com/first")).await;
+    app.add_article("First <news>", "Hello **world**.\n\n<script>alert(1)</script>", Some("https://example.com/first"))
+        .await;
     app.add_article("Second", "A [link](https://example.com/x) and more.", None).await;
 
     let response = app.admin_post("/admin/digests").json(&json!({ "subject": "This week" })).send().await.unwrap();
@@ -60,7 +67,8 @@ async fn every_confirmed_subscriber_gets_the_digest_once_and_can_leave_with_one_
     // One click from the header; the next digest skips her.
     let header = bea.header("List-Unsubscribe").unwrap();
     let url = app.local(header.trim_start_matches('<').trim_end_matches('>'));
-    let response = app.post_raw(&url, "application/x-www-form-urlencoded", b"List-Unsubscribe=One-Click".to_vec()).await;
+    let response =
+        app.post_raw(&url, "application/x-www-form-urlencoded", b"List-Unsubscribe=One-Click".to_vec()).await;
     assert_eq!(response.status(), 200);
     assert_eq!(app.status_of("b@example.com").await.as_deref(), Some("unsubscribed"));
 
@@ -79,7 +87,10 @@ async fn a_subscriber_who_leaves_mid_send_is_skipped() {
     app.add_article("News", "Body", None).await;
     let created: Value = app.admin_post("/admin/digests").send().await.unwrap().json().await.unwrap();
     assert_eq!(created["recipients"], 2);
-    sqlx::query("UPDATE subscribers SET status = 'unsubscribed' WHERE email = 'leave@example.com'").execute(&app.db).await.unwrap();
+    sqlx::query("UPDATE subscribers SET status = 'unsubscribed' WHERE email = 'leave@example.com'")
+        .execute(&app.db)
+        .await
+        .unwrap();
 
     let worker = broadsheet::worker::Worker::new(app.db.clone(), &app.settings, Default::default()).unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
@@ -97,7 +108,8 @@ async fn the_same_idempotency_key_never_makes_a_second_digest() {
     let app = TestApp::spawn().await;
     app.add_confirmed(&["a@example.com"]).await;
     app.add_article("News", "Body", None).await;
-    let send = || app.admin_post("/admin/digests").header("Idempotency-Key", "digest-2026-11-25").json(&json!({})).send();
+    let send =
+        || app.admin_post("/admin/digests").header("Idempotency-Key", "digest-2026-11-25").json(&json!({})).send();
     let first: Value = send().await.unwrap().json().await.unwrap();
     let second = send().await.unwrap();
     assert_eq!(second.status(), 202);
@@ -117,7 +129,13 @@ async fn admin_calls_without_the_right_token_are_401() {
         assert_eq!(none.status(), 401, "{path}");
         let wrong = app.client.get(format!("{}{path}", app.address)).bearer_auth("wrong").send().await.unwrap();
         assert_eq!(wrong.status(), 401, "{path}");
-        let almost = app.client.get(format!("{}{path}", app.address)).bearer_auth(&ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1]).send().await.unwrap();
+        let almost = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .bearer_auth(&ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(almost.status(), 401, "{path}");
     }
     let post = app.client.post(format!("{}/admin/digests", app.address)).json(&json!({})).send().await.unwrap();
@@ -144,7 +162,8 @@ async fn bad_article_and_digest_input_gets_422_naming_the_field() {
         assert_eq!(response.status(), 422, "{body}");
         assert_eq!(response.json::<Value>().await.unwrap()["field"], field, "{body}");
     }
-    let not_json = app.admin_post("/admin/articles").header("content-type", "application/json").body("{").send().await.unwrap();
+    let not_json =
+        app.admin_post("/admin/articles").header("content-type", "application/json").body("{").send().await.unwrap();
     assert_eq!(not_json.status(), 400);
     let text = app.admin_post("/admin/articles").header("content-type", "text/plain").body("hi").send().await.unwrap();
     assert_eq!(text.status(), 415);
@@ -179,7 +198,8 @@ async fn operators_preview_the_next_digest_and_list_articles_and_subscribers() {
     assert!(html.contains("Preview me") && html.contains("<em>Markdown</em>"), "{html}");
     let articles: Value = app.admin_get("/admin/articles").send().await.unwrap().json().await.unwrap();
     assert_eq!(articles["articles"][0]["id"], id);
-    let subscribers: Value = app.admin_get("/admin/subscribers?status=confirmed").send().await.unwrap().json().await.unwrap();
+    let subscribers: Value =
+        app.admin_get("/admin/subscribers?status=confirmed").send().await.unwrap().json().await.unwrap();
     assert_eq!(subscribers["counts"]["confirmed"], 1);
     assert_eq!(subscribers["subscribers"][0]["email"], "a@example.com");
     assert_eq!(app.sink().received().len(), 0, "a preview sends nothing");

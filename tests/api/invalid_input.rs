@@ -8,20 +8,46 @@ use crate::support::TestApp;
 async fn invalid_signups_get_a_clear_4xx_naming_the_field() {
     let app = TestApp::spawn().await;
     let long_name = "n".repeat(101);
-    let cases: Vec<(&str, &str, Vec<u8>, u16, Option<&str>)> = vec![
+    // (what, content type, body, expected status, expected field)
+    type Case<'a> = (&'a str, &'a str, Vec<u8>, u16, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         ("missing email", "application/json", br#"{"name": "Ada"}"#.to_vec(), 422, Some("email")),
         ("empty email", "application/json", br#"{"email": ""}"#.to_vec(), 422, Some("email")),
         ("not an email", "application/json", br#"{"email": "ada"}"#.to_vec(), 422, Some("email")),
         ("email not text", "application/json", br#"{"email": 42}"#.to_vec(), 422, Some("email")),
-        ("header injection in email", "application/json", br#"{"email": "a@example.com\r\nBcc: x@example.com"}"#.to_vec(), 422, Some("email")),
-        ("name too long", "application/json", format!(r#"{{"email": "a@example.com", "name": "{long_name}"}}"#).into_bytes(), 422, Some("name")),
-        ("header injection in name", "application/json", br#"{"email": "a@example.com", "name": "Ada\r\nBcc: x@example.com"}"#.to_vec(), 422, Some("name")),
+        (
+            "header injection in email",
+            "application/json",
+            br#"{"email": "a@example.com\r\nBcc: x@example.com"}"#.to_vec(),
+            422,
+            Some("email"),
+        ),
+        (
+            "name too long",
+            "application/json",
+            format!(r#"{{"email": "a@example.com", "name": "{long_name}"}}"#).into_bytes(),
+            422,
+            Some("name"),
+        ),
+        (
+            "header injection in name",
+            "application/json",
+            br#"{"email": "a@example.com", "name": "Ada\r\nBcc: x@example.com"}"#.to_vec(),
+            422,
+            Some("name"),
+        ),
         ("broken JSON", "application/json", b"{\"email\": ".to_vec(), 400, None),
         ("JSON array", "application/json", b"[]".to_vec(), 400, None),
         ("invalid UTF-8 JSON", "application/json", b"{\"email\": \"\xff\xfe@example.com\"}".to_vec(), 400, None),
         ("text/plain", "text/plain", b"email=a@example.com".to_vec(), 415, None),
         ("no content type", "", b"email=a@example.com".to_vec(), 415, None),
-        ("giant body", "application/json", format!(r#"{{"email": "{}@example.com"}}"#, "a".repeat(100_000)).into_bytes(), 413, None),
+        (
+            "giant body",
+            "application/json",
+            format!(r#"{{"email": "{}@example.com"}}"#, "a".repeat(100_000)).into_bytes(),
+            413,
+            None,
+        ),
     ];
     for (what, content_type, body, status, field) in cases {
         let response = if content_type.is_empty() {
@@ -50,7 +76,9 @@ async fn an_invalid_form_shows_the_page_again_with_the_message_and_the_typed_val
     assert!(html.contains("&lt;b&gt;Ada&lt;/b&gt;"), "escaped: {html}");
     assert!(html.contains(r#"role="alert""#));
     // Invalid UTF-8 in a form is decoded leniently and then refused as an address.
-    let response = app.post_raw("/subscriptions", "application/x-www-form-urlencoded", b"email=%ff%fe%40example.com".to_vec()).await;
+    let response = app
+        .post_raw("/subscriptions", "application/x-www-form-urlencoded", b"email=%ff%fe%40example.com".to_vec())
+        .await;
     assert_eq!(response.status(), 422);
 }
 
@@ -71,12 +99,17 @@ async fn unknown_routes_and_methods_are_4xx() {
 async fn a_signup_gets_503_not_500_while_the_database_is_unreachable() {
     let app = TestApp::spawn().await;
     // Cut every connection the app holds and refuse new ones for this database.
-    sqlx::query(&format!("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS false", app.db_name)).execute(&admin(&app).await).await.unwrap();
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
-        .bind(&app.db_name)
+    sqlx::query(&format!("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS false", app.db_name))
         .execute(&admin(&app).await)
         .await
         .unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&app.db_name)
+    .execute(&admin(&app).await)
+    .await
+    .unwrap();
     let response = app.post_json("/subscriptions", &json!({ "email": "down@example.com" })).await;
     assert_eq!(response.status(), 503);
     assert!(response.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("unavailable"));
@@ -84,7 +117,10 @@ async fn a_signup_gets_503_not_500_while_the_database_is_unreachable() {
     let form = app.sign_up("down@example.com", "").await;
     assert_eq!(form.status(), 503);
 
-    sqlx::query(&format!("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true", app.db_name)).execute(&admin(&app).await).await.unwrap();
+    sqlx::query(&format!("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true", app.db_name))
+        .execute(&admin(&app).await)
+        .await
+        .unwrap();
     let response = app.post_json("/subscriptions", &json!({ "email": "down@example.com" })).await;
     assert_eq!(response.status(), 202);
 }

@@ -8,7 +8,7 @@ mod support;
 mod confirm;
 mod delivery;
 mod digest;
-mod workers;
 mod invalid_input;
 mod signup;
 mod unsubscribe;
+mod workers;

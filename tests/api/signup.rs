@@ -40,12 +40,11 @@ async fn a_visitor_signs_up_confirms_from_the_mail_and_is_subscribed() {
     assert_eq!(app.status_of("ada@example.com").await.as_deref(), Some("confirmed"));
 
     // The consent record: signup and confirmation, with where they came from.
-    let events: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT action::text, host(ip) FROM consent_events ORDER BY id",
-    )
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
+    let events: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT action::text, host(ip) FROM consent_events ORDER BY id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
     assert_eq!(events, vec![("signup".into(), Some("127.0.0.1".into())), ("confirm".into(), Some("127.0.0.1".into()))]);
 }
 
@@ -113,6 +112,7 @@ async fn someone_who_unsubscribed_can_sign_up_again_and_must_confirm_again() {
     let unsubscribe = app.local(&mail.link_to("https://news.example.test/unsubscribe"));
     assert_eq!(app.post_form(&unsubscribe, &[]).await.status(), 200);
     assert_eq!(app.status_of("back@example.com").await.as_deref(), Some("unsubscribed"));
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
 
     let (link, _) = app.confirmation_link_for("back@example.com", "").await;
     assert_eq!(app.status_of("back@example.com").await.as_deref(), Some("pending"));

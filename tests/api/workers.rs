@@ -35,7 +35,13 @@ async fn smtp_faults_are_retried_5xx_is_not_and_nothing_is_left_stuck() {
     });
     let app = TestApp::spawn_with(Options { script: Some(script), ..Default::default() }).await;
     let fine = ["fine1@example.com", "fine2@example.com"];
-    let transient = ["busy@example.com", "greylisted@example.com", "dropped@example.com", "slow@example.com", "unavailable@example.com"];
+    let transient = [
+        "busy@example.com",
+        "greylisted@example.com",
+        "dropped@example.com",
+        "slow@example.com",
+        "unavailable@example.com",
+    ];
     let permanent = ["unknown@example.com", "rejected@example.com"];
     app.add_confirmed(&fine).await;
     app.add_confirmed(&transient).await;
@@ -134,7 +140,11 @@ async fn a_crashed_workers_deliveries_are_finished_by_another_after_the_lease() 
     let stalled = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let flag = stalled.clone();
     let script: Script = Arc::new(move |_: &str, _: usize| {
-        if flag.load(std::sync::atomic::Ordering::SeqCst) { Fault::Stall(Duration::from_secs(30)) } else { Fault::Accept }
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            Fault::Stall(Duration::from_secs(30))
+        } else {
+            Fault::Accept
+        }
     });
     let app = TestApp::spawn_with(Options {
         script: Some(script),
@@ -191,7 +201,11 @@ async fn shutdown_finishes_in_flight_sends_and_leaves_nothing_locked() {
     crate::support::wait_until(Duration::from_secs(10), "some sends", || {
         let db = db.clone();
         async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE status = 'sent'").fetch_one(&db).await.unwrap_or(0) > 0
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE status = 'sent'")
+                .fetch_one(&db)
+                .await
+                .unwrap_or(0)
+                > 0
         }
     })
     .await;
@@ -202,6 +216,7 @@ async fn shutdown_finishes_in_flight_sends_and_leaves_nothing_locked() {
         .await
         .unwrap();
     assert_eq!(locked, 0, "claimed work is finished or handed back");
-    let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'sent'").fetch_one(&app.db).await.unwrap();
+    let sent: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'sent'").fetch_one(&app.db).await.unwrap();
     assert_eq!(sent as usize, app.sink().received().len(), "every accepted message is recorded as sent");
 }

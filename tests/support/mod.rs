@@ -117,7 +117,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path_or_link: &str) -> reqwest::Response {
-        let url = if path_or_link.starts_with("http") { path_or_link.to_owned() } else { format!("{}{path_or_link}", self.address) };
+        let url = if path_or_link.starts_with("http") {
+            path_or_link.to_owned()
+        } else {
+            format!("{}{path_or_link}", self.address)
+        };
         self.client.get(url).send().await.unwrap()
     }
 
@@ -143,12 +147,14 @@ impl TestApp {
     /// Subscribers who confirmed long ago, straight into the table.
     pub async fn add_confirmed(&self, emails: &[&str]) {
         for email in emails {
-            sqlx::query("INSERT INTO subscribers (id, email, status, confirmed_at) VALUES ($1, $2, 'confirmed', now())")
-                .bind(uuid::Uuid::new_v4())
-                .bind(*email)
-                .execute(&self.db)
-                .await
-                .unwrap();
+            sqlx::query(
+                "INSERT INTO subscribers (id, email, status, confirmed_at) VALUES ($1, $2, 'confirmed', now())",
+            )
+            .bind(uuid::Uuid::new_v4())
+            .bind(*email)
+            .execute(&self.db)
+            .await
+            .unwrap();
         }
     }
 

@@ -304,7 +304,9 @@ impl ReceivedMail {
         while let Some(start) = rest.find("http") {
             let candidate = &rest[start..];
             if candidate.starts_with("http://") || candidate.starts_with("https://") {
-                let end = candidate.find(|c: char| c.is_whitespace() || matches!(c, '>' | '"' | ')' | '<')).unwrap_or(candidate.len());
+                let end = candidate
+                    .find(|c: char| c.is_whitespace() || matches!(c, '>' | '"' | ')' | '<'))
+                    .unwrap_or(candidate.len());
                 links.push(candidate[..end].to_owned());
                 rest = &candidate[end..];
             } else {
