@@ -30,6 +30,9 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // sqlx pings every connection it hands out by default: a round trip per query. A dead
+        // connection fails on use instead (a 503 the client may retry) and is dropped.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .context("cannot connect to the database at database.url")?;

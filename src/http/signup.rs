@@ -19,9 +19,9 @@ use serde_json::json;
 use super::input::{self, BodyKind};
 use super::pages;
 use crate::app::AppState;
-use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
+use crate::domain::{SubscriberEmail, SubscriberName};
 use crate::error::{Error, PageError};
-use crate::store::{deliveries, subscribers};
+use crate::store::subscribers;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/", get(signup_page)).route("/subscriptions", post(subscribe))
@@ -81,16 +81,12 @@ async fn handle(state: &AppState, peer: SocketAddr, headers: &HeaderMap, email: 
         state.limiter.check(ip).map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
     }
 
-    let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
-    let (id, status) = subscribers::upsert_for_signup(&mut tx, &email, name.as_ref()).await?;
-    subscribers::record_consent(&mut tx, id, subscribers::ConsentAction::Signup, &origin).await?;
     let cap = state.settings.limits.confirmation_mails_per_address_per_day;
-    let queued = status == SubscriberStatus::Pending && deliveries::enqueue_confirmation(&mut tx, id, cap).await?;
-    tx.commit().await?;
-
-    if queued {
+    let mut conn = state.db.acquire().await.map_err(Error::unavailable)?;
+    let signup = subscribers::signup(&mut conn, &email, name.as_ref(), &origin, cap).await?;
+    if signup.queued {
         state.wake.notify_one();
     }
-    tracing::info!(subscriber = %id, queued, "signup");
+    tracing::info!(subscriber = %signup.subscriber_id, queued = signup.queued, "signup");
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! flight and a crashed worker's rows become due again by themselves. Results are written back in
 //! batches, and only by the worker that still holds the lease.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::SubscriberStatus;
@@ -16,25 +16,6 @@ use crate::domain::SubscriberStatus;
 pub enum DeliveryKind {
     Confirmation,
     Digest,
-}
-
-/// Queues a confirmation mail unless one is already waiting or the address has had its share
-/// today (`cap`). Returns whether a row was written. Call with the subscriber row locked.
-pub async fn enqueue_confirmation(conn: &mut PgConnection, subscriber_id: Uuid, cap: u32) -> sqlx::Result<bool> {
-    let done = sqlx::query!(
-        "INSERT INTO deliveries (kind, subscriber_id)
-         SELECT 'confirmation', $1
-         WHERE NOT EXISTS (SELECT 1 FROM deliveries
-                           WHERE subscriber_id = $1 AND kind = 'confirmation' AND status = 'pending')
-           AND (SELECT count(*) FROM deliveries
-                WHERE subscriber_id = $1 AND kind = 'confirmation'
-                  AND created_at > now() - interval '1 day') < $2",
-        subscriber_id,
-        i64::from(cap),
-    )
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// A delivery this worker now holds, with what it needs to render the message.

@@ -23,33 +23,72 @@ pub enum ConsentAction {
     Unsubscribe,
 }
 
-/// Creates the subscriber or finds the existing one (case-insensitively), in one statement so
-/// that two signups racing for one address cannot both insert. Someone who unsubscribed (or
-/// bounced) starts over as pending and must confirm again; a confirmed subscriber is untouched.
-/// The row stays locked until the transaction ends, which serialises the confirmation-mail cap.
-pub async fn upsert_for_signup(
+/// What a signup did, for the log line; the response never depends on it.
+#[derive(Debug)]
+pub struct Signup {
+    pub subscriber_id: Uuid,
+    pub status: SubscriberStatus,
+    pub queued: bool,
+}
+
+/// A whole signup in one statement, so it costs one round trip and is atomic without an explicit
+/// transaction: create the subscriber or find the existing one (case-insensitively), record the
+/// consent event, and queue a confirmation mail when the subscriber is pending, unless one is
+/// already waiting or the address had `cap` today.
+///
+/// Someone who unsubscribed (or bounced) starts over as pending and must confirm again; a
+/// confirmed subscriber is left as they are. The upsert locks the subscriber row, so two signups
+/// for one address take turns; the cap's count reads the statement's snapshot, so a burst of
+/// simultaneous requests for one address can overshoot it by the size of the burst (the per-IP
+/// rate limit bounds that).
+pub async fn signup(
     conn: &mut PgConnection,
     email: &SubscriberEmail,
     name: Option<&SubscriberName>,
-) -> sqlx::Result<(Uuid, SubscriberStatus)> {
+    origin: &Origin,
+    cap: u32,
+) -> sqlx::Result<Signup> {
+    let user_agent = origin.user_agent.as_deref().map(|ua| truncate(ua, 512));
     let row = sqlx::query!(
         r#"
-        INSERT INTO subscribers (id, email, name) VALUES ($1, $2, $3)
-        ON CONFLICT (lower(email)) DO UPDATE SET
-            name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name
-                        ELSE coalesce(EXCLUDED.name, subscribers.name) END,
-            status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN 'pending'::subscriber_status
-                          ELSE subscribers.status END,
-            updated_at = now()
-        RETURNING id, status AS "status: SubscriberStatus"
+        WITH subscriber AS (
+            INSERT INTO subscribers (id, email, name) VALUES ($1, $2, $3)
+            ON CONFLICT (lower(email)) DO UPDATE SET
+                name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name
+                            ELSE coalesce(EXCLUDED.name, subscribers.name) END,
+                status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced')
+                              THEN 'pending'::subscriber_status ELSE subscribers.status END,
+                updated_at = now()
+            RETURNING id, status
+        ),
+        consent AS (
+            INSERT INTO consent_events (subscriber_id, action, ip, user_agent)
+            SELECT id, 'signup', $4, $5 FROM subscriber
+        ),
+        queued AS (
+            INSERT INTO deliveries (kind, subscriber_id)
+            SELECT 'confirmation', s.id FROM subscriber s
+            WHERE s.status = 'pending'
+              AND NOT EXISTS (SELECT 1 FROM deliveries d
+                              WHERE d.subscriber_id = s.id AND d.kind = 'confirmation' AND d.status = 'pending')
+              AND (SELECT count(*) FROM deliveries d
+                   WHERE d.subscriber_id = s.id AND d.kind = 'confirmation'
+                     AND d.created_at > now() - interval '1 day') < $6
+            RETURNING id
+        )
+        SELECT s.id AS "id!", s.status AS "status!: SubscriberStatus", EXISTS (SELECT 1 FROM queued) AS "queued!"
+        FROM subscriber s
         "#,
         Uuid::new_v4(),
         email.as_str(),
         name.map(SubscriberName::as_str),
+        origin.ip.map(IpNetwork::from),
+        user_agent,
+        i64::from(cap),
     )
     .fetch_one(conn)
     .await?;
-    Ok((row.id, row.status))
+    Ok(Signup { subscriber_id: row.id, status: row.status, queued: row.queued })
 }
 
 pub async fn record_consent(

@@ -106,6 +106,35 @@ impl TestApp {
         Self { address, db, db_name, sink, client, settings, shutdown, server: Some(server) }
     }
 
+    pub fn database_url(&self) -> String {
+        format!("{}/{}", server_url(), self.db_name)
+    }
+
+    /// Runs the real `broadsheet` binary against this app's database and sink.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        use std::io::Write as _;
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_broadsheet"));
+        command
+            .args(args)
+            .env("DATABASE_URL", self.database_url())
+            .env("BROADSHEET__HTTP__BASE_URL", BASE_URL)
+            .env("BROADSHEET__MAIL__FROM", "Broadsheet <news@example.test>")
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(sink) = &self.sink {
+            command.env("BROADSHEET__MAIL__URL", sink.url());
+        }
+        let mut child = command.spawn().expect("the broadsheet binary runs");
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
     pub fn sink(&self) -> &SmtpSink {
         self.sink.as_ref().expect("this test app has an SMTP sink")
     }
