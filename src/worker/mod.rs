@@ -33,9 +33,8 @@ use crate::store::tokens;
 const POLL: Duration = Duration::from_secs(1);
 /// Claims are capped so one worker does not hoard rows others could send.
 const MAX_BATCH: usize = 500;
-/// Outcomes are written when this many have gathered, or after `FLUSH_EVERY`.
+/// At most this many outcomes go into one write.
 const FLUSH_AT: usize = 500;
-const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
 pub struct Worker {
     id: Uuid,
@@ -270,28 +269,24 @@ fn retry_or_fail(retry: RetryPolicy, attempts: i32, error: String) -> Outcome {
     }
 }
 
-/// Collects outcomes and writes them in batches. A failed write is retried (the database may be
-/// restarting); if it never succeeds, the leases run out and the rows are sent again, which is
-/// the at-least-once promise.
+/// Collects outcomes and writes them in batches. There is no timer: each write takes whatever
+/// arrived while the previous one ran, so batches grow with the send rate while an outcome waits
+/// at most one write (a few ms) — which bounds what a crash can make us send twice.
+///
+/// A failed write is retried (the database may be restarting); if it never succeeds, the leases
+/// run out and the rows are sent again, which is the at-least-once promise.
 async fn record_outcomes(db: PgPool, worker: Uuid, mut received: mpsc::UnboundedReceiver<(i64, Outcome)>) {
     let mut pending: Vec<(i64, Outcome)> = Vec::new();
-    let mut open = true;
-    while open || !pending.is_empty() {
-        if open {
-            let deadline = tokio::time::sleep(FLUSH_EVERY);
-            tokio::pin!(deadline);
-            while pending.len() < FLUSH_AT {
-                tokio::select! {
-                    item = received.recv() => match item {
-                        Some(item) => pending.push(item),
-                        None => { open = false; break; }
-                    },
-                    () = &mut deadline => break,
-                }
-            }
+    loop {
+        match received.recv().await {
+            Some(item) => pending.push(item),
+            None => break,
         }
-        if pending.is_empty() {
-            continue;
+        while pending.len() < FLUSH_AT {
+            match received.try_recv() {
+                Ok(item) => pending.push(item),
+                Err(_) => break,
+            }
         }
         let mut tries = 0;
         loop {
