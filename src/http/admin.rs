@@ -3,21 +3,26 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::input::{self, BodyKind};
+#[allow(unused_imports)]
+use super::openapi::{
+    ArticleList, ArticleRequest, Created, DigestCreated, DigestProgress, DigestRequest, ErrorBody, SubscriberPage,
+};
 use crate::app::AppState;
 use crate::domain::{ArticleInput, SubscriberStatus, parse_idempotency_key};
 use crate::error::Error;
@@ -27,13 +32,13 @@ use crate::store::{digests, subscribers};
 /// Admin bodies carry whole articles.
 const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
 
-pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/admin/articles", post(add_article).get(list_articles))
-        .route("/admin/digests", post(send_digest))
-        .route("/admin/digests/preview", get(preview_digest))
-        .route("/admin/digests/{id}", get(digest_status))
-        .route("/admin/subscribers", get(list_subscribers))
+pub fn router(state: AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(add_article, list_articles))
+        .routes(routes!(send_digest))
+        .routes(routes!(preview_digest))
+        .routes(routes!(digest_status))
+        .routes(routes!(list_subscribers))
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
         .route_layer(middleware::from_fn_with_state(state, require_admin))
 }
@@ -80,6 +85,18 @@ fn required_text<'a>(map: &'a Map<String, Value>, field: &'static str) -> Result
     optional_text(map, field)?.ok_or_else(|| Error::invalid(field, format!("The field \"{field}\" is required.")))
 }
 
+/// Add an article (Markdown body).
+#[utoipa::path(post, path = "/admin/articles", tag = "admin", security(("admin_token" = [])),
+    request_body = ArticleRequest,
+    responses(
+        (status = 201, description = "Added", body = Created),
+        (status = 400, description = "Not valid JSON", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field to fix", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
 async fn add_article(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -106,6 +123,12 @@ async fn add_article(
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }
 
+/// Articles, newest first.
+#[utoipa::path(get, path = "/admin/articles", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, description = "Articles", body = ArticleList),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
 async fn list_articles(State(state): State<AppState>) -> Result<Json<Value>, Error> {
     let list = articles::list(&state.db, 500).await?;
     Ok(Json(json!({ "articles": list })))
@@ -124,6 +147,18 @@ fn article_ids(map: &Map<String, Value>) -> Result<Option<Vec<Uuid>>, Error> {
     }
 }
 
+/// Queue a digest for every confirmed subscriber; the worker sends it.
+#[utoipa::path(post, path = "/admin/digests", tag = "admin", security(("admin_token" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key returns the same digest")),
+    request_body = DigestRequest,
+    responses(
+        (status = 202, description = "Queued", body = DigestCreated),
+        (status = 400, description = "Not valid JSON, or a bad Idempotency-Key", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "No articles to send, or an unknown article", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
 async fn send_digest(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -149,6 +184,15 @@ async fn send_digest(
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": created.id, "recipients": created.recipients }))))
 }
 
+/// A digest's progress.
+#[utoipa::path(get, path = "/admin/digests/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The digest id")),
+    responses(
+        (status = 200, description = "Counts", body = DigestProgress),
+        (status = 404, description = "No such digest", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
 async fn digest_status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Error> {
     let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound(format!("There is no digest {id:?}.")))?;
     let progress =
@@ -163,6 +207,20 @@ struct PreviewQuery {
     format: Option<String>,
 }
 
+/// The next digest as it will be mailed.
+#[utoipa::path(get, path = "/admin/digests/preview", tag = "admin", security(("admin_token" = [])),
+    params(
+        ("articles" = Option<String>, Query, description = "Comma-separated article ids (default: not yet sent)"),
+        ("subject" = Option<String>, Query, description = "Subject to show"),
+        ("format" = Option<String>, Query, description = "html (default) or text"),
+    ),
+    responses(
+        (status = 200, description = "The rendered mail", content_type = "text/html", body = String),
+        (status = 400, description = "A bad query string", body = ErrorBody),
+        (status = 422, description = "No articles, or a bad article id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
 async fn preview_digest(
     State(state): State<AppState>,
     query: Result<Query<PreviewQuery>, axum::extract::rejection::QueryRejection>,
@@ -196,6 +254,20 @@ struct SubscriberQuery {
     per_page: Option<i64>,
 }
 
+/// Subscribers, newest first, with counts by status.
+#[utoipa::path(get, path = "/admin/subscribers", tag = "admin", security(("admin_token" = [])),
+    params(
+        ("status" = Option<String>, Query, description = "pending, confirmed, unsubscribed or bounced"),
+        ("page" = Option<i64>, Query, description = "From 1"),
+        ("per_page" = Option<i64>, Query, description = "1 to 500, default 50"),
+    ),
+    responses(
+        (status = 200, description = "A page of subscribers", body = SubscriberPage),
+        (status = 400, description = "A bad query string", body = ErrorBody),
+        (status = 422, description = "An unknown status", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
 async fn list_subscribers(
     State(state): State<AppState>,
     query: Result<Query<SubscriberQuery>, axum::extract::rejection::QueryRejection>,

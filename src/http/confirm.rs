@@ -3,17 +3,18 @@
 
 use std::net::SocketAddr;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
 use minijinja::context;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::input::{self, BodyKind};
+use super::openapi::TokenForm;
 use super::pages;
 use crate::app::AppState;
 use crate::domain::{SubscriberStatus, Token};
@@ -21,8 +22,8 @@ use crate::error::{Error, PageError};
 use crate::store::subscribers::{self, ConsentAction};
 use crate::store::tokens::{self, ConfirmToken};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/subscriptions/confirm", get(confirm_page).post(confirm))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(confirm_page, confirm))
 }
 
 #[derive(Deserialize)]
@@ -34,6 +35,13 @@ fn invalid() -> Response {
     pages::page(StatusCode::BAD_REQUEST, "confirm_invalid.html", context! {})
 }
 
+/// The page the mail links to: shows a button and changes nothing (link scanners open links).
+#[utoipa::path(get, path = "/subscriptions/confirm", tag = "subscriptions",
+    params(("token" = Option<String>, Query, description = "The token from the mail")),
+    responses(
+        (status = 200, description = "A page with a confirm button", content_type = "text/html", body = String),
+        (status = 400, description = "Missing or malformed token: a page offering a new link", content_type = "text/html", body = String),
+    ))]
 async fn confirm_page(query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>) -> Response {
     let token = query.ok().and_then(|Query(q)| q.token).and_then(|t| Token::parse(&t).ok());
     match token {
@@ -42,6 +50,17 @@ async fn confirm_page(query: Result<Query<TokenQuery>, axum::extract::rejection:
     }
 }
 
+/// Confirms the subscription. Harmless to repeat.
+#[utoipa::path(post, path = "/subscriptions/confirm", tag = "subscriptions",
+    params(("token" = Option<String>, Query, description = "Alternative to the form field")),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Confirmed (or already confirmed)", content_type = "text/html", body = String),
+        (status = 400, description = "Unknown, used or expired token: a page offering a new link", content_type = "text/html", body = String),
+        (status = 413, description = "The body is too large", content_type = "text/html", body = String),
+        (status = 429, description = "Too many requests from this address", content_type = "text/html", body = String),
+        (status = 503, description = "The database is unreachable", content_type = "text/html", body = String),
+    ))]
 async fn confirm(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

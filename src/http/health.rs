@@ -2,22 +2,31 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[allow(unused_imports)]
+use super::openapi::Health;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health)).route("/ready", get(ready))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready))
 }
 
+/// The process is up.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Up", body = Health)))]
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// The database is reachable.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, description = "Ready", body = Health), (status = 503, description = "The database is unreachable", body = Health)))]
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let check = sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(&state.db);
     match tokio::time::timeout(Duration::from_secs(2), check).await {

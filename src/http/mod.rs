@@ -5,6 +5,7 @@ mod admin;
 mod confirm;
 mod health;
 mod input;
+mod openapi;
 pub mod pages;
 mod rate_limit;
 mod signup;
@@ -12,6 +13,8 @@ mod unsubscribe;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -23,6 +26,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use self::rate_limit::RateLimiter;
 use crate::app::AppState;
@@ -35,12 +41,17 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let (routes, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(signup::router())
         .merge(confirm::router())
         .merge(unsubscribe::router())
         .merge(health::router())
         .merge(admin::router(state.clone()))
+        .routes(routes!(openapi_json))
+        .split_for_parts();
+    let api = Arc::new(api);
+    routes
+        .layer(axum::Extension(api))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| {
@@ -68,6 +79,15 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// This document: OpenAPI 3 for every route.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+async fn openapi_json(
+    axum::Extension(api): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json((*api).clone())
 }
 
 async fn not_found() -> Error {

@@ -6,13 +6,16 @@
 
 use std::net::SocketAddr;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::openapi::{ErrorBody, Pending, SignupRequest};
 use minijinja::{Value, context};
 use serde_json::json;
 
@@ -23,10 +26,13 @@ use crate::domain::{SubscriberEmail, SubscriberName};
 use crate::error::{Error, PageError};
 use crate::store::subscribers;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(signup_page)).route("/subscriptions", post(subscribe))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(signup_page)).routes(routes!(subscribe))
 }
 
+/// The hosted signup page: a form that works without JavaScript.
+#[utoipa::path(get, path = "/", tag = "subscriptions",
+    responses((status = 200, description = "The signup page", content_type = "text/html", body = String)))]
 async fn signup_page() -> Html<String> {
     pages::render(
         "signup.html",
@@ -34,6 +40,22 @@ async fn signup_page() -> Html<String> {
     )
 }
 
+/// Subscribe (double opt-in): the same answer whether the address is new, pending or confirmed.
+#[utoipa::path(post, path = "/subscriptions", tag = "subscriptions",
+    request_body(content(
+        (SignupRequest = "application/json"),
+        (SignupRequest = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 202, description = "JSON: a confirmation mail is on its way if the address can receive one", body = Pending),
+        (status = 200, description = "Form: the \"check your inbox\" page", content_type = "text/html", body = String),
+        (status = 400, description = "The body could not be read", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "Neither a form nor JSON", body = ErrorBody),
+        (status = 422, description = "Invalid email or name (form: the page again with the message)", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; try again", body = ErrorBody),
+    ))]
 async fn subscribe(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -8,16 +8,18 @@
 
 use std::net::SocketAddr;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
 use minijinja::context;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::confirm::{TokenQuery, token_from};
+#[allow(unused_imports)]
+use super::openapi::{OneClick, TokenForm};
 use super::pages;
 use crate::app::AppState;
 use crate::domain::Token;
@@ -25,14 +27,21 @@ use crate::error::{Error, PageError};
 use crate::store::subscribers::{self, ConsentAction};
 use crate::store::tokens;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/unsubscribe", get(unsubscribe_page).post(unsubscribe))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(unsubscribe_page, unsubscribe))
 }
 
 fn invalid() -> Response {
     pages::page(StatusCode::BAD_REQUEST, "unsubscribe_invalid.html", context! {})
 }
 
+/// The page behind the visible unsubscribe link: a button; changes nothing.
+#[utoipa::path(get, path = "/unsubscribe", tag = "subscriptions",
+    params(("token" = Option<String>, Query, description = "The token from the mail")),
+    responses(
+        (status = 200, description = "A page with an unsubscribe button", content_type = "text/html", body = String),
+        (status = 400, description = "Missing or malformed token", content_type = "text/html", body = String),
+    ))]
 async fn unsubscribe_page(query: Result<Query<TokenQuery>, QueryRejection>) -> Response {
     let token =
         token_from(query, &HeaderMap::new(), Ok(Bytes::new())).ok().flatten().and_then(|t| Token::parse(&t).ok());
@@ -42,6 +51,19 @@ async fn unsubscribe_page(query: Result<Query<TokenQuery>, QueryRejection>) -> R
     }
 }
 
+/// Unsubscribes; also RFC 8058 one-click (`List-Unsubscribe=One-Click`). Idempotent.
+#[utoipa::path(post, path = "/unsubscribe", tag = "subscriptions",
+    params(("token" = Option<String>, Query, description = "The token from the List-Unsubscribe URL")),
+    request_body(content(
+        (TokenForm = "application/x-www-form-urlencoded"),
+        (OneClick = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "Unsubscribed", content_type = "text/html", body = String),
+        (status = 400, description = "Unknown, expired or malformed token", content_type = "text/html", body = String),
+        (status = 413, description = "The body is too large", content_type = "text/html", body = String),
+        (status = 503, description = "The database is unreachable", content_type = "text/html", body = String),
+    ))]
 async fn unsubscribe(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

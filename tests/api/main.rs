@@ -11,6 +11,7 @@ mod confirm;
 mod delivery;
 mod digest;
 mod invalid_input;
+mod openapi;
 mod signup;
 mod unsubscribe;
 mod workers;

@@ -1,0 +1,34 @@
+use serde_json::Value;
+
+use crate::support::TestApp;
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("/", "get"),
+        ("/subscriptions", "post"),
+        ("/subscriptions/confirm", "get"),
+        ("/subscriptions/confirm", "post"),
+        ("/unsubscribe", "get"),
+        ("/unsubscribe", "post"),
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/openapi.json", "get"),
+        ("/admin/articles", "post"),
+        ("/admin/articles", "get"),
+        ("/admin/digests", "post"),
+        ("/admin/digests/{id}", "get"),
+        ("/admin/digests/preview", "get"),
+        ("/admin/subscribers", "get"),
+    ];
+    for (path, method) in expected {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
+    }
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(documented, expected.len(), "a route is documented that this test does not know: {paths:?}");
+    assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+}
