@@ -49,12 +49,12 @@ async fn signup_page() -> Html<String> {
     responses(
         (status = 202, description = "JSON: a confirmation mail is on its way if the address can receive one", body = Pending),
         (status = 200, description = "Form: the \"check your inbox\" page", content_type = "text/html", body = String),
-        (status = 400, description = "The body could not be read", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 400, description = "The body could not be read", content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 413, description = "The body is too large", content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 415, description = "Neither a form nor JSON", body = ErrorBody),
-        (status = 422, description = "Invalid email or name (form: the page again with the message)", body = ErrorBody),
-        (status = 429, description = "Too many requests from this address; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; try again", body = ErrorBody),
+        (status = 422, description = "Invalid email or name (form: the page again with the message)", content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 429, description = "Too many requests from this address; see Retry-After", content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 503, description = "The database is unreachable; try again", content((ErrorBody = "application/json"), (String = "text/html"))),
     ))]
 async fn subscribe(
     State(state): State<AppState>,
