@@ -60,6 +60,16 @@ pub async fn claim(db: &PgPool, worker: Uuid, limit: i64, lease_secs: f64) -> sq
     .await
 }
 
+/// How long until the next pending row comes due (zero if one is due now), if any is pending.
+pub async fn next_due_in(db: &PgPool) -> sqlx::Result<Option<f64>> {
+    sqlx::query_scalar!(
+        r#"SELECT greatest(extract(epoch FROM min(next_attempt_at) - now()), 0)::float8 AS "secs"
+           FROM deliveries WHERE status = 'pending'"#
+    )
+    .fetch_one(db)
+    .await
+}
+
 /// How one claimed delivery ended.
 #[derive(Debug, Clone)]
 pub enum Outcome {

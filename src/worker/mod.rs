@@ -88,7 +88,7 @@ impl Worker {
         // process-level equivalent of `kill -9` in tests), its sends and recorder die with it,
         // and the leases bring the claimed rows back.
         let mut recorder = JoinSet::new();
-        recorder.spawn(record_outcomes(self.db.clone(), self.id, received));
+        recorder.spawn(record_outcomes(self.db.clone(), self.id, received, self.wake.clone()));
         let mut sends = JoinSet::new();
         let mut next_send = Instant::now();
         let mut db_backoff = Duration::from_millis(100);
@@ -111,9 +111,13 @@ impl Worker {
                 }
             };
             if batch.is_empty() {
+                // Sleep until the next retry is due (or a signup wakes us), but look again at
+                // least every POLL for rows that other processes queue.
+                let due = deliveries::next_due_in(&self.db).await.ok().flatten();
+                let nap = due.map_or(POLL, |secs| Duration::from_secs_f64(secs.max(0.01)).min(POLL));
                 tokio::select! {
                     () = self.wake.notified() => {},
-                    () = tokio::time::sleep(POLL) => {},
+                    () = tokio::time::sleep(nap) => {},
                     () = shutdown.cancelled() => break,
                 }
                 continue;
@@ -275,7 +279,12 @@ fn retry_or_fail(retry: RetryPolicy, attempts: i32, error: String) -> Outcome {
 ///
 /// A failed write is retried (the database may be restarting); if it never succeeds, the leases
 /// run out and the rows are sent again, which is the at-least-once promise.
-async fn record_outcomes(db: PgPool, worker: Uuid, mut received: mpsc::UnboundedReceiver<(i64, Outcome)>) {
+async fn record_outcomes(
+    db: PgPool,
+    worker: Uuid,
+    mut received: mpsc::UnboundedReceiver<(i64, Outcome)>,
+    wake: Arc<Notify>,
+) {
     let mut pending: Vec<(i64, Outcome)> = Vec::new();
     loop {
         match received.recv().await {
@@ -292,6 +301,10 @@ async fn record_outcomes(db: PgPool, worker: Uuid, mut received: mpsc::Unbounded
         loop {
             match deliveries::record(&db, worker, &pending).await {
                 Ok(_) => {
+                    // A retry may now be due sooner than the claim loop's nap: let it look again.
+                    if pending.iter().any(|(_, o)| matches!(o, Outcome::Retry { .. })) {
+                        wake.notify_one();
+                    }
                     pending.clear();
                     break;
                 }

@@ -88,7 +88,10 @@ async fn transient_failures_give_up_after_max_attempts() {
     let script: Script = Arc::new(|_: &str, _: usize| Fault::RejectRcpt(421, "4.4.2 always busy"));
     let app = TestApp::spawn_with(Options {
         script: Some(script),
-        extra: vec![("BROADSHEET__MAIL__MAX_ATTEMPTS".into(), "3".into())],
+        extra: vec![
+            ("BROADSHEET__MAIL__MAX_ATTEMPTS".into(), "4".into()),
+            ("BROADSHEET__MAIL__RETRY_BASE_SECS".into(), "0.2".into()),
+        ],
         ..Default::default()
     })
     .await;
@@ -97,8 +100,15 @@ async fn transient_failures_give_up_after_max_attempts() {
     app.wait_until_queue_settled(Duration::from_secs(20)).await;
     let (attempts, error): (i32, String) =
         sqlx::query_as("SELECT attempts, last_error FROM deliveries").fetch_one(&app.db).await.unwrap();
-    assert_eq!(attempts, 3);
-    assert!(error.contains("gave up after 3 attempts"), "{error}");
+    assert_eq!(attempts, 4);
+    assert!(error.contains("gave up after 4 attempts"), "{error}");
+    // Backoff: the waits double (with jitter into their upper half): 0.1-0.2 s, 0.2-0.4 s, 0.4-0.8 s.
+    let times = app.sink().attempt_times("never@example.com");
+    assert_eq!(times.len(), 4);
+    let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+    assert!(gaps[0] >= 0.09 && gaps[0] < 0.35, "{gaps:?}");
+    assert!(gaps[2] >= 0.39, "{gaps:?}");
+    assert!(gaps[2] > gaps[0], "{gaps:?}");
     assert_eq!(app.stuck().await, 0);
 }
 

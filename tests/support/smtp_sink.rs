@@ -42,6 +42,7 @@ pub struct ReceivedMail {
 struct State {
     received: Vec<ReceivedMail>,
     per_rcpt_attempts: HashMap<String, usize>,
+    per_rcpt_times: HashMap<String, Vec<Instant>>,
     transactions: usize,
 }
 
@@ -110,6 +111,11 @@ impl SmtpSink {
     pub fn count_for(&self, rcpt: &str) -> usize {
         let state = self.state.lock().unwrap();
         state.received.iter().filter(|m| m.rcpt_to.iter().any(|r| r.eq_ignore_ascii_case(rcpt))).count()
+    }
+
+    /// When each delivery attempt to this recipient reached RCPT TO.
+    pub fn attempt_times(&self, rcpt: &str) -> Vec<Instant> {
+        self.state.lock().unwrap().per_rcpt_times.get(&rcpt.to_ascii_lowercase()).cloned().unwrap_or_default()
     }
 
     /// MAIL FROM transactions started, accepted or not.
@@ -186,6 +192,7 @@ async fn session(socket: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notif
             let rcpt = address(&text[8..]);
             let attempt = {
                 let mut st = state.lock().unwrap();
+                st.per_rcpt_times.entry(rcpt.to_ascii_lowercase()).or_default().push(Instant::now());
                 let n = st.per_rcpt_attempts.entry(rcpt.to_ascii_lowercase()).or_insert(0);
                 *n += 1;
                 *n
