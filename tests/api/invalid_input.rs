@@ -131,3 +131,34 @@ async fn admin(_app: &TestApp) -> sqlx::PgPool {
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_owned());
     sqlx::PgPool::connect(&format!("{}/postgres", url.trim_end_matches('/'))).await.unwrap()
 }
+
+#[tokio::test]
+async fn sql_looking_and_non_ascii_input_is_just_text() {
+    let app = TestApp::spawn().await;
+    // Not an address: refused politely, nothing executed.
+    let sqlish = app.post_json("/subscriptions", &json!({ "email": "'; DROP TABLE subscribers;--@example.com" })).await;
+    assert_eq!(sqlish.status(), 422);
+    // A name is stored and mailed exactly as typed, whatever it looks like.
+    let names = ["Robert'); DROP TABLE subscribers;--", "Zoë Ångström-Łukasiewicz 山田"];
+    for (i, name) in names.iter().enumerate() {
+        let response =
+            app.post_json("/subscriptions", &json!({ "email": format!("n{i}@example.com"), "name": name })).await;
+        assert_eq!(response.status(), 202);
+    }
+    let mails = app.sink().wait_for(2, std::time::Duration::from_secs(10)).await;
+    for (i, name) in names.iter().enumerate() {
+        let stored: String = sqlx::query_scalar("SELECT name FROM subscribers WHERE email = $1")
+            .bind(format!("n{i}@example.com"))
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(&stored, name);
+        let mail = mails.iter().find(|m| m.rcpt_to == vec![format!("n{i}@example.com")]).unwrap();
+        // The display name is encoded in the header (RFC 2047) and decodes back unchanged.
+        assert!(mail.header("To").unwrap().contains(name), "{:?}", mail.header("To"));
+        assert!(mail.text_body().contains(name));
+        let raw_headers = String::from_utf8_lossy(&mail.data);
+        let head = raw_headers.split("\r\n\r\n").next().unwrap();
+        assert!(head.is_ascii(), "headers stay ASCII: {head}");
+    }
+}
