@@ -84,6 +84,7 @@ async fn confirm(
                 subscribers::record_consent(&mut tx, id, ConsentAction::Confirm, &origin).await?;
                 tokens::retire_confirm_tokens(&mut tx, id).await?;
                 tracing::info!(subscriber = %id, "subscription confirmed");
+                crate::metrics::inc(&crate::metrics::METRICS.confirmations);
                 Some(true)
             } else if subscribers::status(&state.db, id).await? == Some(SubscriberStatus::Confirmed) {
                 Some(false)

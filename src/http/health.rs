@@ -15,7 +15,21 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready))
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(metrics))
+}
+
+/// Prometheus metrics: signups, confirmations, unsubscribes, deliveries by outcome, SMTP
+/// latency, queue depth, messages in flight.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let depth =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM deliveries WHERE status = 'pending'"#).fetch_one(&state.db);
+    let depth = tokio::time::timeout(Duration::from_secs(2), depth).await.ok().and_then(Result::ok);
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        crate::metrics::METRICS.render(depth),
+    )
 }
 
 /// The process is up.

@@ -185,6 +185,7 @@ impl Worker {
                 DeliveryKind::Digest => SubscriberStatus::Confirmed,
             };
             if delivery.status != wanted {
+                crate::metrics::inc(&crate::metrics::METRICS.skipped);
                 let _ = outcomes.send((delivery.id, Outcome::Skipped { reason: "subscriber status changed" }));
                 continue;
             }
@@ -251,7 +252,28 @@ struct Job {
 }
 
 async fn send_one(transport: &MailTransport, job: &Job, timeout: Duration, retry: RetryPolicy) -> Outcome {
+    let metrics = &crate::metrics::METRICS;
+    metrics.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
     let sent = tokio::time::timeout(timeout, transport.send(&job.message.envelope, &job.message.bytes)).await;
+    metrics.observe_smtp(started.elapsed());
+    metrics.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    let outcome = classify_send(job, sent, timeout, retry);
+    crate::metrics::inc(match &outcome {
+        Outcome::Sent { .. } => &metrics.sent,
+        Outcome::Retry { .. } => &metrics.retried,
+        Outcome::Failed { .. } => &metrics.failed,
+        Outcome::Skipped { .. } => &metrics.skipped,
+    });
+    outcome
+}
+
+fn classify_send(
+    job: &Job,
+    sent: Result<Result<(), SendError>, tokio::time::error::Elapsed>,
+    timeout: Duration,
+    retry: RetryPolicy,
+) -> Outcome {
     match sent {
         Ok(Ok(())) => Outcome::Sent { message_id: job.message.message_id.clone() },
         Ok(Err(SendError::Permanent(reply))) => {

@@ -17,6 +17,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/unsubscribe", "post"),
         ("/health", "get"),
         ("/ready", "get"),
+        ("/metrics", "get"),
         ("/openapi.json", "get"),
         ("/admin/articles", "post"),
         ("/admin/articles", "get"),

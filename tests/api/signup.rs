@@ -127,4 +127,18 @@ async fn health_and_readiness() {
     assert_eq!(health.status(), 200);
     assert!(health.headers().contains_key("x-request-id"));
     assert_eq!(app.get("/ready").await.status(), 200);
+    app.sign_up("counted@example.com", "").await;
+    app.wait_until_queue_settled(std::time::Duration::from_secs(10)).await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for name in [
+        "broadsheet_signups_total",
+        "broadsheet_confirmations_total",
+        "broadsheet_unsubscribes_total",
+        "broadsheet_deliveries_total{outcome=\"sent\"}",
+        "broadsheet_smtp_send_seconds_bucket{le=\"+Inf\"}",
+        "broadsheet_worker_in_flight",
+        "broadsheet_queue_depth 0",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
+    }
 }
