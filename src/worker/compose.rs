@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::config::{BaseUrl, Settings};
 use crate::domain::{Token, TokenHash};
-use crate::mail::{BuiltMessage, EmailTemplates, MessageParts, build_message, recipient};
+use crate::mail::{BuiltMessage, EmailTemplates, MessageParts, RenderedEmail, build_message, recipient};
 use crate::store::deliveries::Claimed;
 use crate::store::tokens::{NewToken, TokenPurpose};
 
@@ -94,11 +94,8 @@ impl Composer {
     /// message; the hashes are returned for the caller to store before the message goes out.
     pub fn confirmation(&self, delivery: &Claimed, tokens: &mut Vec<NewToken>) -> anyhow::Result<BuiltMessage> {
         let confirm = Token::generate()?;
-        let unsubscribe = Token::generate()?;
-        let now = Utc::now();
-        tokens.push(new_token(confirm.hash(), delivery, TokenPurpose::Confirm, now + self.token_ttl));
-        tokens.push(new_token(unsubscribe.hash(), delivery, TokenPurpose::Unsubscribe, now + UNSUBSCRIBE_TTL));
-        let unsubscribe_url = self.base_url.join(&format!("/unsubscribe?token={}", unsubscribe.expose()));
+        tokens.push(new_token(confirm.hash(), delivery, TokenPurpose::Confirm, Utc::now() + self.token_ttl));
+        let unsubscribe_url = self.unsubscribe_link(delivery, tokens)?;
         let rendered = self.templates.render(
             "confirmation",
             ConfirmationContext {
@@ -109,20 +106,9 @@ impl Composer {
                 ttl_hours: self.token_ttl_hours.clone(),
             },
         )?;
-        let message = build_message(MessageParts {
-            from: &self.from,
-            to: recipient(&delivery.email, delivery.name.as_deref())?,
-            subject: &rendered.subject,
-            text: rendered.text,
-            html: rendered.html,
-            unsubscribe_url: Some(&unsubscribe_url),
-            list_id: Some(&self.list_id),
-        })?;
-        Ok(message)
+        self.message(delivery, rendered, &unsubscribe_url)
     }
-}
 
-impl Composer {
     /// One digest message. Only the greeting and the unsubscribe link differ per recipient.
     pub fn digest(
         &self,
@@ -130,17 +116,32 @@ impl Composer {
         delivery: &Claimed,
         tokens: &mut Vec<NewToken>,
     ) -> anyhow::Result<BuiltMessage> {
+        let unsubscribe_url = self.unsubscribe_link(delivery, tokens)?;
+        let rendered = self.render_digest(view, delivery.name.as_deref(), &unsubscribe_url)?;
+        self.message(delivery, rendered, &unsubscribe_url)
+    }
+
+    /// A fresh unsubscribe token for this recipient; its hash goes to `tokens` to be stored
+    /// before the message leaves.
+    fn unsubscribe_link(&self, delivery: &Claimed, tokens: &mut Vec<NewToken>) -> anyhow::Result<String> {
         let unsubscribe = Token::generate()?;
         tokens.push(new_token(unsubscribe.hash(), delivery, TokenPurpose::Unsubscribe, Utc::now() + UNSUBSCRIBE_TTL));
-        let unsubscribe_url = self.base_url.join(&format!("/unsubscribe?token={}", unsubscribe.expose()));
-        let rendered = self.render_digest(view, delivery.name.as_deref(), &unsubscribe_url)?;
+        Ok(self.base_url.join(&format!("/unsubscribe?token={}", unsubscribe.expose())))
+    }
+
+    fn message(
+        &self,
+        delivery: &Claimed,
+        rendered: RenderedEmail,
+        unsubscribe_url: &str,
+    ) -> anyhow::Result<BuiltMessage> {
         Ok(build_message(MessageParts {
             from: &self.from,
             to: recipient(&delivery.email, delivery.name.as_deref())?,
             subject: &rendered.subject,
             text: rendered.text,
             html: rendered.html,
-            unsubscribe_url: Some(&unsubscribe_url),
+            unsubscribe_url: Some(unsubscribe_url),
             list_id: Some(&self.list_id),
         })?)
     }
@@ -150,7 +151,7 @@ impl Composer {
         view: &DigestView,
         name: Option<&str>,
         unsubscribe_url: &str,
-    ) -> Result<crate::mail::RenderedEmail, crate::mail::TemplateError> {
+    ) -> Result<RenderedEmail, crate::mail::TemplateError> {
         self.templates.render(
             "digest",
             DigestContext {
