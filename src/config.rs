@@ -33,6 +33,7 @@ pub struct Settings {
     pub subscriptions: SubscriptionSettings,
     pub limits: LimitSettings,
     pub log: LogSettings,
+    pub feeds: FeedSettings,
     #[serde(skip, default = "local")]
     pub environment: Environment,
 }
@@ -92,6 +93,29 @@ pub struct SubscriptionSettings {
 pub struct LimitSettings {
     pub signups_per_ip_per_minute: u32,
     pub confirmation_mails_per_address_per_day: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSettings {
+    #[serde(deserialize_with = "list_or_commas")]
+    pub urls: Vec<String>,
+    pub poll_minutes: f64,
+}
+
+/// A TOML list, or (from the environment) one string with commas between the items.
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                other => Err(serde::de::Error::custom(format!("expected text, found {}", other.type_str()))),
+            })
+            .collect(),
+        other => Err(serde::de::Error::custom(format!("expected a list of URLs, found {}", other.type_str()))),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -276,6 +300,14 @@ impl Settings {
         ] {
             if !(v.is_finite() && v > 0.0 && v < 1e7) {
                 return bad(key, "must be a positive number");
+            }
+        }
+        if !(self.feeds.poll_minutes.is_finite() && self.feeds.poll_minutes >= 1.0) {
+            return bad("feeds.poll_minutes", "must be at least 1");
+        }
+        for url in &self.feeds.urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || Url::parse(url).is_err() {
+                return bad("feeds.urls", &format!("{url:?} is not an http(s) URL"));
             }
         }
         if self.mail.lease_secs < self.mail.send_timeout_secs {

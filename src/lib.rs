@@ -9,6 +9,7 @@ pub mod db;
 pub mod digest;
 pub mod domain;
 pub mod error;
+pub mod feeds;
 pub mod http;
 pub mod mail;
 pub mod metrics;

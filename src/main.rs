@@ -57,6 +57,8 @@ fn main() -> ExitCode {
         }
     };
     broadsheet::telemetry::init(settings.log.format);
+    // One rustls crypto provider (ring) for every TLS connection the process makes.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

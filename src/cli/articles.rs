@@ -24,6 +24,8 @@ pub enum ArticlesCommand {
     },
     /// List articles, newest first.
     List,
+    /// Import an RSS or Atom feed (file path or http(s) URL); entries already imported are skipped.
+    Import { feed: String },
 }
 
 pub async fn run_articles(db: &PgPool, command: ArticlesCommand) -> Result<(), CliError> {
@@ -40,11 +42,22 @@ pub async fn run_articles(db: &PgPool, command: ArticlesCommand) -> Result<(), C
                     url: article.url.as_deref(),
                     summary: article.summary.as_deref(),
                     source_id: None,
+                    body_format: "markdown",
                 },
             )
             .await?
             .ok_or_else(|| CliError::Other(anyhow::anyhow!("the article was not stored")))?;
             println!("{id}");
+        }
+        ArticlesCommand::Import { feed } => {
+            let report = crate::feeds::import(db, &feed).await.map_err(|e| match e {
+                crate::feeds::FeedError::Database(e) => CliError::from(e),
+                other => CliError::Usage(other.to_string()),
+            })?;
+            println!(
+                "{} new articles, {} already imported, {} entries without content skipped",
+                report.added, report.known, report.skipped
+            );
         }
         ArticlesCommand::List => {
             for a in articles::list(db, 1000).await? {

@@ -115,6 +115,7 @@ async fn add_article(
         url: article.url.as_deref(),
         summary: article.summary.as_deref(),
         source_id: None,
+        body_format: "markdown",
     };
     let id = articles::insert(&state.db, &new)
         .await?

@@ -98,6 +98,8 @@ pub struct Article {
     pub id: uuid::Uuid,
     pub title: String,
     pub body: String,
+    /// `markdown`, or `html` for articles imported from a feed
+    pub body_format: String,
     pub url: Option<String>,
     pub summary: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,

@@ -55,7 +55,12 @@ pub fn to_html(markdown: &str) -> String {
     let mut html = String::with_capacity(markdown.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, parser(markdown));
     // Only generated tags can match: author-written HTML was escaped to `&lt;p&gt;` above.
-    // Headings shift down one level (in reverse order so a shifted tag is not shifted again).
+    inline_styles(html)
+}
+
+/// Puts the mail's inline styles on bare tags (as Markdown and the HTML sanitiser produce them).
+/// Headings shift down one level (in reverse order so a shifted tag is not shifted again).
+pub(super) fn inline_styles(html: String) -> String {
     let mut styled = html;
     for (from, to) in STYLES.iter().rev() {
         if styled.contains(from) {

@@ -10,6 +10,8 @@ pub struct Article {
     pub id: Uuid,
     pub title: String,
     pub body: String,
+    /// `markdown` (written here) or `html` (imported from a feed, sanitised).
+    pub body_format: String,
     pub url: Option<String>,
     pub summary: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -23,12 +25,13 @@ pub struct NewArticle<'a> {
     pub url: Option<&'a str>,
     pub summary: Option<&'a str>,
     pub source_id: Option<&'a str>,
+    pub body_format: &'a str,
 }
 
 /// Returns the new id, or `None` when an article with the same `source_id` exists already.
 pub async fn insert(db: &PgPool, article: &NewArticle<'_>) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar!(
-        "INSERT INTO articles (id, title, body, url, summary, source_id) VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO articles (id, title, body, url, summary, source_id, body_format) VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (source_id) DO NOTHING
          RETURNING id",
         Uuid::new_v4(),
@@ -37,6 +40,7 @@ pub async fn insert(db: &PgPool, article: &NewArticle<'_>) -> sqlx::Result<Optio
         article.url,
         article.summary,
         article.source_id,
+        article.body_format,
     )
     .fetch_optional(db)
     .await
@@ -45,7 +49,7 @@ pub async fn insert(db: &PgPool, article: &NewArticle<'_>) -> sqlx::Result<Optio
 pub async fn list(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Article>> {
     sqlx::query_as!(
         Article,
-        r#"SELECT a.id, a.title, a.body, a.url, a.summary, a.created_at,
+        r#"SELECT a.id, a.title, a.body, a.body_format, a.url, a.summary, a.created_at,
                   (SELECT da.digest_id FROM digest_articles da WHERE da.article_id = a.id LIMIT 1) AS digest_id
            FROM articles a ORDER BY a.created_at DESC, a.id LIMIT $1"#,
         limit,
@@ -58,7 +62,7 @@ pub async fn list(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Article>> {
 pub async fn unsent(db: &PgPool) -> sqlx::Result<Vec<Article>> {
     sqlx::query_as!(
         Article,
-        r#"SELECT a.id, a.title, a.body, a.url, a.summary, a.created_at, NULL::uuid AS digest_id
+        r#"SELECT a.id, a.title, a.body, a.body_format, a.url, a.summary, a.created_at, NULL::uuid AS digest_id
            FROM articles a
            WHERE NOT EXISTS (SELECT 1 FROM digest_articles da WHERE da.article_id = a.id)
            ORDER BY a.created_at, a.id"#,
@@ -71,7 +75,7 @@ pub async fn unsent(db: &PgPool) -> sqlx::Result<Vec<Article>> {
 pub async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Result<Vec<Article>, Uuid>> {
     let found = sqlx::query_as!(
         Article,
-        r#"SELECT a.id, a.title, a.body, a.url, a.summary, a.created_at, NULL::uuid AS digest_id
+        r#"SELECT a.id, a.title, a.body, a.body_format, a.url, a.summary, a.created_at, NULL::uuid AS digest_id
            FROM articles a WHERE a.id = ANY($1)"#,
         ids,
     )

@@ -130,7 +130,7 @@ pub async fn content(db: &PgPool, id: Uuid) -> sqlx::Result<Option<DigestContent
     };
     let articles = sqlx::query_as!(
         Article,
-        r#"SELECT a.id, a.title, a.body, a.url, a.summary, a.created_at, da.digest_id AS "digest_id?"
+        r#"SELECT a.id, a.title, a.body, a.body_format, a.url, a.summary, a.created_at, da.digest_id AS "digest_id?"
            FROM digest_articles da JOIN articles a ON a.id = da.article_id
            WHERE da.digest_id = $1 ORDER BY da.position"#,
         id,

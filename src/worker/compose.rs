@@ -43,8 +43,8 @@ impl DigestView {
                     title => a.title,
                     url => a.url,
                     summary => a.summary,
-                    html => minijinja::Value::from_safe_string(crate::mail::markdown_to_html(&a.body)),
-                    text => crate::mail::markdown_to_text(&a.body),
+                    html => minijinja::Value::from_safe_string(crate::mail::article_html(&a.body_format, &a.body)),
+                    text => crate::mail::article_text(&a.body_format, &a.body),
                 }
             })
             .collect();

@@ -51,6 +51,8 @@ pub struct Worker {
     send_timeout: Duration,
     lease_secs: f64,
     retry: RetryPolicy,
+    /// RSS/Atom feeds to poll, and how often.
+    feeds: (Vec<String>, Duration),
     /// Digests rendered as far as possible without a recipient, by id.
     digests: std::sync::Mutex<HashMap<Uuid, Arc<DigestView>>>,
 }
@@ -77,6 +79,7 @@ impl Worker {
                 base: Duration::from_secs_f64(settings.mail.retry_base_secs),
             },
             digests: std::sync::Mutex::new(HashMap::new()),
+            feeds: (settings.feeds.urls.clone(), Duration::from_secs_f64(settings.feeds.poll_minutes * 60.0)),
         })
     }
 
@@ -90,6 +93,10 @@ impl Worker {
         let mut recorder = JoinSet::new();
         recorder.spawn(record_outcomes(self.db.clone(), self.id, received, self.wake.clone()));
         let mut sends = JoinSet::new();
+        let mut feeds = JoinSet::new();
+        if !self.feeds.0.is_empty() {
+            feeds.spawn(crate::feeds::poll(self.db.clone(), self.feeds.0.clone(), self.feeds.1, shutdown.clone()));
+        }
         let mut next_send = Instant::now();
         let mut db_backoff = Duration::from_millis(100);
 
@@ -166,6 +173,8 @@ impl Worker {
         }
         drop(outcomes);
         while recorder.join_next().await.is_some() {}
+        // A feed poll in progress is abandoned: the next one finds the same entries.
+        feeds.abort_all();
         tracing::info!(worker = %self.id, "worker stopped");
         Ok(())
     }

@@ -10,6 +10,7 @@ mod cli;
 mod confirm;
 mod delivery;
 mod digest;
+mod feeds;
 mod invalid_input;
 mod openapi;
 mod signup;

@@ -62,6 +62,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> Self {
+        // One rustls crypto provider for every TLS client in the process (reqwest's included).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         if std::env::var_os("TEST_LOG").is_some() {
             broadsheet::telemetry::init(broadsheet::config::LogFormat::Pretty);
         }

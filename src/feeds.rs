@@ -1,0 +1,181 @@
+//! RSS and Atom import: `broadsheet articles import FEED` and the worker's feed polling.
+//!
+//! Entries become articles, deduplicated by the entry's id (the feed's guid/id, or what feed-rs
+//! derives from its link), so importing a feed again adds only what is new. Entry HTML is
+//! sanitised here and again when a digest renders it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use crate::store::articles::{self, NewArticle};
+
+/// Feeds are small; anything this large is not one.
+const MAX_FEED_BYTES: usize = 10 * 1024 * 1024;
+const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("cannot read {0}: {1}")]
+    Read(String, String),
+    #[error("{0} is not an RSS or Atom feed: {1}")]
+    Parse(String, String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub added: usize,
+    pub known: usize,
+    pub skipped: usize,
+}
+
+/// A file path or an http(s) URL.
+pub async fn import(db: &PgPool, source: &str) -> Result<ImportReport, FeedError> {
+    let bytes = fetch(source).await?;
+    import_bytes(db, source, &bytes).await
+}
+
+pub async fn import_bytes(db: &PgPool, source: &str, bytes: &[u8]) -> Result<ImportReport, FeedError> {
+    let feed = feed_rs::parser::parse(bytes).map_err(|e| FeedError::Parse(source.to_owned(), e.to_string()))?;
+    let mut report = ImportReport::default();
+    // Oldest first, so the articles keep the feed's order in the next digest.
+    let mut entries = feed.entries;
+    entries.sort_by_key(|e| e.published.or(e.updated));
+    for entry in entries {
+        let Some(article) = Article::from_entry(&entry) else {
+            report.skipped += 1;
+            continue;
+        };
+        let new = NewArticle {
+            title: &article.title,
+            body: &article.body,
+            url: article.url.as_deref(),
+            summary: article.summary.as_deref(),
+            source_id: Some(&entry.id),
+            body_format: "html",
+        };
+        match articles::insert(db, &new).await? {
+            Some(_) => report.added += 1,
+            None => report.known += 1,
+        }
+    }
+    Ok(report)
+}
+
+struct Article {
+    title: String,
+    body: String,
+    url: Option<String>,
+    summary: Option<String>,
+}
+
+impl Article {
+    fn from_entry(entry: &feed_rs::model::Entry) -> Option<Self> {
+        let text_of = |t: &feed_rs::model::Text| {
+            if is_html(&t.content_type) { crate::mail::html_to_text(&t.content) } else { t.content.clone() }
+        };
+        let title: String =
+            entry.title.as_ref().map(text_of).unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
+        let title: String = if title.is_empty() { "(untitled)".to_owned() } else { title.chars().take(300).collect() };
+        let url = entry
+            .links
+            .iter()
+            .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+            .or(entry.links.first())
+            .map(|l| l.href.trim().to_owned())
+            .filter(|h| h.starts_with("http://") || h.starts_with("https://"));
+        let summary_html = entry
+            .summary
+            .as_ref()
+            .map(|s| if is_html(&s.content_type) { s.content.clone() } else { escape_paragraphs(&s.content) });
+        let body_html = match &entry.content {
+            Some(content) => match &content.body {
+                Some(body) if is_html(&content.content_type) => Some(body.clone()),
+                Some(body) => Some(escape_paragraphs(body)),
+                None => None,
+            },
+            None => None,
+        }
+        .or_else(|| summary_html.clone())?;
+        let body = crate::mail::sanitize_html(&body_html);
+        if body.trim().is_empty() || body.len() > crate::domain::MAX_BODY_BYTES {
+            return None;
+        }
+        let summary = entry
+            .summary
+            .as_ref()
+            .map(text_of)
+            .map(|s| s.chars().take(1000).collect::<String>())
+            .filter(|s| !s.trim().is_empty());
+        Some(Self { title, body, url, summary })
+    }
+}
+
+/// Plain text as HTML paragraphs, escaped.
+fn escape_paragraphs(text: &str) -> String {
+    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    text.split("\n\n").filter(|p| !p.trim().is_empty()).map(|p| format!("<p>{}</p>", escape(p.trim()))).collect()
+}
+
+async fn fetch(source: &str) -> Result<Vec<u8>, FeedError> {
+    let read_err = |e: &dyn std::fmt::Display| FeedError::Read(source.to_owned(), e.to_string());
+    if !(source.starts_with("http://") || source.starts_with("https://")) {
+        let bytes = tokio::fs::read(source).await.map_err(|e| read_err(&e))?;
+        if bytes.len() > MAX_FEED_BYTES {
+            return Err(read_err(&"larger than 10 MiB"));
+        }
+        return Ok(bytes);
+    }
+    let mut response = client().map_err(|e| read_err(&e))?.get(source).send().await.map_err(|e| read_err(&e))?;
+    if !response.status().is_success() {
+        return Err(read_err(&format!("the server answered {}", response.status())));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| read_err(&e))? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_FEED_BYTES {
+            return Err(read_err(&"larger than 10 MiB"));
+        }
+    }
+    Ok(bytes)
+}
+
+fn client() -> Result<reqwest::Client, reqwest::Error> {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+    let mut builder = reqwest::Client::builder().timeout(FETCH_TIMEOUT).user_agent(concat!(
+        "broadsheet/",
+        env!("CARGO_PKG_VERSION"),
+        " (feed import)"
+    ));
+    if let Ok(tls) = tls {
+        builder = builder.use_preconfigured_tls(tls);
+    }
+    builder.build()
+}
+
+/// The worker's poller: every `poll_minutes`, import each configured feed. Several workers may
+/// poll at once; the unique entry id makes that harmless.
+pub async fn poll(db: PgPool, urls: Vec<String>, every: Duration, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        for url in &urls {
+            match import(&db, url).await {
+                Ok(report) => tracing::info!(feed = url, added = report.added, known = report.known, "feed polled"),
+                Err(e) => tracing::warn!(feed = url, error = %e, "feed poll failed"),
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {},
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+fn is_html(media_type: &impl std::fmt::Display) -> bool {
+    media_type.to_string().contains("html")
+}
