@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -102,10 +102,6 @@ impl Application {
         }
         self.state.db.close().await;
         served
-    }
-
-    pub fn admin_token(&self) -> &str {
-        self.state.admin_token.expose_secret()
     }
 }
 

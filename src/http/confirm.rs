@@ -86,7 +86,7 @@ async fn confirm(
                 tracing::info!(subscriber = %id, "subscription confirmed");
                 crate::metrics::inc(&crate::metrics::METRICS.confirmations);
                 Some(true)
-            } else if subscribers::status(&state.db, id).await? == Some(SubscriberStatus::Confirmed) {
+            } else if subscribers::status(&mut tx, id).await? == Some(SubscriberStatus::Confirmed) {
                 Some(false)
             } else {
                 None

@@ -136,9 +136,9 @@ pub async fn unsubscribe(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn status(db: &PgPool, subscriber_id: Uuid) -> sqlx::Result<Option<SubscriberStatus>> {
+pub async fn status(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<Option<SubscriberStatus>> {
     sqlx::query_scalar!(r#"SELECT status AS "status: SubscriberStatus" FROM subscribers WHERE id = $1"#, subscriber_id)
-        .fetch_optional(db)
+        .fetch_optional(conn)
         .await
 }
 

@@ -207,7 +207,9 @@ impl Worker {
                 (DeliveryKind::Digest, None) => Err(anyhow::anyhow!("digest delivery without a digest")),
             };
             match built {
-                Ok(message) => jobs.push(Job { id: delivery.id, attempts: delivery.attempts, message }),
+                Ok(message) => {
+                    jobs.push(Job { id: delivery.id, digest: delivery.digest_id, attempts: delivery.attempts, message })
+                }
                 Err(e) => {
                     tracing::error!(delivery = delivery.id, error = format!("{e:#}"), "cannot build message");
                     let outcome = self.retry_or_fail(delivery.attempts, format!("cannot build message: {e:#}"));
@@ -256,6 +258,7 @@ fn batch_size(concurrency: usize, rate: f64, lease_secs: f64) -> usize {
 
 struct Job {
     id: i64,
+    digest: Option<Uuid>,
     attempts: i32,
     message: BuiltMessage,
 }
@@ -286,11 +289,11 @@ fn classify_send(
     match sent {
         Ok(Ok(())) => Outcome::Sent { message_id: job.message.message_id.clone() },
         Ok(Err(SendError::Permanent(reply))) => {
-            tracing::warn!(delivery = job.id, reply, "server refused the message for good");
+            tracing::warn!(delivery = job.id, digest = ?job.digest, reply, "server refused the message for good");
             Outcome::Failed { error: reply }
         }
         Ok(Err(SendError::Transient(error))) => {
-            tracing::info!(delivery = job.id, error, attempt = job.attempts, "send failed; will retry");
+            tracing::info!(delivery = job.id, digest = ?job.digest, error, attempt = job.attempts, "send failed; will retry");
             retry_or_fail(retry, job.attempts, error)
         }
         Err(_) => retry_or_fail(retry, job.attempts, format!("no answer within {} s", timeout.as_secs_f64())),
