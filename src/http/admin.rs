@@ -282,7 +282,7 @@ async fn list_subscribers(
     };
     let per_page = query.per_page.unwrap_or(50).clamp(1, 500);
     let page = query.page.unwrap_or(1).max(1);
-    let rows = subscribers::page(&state.db, status, per_page, (page - 1).saturating_mul(per_page)).await?;
+    let rows = subscribers::page(&state.db, status, None, per_page, (page - 1).saturating_mul(per_page)).await?;
     let counts: BTreeMap<String, i64> = subscribers::counts(&state.db)
         .await?
         .into_iter()

@@ -3,6 +3,7 @@
 
 mod admin;
 mod confirm;
+mod console;
 mod health;
 mod input;
 mod openapi;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
     let api = Arc::new(api);
     routes
+        .merge(console::router())
         .layer(axum::Extension(api))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -17,6 +17,13 @@ const PAGES: &[(&str, &str)] = &[
     ("unsubscribed.html", include_str!("pages/unsubscribed.html")),
     ("unsubscribe_invalid.html", include_str!("pages/unsubscribe_invalid.html")),
     ("error.html", include_str!("pages/error.html")),
+    ("console/layout.html", include_str!("pages/console/layout.html")),
+    ("console/login.html", include_str!("pages/console/login.html")),
+    ("console/dashboard.html", include_str!("pages/console/dashboard.html")),
+    ("console/subscribers.html", include_str!("pages/console/subscribers.html")),
+    ("console/articles.html", include_str!("pages/console/articles.html")),
+    ("console/digests.html", include_str!("pages/console/digests.html")),
+    ("console/digest.html", include_str!("pages/console/digest.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -139,3 +139,67 @@ pub async fn content(db: &PgPool, id: Uuid) -> sqlx::Result<Option<DigestContent
     .await?;
     Ok(Some(DigestContent { subject, articles }))
 }
+
+/// The most recent digests with their counts, newest first.
+pub async fn recent(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Progress>> {
+    let rows = sqlx::query!(
+        r#"SELECT d.id, d.subject, d.created_at, d.recipients,
+                  count(x.id) FILTER (WHERE x.status = 'sent') AS "sent!",
+                  count(x.id) FILTER (WHERE x.status = 'pending') AS "pending!",
+                  count(x.id) FILTER (WHERE x.status = 'failed') AS "failed!",
+                  count(x.id) FILTER (WHERE x.status = 'skipped') AS "skipped!"
+           FROM (SELECT * FROM digests ORDER BY created_at DESC LIMIT $1) d
+           LEFT JOIN deliveries x ON x.digest_id = d.id
+           GROUP BY d.id, d.subject, d.created_at, d.recipients
+           ORDER BY d.created_at DESC"#,
+        limit,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Progress {
+            id: r.id,
+            status: if r.pending > 0 { "sending" } else { "done" },
+            subject: r.subject,
+            created_at: r.created_at,
+            recipients: i64::from(r.recipients),
+            sent: r.sent,
+            pending: r.pending,
+            failed: r.failed,
+            skipped: r.skipped,
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub email: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+/// Failed deliveries of a digest with the server's last reply.
+pub async fn failures(db: &PgPool, id: Uuid, limit: i64) -> sqlx::Result<Vec<Failure>> {
+    sqlx::query_as!(
+        Failure,
+        "SELECT s.email, d.attempts, d.last_error FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+         WHERE d.digest_id = $1 AND d.status = 'failed' ORDER BY d.id LIMIT $2",
+        id,
+        limit,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Puts a digest's failed deliveries back in the queue with a fresh attempt budget.
+pub async fn retry_failed(db: &PgPool, id: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_by = NULL, locked_until = NULL
+         WHERE digest_id = $1 AND status = 'failed'",
+        id,
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}

@@ -4,5 +4,6 @@
 pub mod articles;
 pub mod deliveries;
 pub mod digests;
+pub mod sessions;
 pub mod subscribers;
 pub mod tokens;

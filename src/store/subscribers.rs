@@ -163,19 +163,24 @@ pub struct SubscriberRow {
 pub async fn page(
     db: &PgPool,
     status: Option<SubscriberStatus>,
+    search: Option<&str>,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<SubscriberRow>> {
+    // A search is a substring of the address; LIKE's wildcards in it are taken literally.
+    let pattern = search.map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
     sqlx::query_as!(
         SubscriberRow,
         r#"SELECT id, email, name, status AS "status: SubscriberStatus", created_at, confirmed_at
            FROM subscribers
            WHERE ($1::subscriber_status IS NULL OR status = $1)
+             AND ($4::text IS NULL OR email ILIKE $4)
            ORDER BY created_at DESC, id
            LIMIT $2 OFFSET $3"#,
         status as Option<SubscriberStatus>,
         limit,
         offset,
+        pattern,
     )
     .fetch_all(db)
     .await

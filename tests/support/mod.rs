@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod smtp_sink;
+pub mod webdriver;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -34,6 +35,8 @@ pub struct TestApp {
     pub sink: Option<SmtpSink>,
     pub client: reqwest::Client,
     pub settings: Settings,
+    /// `http.base_url`: links in mail start with it.
+    pub base_url: String,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -48,11 +51,13 @@ pub struct Options {
     pub extra: Vec<(String, String)>,
     /// Run the in-process worker (default). Tests of several workers start their own.
     pub with_worker: bool,
+    /// Replaces [`BASE_URL`] (a browser keeps `Secure` cookies from an http origin to itself).
+    pub base_url: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { start_sink: true, mail_port: None, script: None, extra: Vec::new(), with_worker: true }
+        Self { start_sink: true, mail_port: None, script: None, extra: Vec::new(), with_worker: true, base_url: None }
     }
 }
 
@@ -85,7 +90,7 @@ impl TestApp {
             ("DATABASE_URL", format!("{}/{db_name}", server_url())),
             ("BROADSHEET__DATABASE__MAX_CONNECTIONS", "5".to_owned()),
             ("BROADSHEET__HTTP__ADDR", "127.0.0.1:0".to_owned()),
-            ("BROADSHEET__HTTP__BASE_URL", BASE_URL.to_owned()),
+            ("BROADSHEET__HTTP__BASE_URL", options.base_url.clone().unwrap_or_else(|| BASE_URL.to_owned())),
             ("BROADSHEET__MAIL__URL", mail_url),
             ("BROADSHEET__MAIL__FROM", "Broadsheet <news@example.test>".to_owned()),
             ("BROADSHEET__MAIL__RETRY_BASE_SECS", "0.05".to_owned()),
@@ -105,7 +110,8 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.run(shutdown.clone()));
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { address, db, db_name, sink, client, settings, shutdown, server: Some(server) }
+        let base_url = options.base_url.unwrap_or_else(|| BASE_URL.to_owned());
+        Self { address, db, db_name, sink, client, settings, base_url, shutdown, server: Some(server) }
     }
 
     pub fn database_url(&self) -> String {
@@ -144,8 +150,8 @@ impl TestApp {
 
     /// Turns a link from a mail (`https://news.example.test/...`) into one that reaches this app.
     pub fn local(&self, link: &str) -> String {
-        assert!(link.starts_with(BASE_URL), "link {link} does not start with the configured base_url");
-        format!("{}{}", self.address, &link[BASE_URL.len()..])
+        assert!(link.starts_with(&self.base_url), "link {link} does not start with the configured base_url");
+        format!("{}{}", self.address, &link[self.base_url.len()..])
     }
 
     pub async fn get(&self, path_or_link: &str) -> reqwest::Response {

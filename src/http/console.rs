@@ -1,0 +1,363 @@
+//! The operator console: server-rendered pages under `/admin` for people with the admin token.
+//!
+//! Signing in exchanges the token for a session cookie (HttpOnly, SameSite=Strict, Secure when
+//! base_url is https); the session row holds a CSRF token that every form must carry. Pages work
+//! without JavaScript; the digest page refreshes itself while the digest is sending.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use minijinja::{Value, context};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::input::{self, BodyKind};
+use super::pages;
+use crate::app::AppState;
+use crate::domain::{ArticleInput, SubscriberStatus, Token, TokenHash};
+use crate::error::{Error, PageError};
+use crate::store::articles::{self, NewArticle};
+use crate::store::{digests, sessions, subscribers};
+
+const COOKIE: &str = "broadsheet_session";
+const SESSION_SECS: f64 = 12.0 * 3600.0;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(dashboard))
+        .route("/admin/login", get(login_page).post(login))
+        .route("/admin/logout", post(logout))
+        .route("/admin/ui/subscribers", get(subscribers_page))
+        .route("/admin/ui/articles", get(articles_page).post(article_form))
+        .route("/admin/ui/digests", get(digests_page).post(digest_form))
+        .route("/admin/ui/digests/{id}", get(digest_page))
+        .route("/admin/ui/digests/{id}/retry", post(retry_failed))
+}
+
+/// A signed-in operator. Pages that need one redirect to the sign-in page without it.
+pub struct Session {
+    hash: TokenHash,
+    csrf: String,
+}
+
+pub enum NeedsSignIn {
+    Redirect,
+    Failed(PageError),
+}
+
+impl IntoResponse for NeedsSignIn {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Redirect => Redirect::to("/admin/login").into_response(),
+            Self::Failed(e) => e.into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = NeedsSignIn;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(token) = cookie(&parts.headers, COOKIE).and_then(|v| Token::parse(v).ok()) else {
+            return Err(NeedsSignIn::Redirect);
+        };
+        let hash = token.hash();
+        match sessions::csrf(&state.db, &hash).await {
+            Ok(Some(csrf)) => Ok(Session { hash, csrf }),
+            Ok(None) => Err(NeedsSignIn::Redirect),
+            Err(e) => Err(NeedsSignIn::Failed(e.into())),
+        }
+    }
+}
+
+impl Session {
+    /// Every state-changing form carries the session's CSRF token.
+    fn check(&self, fields: &std::collections::HashMap<String, String>) -> Result<(), Error> {
+        let sent = fields.get("csrf").map(String::as_str).unwrap_or("");
+        if bool::from(sent.as_bytes().ct_eq(self.csrf.as_bytes())) && !sent.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::BadRequest("This form has expired. Reload the page and try again.".to_owned()))
+        }
+    }
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn form(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<std::collections::HashMap<String, String>, Error> {
+    let body = input::body(body)?;
+    input::text_fields(input::body_kind(headers).unwrap_or(BodyKind::Form), &body)
+}
+
+fn page(name: &str, session: Option<&Session>, ctx: Value) -> Response {
+    let csrf = session.map(|s| s.csrf.clone()).unwrap_or_default();
+    // Console pages must never be cached by a shared proxy.
+    let mut response = pages::page(StatusCode::OK, name, context! { csrf, ..ctx });
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The digest preview is mail HTML in a sandboxed srcdoc frame; nothing else loads.
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    );
+    response
+}
+
+async fn login_page() -> Response {
+    page("console/login.html", None, context! { error => Value::from(()) })
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    let fields = form(&headers, body)?;
+    let presented = fields.get("token").map(|t| t.trim()).unwrap_or("");
+    let expected = state.admin_token.expose_secret();
+    if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        let mut response = page("console/login.html", None, context! { error => "That is not the admin token." });
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        return Ok(response);
+    }
+    let session = Token::generate().map_err(|e| Error::Internal(e.into()))?;
+    let csrf = Token::generate().map_err(|e| Error::Internal(e.into()))?;
+    sessions::create(&state.db, &session.hash(), csrf.expose(), SESSION_SECS).await?;
+    let secure = if state.settings.http.base_url.is_https() { "; Secure" } else { "" };
+    let cookie = format!(
+        "{COOKIE}={}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        session.expose(),
+        SESSION_SECS as u64
+    );
+    tracing::info!("operator signed in to the console");
+    let mut response = Redirect::to("/admin").into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| Error::Internal(e.into()))?);
+    Ok(response)
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    session.check(&form(&headers, body)?)?;
+    sessions::delete(&state.db, &session.hash).await?;
+    let mut response = Redirect::to("/admin/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("broadsheet_session=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+async fn counts(state: &AppState) -> Result<Value, Error> {
+    let counts: Vec<Value> = subscribers::counts(&state.db)
+        .await?
+        .into_iter()
+        .map(|(status, n)| context! { status => status_word(status), count => n })
+        .collect();
+    Ok(Value::from(counts))
+}
+
+fn status_word(status: SubscriberStatus) -> &'static str {
+    match status {
+        SubscriberStatus::Pending => "pending",
+        SubscriberStatus::Confirmed => "confirmed",
+        SubscriberStatus::Unsubscribed => "unsubscribed",
+        SubscriberStatus::Bounced => "bounced",
+    }
+}
+
+async fn dashboard(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+    let recent = digests::recent(&state.db, 10).await?;
+    Ok(page("console/dashboard.html", Some(&session), context! { counts => counts(&state).await?, digests => recent }))
+}
+
+#[derive(Deserialize)]
+struct SubscriberQuery {
+    q: Option<String>,
+    status: Option<String>,
+    page: Option<i64>,
+}
+
+async fn subscribers_page(
+    State(state): State<AppState>,
+    session: Session,
+    query: Result<Query<SubscriberQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let Query(query) = query.map_err(|_| Error::BadRequest("page must be a whole number.".to_owned()))?;
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(
+            serde_json::from_value::<SubscriberStatus>(serde_json::Value::String(s.to_owned()))
+                .map_err(|_| Error::invalid("status", "Unknown status."))?,
+        ),
+    };
+    let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let page_no = query.page.unwrap_or(1).clamp(1, 1_000_000);
+    const PER_PAGE: i64 = 50;
+    let rows = subscribers::page(&state.db, status, search, PER_PAGE + 1, (page_no - 1) * PER_PAGE).await?;
+    let more = rows.len() as i64 > PER_PAGE;
+    let rows: Vec<_> = rows.into_iter().take(PER_PAGE as usize).collect();
+    Ok(page(
+        "console/subscribers.html",
+        Some(&session),
+        context! {
+            counts => counts(&state).await?, rows => rows, q => search.unwrap_or(""),
+            status => query.status.unwrap_or_default(), page => page_no, more => more,
+        },
+    ))
+}
+
+async fn articles_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+    articles_view(&state, &session, context! {}).await
+}
+
+async fn articles_view(state: &AppState, session: &Session, extra: Value) -> Result<Response, PageError> {
+    let list = articles::list(&state.db, 200).await?;
+    Ok(page("console/articles.html", Some(session), context! { articles => list, ..extra }))
+}
+
+/// One form, two buttons: "Preview" renders the Markdown below the form; "Save" adds the article.
+async fn article_form(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    let fields = form(&headers, body)?;
+    session.check(&fields)?;
+    let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
+    let (title, body_md, url, summary) = (get("title"), get("body"), get("url"), get("summary"));
+    let typed = context! { title => title, body => body_md, url => url, summary => summary };
+    let parsed = ArticleInput::parse(&title, &body_md, Some(&url), Some(&summary));
+    match (fields.get("action").map(String::as_str), parsed) {
+        (_, Err(e)) => {
+            articles_view(&state, &session, context! { form => typed, error => e.message, field => e.field }).await
+        }
+        (Some("save"), Ok(article)) => {
+            let new = NewArticle {
+                title: &article.title,
+                body: &article.body,
+                url: article.url.as_deref(),
+                summary: article.summary.as_deref(),
+                source_id: None,
+                body_format: "markdown",
+            };
+            articles::insert(&state.db, &new).await?;
+            Ok(Redirect::to("/admin/ui/articles").into_response())
+        }
+        (_, Ok(article)) => {
+            let preview = Value::from_safe_string(crate::mail::markdown_to_html(&article.body));
+            articles_view(&state, &session, context! { form => typed, preview => preview }).await
+        }
+    }
+}
+
+async fn digests_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+    let preview = crate::digest::preview(&state.db, &state.composer, None, None).await;
+    let (preview_html, nothing) = match preview {
+        Ok(rendered) => (rendered.html, Value::from(())),
+        Err(Error::Invalid { message, .. }) => (String::new(), Value::from(message)),
+        Err(e) => return Err(e.into()),
+    };
+    let recent = digests::recent(&state.db, 20).await?;
+    let confirmed = confirmed_count(&state).await?;
+    Ok(page(
+        "console/digests.html",
+        Some(&session),
+        context! { preview_html => preview_html, nothing => nothing, digests => recent, confirmed => confirmed, confirm_step => false },
+    ))
+}
+
+async fn confirmed_count(state: &AppState) -> Result<i64, Error> {
+    Ok(subscribers::counts(&state.db)
+        .await?
+        .into_iter()
+        .find(|(s, _)| *s == SubscriberStatus::Confirmed)
+        .map_or(0, |(_, n)| n))
+}
+
+/// First press shows "send to N recipients?"; the second (with `confirmed=yes`) queues it.
+async fn digest_form(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    let fields = form(&headers, body)?;
+    session.check(&fields)?;
+    let subject = fields.get("subject").map(|s| s.trim()).filter(|s| !s.is_empty());
+    if fields.get("confirmed").map(String::as_str) != Some("yes") {
+        let confirmed = confirmed_count(&state).await?;
+        return Ok(page(
+            "console/digests.html",
+            Some(&session),
+            context! { confirm_step => true, confirmed => confirmed, subject => subject.unwrap_or(""), digests => Vec::<Value>::new(), preview_html => "", nothing => Value::from(()) },
+        ));
+    }
+    // The form's own key makes a double-submitted confirmation harmless.
+    let key = fields.get("key").filter(|k| !k.is_empty() && k.len() <= 200).cloned();
+    let created =
+        crate::digest::send(&state.db, &state.settings.newsletter_name(), subject, None, key.as_deref()).await?;
+    if created.new {
+        tracing::info!(digest = %created.id, recipients = created.recipients, "digest queued from the console");
+        state.wake.notify_one();
+    }
+    Ok(Redirect::to(&format!("/admin/ui/digests/{}", created.id)).into_response())
+}
+
+async fn digest_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("There is no such digest.".to_owned()))?;
+    let progress = digests::progress(&state.db, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("There is no such digest.".to_owned()))?;
+    let failures = digests::failures(&state.db, id, 200).await?;
+    let done = progress.sent + progress.failed + progress.skipped;
+    let percent = if progress.recipients > 0 { done * 100 / progress.recipients } else { 100 };
+    Ok(page(
+        "console/digest.html",
+        Some(&session),
+        context! { digest => progress, failures => failures, percent => percent },
+    ))
+}
+
+async fn retry_failed(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    session.check(&form(&headers, body)?)?;
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("There is no such digest.".to_owned()))?;
+    let n = digests::retry_failed(&state.db, id).await?;
+    tracing::info!(digest = %id, deliveries = n, "failed deliveries queued again");
+    state.wake.notify_one();
+    Ok(Redirect::to(&format!("/admin/ui/digests/{id}")).into_response())
+}
