@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/logout", post(logout))
         .route("/admin/ui/subscribers", get(subscribers_page))
         .route("/admin/ui/articles", get(articles_page).post(article_form))
+        .route("/admin/ui/articles/{id}", get(edit_article_page).post(edit_article_form))
         .route("/admin/ui/digests", get(digests_page).post(digest_form))
         .route("/admin/ui/digests/{id}", get(digest_page))
         .route("/admin/ui/digests/{id}/retry", post(retry_failed))
@@ -273,6 +274,73 @@ async fn article_form(
             articles_view(&state, &session, context! { form => typed, preview => preview }).await
         }
     }
+}
+
+fn article_id(raw: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(raw).map_err(|_| Error::NotFound("There is no such article.".to_owned()))
+}
+
+async fn edit_article_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = article_id(&id)?;
+    let article =
+        articles::get(&state.db, id).await?.ok_or_else(|| Error::NotFound("There is no such article.".to_owned()))?;
+    let typed = context! { title => article.title, body => article.body, url => article.url.unwrap_or_default(), summary => article.summary.unwrap_or_default() };
+    Ok(page(
+        "console/article.html",
+        Some(&session),
+        context! { id => id, form => typed, sent => article.digest_id.is_some(), html => article.body_format == "html" },
+    ))
+}
+
+async fn edit_article_form(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    let id = article_id(&id)?;
+    let fields = form(&headers, body)?;
+    session.check(&fields)?;
+    let existing =
+        articles::get(&state.db, id).await?.ok_or_else(|| Error::NotFound("There is no such article.".to_owned()))?;
+    let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
+    let (title, body_text, url, summary) = (get("title"), get("body"), get("url"), get("summary"));
+    let typed = context! { title => title, body => body_text, url => url, summary => summary };
+    let sent = existing.digest_id.is_some();
+    let html = existing.body_format == "html";
+    let view = |extra: Value| {
+        page(
+            "console/article.html",
+            Some(&session),
+            context! { id => id, form => typed.clone(), sent => sent, html => html, ..extra },
+        )
+    };
+    let parsed = match ArticleInput::parse(&title, &body_text, Some(&url), Some(&summary)) {
+        Ok(article) => article,
+        Err(e) => return Ok(view(context! { error => e.message, field => e.field })),
+    };
+    if fields.get("action").map(String::as_str) != Some("save") {
+        let preview =
+            if html { crate::mail::html_to_html(&parsed.body) } else { crate::mail::markdown_to_html(&parsed.body) };
+        return Ok(view(context! { preview => Value::from_safe_string(preview) }));
+    }
+    let update = NewArticle {
+        title: &parsed.title,
+        body: &parsed.body,
+        url: parsed.url.as_deref(),
+        summary: parsed.summary.as_deref(),
+        source_id: None,
+        body_format: &existing.body_format,
+    };
+    if !articles::update(&state.db, id, &update).await? {
+        return Ok(view(context! { error => "This article has gone out in a digest and can no longer be changed." }));
+    }
+    Ok(Redirect::to("/admin/ui/articles").into_response())
 }
 
 async fn digests_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {

@@ -22,6 +22,7 @@ const PAGES: &[(&str, &str)] = &[
     ("console/dashboard.html", include_str!("pages/console/dashboard.html")),
     ("console/subscribers.html", include_str!("pages/console/subscribers.html")),
     ("console/articles.html", include_str!("pages/console/articles.html")),
+    ("console/article.html", include_str!("pages/console/article.html")),
     ("console/digests.html", include_str!("pages/console/digests.html")),
     ("console/digest.html", include_str!("pages/console/digest.html")),
 ];

@@ -90,3 +90,33 @@ pub async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Result<Vec<Articl
     }
     Ok(Ok(ordered))
 }
+
+pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Article>> {
+    sqlx::query_as!(
+        Article,
+        r#"SELECT a.id, a.title, a.body, a.body_format, a.url, a.summary, a.created_at,
+                  (SELECT da.digest_id FROM digest_articles da WHERE da.article_id = a.id LIMIT 1) AS digest_id
+           FROM articles a WHERE a.id = $1"#,
+        id,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Changes an article that no digest has carried yet; returns false otherwise (what was mailed
+/// stays as it was mailed).
+pub async fn update(db: &PgPool, id: Uuid, article: &NewArticle<'_>) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE articles SET title = $2, body = $3, url = $4, summary = $5, body_format = $6
+         WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM digest_articles WHERE article_id = $1)",
+        id,
+        article.title,
+        article.body,
+        article.url,
+        article.summary,
+        article.body_format,
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

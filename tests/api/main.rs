@@ -9,6 +9,7 @@ mod abuse;
 mod browser;
 mod cli;
 mod confirm;
+mod console;
 mod delivery;
 mod digest;
 mod feeds;
