@@ -4,21 +4,23 @@
 //! base_url is https); the session row holds a CSRF token that every form must carry. Pages work
 //! without JavaScript; the digest page refreshes itself while the digest is sending.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use minijinja::{Value, context};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::input::{self, BodyKind};
+#[allow(unused_imports)]
+use super::openapi::ConsoleForm;
 use super::pages;
 use crate::app::AppState;
 use crate::domain::{ArticleInput, SubscriberStatus, Token, TokenHash};
@@ -29,17 +31,17 @@ use crate::store::{digests, sessions, subscribers};
 const COOKIE: &str = "broadsheet_session";
 const SESSION_SECS: f64 = 12.0 * 3600.0;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin", get(dashboard))
-        .route("/admin/login", get(login_page).post(login))
-        .route("/admin/logout", post(logout))
-        .route("/admin/ui/subscribers", get(subscribers_page))
-        .route("/admin/ui/articles", get(articles_page).post(article_form))
-        .route("/admin/ui/articles/{id}", get(edit_article_page).post(edit_article_form))
-        .route("/admin/ui/digests", get(digests_page).post(digest_form))
-        .route("/admin/ui/digests/{id}", get(digest_page))
-        .route("/admin/ui/digests/{id}/retry", post(retry_failed))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(dashboard))
+        .routes(routes!(login_page, login))
+        .routes(routes!(logout))
+        .routes(routes!(subscribers_page))
+        .routes(routes!(articles_page, article_form))
+        .routes(routes!(edit_article_page, edit_article_form))
+        .routes(routes!(digests_page, digest_form))
+        .routes(routes!(digest_page))
+        .routes(routes!(retry_failed))
 }
 
 /// A signed-in operator. Pages that need one redirect to the sign-in page without it.
@@ -122,10 +124,14 @@ fn page(name: &str, session: Option<&Session>, ctx: Value) -> Response {
     response
 }
 
+/// The console sign-in page.
+#[utoipa::path(get, path = "/admin/login", tag = "console", responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
 async fn login_page() -> Response {
     page("console/login.html", None, context! { error => Value::from(()) })
 }
 
+/// Exchange the admin token for a session cookie.
+#[utoipa::path(post, path = "/admin/login", tag = "console", request_body(content = ConsoleForm, content_type = "application/x-www-form-urlencoded"), responses((status = 303, description = "Signed in: to /admin, with the session cookie"), (status = 401, description = "Wrong token: the sign-in page again", content_type = "text/html", body = String), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -156,6 +162,8 @@ async fn login(
     Ok(response)
 }
 
+/// End the session.
+#[utoipa::path(post, path = "/admin/logout", tag = "console", request_body(content = ConsoleForm, content_type = "application/x-www-form-urlencoded"), responses((status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn logout(
     State(state): State<AppState>,
     session: Session,
@@ -190,6 +198,8 @@ fn status_word(status: SubscriberStatus) -> &'static str {
     }
 }
 
+/// Console overview: subscribers by status, recent digests.
+#[utoipa::path(get, path = "/admin", tag = "console", responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn dashboard(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
     let recent = digests::recent(&state.db, 10).await?;
     Ok(page("console/dashboard.html", Some(&session), context! { counts => counts(&state).await?, digests => recent }))
@@ -202,6 +212,8 @@ struct SubscriberQuery {
     page: Option<i64>,
 }
 
+/// Subscribers: counts, search by address, pages.
+#[utoipa::path(get, path = "/admin/ui/subscribers", tag = "console", params(("q" = Option<String>, Query, description = "Part of an address"), ("status" = Option<String>, Query, description = "pending, confirmed, unsubscribed or bounced"), ("page" = Option<i64>, Query, description = "From 1")), responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 422, description = "Unknown status", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn subscribers_page(
     State(state): State<AppState>,
     session: Session,
@@ -231,6 +243,8 @@ async fn subscribers_page(
     ))
 }
 
+/// Articles and the form to add one.
+#[utoipa::path(get, path = "/admin/ui/articles", tag = "console", responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn articles_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
     articles_view(&state, &session, context! {}).await
 }
@@ -241,6 +255,8 @@ async fn articles_view(state: &AppState, session: &Session, extra: Value) -> Res
 }
 
 /// One form, two buttons: "Preview" renders the Markdown below the form; "Save" adds the article.
+/// Preview or save a new article.
+#[utoipa::path(post, path = "/admin/ui/articles", tag = "console", request_body(content = ConsoleForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn article_form(
     State(state): State<AppState>,
     session: Session,
@@ -280,6 +296,8 @@ fn article_id(raw: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(raw).map_err(|_| Error::NotFound("There is no such article.".to_owned()))
 }
 
+/// Edit an article not yet mailed.
+#[utoipa::path(get, path = "/admin/ui/articles/{id}", tag = "console", params(("id" = String, Path, description = "Article id")), responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 404, description = "No such item", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn edit_article_page(
     State(state): State<AppState>,
     session: Session,
@@ -296,6 +314,8 @@ async fn edit_article_page(
     ))
 }
 
+/// Preview or save changes to an article.
+#[utoipa::path(post, path = "/admin/ui/articles/{id}", tag = "console", params(("id" = String, Path, description = "Article id")), request_body(content = ConsoleForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 404, description = "No such item", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn edit_article_form(
     State(state): State<AppState>,
     session: Session,
@@ -343,6 +363,8 @@ async fn edit_article_form(
     Ok(Redirect::to("/admin/ui/articles").into_response())
 }
 
+/// The next digest's preview and the send form.
+#[utoipa::path(get, path = "/admin/ui/digests", tag = "console", responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn digests_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
     let preview = crate::digest::preview(&state.db, &state.composer, None, None).await;
     let (preview_html, nothing) = match preview {
@@ -368,6 +390,8 @@ async fn confirmed_count(state: &AppState) -> Result<i64, Error> {
 }
 
 /// First press shows "send to N recipients?"; the second (with `confirmed=yes`) queues it.
+/// Send: first the confirmation step, then (confirmed=yes) the digest.
+#[utoipa::path(post, path = "/admin/ui/digests", tag = "console", request_body(content = ConsoleForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 422, description = "Nothing to send", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn digest_form(
     State(state): State<AppState>,
     session: Session,
@@ -396,6 +420,8 @@ async fn digest_form(
     Ok(Redirect::to(&format!("/admin/ui/digests/{}", created.id)).into_response())
 }
 
+/// A digest's progress and failures; refreshes itself while sending.
+#[utoipa::path(get, path = "/admin/ui/digests/{id}", tag = "console", params(("id" = String, Path, description = "Digest id")), responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 404, description = "No such item", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn digest_page(
     State(state): State<AppState>,
     session: Session,
@@ -415,6 +441,8 @@ async fn digest_page(
     ))
 }
 
+/// Queue a digest's failed deliveries again.
+#[utoipa::path(post, path = "/admin/ui/digests/{id}/retry", tag = "console", params(("id" = String, Path, description = "Digest id")), request_body(content = ConsoleForm, content_type = "application/x-www-form-urlencoded"), responses((status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 404, description = "No such item", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn retry_failed(
     State(state): State<AppState>,
     session: Session,

@@ -48,11 +48,11 @@ pub fn router(state: AppState) -> Router {
         .merge(unsubscribe::router())
         .merge(health::router())
         .merge(admin::router(state.clone()))
+        .merge(console::router())
         .routes(routes!(openapi_json))
         .split_for_parts();
     let api = Arc::new(api);
     routes
-        .merge(console::router())
         .layer(axum::Extension(api))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -20,7 +20,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
     tags(
         (name = "subscriptions", description = "Public signup, confirmation and unsubscribe"),
         (name = "admin", description = "Operators: articles, digests, subscribers (bearer token)"),
-        (name = "operations", description = "Health, readiness and this document")
+        (name = "operations", description = "Health, readiness and this document"),
+        (name = "console", description = "The operator console: HTML pages behind a session cookie")
     )
 )]
 pub struct ApiDoc;
@@ -159,4 +160,20 @@ pub struct SubscriberPage {
     pub counts: std::collections::BTreeMap<String, i64>,
     pub page: i64,
     pub per_page: i64,
+}
+
+/// Console forms: the session's CSRF token plus the page's fields.
+#[derive(Serialize, ToSchema)]
+pub struct ConsoleForm {
+    pub csrf: String,
+    pub token: Option<String>,
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub url: Option<String>,
+    pub summary: Option<String>,
+    pub subject: Option<String>,
+    /// `preview` or `save`
+    pub action: Option<String>,
+    /// `yes` on the send confirmation step
+    pub confirmed: Option<String>,
 }

@@ -25,6 +25,19 @@ async fn the_openapi_document_covers_every_route() {
         ("/admin/digests/{id}", "get"),
         ("/admin/digests/preview", "get"),
         ("/admin/subscribers", "get"),
+        ("/admin", "get"),
+        ("/admin/login", "get"),
+        ("/admin/login", "post"),
+        ("/admin/logout", "post"),
+        ("/admin/ui/subscribers", "get"),
+        ("/admin/ui/articles", "get"),
+        ("/admin/ui/articles", "post"),
+        ("/admin/ui/articles/{id}", "get"),
+        ("/admin/ui/articles/{id}", "post"),
+        ("/admin/ui/digests", "get"),
+        ("/admin/ui/digests", "post"),
+        ("/admin/ui/digests/{id}", "get"),
+        ("/admin/ui/digests/{id}/retry", "post"),
     ];
     for (path, method) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
