@@ -119,3 +119,48 @@ async fn console_sessions_are_cookies_with_csrf_and_articles_can_be_edited_until
     assert_eq!(post("/admin/logout", vec![("csrf", csrf)]).await.unwrap().status(), 303);
     assert_eq!(get("/admin").await.unwrap().status(), 303);
 }
+
+#[tokio::test]
+async fn the_digest_page_shows_failures_with_the_reply_and_retries_them() {
+    let script: crate::support::Script = std::sync::Arc::new(|rcpt: &str, _: usize| {
+        if rcpt.starts_with("bad") {
+            crate::support::Fault::RejectRcpt(550, "5.1.1 mailbox unknown")
+        } else {
+            crate::support::Fault::Accept
+        }
+    });
+    let app = TestApp::spawn_with(Options { script: Some(script), ..Default::default() }).await;
+    app.add_confirmed(&["good@example.com", "bad@example.com"]).await;
+    app.add_article("News", "Body.", None).await;
+    let created: serde_json::Value = app.admin_post("/admin/digests").send().await.unwrap().json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.wait_until_queue_settled(std::time::Duration::from_secs(10)).await;
+
+    let login = app.post_form("/admin/login", &[("token", ADMIN_TOKEN)]).await;
+    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let page = app
+        .client
+        .get(format!("{}/admin/ui/digests/{id}", app.address))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("bad@example.com") && html.contains("5.1.1 mailbox unknown"), "{html}");
+    assert!(!html.contains("http-equiv=\"refresh\""), "a finished digest does not refresh itself");
+
+    let attempts_before = app.sink().attempt_times("bad@example.com").len();
+    let retry = app
+        .client
+        .post(format!("{}/admin/ui/digests/{id}/retry", app.address))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string([("csrf", csrf_of(&html))]).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), 303);
+    app.wait_until_queue_settled(std::time::Duration::from_secs(10)).await;
+    assert_eq!(app.sink().attempt_times("bad@example.com").len(), attempts_before + 1, "tried once more");
+    assert_eq!(app.sink().count_for("good@example.com"), 1, "the delivered one is not sent again");
+}
