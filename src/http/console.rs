@@ -403,10 +403,13 @@ async fn digest_form(
     let subject = fields.get("subject").map(|s| s.trim()).filter(|s| !s.is_empty());
     if fields.get("confirmed").map(String::as_str) != Some("yes") {
         let confirmed = confirmed_count(&state).await?;
+        // A fresh key per confirmation step: pressing "send" twice sends once, while the next
+        // digest gets a key of its own.
+        let key = Token::generate().map_err(|e| Error::Internal(e.into()))?;
         return Ok(page(
             "console/digests.html",
             Some(&session),
-            context! { confirm_step => true, confirmed => confirmed, subject => subject.unwrap_or(""), digests => Vec::<Value>::new(), preview_html => "", nothing => Value::from(()) },
+            context! { confirm_step => true, confirmed => confirmed, subject => subject.unwrap_or(""), key => key.expose(), digests => Vec::<Value>::new(), preview_html => "", nothing => Value::from(()) },
         ));
     }
     // The form's own key makes a double-submitted confirmation harmless.
