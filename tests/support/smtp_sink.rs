@@ -1,333 +1,496 @@
-//! An SMTP server for tests: it speaks SMTP on a real TCP socket, keeps every message it
-//! accepted, and can be scripted to refuse, drop or stall, per recipient and attempt.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! An SMTP server for tests: it speaks SMTP on a real TCP socket on 127.0.0.1, keeps every message
+//! it accepted, and can be scripted to refuse, drop or stall, per recipient and attempt.
+//!
+//! Every connection runs in its own task, owned by the accepting task: stopping or dropping the
+//! [`SmtpSink`] closes the listener and every open connection, so the server appears down.
+#![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
-use tokio::task::JoinSet;
+use tokio::sync::{Notify, watch};
+use tokio::task::{JoinHandle, JoinSet};
 
-/// Decides per transaction how to answer: called with the recipient and the 1-based number of
-/// transactions this recipient has started so far (this one included).
+/// Decides per transaction how to answer: called with the recipient address and the 1-based
+/// number of transactions this recipient has seen so far (this one included).
 pub type Script = Arc<dyn Fn(&str, usize) -> Fault + Send + Sync>;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     Accept,
-    /// Answer RCPT TO with this reply.
+    /// Answer RCPT TO with this code and text (e.g. 451 "4.3.0 try later", 550 "5.1.1 no such
+    /// user"), and keep the connection.
     RejectRcpt(u16, &'static str),
-    /// Take the DATA, then answer the final dot with this reply.
+    /// Take the DATA, then answer the final dot with this code and text (e.g. 451 / 554).
     RejectData(u16, &'static str),
-    /// Close the socket in the middle of DATA.
+    /// Close the socket in the middle of DATA: after a few body lines, before any final reply.
     DropMidData,
-    /// Say nothing after the final dot for this long, then close.
+    /// Say nothing after DATA's final dot for this long, then close the connection.
     Stall(Duration),
-    /// Answer MAIL FROM with 421 and close.
+    /// Answer 421 and close the connection. The script learns the recipient only at RCPT TO, so
+    /// that is where the 421 is sent (the transaction was started by MAIL FROM and counts in
+    /// [`SmtpSink::attempts`]).
     ServiceUnavailable,
 }
 
+/// A message the sink accepted (its transaction ended in 250).
 #[derive(Debug, Clone)]
 pub struct ReceivedMail {
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
+    /// The message as received, dot-unstuffed, without the terminating `.` line.
     pub data: Vec<u8>,
 }
 
 #[derive(Default)]
 struct State {
     received: Vec<ReceivedMail>,
+    /// Transactions seen per recipient (lowercase), as passed to the script.
     per_rcpt_attempts: HashMap<String, usize>,
+    /// When each of those transactions reached RCPT TO.
     per_rcpt_times: HashMap<String, Vec<Instant>>,
+    /// MAIL FROM commands.
     transactions: usize,
+    connections: usize,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    arrived: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 pub struct SmtpSink {
     addr: SocketAddr,
-    state: Arc<Mutex<State>>,
-    arrived: Arc<Notify>,
-    tasks: Option<tokio::task::JoinHandle<()>>,
+    shared: Arc<Shared>,
+    stop_tx: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
 }
 
+impl std::fmt::Debug for SmtpSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("SmtpSink")
+            .field("addr", &self.addr)
+            .field("received", &state.received.len())
+            .field("attempts", &state.transactions)
+            .finish()
+    }
+}
+
+/// How long [`SmtpSink::start_on`] keeps retrying a busy port.
+const BIND_RETRY: Duration = Duration::from_secs(2);
+
 impl SmtpSink {
+    /// A sink that accepts everything, on a free port.
     pub async fn start() -> SmtpSink {
-        Self::start_with(0, Arc::new(|_: &str, _: usize| Fault::Accept)).await
+        Self::start_with(0, accept_all()).await
     }
 
+    /// A sink that accepts everything, on `port` (retried for up to 2 s while the port is busy).
     pub async fn start_on(port: u16) -> SmtpSink {
-        Self::start_with(port, Arc::new(|_: &str, _: usize| Fault::Accept)).await
+        Self::start_with(port, accept_all()).await
     }
 
+    /// A sink answering as `script` decides, on `port` (0: any free port).
     pub async fn start_with(port: u16, script: Script) -> SmtpSink {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + BIND_RETRY;
         let listener = loop {
             match TcpListener::bind(("127.0.0.1", port)).await {
-                Ok(l) => break l,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(listener) => break listener,
+                Err(_) if port != 0 && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
                 }
-                Err(e) => panic!("cannot bind the SMTP sink to port {port}: {e}"),
+                Err(e) => panic!("cannot bind the SMTP sink to 127.0.0.1:{port}: {e}"),
             }
         };
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(State::default()));
-        let arrived = Arc::new(Notify::new());
-        let (st, ar) = (state.clone(), arrived.clone());
-        // Owning every connection in one JoinSet means aborting this task closes them all.
-        let tasks = tokio::spawn(async move {
-            let mut connections = JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((socket, _)) = accepted else { continue };
-                        let _ = socket.set_nodelay(true);
-                        connections.spawn(session(socket, st.clone(), ar.clone(), script.clone()));
-                    }
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
-            }
-        });
-        SmtpSink { addr, state, arrived, tasks: Some(tasks) }
+        let addr = listener.local_addr().expect("the sink's listener has an address");
+        let shared = Arc::new(Shared { state: Mutex::new(State::default()), arrived: Notify::new() });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(serve(listener, shared.clone(), script, stop_rx));
+        SmtpSink { addr, shared, stop_tx, server: Some(server) }
     }
 
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
 
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `smtp://127.0.0.1:{port}?tls=none`
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}?tls=none", self.addr.port())
     }
 
+    /// Accepted messages, in the order their final 250 was sent.
     pub fn received(&self) -> Vec<ReceivedMail> {
-        self.state.lock().unwrap().received.clone()
+        self.shared.lock().received.clone()
     }
 
-    /// Messages accepted for this recipient (case-insensitive).
-    pub fn count_for(&self, rcpt: &str) -> usize {
-        let state = self.state.lock().unwrap();
-        state.received.iter().filter(|m| m.rcpt_to.iter().any(|r| r.eq_ignore_ascii_case(rcpt))).count()
-    }
-
-    /// When each delivery attempt to this recipient reached RCPT TO.
-    pub fn attempt_times(&self, rcpt: &str) -> Vec<Instant> {
-        self.state.lock().unwrap().per_rcpt_times.get(&rcpt.to_ascii_lowercase()).cloned().unwrap_or_default()
-    }
-
-    /// MAIL FROM transactions started, accepted or not.
-    pub fn attempts(&self) -> usize {
-        self.state.lock().unwrap().transactions
-    }
-
+    /// Waits until at least `n` messages were accepted and returns them all; panics on timeout.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<ReceivedMail> {
-        let deadline = Instant::now() + timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let notified = self.arrived.notified();
+            // Registered before looking, so an arrival in between is not missed.
+            let arrived = self.shared.arrived.notified();
             let received = self.received();
             if received.len() >= n {
                 return received;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                panic!("waited {timeout:?} for {n} mails; the SMTP sink received {}", received.len());
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                let attempts = self.attempts();
+                panic!(
+                    "timed out after {timeout:?} waiting for {n} mail(s): the SMTP sink on port {} accepted {} \
+                     ({attempts} MAIL FROM transaction(s) started)",
+                    self.port(),
+                    received.len(),
+                );
             }
-            let _ = tokio::time::timeout(left.min(Duration::from_millis(100)), notified).await;
+            let _ = tokio::time::timeout((deadline - now).min(Duration::from_millis(100)), arrived).await;
         }
     }
 
-    /// Stops listening and closes every open connection.
+    /// Accepted messages for this recipient (case-insensitive).
+    pub fn count_for(&self, rcpt: &str) -> usize {
+        let state = self.shared.lock();
+        state.received.iter().filter(|m| m.rcpt_to.iter().any(|r| r.eq_ignore_ascii_case(rcpt))).count()
+    }
+
+    /// MAIL FROM transactions started, whatever became of them.
+    pub fn attempts(&self) -> usize {
+        self.shared.lock().transactions
+    }
+
+    /// Transactions that named this recipient (case-insensitive), whatever became of them.
+    pub fn attempts_for(&self, rcpt: &str) -> usize {
+        self.shared.lock().per_rcpt_attempts.get(&rcpt.to_ascii_lowercase()).copied().unwrap_or(0)
+    }
+
+    /// When each transaction naming this recipient reached RCPT TO.
+    pub fn attempt_times(&self, rcpt: &str) -> Vec<Instant> {
+        self.shared.lock().per_rcpt_times.get(&rcpt.to_ascii_lowercase()).cloned().unwrap_or_default()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.lock().connections
+    }
+
+    /// Forgets the accepted messages (the attempt counters stay).
+    pub fn clear(&self) {
+        self.shared.lock().received.clear();
+    }
+
+    /// Stops listening and aborts every open connection. The sockets close as soon as the
+    /// runtime gets to the aborted tasks; [`SmtpSink::shutdown`] waits for that.
     pub fn stop(mut self) {
-        if let Some(t) = self.tasks.take() {
-            t.abort();
+        self.abort();
+    }
+
+    /// Stops listening, closes every open connection, and returns once all are closed (the port
+    /// is free again).
+    pub async fn shutdown(mut self) {
+        let _ = self.stop_tx.send(true);
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    fn abort(&mut self) {
+        let _ = self.stop_tx.send(true);
+        if let Some(server) = self.server.take() {
+            server.abort();
         }
     }
 }
 
 impl Drop for SmtpSink {
     fn drop(&mut self) {
-        if let Some(t) = self.tasks.take() {
-            t.abort();
-        }
+        self.abort();
     }
 }
 
-async fn session(socket: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>, script: Script) {
+fn accept_all() -> Script {
+    Arc::new(|_: &str, _: usize| Fault::Accept)
+}
+
+/// Accepts connections until told to stop. Owning every connection in one `JoinSet` means that
+/// dropping this future (abort) closes them all too.
+async fn serve(listener: TcpListener, shared: Arc<Shared>, script: Script, mut stop: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, _)) => {
+                    let _ = socket.set_nodelay(true);
+                    shared.lock().connections += 1;
+                    connections.spawn(session(socket, shared.clone(), script.clone()));
+                }
+                // Out of descriptors and the like: do not spin.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    connections.shutdown().await;
+}
+
+/// The transaction between MAIL FROM and the reply to the final dot.
+struct Transaction {
+    from: String,
+    rcpts: Vec<String>,
+    /// What the script decided for the DATA phase (the first non-`Accept` of the recipients).
+    fault: Fault,
+}
+
+async fn reply(write: &mut OwnedWriteHalf, text: &str) -> bool {
+    let mut bytes = Vec::with_capacity(text.len() + 2);
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.extend_from_slice(b"\r\n");
+    write.write_all(&bytes).await.is_ok()
+}
+
+/// Reads one line (with its `\n`) into `line`; false at end of stream or on an error.
+async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, line: &mut Vec<u8>) -> bool {
+    line.clear();
+    matches!(reader.read_until(b'\n', line).await, Ok(n) if n > 0)
+}
+
+async fn session(socket: TcpStream, shared: Arc<Shared>, script: Script) {
     let (read, mut write) = socket.into_split();
-    let mut reader = BufReader::new(read);
-    let mut line = Vec::new();
-    let mut from = String::new();
-    let mut rcpts: Vec<String> = Vec::new();
-    let mut fault = Fault::Accept;
+    let mut reader = BufReader::with_capacity(64 * 1024, read);
+    let mut line = Vec::with_capacity(1024);
+    let mut transaction: Option<Transaction> = None;
+
     macro_rules! reply {
         ($text:expr) => {
-            if write.write_all(format!("{}\r\n", $text).as_bytes()).await.is_err() {
+            if !reply(&mut write, $text).await {
                 return;
             }
         };
     }
+
     reply!("220 sink ESMTP ready");
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let text = String::from_utf8_lossy(&line).trim_end().to_owned();
-        let upper = text.to_ascii_uppercase();
-        if upper.starts_with("EHLO") {
-            reply!("250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800");
-        } else if upper.starts_with("HELO") {
-            reply!("250 sink");
-        } else if upper.starts_with("MAIL FROM:") {
-            from = address(&text[10..]);
-            rcpts.clear();
-            fault = Fault::Accept;
-            state.lock().unwrap().transactions += 1;
-            reply!("250 2.1.0 ok");
-        } else if upper.starts_with("RCPT TO:") {
-            let rcpt = address(&text[8..]);
-            let attempt = {
-                let mut st = state.lock().unwrap();
-                st.per_rcpt_times.entry(rcpt.to_ascii_lowercase()).or_default().push(Instant::now());
-                let n = st.per_rcpt_attempts.entry(rcpt.to_ascii_lowercase()).or_insert(0);
-                *n += 1;
-                *n
-            };
-            fault = script(&rcpt, attempt);
-            match &fault {
-                Fault::RejectRcpt(code, message) => reply!(format!("{code} {message}")),
-                Fault::ServiceUnavailable => {
-                    reply!("421 4.3.2 service not available, closing");
-                    return;
-                }
-                _ => {
-                    rcpts.push(rcpt);
-                    reply!("250 2.1.5 ok");
+    while read_line(&mut reader, &mut line).await {
+        let command = String::from_utf8_lossy(&line);
+        let command = command.trim_end_matches(['\r', '\n']);
+        let verb = command.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        match verb.as_str() {
+            "EHLO" => {
+                transaction = None;
+                reply!("250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800");
+            }
+            "HELO" => {
+                transaction = None;
+                reply!("250 sink");
+            }
+            "MAIL" if starts_with_ignore_case(command, "MAIL FROM:") => {
+                shared.lock().transactions += 1;
+                transaction = Some(Transaction {
+                    from: address(&command["MAIL FROM:".len()..]),
+                    rcpts: Vec::new(),
+                    fault: Fault::Accept,
+                });
+                reply!("250 2.1.0 sender ok");
+            }
+            "RCPT" if starts_with_ignore_case(command, "RCPT TO:") => {
+                let Some(current) = transaction.as_mut() else {
+                    reply!("503 5.5.1 MAIL first");
+                    continue;
+                };
+                let rcpt = address(&command["RCPT TO:".len()..]);
+                let key = rcpt.to_ascii_lowercase();
+                let attempt = {
+                    let mut state = shared.lock();
+                    state.per_rcpt_times.entry(key.clone()).or_default().push(Instant::now());
+                    let n = state.per_rcpt_attempts.entry(key).or_insert(0);
+                    *n += 1;
+                    *n
+                };
+                match script(&rcpt, attempt) {
+                    Fault::RejectRcpt(code, text) => reply!(&format!("{code} {text}")),
+                    Fault::ServiceUnavailable => {
+                        let _ = reply(&mut write, "421 4.3.2 service not available, closing connection").await;
+                        return;
+                    }
+                    fault => {
+                        if current.fault == Fault::Accept {
+                            current.fault = fault;
+                        }
+                        current.rcpts.push(rcpt);
+                        reply!("250 2.1.5 recipient ok");
+                    }
                 }
             }
-        } else if upper == "DATA" {
-            if rcpts.is_empty() {
-                reply!("554 5.5.1 no valid recipients");
-                continue;
+            "DATA" => {
+                let Some(current) = transaction.take() else {
+                    reply!("503 5.5.1 MAIL first");
+                    continue;
+                };
+                if current.rcpts.is_empty() {
+                    reply!("554 5.5.1 no valid recipients");
+                    continue;
+                }
+                reply!("354 end data with <CR><LF>.<CR><LF>");
+                let mut data = Vec::with_capacity(16 * 1024);
+                let mut body_lines = 0usize;
+                loop {
+                    if !read_line(&mut reader, &mut line).await {
+                        return; // the client went away mid-message
+                    }
+                    let end = line == b".\r\n" || line == b".\n";
+                    if current.fault == Fault::DropMidData && (body_lines >= 3 || end) {
+                        return; // the connection drops before any reply
+                    }
+                    if end {
+                        break;
+                    }
+                    body_lines += 1;
+                    // Dot-unstuffing (RFC 5321 4.5.2).
+                    let content = line.strip_prefix(b".").unwrap_or(&line);
+                    data.extend_from_slice(content);
+                }
+                match current.fault {
+                    Fault::RejectData(code, text) => reply!(&format!("{code} {text}")),
+                    Fault::Stall(duration) => {
+                        tokio::time::sleep(duration).await;
+                        return;
+                    }
+                    _ => {
+                        shared.lock().received.push(ReceivedMail {
+                            mail_from: current.from,
+                            rcpt_to: current.rcpts,
+                            data,
+                        });
+                        shared.arrived.notify_waiters();
+                        reply!("250 2.0.0 queued");
+                    }
+                }
             }
-            reply!("354 end data with <CR><LF>.<CR><LF>");
-            let mut data = Vec::new();
-            let mut lines = 0usize;
-            loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-                lines += 1;
-                if matches!(fault, Fault::DropMidData) && lines > 3 {
-                    return; // the connection drops mid-message
-                }
-                if line == b".\r\n" || line == b".\n" {
-                    break;
-                }
-                // Dot-unstuffing (RFC 5321 4.5.2).
-                let content = if line.starts_with(b"..") { &line[1..] } else { &line[..] };
-                data.extend_from_slice(content);
+            "RSET" => {
+                transaction = None;
+                reply!("250 2.0.0 ok");
             }
-            match &fault {
-                Fault::RejectData(code, message) => reply!(format!("{code} {message}")),
-                Fault::Stall(duration) => {
-                    tokio::time::sleep(*duration).await;
-                    return;
-                }
-                _ => {
-                    state.lock().unwrap().received.push(ReceivedMail {
-                        mail_from: from.clone(),
-                        rcpt_to: std::mem::take(&mut rcpts),
-                        data,
-                    });
-                    arrived.notify_waiters();
-                    reply!("250 2.0.0 queued");
-                }
+            "NOOP" => reply!("250 2.0.0 ok"),
+            "QUIT" => {
+                let _ = reply(&mut write, "221 2.0.0 bye").await;
+                let _ = write.shutdown().await;
+                return;
             }
-            rcpts.clear();
-        } else if upper == "RSET" {
-            rcpts.clear();
-            reply!("250 2.0.0 ok");
-        } else if upper == "NOOP" {
-            reply!("250 2.0.0 ok");
-        } else if upper == "QUIT" {
-            reply!("221 2.0.0 bye");
-            return;
-        } else {
-            reply!("502 5.5.2 command not recognised");
+            _ => reply!("502 5.5.2 command not recognised"),
         }
     }
 }
 
-/// `<a@b> SIZE=123` → `a@b`.
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.len() >= prefix.len() && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+/// `<a@b> SIZE=123 BODY=8BITMIME` → `a@b`; `<>` → the empty string.
 fn address(arg: &str) -> String {
     let arg = arg.trim();
-    let inner = match (arg.find('<'), arg.find('>')) {
-        (Some(start), Some(end)) if end > start => &arg[start + 1..end],
-        _ => arg.split_whitespace().next().unwrap_or(""),
-    };
-    inner.to_owned()
+    match (arg.find('<'), arg.find('>')) {
+        (Some(start), Some(end)) if end > start => arg[start + 1..end].to_owned(),
+        _ => arg.split_whitespace().next().unwrap_or("").to_owned(),
+    }
 }
 
 impl ReceivedMail {
     fn parsed(&self) -> mailparse::ParsedMail<'_> {
-        mailparse::parse_mail(&self.data).expect("the message parses as MIME")
+        mailparse::parse_mail(&self.data).unwrap_or_else(|e| {
+            panic!("the message does not parse as MIME ({e}):\n{}", String::from_utf8_lossy(&self.data))
+        })
     }
 
+    /// The message as text (lossy), for assertions and debugging.
+    pub fn raw(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+
+    /// The first top-level header of this name (case-insensitive), decoded (RFC 2047).
     pub fn header(&self, name: &str) -> Option<String> {
         use mailparse::MailHeaderMap;
         self.parsed().headers.get_first_value(name)
     }
 
-    fn part(&self, mime: &str) -> String {
+    /// The first `mime` part that is not an attachment, decoded (transfer encoding and charset).
+    fn part(&self, mime: &str) -> Option<String> {
         fn find(part: &mailparse::ParsedMail<'_>, mime: &str) -> Option<String> {
             if part.subparts.is_empty() {
-                return (part.ctype.mimetype == mime).then(|| part.get_body().expect("a decodable body"));
+                let attachment =
+                    part.get_content_disposition().disposition == mailparse::DispositionType::Attachment;
+                return (!attachment && part.ctype.mimetype.eq_ignore_ascii_case(mime))
+                    .then(|| part.get_body().expect("a decodable body"));
             }
             part.subparts.iter().find_map(|p| find(p, mime))
         }
-        find(&self.parsed(), mime).unwrap_or_else(|| panic!("no {mime} part in the message"))
+        find(&self.parsed(), mime)
     }
 
+    /// The text/plain part, decoded; panics if there is none.
     pub fn text_body(&self) -> String {
-        self.part("text/plain")
+        self.part("text/plain").unwrap_or_else(|| panic!("no text/plain part in the message:\n{}", self.raw()))
     }
 
+    /// The text/html part, decoded; panics if there is none.
     pub fn html_body(&self) -> String {
-        self.part("text/html")
+        self.part("text/html").unwrap_or_else(|| panic!("no text/html part in the message:\n{}", self.raw()))
     }
 
     /// Every http(s) URL in the text part, in order.
     pub fn links(&self) -> Vec<String> {
-        let text = self.text_body();
-        let mut links = Vec::new();
-        let mut rest = text.as_str();
-        while let Some(start) = rest.find("http") {
-            let candidate = &rest[start..];
-            if candidate.starts_with("http://") || candidate.starts_with("https://") {
-                let end = candidate
-                    .find(|c: char| c.is_whitespace() || matches!(c, '>' | '"' | ')' | '<'))
-                    .unwrap_or(candidate.len());
-                links.push(candidate[..end].to_owned());
-                rest = &candidate[end..];
-            } else {
-                rest = &candidate[4..];
-            }
-        }
-        links
+        links_in(&self.text_body())
     }
 
-    /// The first link that starts with `prefix`.
-    pub fn link_to(&self, prefix: &str) -> String {
-        self.links()
-            .into_iter()
-            .find(|l| l.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no link starting with {prefix} in:\n{}", self.text_body()))
+    /// The first link in the text part whose path starts with `path` (`"/subscriptions/confirm"`),
+    /// or, when `path` is not a path, that starts with it (`"https://host/unsubscribe"`).
+    pub fn link_to(&self, path: &str) -> String {
+        let matches = |link: &str| {
+            if path.starts_with('/') { path_of(link).starts_with(path) } else { link.starts_with(path) }
+        };
+        self.links().into_iter().find(|l| matches(l)).unwrap_or_else(|| {
+            panic!("no link to {path} in the text part of the message:\n{}", self.text_body())
+        })
     }
+}
+
+/// URLs start at `http://` or `https://` and stop at whitespace, `<`, `>`, `"` or `)`.
+fn links_in(text: &str) -> Vec<String> {
+    let mut links = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("http") {
+        let candidate = &rest[start..];
+        if candidate.starts_with("http://") || candidate.starts_with("https://") {
+            let end = candidate
+                .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | ')'))
+                .unwrap_or(candidate.len());
+            links.push(candidate[..end].to_owned());
+            rest = &candidate[end..];
+        } else {
+            rest = &candidate["http".len()..];
+        }
+    }
+    links
+}
+
+/// `https://host:1/a/b?c` → `/a/b?c`.
+fn path_of(link: &str) -> &str {
+    let after_scheme = link.find("://").map_or(link, |i| &link[i + 3..]);
+    after_scheme.find('/').map_or("", |i| &after_scheme[i..])
 }
