@@ -34,19 +34,9 @@ pub async fn run_articles(db: &PgPool, command: ArticlesCommand) -> Result<(), C
             let text = read_body(&body)?;
             let article = ArticleInput::parse(&title, &text, url.as_deref(), summary.as_deref())
                 .map_err(|e| CliError::Usage(format!("--{}: {}", e.field, e.message)))?;
-            let id = articles::insert(
-                db,
-                &NewArticle {
-                    title: &article.title,
-                    body: &article.body,
-                    url: article.url.as_deref(),
-                    summary: article.summary.as_deref(),
-                    source_id: None,
-                    body_format: "markdown",
-                },
-            )
-            .await?
-            .ok_or_else(|| CliError::Other(anyhow::anyhow!("the article was not stored")))?;
+            let id = articles::insert(db, &NewArticle::written(&article))
+                .await?
+                .ok_or_else(|| CliError::Other(anyhow::anyhow!("the article was not stored")))?;
             println!("{id}");
         }
         ArticlesCommand::Import { feed } => {

@@ -109,15 +109,7 @@ async fn add_article(
         optional_text(&map, "url")?,
         optional_text(&map, "summary")?,
     )?;
-    let new = NewArticle {
-        title: &article.title,
-        body: &article.body,
-        url: article.url.as_deref(),
-        summary: article.summary.as_deref(),
-        source_id: None,
-        body_format: "markdown",
-    };
-    let id = articles::insert(&state.db, &new)
+    let id = articles::insert(&state.db, &NewArticle::written(&article))
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("article insert returned no id")))?;
     tracing::info!(article = %id, "article added");

@@ -274,15 +274,7 @@ async fn article_form(
             articles_view(&state, &session, context! { form => typed, error => e.message, field => e.field }).await
         }
         (Some("save"), Ok(article)) => {
-            let new = NewArticle {
-                title: &article.title,
-                body: &article.body,
-                url: article.url.as_deref(),
-                summary: article.summary.as_deref(),
-                source_id: None,
-                body_format: "markdown",
-            };
-            articles::insert(&state.db, &new).await?;
+            articles::insert(&state.db, &NewArticle::written(&article)).await?;
             Ok(Redirect::to("/admin/ui/articles").into_response())
         }
         (_, Ok(article)) => {

@@ -28,6 +28,20 @@ pub struct NewArticle<'a> {
     pub body_format: &'a str,
 }
 
+impl<'a> NewArticle<'a> {
+    /// An article an operator wrote (Markdown), from input already checked.
+    pub fn written(input: &'a crate::domain::ArticleInput) -> Self {
+        Self {
+            title: &input.title,
+            body: &input.body,
+            url: input.url.as_deref(),
+            summary: input.summary.as_deref(),
+            source_id: None,
+            body_format: "markdown",
+        }
+    }
+}
+
 /// Returns the new id, or `None` when an article with the same `source_id` exists already.
 pub async fn insert(db: &PgPool, article: &NewArticle<'_>) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar!(

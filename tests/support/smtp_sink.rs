@@ -234,7 +234,8 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, script: Script, mut s
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
-            _ = stop.wait_for(|stopped| *stopped) => break,
+            // Drop the borrow `wait_for` returns inside this block: it is not `Send`.
+            _ = async { let _ = stop.wait_for(|stopped| *stopped).await; } => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, _)) => {
                     let _ = socket.set_nodelay(true);
@@ -433,8 +434,7 @@ impl ReceivedMail {
     fn part(&self, mime: &str) -> Option<String> {
         fn find(part: &mailparse::ParsedMail<'_>, mime: &str) -> Option<String> {
             if part.subparts.is_empty() {
-                let attachment =
-                    part.get_content_disposition().disposition == mailparse::DispositionType::Attachment;
+                let attachment = part.get_content_disposition().disposition == mailparse::DispositionType::Attachment;
                 return (!attachment && part.ctype.mimetype.eq_ignore_ascii_case(mime))
                     .then(|| part.get_body().expect("a decodable body"));
             }
@@ -464,9 +464,10 @@ impl ReceivedMail {
         let matches = |link: &str| {
             if path.starts_with('/') { path_of(link).starts_with(path) } else { link.starts_with(path) }
         };
-        self.links().into_iter().find(|l| matches(l)).unwrap_or_else(|| {
-            panic!("no link to {path} in the text part of the message:\n{}", self.text_body())
-        })
+        self.links()
+            .into_iter()
+            .find(|l| matches(l))
+            .unwrap_or_else(|| panic!("no link to {path} in the text part of the message:\n{}", self.text_body()))
     }
 }
 
