@@ -310,10 +310,11 @@ impl Settings {
                 return bad("feeds.urls", &format!("{url:?} is not an http(s) URL"));
             }
         }
-        if self.mail.lease_secs < self.mail.send_timeout_secs {
+        if self.mail.lease_secs <= self.mail.send_timeout_secs {
             return bad(
                 "mail.lease_secs",
-                "must be at least mail.send_timeout_secs, or a slow send would be taken over by another worker",
+                "must be more than mail.send_timeout_secs: a claimed message must be able to wait for a send slot \
+                 and finish its send within its lease, or another worker would send it too",
             );
         }
         if let Some(h) = &self.http.client_ip_header {

@@ -103,11 +103,27 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         }
         Command::Articles(command) => {
             let db = broadsheet::db::connect(&settings.database).await?;
-            run_articles(&db, command).await
+            until_interrupted(run_articles(&db, command), &shutdown).await
         }
         Command::Digest(command) => {
             let db = broadsheet::db::connect(&settings.database).await?;
-            run_digest(&db, &settings, command).await
+            until_interrupted(run_digest(&db, &settings, command), &shutdown).await
+        }
+    }
+}
+
+/// The signal handler above replaces the default "Ctrl-C ends the process", so a one-off
+/// command must give up by itself (`digest send --wait` would otherwise watch forever). What it
+/// wrote is either committed or rolled back; a queued digest keeps sending in the worker.
+async fn until_interrupted(
+    command: impl Future<Output = Result<(), CliError>>,
+    shutdown: &CancellationToken,
+) -> Result<(), CliError> {
+    tokio::select! {
+        result = command => result,
+        () = shutdown.cancelled() => {
+            eprintln!("\nbroadsheet: interrupted");
+            Ok(())
         }
     }
 }

@@ -31,3 +31,40 @@ pub fn request_span<B>(request: &Request<B>) -> Span {
         request_id = %request_id,
     )
 }
+
+/// Text from elsewhere (an SMTP server's reply, say) with anything that looks like an email
+/// address replaced: servers like to echo the recipient (`550 5.1.1 <ada@example.com>: unknown
+/// user`), and addresses must not reach the logs.
+pub fn without_addresses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(if word.contains('@') { "[address]" } else { word });
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '(' | ')' | '[' | ']' | ',' | ';') {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_addresses;
+
+    #[test]
+    fn addresses_are_taken_out_of_foreign_text() {
+        assert_eq!(
+            without_addresses("550 5.1.1 <Ada@Example.com>: Recipient address rejected"),
+            "550 5.1.1 <[address]>: Recipient address rejected"
+        );
+        assert_eq!(without_addresses("to=ada@example.com, status"), "[address], status");
+        assert_eq!(without_addresses("451 4.3.0 try later"), "451 4.3.0 try later");
+    }
+}

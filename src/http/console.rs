@@ -23,7 +23,7 @@ use super::input::{self, BodyKind};
 use super::openapi::ConsoleForm;
 use super::pages;
 use crate::app::AppState;
-use crate::domain::{ArticleInput, SubscriberStatus, Token, TokenHash};
+use crate::domain::{ArticleInput, SubscriberStatus, Token, TokenHash, parse_idempotency_key};
 use crate::error::{Error, PageError};
 use crate::store::articles::{self, NewArticle};
 use crate::store::{digests, sessions, subscribers};
@@ -228,6 +228,9 @@ async fn subscribers_page(
         ),
     };
     let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if search.is_some_and(|q| q.chars().any(char::is_control) || q.len() > 320) {
+        return Err(Error::invalid("q", "Search for part of an address: one line of at most 320 characters.").into());
+    }
     let page_no = query.page.unwrap_or(1).clamp(1, 1_000_000);
     const PER_PAGE: i64 = 50;
     let rows = subscribers::page(&state.db, status, search, PER_PAGE + 1, (page_no - 1) * PER_PAGE).await?;
@@ -405,7 +408,10 @@ async fn digest_form(
         ));
     }
     // The form's own key makes a double-submitted confirmation harmless.
-    let key = fields.get("key").filter(|k| !k.is_empty() && k.len() <= 200).cloned();
+    let key = match fields.get("key").filter(|k| !k.is_empty()) {
+        Some(k) => Some(parse_idempotency_key(k).map_err(Error::from)?),
+        None => None,
+    };
     let created =
         crate::digest::send(&state.db, &state.settings.newsletter_name(), subject, None, key.as_deref()).await?;
     if created.new {

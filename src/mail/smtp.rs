@@ -149,7 +149,7 @@ impl SmtpPool {
         let stream: Box<dyn AsyncTokioStream> = match &self.rustls {
             Some(config) => {
                 let name = rustls::pki_types::ServerName::try_from(self.host.clone())
-                    .map_err(|e| SmtpSendError::Permanent(format!("mail.url host is not a TLS server name: {e}")))?;
+                    .map_err(|e| transient("mail.url host is not a TLS server name", &e))?;
                 let tls = tokio_rustls::TlsConnector::from(config.clone())
                     .connect(name, tcp)
                     .await
@@ -158,12 +158,18 @@ impl SmtpPool {
             }
             None => Box::new(tcp),
         };
-        let mut conn =
-            AsyncSmtpConnection::connect_with_transport(stream, &self.client_id).await.map_err(|e| classify(&e))?;
+        // Whatever goes wrong before MAIL FROM (a 5xx greeting, a refused STARTTLS, a wrong
+        // password) is about the server or our settings, not about this message: it is retried
+        // like an outage, never the message's permanent failure, or one misconfiguration would
+        // fail every message in the queue.
+        let session = |what: &str, e: &SmtpError| SmtpSendError::Transient(format!("{what}: {}", describe(e)));
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.client_id)
+            .await
+            .map_err(|e| session("SMTP greeting", &e))?;
         match self.tls {
             TlsMode::Opportunistic | TlsMode::Required if conn.can_starttls() => {
                 let params = TlsParameters::new_rustls(self.host.clone()).map_err(|e| transient("TLS setup", &e))?;
-                conn.starttls(params, &self.client_id).await.map_err(|e| classify(&e))?;
+                conn.starttls(params, &self.client_id).await.map_err(|e| session("STARTTLS", &e))?;
             }
             TlsMode::Required => {
                 return Err(SmtpSendError::Transient(format!(
@@ -174,19 +180,25 @@ impl SmtpPool {
             _ => {}
         }
         if let Some(credentials) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials).await.map_err(|e| classify(&e))?;
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .map_err(|e| session("SMTP login", &e))?;
         }
         Ok(conn)
     }
 }
 
-/// 5xx is final; everything else (4xx, I/O, TLS, a garbled reply) is worth retrying.
+/// A 5xx reply to the message's own transaction is final; everything else (4xx, I/O, TLS, a
+/// garbled reply) is worth retrying.
 fn classify(e: &SmtpError) -> SmtpSendError {
-    let text = match e.status() {
+    if e.is_permanent() { SmtpSendError::Permanent(describe(e)) } else { SmtpSendError::Transient(describe(e)) }
+}
+
+fn describe(e: &SmtpError) -> String {
+    match e.status() {
         Some(code) => format!("{code} {e}"),
         None => e.to_string(),
-    };
-    if e.is_permanent() { SmtpSendError::Permanent(text) } else { SmtpSendError::Transient(text) }
+    }
 }
 
 /// `smtps://`: TLS from the first byte. lettre accepts any stream that implements its trait.

@@ -95,8 +95,12 @@ pub async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Result<Vec<Articl
     )
     .fetch_all(db)
     .await?;
-    let mut ordered = Vec::with_capacity(ids.len());
+    let mut ordered: Vec<Article> = Vec::with_capacity(ids.len());
     for id in ids {
+        // Naming an article twice puts it in the digest once.
+        if ordered.iter().any(|a| a.id == *id) {
+            continue;
+        }
         match found.iter().find(|a| a.id == *id) {
             Some(a) => ordered.push(a.clone()),
             None => return Ok(Err(*id)),

@@ -20,6 +20,20 @@ pub struct NewToken {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Deletes up to `limit` tokens that expired more than a day ago (until then a stale link still
+/// gets the "this link has expired" page rather than "unknown link"). Every digest stores one
+/// token per recipient, so without this the table would only grow. Returns how many went.
+pub async fn purge_expired(db: &PgPool, limit: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "DELETE FROM subscription_tokens WHERE hash IN (
+             SELECT hash FROM subscription_tokens WHERE expires_at < now() - interval '1 day' LIMIT $1)",
+        limit,
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// One round trip for a whole batch of outgoing mails.
 pub async fn insert_many(db: &PgPool, tokens: &[NewToken]) -> sqlx::Result<()> {
     if tokens.is_empty() {

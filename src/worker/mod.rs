@@ -1,7 +1,8 @@
 //! The sending worker: claim → render → send → record.
 //!
-//! One loop claims as many due deliveries as there are free send slots, renders them, stores the
-//! hashes of any tokens the messages carry, and starts one task per message. A semaphore bounds
+//! One loop claims a batch of due deliveries, renders them, stores the hashes of any tokens the
+//! messages carry, and starts one task per message as send slots come free; rows that waited so
+//! long that their lease could run out mid-send are handed back unsent. A semaphore bounds
 //! the messages in flight (`mail.concurrency`); every SMTP transaction runs under a timeout
 //! (`mail.send_timeout_secs`). Outcomes go to a recorder task that writes them in batches.
 //!
@@ -9,6 +10,7 @@
 //! so a crash repeats at most what was in flight, and the lease brings such rows back.
 
 mod compose;
+mod housekeeping;
 mod retry;
 
 use std::collections::HashMap;
@@ -50,6 +52,7 @@ pub struct Worker {
     spacing: Option<Duration>,
     send_timeout: Duration,
     lease_secs: f64,
+    lease: Duration,
     retry: RetryPolicy,
     /// RSS/Atom feeds to poll, and how often.
     feeds: (Vec<String>, Duration),
@@ -70,10 +73,15 @@ impl Worker {
             composer: Composer::new(settings)?,
             wake,
             concurrency: settings.mail.concurrency,
-            batch_size: batch_size(settings.mail.concurrency, rate, settings.mail.lease_secs),
+            batch_size: batch_size(
+                settings.mail.concurrency,
+                rate,
+                settings.mail.lease_secs - settings.mail.send_timeout_secs,
+            ),
             spacing: (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate)),
             send_timeout: settings.send_timeout(),
             lease_secs: settings.mail.lease_secs,
+            lease: settings.lease(),
             retry: RetryPolicy {
                 max_attempts: settings.mail.max_attempts,
                 base: Duration::from_secs_f64(settings.mail.retry_base_secs),
@@ -93,15 +101,17 @@ impl Worker {
         let mut recorder = JoinSet::new();
         recorder.spawn(record_outcomes(self.db.clone(), self.id, received, self.wake.clone()));
         let mut sends = JoinSet::new();
-        let mut feeds = JoinSet::new();
+        let mut chores = JoinSet::new();
+        chores.spawn(housekeeping::run(self.db.clone(), shutdown.clone()));
         if !self.feeds.0.is_empty() {
-            feeds.spawn(crate::feeds::poll(self.db.clone(), self.feeds.0.clone(), self.feeds.1, shutdown.clone()));
+            chores.spawn(crate::feeds::poll(self.db.clone(), self.feeds.0.clone(), self.feeds.1, shutdown.clone()));
         }
         let mut next_send = Instant::now();
         let mut db_backoff = Duration::from_millis(100);
 
         while !shutdown.is_cancelled() {
             while sends.try_join_next().is_some() {}
+            let claimed_at = Instant::now();
             let batch = match deliveries::claim(&self.db, self.id, self.batch_size as i64, self.lease_secs).await {
                 Ok(batch) => {
                     db_backoff = Duration::from_millis(100);
@@ -155,6 +165,15 @@ impl Worker {
                     }
                     next_send = next_send.max(now) + spacing;
                 }
+                // Rows wait here for a free slot while slow sends hold them all. A row whose lease
+                // could run out before its send ends would be claimed by another worker and sent
+                // twice: hand it and the rest of the batch back instead.
+                if claimed_at.elapsed() + self.send_timeout >= self.lease {
+                    let ids: Vec<i64> = std::iter::once(job.id).chain(jobs.map(|j| j.id)).collect();
+                    tracing::info!(rows = ids.len(), "sends are slow; handing back rows before their lease runs out");
+                    let _ = deliveries::release(&self.db, self.id, &ids).await;
+                    break;
+                }
                 let transport = self.transport.clone();
                 let outcomes = outcomes.clone();
                 let (timeout, retry) = (self.send_timeout, self.retry);
@@ -173,8 +192,8 @@ impl Worker {
         }
         drop(outcomes);
         while recorder.join_next().await.is_some() {}
-        // A feed poll in progress is abandoned: the next one finds the same entries.
-        feeds.abort_all();
+        // A feed poll or a purge in progress is abandoned: the next one picks up where it stopped.
+        chores.abort_all();
         tracing::info!(worker = %self.id, "worker stopped");
         Ok(())
     }
@@ -211,7 +230,11 @@ impl Worker {
                     jobs.push(Job { id: delivery.id, digest: delivery.digest_id, attempts: delivery.attempts, message })
                 }
                 Err(e) => {
-                    tracing::error!(delivery = delivery.id, error = format!("{e:#}"), "cannot build message");
+                    tracing::error!(
+                        delivery = delivery.id,
+                        error = crate::telemetry::without_addresses(&format!("{e:#}")),
+                        "cannot build message"
+                    );
                     let outcome = self.retry_or_fail(delivery.attempts, format!("cannot build message: {e:#}"));
                     let _ = outcomes.send((delivery.id, outcome));
                 }
@@ -247,11 +270,12 @@ impl Worker {
 /// Eight times the concurrency (at least 64): each batch costs three statements (claim, tokens,
 /// outcomes), so bigger batches leave more of the machine to sending; in the digest benchmark
 /// 32-row batches gave 6.8k msgs/s and 128-row batches 8.0k. Never more than a rate-limited
-/// worker can start within half a lease, or rows would wait in memory while their lease runs out.
-fn batch_size(concurrency: usize, rate: f64, lease_secs: f64) -> usize {
+/// worker can start within half the time a row may wait (its lease less the send timeout), or rows
+/// would wait in memory until they are handed back.
+fn batch_size(concurrency: usize, rate: f64, wait_secs: f64) -> usize {
     let mut size = concurrency.saturating_mul(8).clamp(64, MAX_BATCH);
     if rate > 0.0 {
-        size = size.min(((rate * lease_secs / 2.0) as usize).max(1));
+        size = size.min(((rate * wait_secs / 2.0) as usize).max(1));
     }
     size
 }
@@ -288,12 +312,16 @@ fn classify_send(
 ) -> Outcome {
     match sent {
         Ok(Ok(())) => Outcome::Sent { message_id: job.message.message_id.clone() },
+        // The reply is kept whole in the row for the operator; the log gets it without the
+        // addresses servers like to echo.
         Ok(Err(SendError::Permanent(reply))) => {
-            tracing::warn!(delivery = job.id, digest = ?job.digest, reply, "server refused the message for good");
+            let logged = crate::telemetry::without_addresses(&reply);
+            tracing::warn!(delivery = job.id, digest = ?job.digest, reply = logged, "server refused the message for good");
             Outcome::Failed { error: reply }
         }
         Ok(Err(SendError::Transient(error))) => {
-            tracing::info!(delivery = job.id, digest = ?job.digest, error, attempt = job.attempts, "send failed; will retry");
+            let logged = crate::telemetry::without_addresses(&error);
+            tracing::info!(delivery = job.id, digest = ?job.digest, error = logged, attempt = job.attempts, "send failed; will retry");
             retry_or_fail(retry, job.attempts, error)
         }
         Err(_) => retry_or_fail(retry, job.attempts, format!("no answer within {} s", timeout.as_secs_f64())),

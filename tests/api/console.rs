@@ -116,6 +116,7 @@ async fn console_sessions_are_cookies_with_csrf_and_articles_can_be_edited_until
     assert!(found.contains("reader@example.com"));
     let none = get("/admin/ui/subscribers?q=%25").await.unwrap().text().await.unwrap();
     assert!(!none.contains("reader@example.com"), "LIKE wildcards are literal");
+    assert_eq!(get("/admin/ui/subscribers?q=%00").await.unwrap().status(), 422, "a NUL is refused, not a 500");
     assert_eq!(post("/admin/logout", vec![("csrf", csrf)]).await.unwrap().status(), 303);
     assert_eq!(get("/admin").await.unwrap().status(), 303);
 }

@@ -76,3 +76,41 @@ async fn temporary_refusals_are_retried_until_they_succeed() {
     let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM deliveries").fetch_one(&app.db).await.unwrap();
     assert_eq!(attempts, 3);
 }
+
+/// A server that refuses the session itself (a 5xx greeting, a wrong password) is a problem with
+/// the server or our settings, not with the message: nothing may be failed for good because of it.
+#[tokio::test]
+async fn a_server_refusing_the_whole_session_is_retried_not_failed() {
+    let port = free_port();
+    let rude = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let refusing = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        loop {
+            let Ok((mut socket, _)) = rude.accept().await else { break };
+            let _ = socket.write_all(b"554 5.3.2 not accepting mail right now\r\n").await;
+        }
+    });
+    let app = TestApp::spawn_with(Options { start_sink: false, mail_port: Some(port), ..Options::default() }).await;
+    app.sign_up("patient@example.com", "").await;
+    let db = app.db.clone();
+    crate::support::wait_until(Duration::from_secs(10), "a refused attempt", || {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE last_error LIKE '%554%'")
+                .fetch_one(&db)
+                .await
+                .unwrap_or(0)
+                == 1
+        }
+    })
+    .await;
+    assert_eq!(app.deliveries().await, vec![("pending".to_owned(), 1)], "a session-level 5xx is not final");
+
+    refusing.abort();
+    let _ = refusing.await;
+    let sink = SmtpSink::start_on(port).await;
+    let mails = sink.wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(mails[0].rcpt_to, vec!["patient@example.com".to_owned()]);
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    assert_eq!(app.deliveries().await, vec![("sent".to_owned(), 1)]);
+}

@@ -203,4 +203,10 @@ async fn operators_preview_the_next_digest_and_list_articles_and_subscribers() {
     assert_eq!(subscribers["counts"]["confirmed"], 1);
     assert_eq!(subscribers["subscribers"][0]["email"], "a@example.com");
     assert_eq!(app.sink().received().len(), 0, "a preview sends nothing");
+
+    // Naming an article twice puts it in the digest once.
+    let twice = app.admin_post("/admin/digests").json(&json!({ "article_ids": [id, id] })).send().await.unwrap();
+    assert_eq!(twice.status(), 202);
+    let digest: i64 = sqlx::query_scalar("SELECT count(*) FROM digest_articles").fetch_one(&app.db).await.unwrap();
+    assert_eq!(digest, 1);
 }

@@ -161,7 +161,7 @@ async fn a_crashed_workers_deliveries_are_finished_by_another_after_the_lease() 
         with_worker: false,
         extra: vec![
             ("BROADSHEET__MAIL__LEASE_SECS".into(), "2".into()),
-            ("BROADSHEET__MAIL__SEND_TIMEOUT_SECS".into(), "2".into()),
+            ("BROADSHEET__MAIL__SEND_TIMEOUT_SECS".into(), "1".into()),
         ],
         ..Default::default()
     })
@@ -229,4 +229,39 @@ async fn shutdown_finishes_in_flight_sends_and_leaves_nothing_locked() {
     let sent: i64 =
         sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'sent'").fetch_one(&app.db).await.unwrap();
     assert_eq!(sent as usize, app.sink().received().len(), "every accepted message is recorded as sent");
+}
+
+#[tokio::test]
+async fn the_worker_deletes_long_expired_tokens_and_keeps_the_rest() {
+    let app = TestApp::spawn_with(Options { with_worker: false, ..Default::default() }).await;
+    app.add_many_confirmed(1).await;
+    // Expired two days ago, expired an hour ago (still explained as "expired"), and valid.
+    sqlx::query(
+        "INSERT INTO subscription_tokens (hash, subscriber_id, purpose, expires_at)
+         SELECT decode(md5(x::text) || md5(x::text || 'b'), 'hex'), (SELECT id FROM subscribers), 'unsubscribe', e
+         FROM (VALUES (1, now() - interval '2 days'), (2, now() - interval '1 hour'), (3, now() + interval '1 day'))
+              AS t(x, e)",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let (stop, worker) = start_worker(&app);
+    let db = app.db.clone();
+    crate::support::wait_until(Duration::from_secs(10), "the long-expired token to go", || {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM subscription_tokens").fetch_one(&db).await.unwrap_or(0)
+                == 2
+        }
+    })
+    .await;
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM subscription_tokens WHERE expires_at > now() - interval '1 day'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(left, 2);
 }
