@@ -60,12 +60,24 @@ const MAX_LINE: usize = 998;
 /// conversion). Most bodies fit 7bit/8bit as they are; the rest go out as base64, which is
 /// encoded at memory speed.
 fn encode_body(text: &str) -> Body {
-    let crlf = if text.contains('\r') { text.replace("\r\n", "\n").replace('\r', "\n") } else { text.to_owned() };
-    let crlf = crlf.replace('\n', "\r\n");
-    if crlf.split("\r\n").all(|line| line.len() <= MAX_LINE) {
+    // One pass: line endings to CRLF (a lone CR or LF counts as one), the longest line measured.
+    let bytes = text.as_bytes();
+    let mut crlf = Vec::with_capacity(bytes.len() + bytes.len() / 32);
+    let (mut longest, mut line_start, mut i) = (0, 0, 0);
+    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'\n' || b == b'\r') {
+        let end = i + offset;
+        crlf.extend_from_slice(&bytes[i..end]);
+        crlf.extend_from_slice(b"\r\n");
+        longest = longest.max(crlf.len() - 2 - line_start);
+        line_start = crlf.len();
+        i = end + if bytes[end] == b'\r' && bytes.get(end + 1) == Some(&b'\n') { 2 } else { 1 };
+    }
+    crlf.extend_from_slice(&bytes[i..]);
+    longest = longest.max(crlf.len() - line_start);
+    if longest <= MAX_LINE {
         let encoding =
-            if crlf.is_ascii() { ContentTransferEncoding::SevenBit } else { ContentTransferEncoding::EightBit };
-        return Body::dangerous_pre_encoded(crlf.into_bytes(), encoding);
+            if text.is_ascii() { ContentTransferEncoding::SevenBit } else { ContentTransferEncoding::EightBit };
+        return Body::dangerous_pre_encoded(crlf, encoding);
     }
     let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
     let mut wrapped = Vec::with_capacity(encoded.len() + encoded.len() / 76 * 2 + 2);
@@ -101,6 +113,20 @@ mod tests {
             unsubscribe_url: Some("https://news.example.com/unsubscribe?token=T"),
             list_id: Some("\"Broadsheet\" <news.example.com>"),
         }
+    }
+
+    #[test]
+    fn every_line_ending_becomes_crlf() {
+        let from: Mailbox = "Broadsheet <news@example.com>".parse().unwrap();
+        let built = build_message(parts(&from, "a\nb\r\nc\rd\n\ne", "<p>x</p>\r\n")).unwrap();
+        let raw = String::from_utf8(built.bytes).unwrap();
+        assert!(raw.contains("a\r\nb\r\nc\r\nd\r\n\r\ne"), "{raw:?}");
+        assert!(raw.contains("Content-Transfer-Encoding: 7bit"));
+        let exactly = "y".repeat(MAX_LINE);
+        let at_limit = build_message(parts(&from, &exactly, "<p>x</p>")).unwrap();
+        assert!(!String::from_utf8(at_limit.bytes).unwrap().contains("base64"));
+        let over = build_message(parts(&from, &format!("{exactly}y\nshort"), "<p>x</p>")).unwrap();
+        assert!(String::from_utf8(over.bytes).unwrap().contains("base64"));
     }
 
     #[test]

@@ -7,12 +7,19 @@ use serde::Serialize;
 use crate::config::{BaseUrl, Settings};
 use crate::domain::{Token, TokenHash};
 use crate::mail::{BuiltMessage, EmailTemplates, MessageParts, RenderedEmail, build_message, recipient};
-use crate::store::deliveries::Claimed;
+use crate::store::deliveries::{Claimed, DeliveryKind};
 use crate::store::tokens::{NewToken, TokenPurpose};
 
 /// Unsubscribe links sit in people's inboxes for a long time and must keep working (the law in
 /// several countries asks for at least 30 days); a year is what we promise.
 const UNSUBSCRIBE_TTL: chrono::Duration = chrono::Duration::days(365);
+
+/// The tokens one message carries, minted before it is rendered so that their hashes can be
+/// stored for a whole batch in one statement.
+pub struct Minted {
+    confirm: Option<Token>,
+    unsubscribe: Token,
+}
 
 /// What stays the same for every message a worker sends.
 pub struct Composer {
@@ -90,12 +97,27 @@ impl Composer {
         })
     }
 
-    /// The confirmation mail. Its tokens are minted here, so their plaintext lives only in the
-    /// message; the hashes are returned for the caller to store before the message goes out.
-    pub fn confirmation(&self, delivery: &Claimed, tokens: &mut Vec<NewToken>) -> anyhow::Result<BuiltMessage> {
-        let confirm = Token::generate()?;
-        tokens.push(new_token(confirm.hash(), delivery, TokenPurpose::Confirm, Utc::now() + self.token_ttl));
-        let unsubscribe_url = self.unsubscribe_link(delivery, tokens)?;
+    /// Mints the tokens a delivery's message will carry. Their plaintext lives only in the
+    /// returned [`Minted`] and then in the message; the hashes go to `tokens`, to be stored before
+    /// the message goes out.
+    pub fn mint(&self, delivery: &Claimed, tokens: &mut Vec<NewToken>) -> anyhow::Result<Minted> {
+        let confirm = match delivery.kind {
+            DeliveryKind::Confirmation => {
+                let confirm = Token::generate()?;
+                tokens.push(new_token(confirm.hash(), delivery, TokenPurpose::Confirm, Utc::now() + self.token_ttl));
+                Some(confirm)
+            }
+            DeliveryKind::Digest => None,
+        };
+        let unsubscribe = Token::generate()?;
+        tokens.push(new_token(unsubscribe.hash(), delivery, TokenPurpose::Unsubscribe, Utc::now() + UNSUBSCRIBE_TTL));
+        Ok(Minted { confirm, unsubscribe })
+    }
+
+    /// The confirmation mail, carrying the tokens [`Composer::mint`] made for it.
+    pub fn confirmation(&self, delivery: &Claimed, minted: &Minted) -> anyhow::Result<BuiltMessage> {
+        let confirm = minted.confirm.as_ref().ok_or_else(|| anyhow::anyhow!("no confirmation token was minted"))?;
+        let unsubscribe_url = self.unsubscribe_url(minted);
         let rendered = self.templates.render(
             "confirmation",
             ConfirmationContext {
@@ -110,23 +132,14 @@ impl Composer {
     }
 
     /// One digest message. Only the greeting and the unsubscribe link differ per recipient.
-    pub fn digest(
-        &self,
-        view: &DigestView,
-        delivery: &Claimed,
-        tokens: &mut Vec<NewToken>,
-    ) -> anyhow::Result<BuiltMessage> {
-        let unsubscribe_url = self.unsubscribe_link(delivery, tokens)?;
+    pub fn digest(&self, view: &DigestView, delivery: &Claimed, minted: &Minted) -> anyhow::Result<BuiltMessage> {
+        let unsubscribe_url = self.unsubscribe_url(minted);
         let rendered = self.render_digest(view, delivery.name.as_deref(), &unsubscribe_url)?;
         self.message(delivery, rendered, &unsubscribe_url)
     }
 
-    /// A fresh unsubscribe token for this recipient; its hash goes to `tokens` to be stored
-    /// before the message leaves.
-    fn unsubscribe_link(&self, delivery: &Claimed, tokens: &mut Vec<NewToken>) -> anyhow::Result<String> {
-        let unsubscribe = Token::generate()?;
-        tokens.push(new_token(unsubscribe.hash(), delivery, TokenPurpose::Unsubscribe, Utc::now() + UNSUBSCRIBE_TTL));
-        Ok(self.base_url.join(&format!("/unsubscribe?token={}", unsubscribe.expose())))
+    fn unsubscribe_url(&self, minted: &Minted) -> String {
+        self.base_url.join(&format!("/unsubscribe?token={}", minted.unsubscribe.expose()))
     }
 
     fn message(

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use self::compose::{Composer, DigestView};
+pub use self::compose::{Composer, DigestView, Minted};
 pub use self::retry::RetryPolicy;
 use crate::config::Settings;
 use crate::domain::SubscriberStatus;
@@ -93,24 +93,97 @@ impl Worker {
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(worker = %self.id, concurrency = self.concurrency, "worker started");
-        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let worker = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(worker.concurrency));
         let (outcomes, received) = mpsc::unbounded_channel();
         // Every task lives in a JoinSet owned by this future: if the future is dropped (the
         // process-level equivalent of `kill -9` in tests), its sends and recorder die with it,
         // and the leases bring the claimed rows back.
         let mut recorder = JoinSet::new();
-        recorder.spawn(record_outcomes(self.db.clone(), self.id, received, self.wake.clone()));
-        let mut sends = JoinSet::new();
+        recorder.spawn(record_outcomes(worker.db.clone(), worker.id, received, worker.wake.clone()));
         let mut chores = JoinSet::new();
-        chores.spawn(housekeeping::run(self.db.clone(), shutdown.clone()));
-        if !self.feeds.0.is_empty() {
-            chores.spawn(crate::feeds::poll(self.db.clone(), self.feeds.0.clone(), self.feeds.1, shutdown.clone()));
+        chores.spawn(housekeeping::run(worker.db.clone(), shutdown.clone()));
+        if !worker.feeds.0.is_empty() {
+            let (urls, every) = worker.feeds.clone();
+            chores.spawn(crate::feeds::poll(worker.db.clone(), urls, every, shutdown.clone()));
         }
+        // Claiming runs ahead of sending, one batch in hand: while a batch is sent, the next is
+        // claimed and its tokens stored, so the send slots never wait on those round trips.
+        let (ready, mut jobs) = mpsc::channel::<Job>(worker.batch_size);
+        let mut claimer = JoinSet::new();
+        claimer.spawn(worker.clone().claim_loop(ready, outcomes.clone(), shutdown.clone()));
+        let mut sends = JoinSet::new();
         let mut next_send = Instant::now();
-        let mut db_backoff = Duration::from_millis(100);
 
         while !shutdown.is_cancelled() {
             while sends.try_join_next().is_some() {}
+            let job = tokio::select! {
+                job = jobs.recv() => match job {
+                    Some(job) => job,
+                    None => break,
+                },
+                () = shutdown.cancelled() => break,
+            };
+            let permit = tokio::select! {
+                permit = slots.clone().acquire_owned() => permit?,
+                () = shutdown.cancelled() => {
+                    worker.release(&[job.id]).await;
+                    break;
+                }
+            };
+            if let Some(spacing) = worker.spacing {
+                let now = Instant::now();
+                if next_send > now {
+                    tokio::time::sleep(next_send - now).await;
+                }
+                next_send = next_send.max(now) + spacing;
+            }
+            // Rows wait for a free slot while slow sends hold them all. A row whose lease could
+            // run out before its send ends would be claimed by another worker and sent twice:
+            // hand it back instead.
+            if job.claimed_at.elapsed() + worker.send_timeout >= worker.lease {
+                tracing::info!(delivery = job.id, "sends are slow; handing back a row before its lease runs out");
+                worker.release(&[job.id]).await;
+                continue;
+            }
+            let (worker, outcomes) = (worker.clone(), outcomes.clone());
+            sends.spawn(async move {
+                let outcome = worker.render_and_send(&job).await;
+                let _ = outcomes.send((job.id, outcome));
+                drop(permit);
+            });
+        }
+
+        // Shutdown: stop claiming, hand back what was claimed but not started, let in-flight
+        // sends finish (each is bounded by the send timeout), then write their outcomes.
+        while claimer.join_next().await.is_some() {}
+        jobs.close();
+        let mut unstarted = Vec::new();
+        while let Some(job) = jobs.recv().await {
+            unstarted.push(job.id);
+        }
+        worker.release(&unstarted).await;
+        let drain = worker.send_timeout + Duration::from_secs(5);
+        if tokio::time::timeout(drain, async { while sends.join_next().await.is_some() {} }).await.is_err() {
+            tracing::warn!("in-flight sends did not finish in time; their leases will return them");
+        }
+        drop(outcomes);
+        while recorder.join_next().await.is_some() {}
+        // A feed poll or a purge in progress is abandoned: the next one picks up where it stopped.
+        chores.abort_all();
+        tracing::info!(worker = %worker.id, "worker stopped");
+        Ok(())
+    }
+
+    /// Claims batches of due rows and hands them to the send loop through `ready`, until shutdown.
+    async fn claim_loop(
+        self: Arc<Self>,
+        ready: mpsc::Sender<Job>,
+        outcomes: mpsc::UnboundedSender<(i64, Outcome)>,
+        shutdown: CancellationToken,
+    ) {
+        let mut db_backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
             let claimed_at = Instant::now();
             let batch = match deliveries::claim(&self.db, self.id, self.batch_size as i64, self.lease_secs).await {
                 Ok(batch) => {
@@ -139,70 +212,55 @@ impl Worker {
                 }
                 continue;
             }
-            let jobs = match self.prepare(batch, &outcomes).await {
+            let jobs = match self.prepare(batch, claimed_at, &outcomes).await {
                 Ok(jobs) => jobs,
                 Err((ids, e)) => {
                     tracing::warn!(error = %e, "storing tokens failed; releasing the batch");
-                    let _ = deliveries::release(&self.db, self.id, &ids).await;
-                    tokio::time::sleep(db_backoff).await;
+                    self.release(&ids).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(db_backoff) => {},
+                        () = shutdown.cancelled() => break,
+                    }
                     continue;
                 }
             };
             let mut jobs = jobs.into_iter();
             while let Some(job) = jobs.next() {
-                let permit = tokio::select! {
-                    permit = slots.clone().acquire_owned() => permit?,
+                let id = job.id;
+                tokio::select! {
+                    sent = ready.send(job) => if sent.is_err() {
+                        // The send loop has stopped.
+                        let ids: Vec<i64> = std::iter::once(id).chain(jobs.map(|j| j.id)).collect();
+                        self.release(&ids).await;
+                        return;
+                    },
                     () = shutdown.cancelled() => {
-                        let ids: Vec<i64> = std::iter::once(job.id).chain(jobs.map(|j| j.id)).collect();
-                        let _ = deliveries::release(&self.db, self.id, &ids).await;
-                        break;
+                        let ids: Vec<i64> = std::iter::once(id).chain(jobs.map(|j| j.id)).collect();
+                        self.release(&ids).await;
+                        return;
                     }
-                };
-                if let Some(spacing) = self.spacing {
-                    let now = Instant::now();
-                    if next_send > now {
-                        tokio::time::sleep(next_send - now).await;
-                    }
-                    next_send = next_send.max(now) + spacing;
                 }
-                // Rows wait here for a free slot while slow sends hold them all. A row whose lease
-                // could run out before its send ends would be claimed by another worker and sent
-                // twice: hand it and the rest of the batch back instead.
-                if claimed_at.elapsed() + self.send_timeout >= self.lease {
-                    let ids: Vec<i64> = std::iter::once(job.id).chain(jobs.map(|j| j.id)).collect();
-                    tracing::info!(rows = ids.len(), "sends are slow; handing back rows before their lease runs out");
-                    let _ = deliveries::release(&self.db, self.id, &ids).await;
-                    break;
-                }
-                let transport = self.transport.clone();
-                let outcomes = outcomes.clone();
-                let (timeout, retry) = (self.send_timeout, self.retry);
-                sends.spawn(async move {
-                    let outcome = send_one(&transport, &job, timeout, retry).await;
-                    let _ = outcomes.send((job.id, outcome));
-                    drop(permit);
-                });
             }
         }
-
-        // Shutdown: let in-flight sends finish (each is bounded by the send timeout), then flush.
-        let drain = self.send_timeout + Duration::from_secs(5);
-        if tokio::time::timeout(drain, async { while sends.join_next().await.is_some() {} }).await.is_err() {
-            tracing::warn!("in-flight sends did not finish in time; their leases will return them");
-        }
-        drop(outcomes);
-        while recorder.join_next().await.is_some() {}
-        // A feed poll or a purge in progress is abandoned: the next one picks up where it stopped.
-        chores.abort_all();
-        tracing::info!(worker = %self.id, "worker stopped");
-        Ok(())
     }
 
-    /// Renders the claimed batch. Rows that no longer need sending are settled here; the hashes
-    /// of the tokens in the messages are stored (in one statement) before any message leaves.
+    /// Hands rows back unsent, without counting an attempt. If this fails the leases return them.
+    async fn release(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(e) = deliveries::release(&self.db, self.id, ids).await {
+            tracing::warn!(error = %e, rows = ids.len(), "handing back rows failed; their leases will return them");
+        }
+    }
+
+    /// Settles rows that no longer need sending and mints the tokens of the rest, storing their
+    /// hashes in one statement before any message leaves. Rendering happens in the send tasks,
+    /// spread over the runtime's threads.
     async fn prepare(
         &self,
         batch: Vec<Claimed>,
+        claimed_at: Instant,
         outcomes: &mpsc::UnboundedSender<(i64, Outcome)>,
     ) -> Result<Vec<Job>, (Vec<i64>, sqlx::Error)> {
         let mut jobs = Vec::with_capacity(batch.len());
@@ -217,33 +275,48 @@ impl Worker {
                 let _ = outcomes.send((delivery.id, Outcome::Skipped { reason: "subscriber status changed" }));
                 continue;
             }
-            let built = match (delivery.kind, delivery.digest_id) {
-                (DeliveryKind::Confirmation, _) => self.composer.confirmation(&delivery, &mut new_tokens),
-                (DeliveryKind::Digest, Some(digest)) => match self.digest_view(digest).await {
-                    Ok(view) => self.composer.digest(&view, &delivery, &mut new_tokens),
-                    Err(e) => Err(e),
-                },
+            let view = match (delivery.kind, delivery.digest_id) {
+                (DeliveryKind::Confirmation, _) => Ok(None),
+                (DeliveryKind::Digest, Some(digest)) => self.digest_view(digest).await.map(Some),
                 (DeliveryKind::Digest, None) => Err(anyhow::anyhow!("digest delivery without a digest")),
             };
-            match built {
-                Ok(message) => {
-                    jobs.push(Job { id: delivery.id, digest: delivery.digest_id, attempts: delivery.attempts, message })
-                }
-                Err(e) => {
-                    tracing::error!(
-                        delivery = delivery.id,
-                        error = crate::telemetry::without_addresses(&format!("{e:#}")),
-                        "cannot build message"
-                    );
-                    let outcome = self.retry_or_fail(delivery.attempts, format!("cannot build message: {e:#}"));
-                    let _ = outcomes.send((delivery.id, outcome));
-                }
+            match view.and_then(|view| Ok((view, self.composer.mint(&delivery, &mut new_tokens)?))) {
+                Ok((view, minted)) => jobs.push(Job { id: delivery.id, claimed_at, delivery, view, minted }),
+                Err(e) => self.cannot_build(&delivery, &e, outcomes),
             }
         }
         if let Err(e) = tokens::insert_many(&self.db, &new_tokens).await {
             return Err((jobs.iter().map(|j| j.id).collect(), e));
         }
         Ok(jobs)
+    }
+
+    fn cannot_build(&self, delivery: &Claimed, e: &anyhow::Error, outcomes: &mpsc::UnboundedSender<(i64, Outcome)>) {
+        tracing::error!(
+            delivery = delivery.id,
+            error = crate::telemetry::without_addresses(&format!("{e:#}")),
+            "cannot build message"
+        );
+        let outcome = retry_or_fail(self.retry, delivery.attempts, format!("cannot build message: {e:#}"));
+        let _ = outcomes.send((delivery.id, outcome));
+    }
+
+    async fn render_and_send(&self, job: &Job) -> Outcome {
+        let built = match &job.view {
+            None => self.composer.confirmation(&job.delivery, &job.minted),
+            Some(view) => self.composer.digest(view, &job.delivery, &job.minted),
+        };
+        match built {
+            Ok(message) => send_one(&self.transport, job, &message, self.send_timeout, self.retry).await,
+            Err(e) => {
+                tracing::error!(
+                    delivery = job.id,
+                    error = crate::telemetry::without_addresses(&format!("{e:#}")),
+                    "cannot build message"
+                );
+                retry_or_fail(self.retry, job.delivery.attempts, format!("cannot build message: {e:#}"))
+            }
+        }
     }
 
     async fn digest_view(&self, id: Uuid) -> anyhow::Result<Arc<DigestView>> {
@@ -261,10 +334,6 @@ impl Worker {
         cache.insert(id, view.clone());
         Ok(view)
     }
-
-    fn retry_or_fail(&self, attempts: i32, error: String) -> Outcome {
-        retry_or_fail(self.retry, attempts, error)
-    }
 }
 
 /// Eight times the concurrency (at least 64): each batch costs three statements (claim, tokens,
@@ -280,21 +349,30 @@ fn batch_size(concurrency: usize, rate: f64, wait_secs: f64) -> usize {
     size
 }
 
+/// A claimed row ready to go: its tokens are minted and stored, its message not yet rendered.
 struct Job {
     id: i64,
-    digest: Option<Uuid>,
-    attempts: i32,
-    message: BuiltMessage,
+    claimed_at: Instant,
+    delivery: Claimed,
+    /// The digest rendered as far as it can be without the recipient; `None` for a confirmation.
+    view: Option<Arc<DigestView>>,
+    minted: Minted,
 }
 
-async fn send_one(transport: &MailTransport, job: &Job, timeout: Duration, retry: RetryPolicy) -> Outcome {
+async fn send_one(
+    transport: &MailTransport,
+    job: &Job,
+    message: &BuiltMessage,
+    timeout: Duration,
+    retry: RetryPolicy,
+) -> Outcome {
     let metrics = &crate::metrics::METRICS;
     metrics.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
-    let sent = tokio::time::timeout(timeout, transport.send(&job.message.envelope, &job.message.bytes)).await;
+    let sent = tokio::time::timeout(timeout, transport.send(&message.envelope, &message.bytes)).await;
     metrics.observe_smtp(started.elapsed());
     metrics.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    let outcome = classify_send(job, sent, timeout, retry);
+    let outcome = classify_send(job, message, sent, timeout, retry);
     crate::metrics::inc(match &outcome {
         Outcome::Sent { .. } => &metrics.sent,
         Outcome::Retry { .. } => &metrics.retried,
@@ -306,25 +384,26 @@ async fn send_one(transport: &MailTransport, job: &Job, timeout: Duration, retry
 
 fn classify_send(
     job: &Job,
+    message: &BuiltMessage,
     sent: Result<Result<(), SendError>, tokio::time::error::Elapsed>,
     timeout: Duration,
     retry: RetryPolicy,
 ) -> Outcome {
     match sent {
-        Ok(Ok(())) => Outcome::Sent { message_id: job.message.message_id.clone() },
+        Ok(Ok(())) => Outcome::Sent { message_id: message.message_id.clone() },
         // The reply is kept whole in the row for the operator; the log gets it without the
         // addresses servers like to echo.
         Ok(Err(SendError::Permanent(reply))) => {
             let logged = crate::telemetry::without_addresses(&reply);
-            tracing::warn!(delivery = job.id, digest = ?job.digest, reply = logged, "server refused the message for good");
+            tracing::warn!(delivery = job.id, digest = ?job.delivery.digest_id, reply = logged, "server refused the message for good");
             Outcome::Failed { error: reply }
         }
         Ok(Err(SendError::Transient(error))) => {
             let logged = crate::telemetry::without_addresses(&error);
-            tracing::info!(delivery = job.id, digest = ?job.digest, error = logged, attempt = job.attempts, "send failed; will retry");
-            retry_or_fail(retry, job.attempts, error)
+            tracing::info!(delivery = job.id, digest = ?job.delivery.digest_id, error = logged, attempt = job.delivery.attempts, "send failed; will retry");
+            retry_or_fail(retry, job.delivery.attempts, error)
         }
-        Err(_) => retry_or_fail(retry, job.attempts, format!("no answer within {} s", timeout.as_secs_f64())),
+        Err(_) => retry_or_fail(retry, job.delivery.attempts, format!("no answer within {} s", timeout.as_secs_f64())),
     }
 }
 
