@@ -79,7 +79,8 @@ fn encode_body(text: &str) -> Body {
             if text.is_ascii() { ContentTransferEncoding::SevenBit } else { ContentTransferEncoding::EightBit };
         return Body::dangerous_pre_encoded(crlf, encoding);
     }
-    let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    // MIME wants text in canonical (CRLF) form before it is base64-encoded.
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&crlf);
     let mut wrapped = Vec::with_capacity(encoded.len() + encoded.len() / 76 * 2 + 2);
     for chunk in encoded.as_bytes().chunks(76) {
         wrapped.extend_from_slice(chunk);

@@ -47,9 +47,14 @@ pub enum SmtpSendError {
     /// 5xx: the server refused this message for good.
     #[error("{0}")]
     Permanent(String),
-    /// 4xx, a dropped connection, a TLS or DNS problem: worth another try later.
+    /// 4xx, a dropped connection mid-transaction: worth another try later.
     #[error("{0}")]
     Transient(String),
+    /// No session to send over: the server is down or refuses us (connect, TLS, greeting,
+    /// STARTTLS, AUTH, or "authentication required"). Says nothing about the message, so the
+    /// worker postpones it without spending an attempt and backs off as a whole.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl SmtpPool {
@@ -94,12 +99,15 @@ impl SmtpPool {
                     self.put_back(conn);
                     return Ok(());
                 }
-                // The server answered: that is the verdict for this message.
-                Err(e) if e.is_response() || e.is_permanent() || e.is_transient() => {
+                // The server answered with a reply code: that is the verdict for this message,
+                // unless it is 421 (the server is closing the idle connection).
+                Err(e) if e.status().is_some_and(|code| u16::from(code) != 421) => {
                     self.keep_if_usable(conn);
                     return Err(classify(&e));
                 }
-                Err(_) => {} // Dead connection: try a fresh one below.
+                // Dead connection (closed while idle, or a garbled or missing reply): try a
+                // fresh one below.
+                Err(_) => {}
             }
         }
         let mut conn = self.connect().await?;
@@ -140,39 +148,39 @@ impl SmtpPool {
     }
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpSendError> {
-        let transient = |what: &str, e: &dyn std::fmt::Display| SmtpSendError::Transient(format!("{what}: {e}"));
+        let unavailable = |what: &str, e: &dyn std::fmt::Display| SmtpSendError::Unavailable(format!("{what}: {e}"));
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((self.host.as_str(), self.port)))
             .await
-            .map_err(|_| SmtpSendError::Transient(format!("connecting to {}:{} timed out", self.host, self.port)))?
-            .map_err(|e| transient(&format!("cannot connect to {}:{}", self.host, self.port), &e))?;
-        tcp.set_nodelay(true).map_err(|e| transient("setting TCP_NODELAY", &e))?;
+            .map_err(|_| SmtpSendError::Unavailable(format!("connecting to {}:{} timed out", self.host, self.port)))?
+            .map_err(|e| unavailable(&format!("cannot connect to {}:{}", self.host, self.port), &e))?;
+        tcp.set_nodelay(true).map_err(|e| unavailable("setting TCP_NODELAY", &e))?;
         let stream: Box<dyn AsyncTokioStream> = match &self.rustls {
             Some(config) => {
                 let name = rustls::pki_types::ServerName::try_from(self.host.clone())
-                    .map_err(|e| transient("mail.url host is not a TLS server name", &e))?;
+                    .map_err(|e| unavailable("mail.url host is not a TLS server name", &e))?;
                 let tls = tokio_rustls::TlsConnector::from(config.clone())
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| transient("TLS handshake", &e))?;
+                    .map_err(|e| unavailable("TLS handshake", &e))?;
                 Box::new(ImplicitTls(tls))
             }
             None => Box::new(tcp),
         };
         // Whatever goes wrong before MAIL FROM (a 5xx greeting, a refused STARTTLS, a wrong
-        // password) is about the server or our settings, not about this message: it is retried
-        // like an outage, never the message's permanent failure, or one misconfiguration would
-        // fail every message in the queue.
-        let session = |what: &str, e: &SmtpError| SmtpSendError::Transient(format!("{what}: {}", describe(e)));
+        // password) is about the server or our settings, not about this message: it is an
+        // outage, never the message's permanent failure, or one misconfiguration would fail
+        // every message in the queue.
+        let session = |what: &str, e: &SmtpError| SmtpSendError::Unavailable(format!("{what}: {}", describe(e)));
         let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.client_id)
             .await
             .map_err(|e| session("SMTP greeting", &e))?;
         match self.tls {
             TlsMode::Opportunistic | TlsMode::Required if conn.can_starttls() => {
-                let params = TlsParameters::new_rustls(self.host.clone()).map_err(|e| transient("TLS setup", &e))?;
+                let params = TlsParameters::new_rustls(self.host.clone()).map_err(|e| unavailable("TLS setup", &e))?;
                 conn.starttls(params, &self.client_id).await.map_err(|e| session("STARTTLS", &e))?;
             }
             TlsMode::Required => {
-                return Err(SmtpSendError::Transient(format!(
+                return Err(SmtpSendError::Unavailable(format!(
                     "{} does not offer STARTTLS and mail.url requires TLS",
                     self.host
                 )));
@@ -188,10 +196,15 @@ impl SmtpPool {
     }
 }
 
-/// A 5xx reply to the message's own transaction is final; everything else (4xx, I/O, TLS, a
-/// garbled reply) is worth retrying.
+/// A 5xx reply to the message's own transaction is final, except 530 ("authentication
+/// required": our settings, not the message); everything else (4xx, I/O, a garbled reply) is
+/// worth retrying.
 fn classify(e: &SmtpError) -> SmtpSendError {
-    if e.is_permanent() { SmtpSendError::Permanent(describe(e)) } else { SmtpSendError::Transient(describe(e)) }
+    match e.status().map(u16::from) {
+        Some(530) => SmtpSendError::Unavailable(describe(e)),
+        _ if e.is_permanent() => SmtpSendError::Permanent(describe(e)),
+        _ => SmtpSendError::Transient(describe(e)),
+    }
 }
 
 fn describe(e: &SmtpError) -> String {

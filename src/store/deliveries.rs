@@ -81,6 +81,12 @@ pub enum Outcome {
         error: String,
         after_secs: f64,
     },
+    /// The mail server was unreachable: try again after this many seconds, and do not count
+    /// this attempt (the message was never offered).
+    Postponed {
+        error: String,
+        after_secs: f64,
+    },
     Failed {
         error: String,
     },
@@ -101,11 +107,15 @@ pub async fn record(db: &PgPool, worker: Uuid, results: &[(i64, Outcome)]) -> sq
     let mut errors = Vec::with_capacity(results.len());
     let mut message_ids = Vec::with_capacity(results.len());
     let mut delays = Vec::with_capacity(results.len());
+    let mut uncounted = Vec::with_capacity(results.len());
     for (id, outcome) in results {
         ids.push(*id);
+        uncounted.push(matches!(outcome, Outcome::Postponed { .. }));
         let (status, error, message_id, delay) = match outcome {
             Outcome::Sent { message_id } => ("sent", None, Some(message_id.clone()), 0.0),
-            Outcome::Retry { error, after_secs } => ("pending", Some(error.clone()), None, *after_secs),
+            Outcome::Retry { error, after_secs } | Outcome::Postponed { error, after_secs } => {
+                ("pending", Some(error.clone()), None, *after_secs)
+            }
             Outcome::Failed { error } => ("failed", Some(error.clone()), None, 0.0),
             Outcome::Skipped { reason } => ("skipped", Some((*reason).to_owned()), None, 0.0),
         };
@@ -122,10 +132,11 @@ pub async fn record(db: &PgPool, worker: Uuid, results: &[(i64, Outcome)]) -> sq
             message_id = coalesce(r.message_id, d.message_id),
             sent_at = CASE WHEN r.status = 'sent' THEN now() ELSE d.sent_at END,
             next_attempt_at = now() + make_interval(secs => r.delay),
+            attempts = CASE WHEN r.uncounted THEN greatest(d.attempts - 1, 0) ELSE d.attempts END,
             locked_by = NULL,
             locked_until = NULL
-        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[])
-             AS r(id, status, error, message_id, delay)
+        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $7::bool[])
+             AS r(id, status, error, message_id, delay, uncounted)
         WHERE d.id = r.id AND d.locked_by = $6 AND d.status = 'pending'
         "#,
         &ids,
@@ -134,6 +145,7 @@ pub async fn record(db: &PgPool, worker: Uuid, results: &[(i64, Outcome)]) -> sq
         &message_ids as &[Option<String>],
         &delays,
         worker,
+        &uncounted,
     )
     .execute(db)
     .await?;

@@ -11,6 +11,7 @@
 
 mod compose;
 mod housekeeping;
+mod outage;
 mod retry;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use self::compose::{Composer, DigestView, Minted};
+use self::outage::Outage;
 pub use self::retry::RetryPolicy;
 use crate::config::Settings;
 use crate::domain::SubscriberStatus;
@@ -52,7 +54,10 @@ pub struct Worker {
     spacing: Option<Duration>,
     send_timeout: Duration,
     lease_secs: f64,
-    lease: Duration,
+    /// How long a claimed row may wait for a send slot: its lease, less the send timeout and a
+    /// margin for rendering and recording, so that it is never sent after its lease ran out.
+    max_wait: Duration,
+    outage: Outage,
     retry: RetryPolicy,
     /// RSS/Atom feeds to poll, and how often.
     feeds: (Vec<String>, Duration),
@@ -76,12 +81,13 @@ impl Worker {
             batch_size: batch_size(
                 settings.mail.concurrency,
                 rate,
-                settings.mail.lease_secs - settings.mail.send_timeout_secs,
+                max_wait(settings.lease(), settings.send_timeout()).as_secs_f64(),
             ),
             spacing: (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate)),
             send_timeout: settings.send_timeout(),
             lease_secs: settings.mail.lease_secs,
-            lease: settings.lease(),
+            max_wait: max_wait(settings.lease(), settings.send_timeout()),
+            outage: Outage::new(Duration::from_secs_f64(settings.mail.retry_base_secs)),
             retry: RetryPolicy {
                 max_attempts: settings.mail.max_attempts,
                 base: Duration::from_secs_f64(settings.mail.retry_base_secs),
@@ -107,9 +113,10 @@ impl Worker {
             let (urls, every) = worker.feeds.clone();
             chores.spawn(crate::feeds::poll(worker.db.clone(), urls, every, shutdown.clone()));
         }
-        // Claiming runs ahead of sending, one batch in hand: while a batch is sent, the next is
-        // claimed and its tokens stored, so the send slots never wait on those round trips.
-        let (ready, mut jobs) = mpsc::channel::<Job>(worker.batch_size);
+        // Claiming runs ahead of sending: while a batch is sent, the next is claimed and its
+        // tokens stored, so the send slots never wait on those round trips. The queue between
+        // them is short, so that claimed rows do not sit waiting while their leases run.
+        let (ready, mut jobs) = mpsc::channel::<Job>(worker.concurrency);
         let mut claimer = JoinSet::new();
         claimer.spawn(worker.clone().claim_loop(ready, outcomes.clone(), shutdown.clone()));
         let mut sends = JoinSet::new();
@@ -134,14 +141,20 @@ impl Worker {
             if let Some(spacing) = worker.spacing {
                 let now = Instant::now();
                 if next_send > now {
-                    tokio::time::sleep(next_send - now).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(next_send - now) => {},
+                        () = shutdown.cancelled() => {
+                            worker.release(&[job.id]).await;
+                            break;
+                        }
+                    }
                 }
                 next_send = next_send.max(now) + spacing;
             }
             // Rows wait for a free slot while slow sends hold them all. A row whose lease could
             // run out before its send ends would be claimed by another worker and sent twice:
             // hand it back instead.
-            if job.claimed_at.elapsed() + worker.send_timeout >= worker.lease {
+            if job.claimed_at.elapsed() >= worker.max_wait {
                 tracing::info!(delivery = job.id, "sends are slow; handing back a row before its lease runs out");
                 worker.release(&[job.id]).await;
                 continue;
@@ -166,6 +179,7 @@ impl Worker {
         let drain = worker.send_timeout + Duration::from_secs(5);
         if tokio::time::timeout(drain, async { while sends.join_next().await.is_some() {} }).await.is_err() {
             tracing::warn!("in-flight sends did not finish in time; their leases will return them");
+            sends.abort_all();
         }
         drop(outcomes);
         while recorder.join_next().await.is_some() {}
@@ -184,6 +198,13 @@ impl Worker {
     ) {
         let mut db_backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
+            if let Some(pause) = self.outage.remaining() {
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {},
+                    () = shutdown.cancelled() => break,
+                }
+                continue;
+            }
             let claimed_at = Instant::now();
             let batch = match deliveries::claim(&self.db, self.id, self.batch_size as i64, self.lease_secs).await {
                 Ok(batch) => {
@@ -307,7 +328,7 @@ impl Worker {
             Some(view) => self.composer.digest(view, &job.delivery, &job.minted),
         };
         match built {
-            Ok(message) => send_one(&self.transport, job, &message, self.send_timeout, self.retry).await,
+            Ok(message) => self.send_one(job, &message).await,
             Err(e) => {
                 tracing::error!(
                     delivery = job.id,
@@ -359,52 +380,71 @@ struct Job {
     minted: Minted,
 }
 
-async fn send_one(
-    transport: &MailTransport,
-    job: &Job,
-    message: &BuiltMessage,
-    timeout: Duration,
-    retry: RetryPolicy,
-) -> Outcome {
-    let metrics = &crate::metrics::METRICS;
-    metrics.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let started = Instant::now();
-    let sent = tokio::time::timeout(timeout, transport.send(&message.envelope, &message.bytes)).await;
-    metrics.observe_smtp(started.elapsed());
-    metrics.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    let outcome = classify_send(job, message, sent, timeout, retry);
-    crate::metrics::inc(match &outcome {
-        Outcome::Sent { .. } => &metrics.sent,
-        Outcome::Retry { .. } => &metrics.retried,
-        Outcome::Failed { .. } => &metrics.failed,
-        Outcome::Skipped { .. } => &metrics.skipped,
-    });
-    outcome
+impl Worker {
+    async fn send_one(&self, job: &Job, message: &BuiltMessage) -> Outcome {
+        let metrics = &crate::metrics::METRICS;
+        metrics.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        let sent =
+            tokio::time::timeout(self.send_timeout, self.transport.send(&message.envelope, &message.bytes)).await;
+        metrics.observe_smtp(started.elapsed());
+        metrics.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let outcome = self.classify_send(job, message, sent);
+        crate::metrics::inc(match &outcome {
+            Outcome::Sent { .. } => &metrics.sent,
+            Outcome::Retry { .. } | Outcome::Postponed { .. } => &metrics.retried,
+            Outcome::Failed { .. } => &metrics.failed,
+            Outcome::Skipped { .. } => &metrics.skipped,
+        });
+        outcome
+    }
+
+    fn classify_send(
+        &self,
+        job: &Job,
+        message: &BuiltMessage,
+        sent: Result<Result<(), SendError>, tokio::time::error::Elapsed>,
+    ) -> Outcome {
+        let (retry, attempts) = (self.retry, job.delivery.attempts);
+        let digest = job.delivery.digest_id;
+        match sent {
+            Ok(Ok(())) => {
+                self.outage.over();
+                Outcome::Sent { message_id: message.message_id.clone() }
+            }
+            // The reply is kept whole in the row for the operator; the log gets it without the
+            // addresses servers like to echo.
+            Ok(Err(SendError::Permanent(reply))) => {
+                let logged = crate::telemetry::without_addresses(&reply);
+                tracing::warn!(delivery = job.id, digest = ?digest, reply = logged, "server refused the message for good");
+                Outcome::Failed { error: reply }
+            }
+            Ok(Err(SendError::Transient(error))) => {
+                let logged = crate::telemetry::without_addresses(&error);
+                tracing::info!(delivery = job.id, digest = ?digest, error = logged, attempt = attempts, "send failed; will retry");
+                retry_or_fail(retry, attempts, error)
+            }
+            Ok(Err(SendError::Unavailable(error))) => {
+                let pause = self.outage.report();
+                let logged = crate::telemetry::without_addresses(&error);
+                tracing::warn!(
+                    error = logged,
+                    pause_secs = pause.as_secs_f64(),
+                    "no session with the mail server; pausing"
+                );
+                Outcome::Postponed { error, after_secs: pause.as_secs_f64() }
+            }
+            Err(_) => retry_or_fail(retry, attempts, format!("no answer within {} s", self.send_timeout.as_secs_f64())),
+        }
+    }
 }
 
-fn classify_send(
-    job: &Job,
-    message: &BuiltMessage,
-    sent: Result<Result<(), SendError>, tokio::time::error::Elapsed>,
-    timeout: Duration,
-    retry: RetryPolicy,
-) -> Outcome {
-    match sent {
-        Ok(Ok(())) => Outcome::Sent { message_id: message.message_id.clone() },
-        // The reply is kept whole in the row for the operator; the log gets it without the
-        // addresses servers like to echo.
-        Ok(Err(SendError::Permanent(reply))) => {
-            let logged = crate::telemetry::without_addresses(&reply);
-            tracing::warn!(delivery = job.id, digest = ?job.delivery.digest_id, reply = logged, "server refused the message for good");
-            Outcome::Failed { error: reply }
-        }
-        Ok(Err(SendError::Transient(error))) => {
-            let logged = crate::telemetry::without_addresses(&error);
-            tracing::info!(delivery = job.id, digest = ?job.delivery.digest_id, error = logged, attempt = job.delivery.attempts, "send failed; will retry");
-            retry_or_fail(retry, job.delivery.attempts, error)
-        }
-        Err(_) => retry_or_fail(retry, job.delivery.attempts, format!("no answer within {} s", timeout.as_secs_f64())),
-    }
+/// How long a claimed row may wait for a send slot before it is handed back: the lease less
+/// the send timeout, less a margin (half of what is left, at most 2 s) for scheduling,
+/// rendering and recording the outcome.
+fn max_wait(lease: Duration, send_timeout: Duration) -> Duration {
+    let slack = lease.saturating_sub(send_timeout);
+    slack.saturating_sub((slack / 2).min(Duration::from_secs(2)))
 }
 
 fn retry_or_fail(retry: RetryPolicy, attempts: i32, error: String) -> Outcome {
