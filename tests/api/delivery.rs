@@ -10,18 +10,8 @@ async fn a_signup_while_smtp_is_down_is_delivered_once_it_comes_back() {
     let response = app.sign_up("patient@example.com", "").await;
     assert_eq!(response.status(), 200, "the signup is acknowledged although SMTP is down");
     // The worker tries, fails, and schedules a retry; the delivery stays queued.
-    let db = app.db.clone();
-    crate::support::wait_until(Duration::from_secs(10), "a failed attempt", || {
-        let db = db.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE last_error IS NOT NULL")
-                .fetch_one(&db)
-                .await
-                .unwrap_or(0)
-                == 1
-        }
-    })
-    .await;
+    let count = "SELECT count(*) FROM deliveries WHERE last_error IS NOT NULL";
+    app.wait_for_count(count, |n| n == 1, Duration::from_secs(10), "a failed attempt").await;
     assert_eq!(app.deliveries().await, vec![("pending".to_owned(), 1)]);
 
     let sink = SmtpSink::start_on(port).await;
@@ -92,18 +82,8 @@ async fn a_server_refusing_the_whole_session_is_retried_not_failed() {
     });
     let app = TestApp::spawn_with(Options { start_sink: false, mail_port: Some(port), ..Options::default() }).await;
     app.sign_up("patient@example.com", "").await;
-    let db = app.db.clone();
-    crate::support::wait_until(Duration::from_secs(10), "a refused attempt", || {
-        let db = db.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE last_error LIKE '%554%'")
-                .fetch_one(&db)
-                .await
-                .unwrap_or(0)
-                == 1
-        }
-    })
-    .await;
+    let count = "SELECT count(*) FROM deliveries WHERE last_error LIKE '%554%'";
+    app.wait_for_count(count, |n| n == 1, Duration::from_secs(10), "a refused attempt").await;
     assert_eq!(app.deliveries().await, vec![("pending".to_owned(), 1)], "a session-level 5xx is not final");
     let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM deliveries").fetch_one(&app.db).await.unwrap();
     assert!(attempts <= 1, "refused sessions spend no attempts ({attempts})");

@@ -103,12 +103,8 @@ async fn a_feed_url_imports_and_the_worker_polls_configured_feeds() {
         ..Default::default()
     })
     .await;
-    let db = app.db.clone();
-    crate::support::wait_until(Duration::from_secs(15), "the worker to poll the feed", || {
-        let db = db.clone();
-        async move { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM articles").fetch_one(&db).await.unwrap_or(0) == 2 }
-    })
-    .await;
+    let count = "SELECT count(*) FROM articles";
+    app.wait_for_count(count, |n| n == 2, Duration::from_secs(15), "the worker to poll the feed").await;
     let again = tokio::task::block_in_place(|| app.cli(&["articles", "import", &url], None));
     assert!(text(&again.stdout).starts_with("0 new articles, 2 already imported"), "{}", text(&again.stdout));
 }

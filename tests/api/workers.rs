@@ -170,18 +170,8 @@ async fn a_crashed_workers_deliveries_are_finished_by_another_after_the_lease() 
     queue_digest(&app).await;
 
     let (_stop, crashed) = start_worker(&app);
-    let db = app.db.clone();
-    crate::support::wait_until(Duration::from_secs(10), "the first worker to claim rows", || {
-        let db = db.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE locked_by IS NOT NULL")
-                .fetch_one(&db)
-                .await
-                .unwrap_or(0)
-                > 0
-        }
-    })
-    .await;
+    let count = "SELECT count(*) FROM deliveries WHERE locked_by IS NOT NULL";
+    app.wait_for_count(count, |n| n > 0, Duration::from_secs(10), "the first worker to claim rows").await;
     crashed.abort(); // kill: no release, no recording
     let _ = crashed.await;
     let held: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE locked_by IS NOT NULL")
@@ -207,18 +197,8 @@ async fn shutdown_finishes_in_flight_sends_and_leaves_nothing_locked() {
     app.add_many_confirmed(200).await;
     queue_digest(&app).await;
     let (stop, worker) = start_worker(&app);
-    let db = app.db.clone();
-    crate::support::wait_until(Duration::from_secs(10), "some sends", || {
-        let db = db.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE status = 'sent'")
-                .fetch_one(&db)
-                .await
-                .unwrap_or(0)
-                > 0
-        }
-    })
-    .await;
+    let count = "SELECT count(*) FROM deliveries WHERE status = 'sent'";
+    app.wait_for_count(count, |n| n > 0, Duration::from_secs(10), "some sends").await;
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(10), worker).await.expect("stops in bounded time").unwrap().unwrap();
     let locked: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE locked_by IS NOT NULL")
@@ -247,15 +227,8 @@ async fn the_worker_deletes_long_expired_tokens_and_keeps_the_rest() {
     .unwrap();
 
     let (stop, worker) = start_worker(&app);
-    let db = app.db.clone();
-    crate::support::wait_until(Duration::from_secs(10), "the long-expired token to go", || {
-        let db = db.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM subscription_tokens").fetch_one(&db).await.unwrap_or(0)
-                == 2
-        }
-    })
-    .await;
+    let count = "SELECT count(*) FROM subscription_tokens";
+    app.wait_for_count(count, |n| n == 2, Duration::from_secs(10), "the long-expired token to go").await;
     stop.cancel();
     worker.await.unwrap().unwrap();
     let left: i64 =

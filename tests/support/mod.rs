@@ -257,16 +257,17 @@ impl TestApp {
 
     /// Waits until no delivery is pending (all sent, failed or skipped).
     pub async fn wait_until_queue_settled(&self, timeout: Duration) {
-        let db = self.db.clone();
-        wait_until(timeout, "the delivery queue to settle", move || {
+        let pending = "SELECT count(*) FROM deliveries WHERE status = 'pending'";
+        self.wait_for_count(pending, |n| n == 0, timeout, "the delivery queue to settle").await;
+    }
+
+    /// Waits (up to `timeout`) until `count_sql`, a `SELECT count(*) …`, gives a number that
+    /// `wanted` accepts.
+    pub async fn wait_for_count(&self, count_sql: &str, wanted: impl Fn(i64) -> bool, timeout: Duration, what: &str) {
+        let (db, wanted) = (self.db.clone(), &wanted);
+        wait_until(timeout, what, move || {
             let db = db.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries WHERE status = 'pending'")
-                    .fetch_one(&db)
-                    .await
-                    .map(|n| n == 0)
-                    .unwrap_or(false)
-            }
+            async move { wanted(sqlx::query_scalar::<_, i64>(count_sql).fetch_one(&db).await.unwrap_or(-1)) }
         })
         .await;
     }
