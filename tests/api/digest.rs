@@ -210,3 +210,23 @@ async fn operators_preview_the_next_digest_and_list_articles_and_subscribers() {
     let digest: i64 = sqlx::query_scalar("SELECT count(*) FROM digest_articles").fetch_one(&app.db).await.unwrap();
     assert_eq!(digest, 1);
 }
+
+#[tokio::test]
+async fn long_paragraphs_are_mailed_as_short_readable_lines_not_base64() {
+    let app = TestApp::spawn().await;
+    app.add_confirmed(&["reader@example.com"]).await;
+    let paragraph = "Naïve readers of a very long paragraph deserve short lines. ".repeat(60);
+    app.add_article("Long", &format!("{paragraph}\n\n> {paragraph}"), None).await;
+    app.admin_post("/admin/digests").send().await.unwrap();
+    let mails = app.sink().wait_for(1, Duration::from_secs(15)).await;
+    let raw = String::from_utf8(mails[0].data.clone()).unwrap();
+    assert!(!raw.to_ascii_lowercase().contains("base64"), "no base64 part");
+    assert!(raw.lines().all(|l| l.len() <= 998), "SMTP line limit");
+    let text = mails[0].text_body();
+    assert!(text.lines().filter(|l| l.contains("readers")).all(|l| l.chars().count() <= 76), "{text}");
+    assert!(text.contains("Naïve readers of a very long paragraph deserve short lines."));
+    let html = mails[0].html_body();
+    assert!(html.lines().filter(|l| l.contains("readers")).all(|l| l.len() <= 200), "{html}");
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words(&html).contains(paragraph.trim_end()), "the words are all there, in order");
+}
