@@ -60,20 +60,24 @@ const MAX_LINE: usize = 998;
 /// conversion). Most bodies fit 7bit/8bit as they are; the rest go out as base64, which is
 /// encoded at memory speed.
 fn encode_body(text: &str) -> Body {
-    // One pass: line endings to CRLF (a lone CR or LF counts as one), the longest line measured.
-    let bytes = text.as_bytes();
-    let mut crlf = Vec::with_capacity(bytes.len() + bytes.len() / 32);
-    let (mut longest, mut line_start, mut i) = (0, 0, 0);
-    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'\n' || b == b'\r') {
-        let end = i + offset;
-        crlf.extend_from_slice(&bytes[i..end]);
-        crlf.extend_from_slice(b"\r\n");
-        longest = longest.max(crlf.len() - 2 - line_start);
-        line_start = crlf.len();
-        i = end + if bytes[end] == b'\r' && bytes.get(end + 1) == Some(&b'\n') { 2 } else { 1 };
+    // Line endings to CRLF (a lone CR or LF counts as one), the longest line measured. Templates
+    // give bare LFs; `split(char)` finds them with memchr, so this is one fast pass.
+    let lf_only;
+    let text_lf = if text.contains('\r') {
+        lf_only = text.replace("\r\n", "\n").replace('\r', "\n");
+        lf_only.as_str()
+    } else {
+        text
+    };
+    let mut crlf = Vec::with_capacity(text_lf.len() + text_lf.len() / 16 + 2);
+    let mut longest = 0;
+    for (i, line) in text_lf.split('\n').enumerate() {
+        if i > 0 {
+            crlf.extend_from_slice(b"\r\n");
+        }
+        crlf.extend_from_slice(line.as_bytes());
+        longest = longest.max(line.len());
     }
-    crlf.extend_from_slice(&bytes[i..]);
-    longest = longest.max(crlf.len() - line_start);
     if longest <= MAX_LINE {
         let encoding =
             if text.is_ascii() { ContentTransferEncoding::SevenBit } else { ContentTransferEncoding::EightBit };

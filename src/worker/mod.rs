@@ -47,8 +47,8 @@ pub struct Worker {
     composer: Composer,
     wake: Arc<Notify>,
     concurrency: usize,
-    /// Rows claimed at once. The next batch is claimed as soon as this one has all started, so
-    /// claiming overlaps sending; at most about two batches are held at a time.
+    /// Most rows claimed at once, and the length of the queue between claiming and sending: a
+    /// worker holds at most this many rows waiting, plus those in flight.
     batch_size: usize,
     /// Minimum spacing between sends, from `mail.rate_per_second`.
     spacing: Option<Duration>,
@@ -114,9 +114,8 @@ impl Worker {
             chores.spawn(crate::feeds::poll(worker.db.clone(), urls, every, shutdown.clone()));
         }
         // Claiming runs ahead of sending: while a batch is sent, the next is claimed and its
-        // tokens stored, so the send slots never wait on those round trips. The queue between
-        // them is short, so that claimed rows do not sit waiting while their leases run.
-        let (ready, mut jobs) = mpsc::channel::<Job>(worker.concurrency);
+        // tokens stored, so the send slots never wait on those round trips.
+        let (ready, mut jobs) = mpsc::channel::<Job>(worker.batch_size);
         let mut claimer = JoinSet::new();
         claimer.spawn(worker.clone().claim_loop(ready, outcomes.clone(), shutdown.clone()));
         let mut sends = JoinSet::new();
@@ -205,8 +204,22 @@ impl Worker {
                 }
                 continue;
             }
+            // Claim only what the queue to the send loop has room for, and only once it has room
+            // for half a batch: claimed rows never wait in this task, and while sends are slow
+            // nothing more is claimed (so nothing is claimed only to be handed back).
+            let room = tokio::select! {
+                permits = ready.reserve_many((self.batch_size / 2).max(1)) => match permits {
+                    Ok(permits) => {
+                        drop(permits);
+                        ready.capacity()
+                    }
+                    Err(_) => break, // the send loop has stopped
+                },
+                () = shutdown.cancelled() => break,
+            };
             let claimed_at = Instant::now();
-            let batch = match deliveries::claim(&self.db, self.id, self.batch_size as i64, self.lease_secs).await {
+            let limit = room.min(self.batch_size) as i64;
+            let batch = match deliveries::claim(&self.db, self.id, limit, self.lease_secs).await {
                 Ok(batch) => {
                     db_backoff = Duration::from_millis(100);
                     batch
