@@ -316,7 +316,9 @@ impl Worker {
             };
             match view.and_then(|view| Ok((view, self.composer.mint(&delivery, &mut new_tokens)?))) {
                 Ok((view, minted)) => jobs.push(Job { id: delivery.id, claimed_at, delivery, view, minted }),
-                Err(e) => self.cannot_build(&delivery, &e, outcomes),
+                Err(e) => {
+                    let _ = outcomes.send((delivery.id, self.cannot_build(&delivery, &e)));
+                }
             }
         }
         if let Err(e) = tokens::insert_many(&self.db, &new_tokens).await {
@@ -325,14 +327,15 @@ impl Worker {
         Ok(jobs)
     }
 
-    fn cannot_build(&self, delivery: &Claimed, e: &anyhow::Error, outcomes: &mpsc::UnboundedSender<(i64, Outcome)>) {
+    /// A message that could not be put together (a template error, an address lettre refuses):
+    /// retried like a transient failure, so a fixed template sends it.
+    fn cannot_build(&self, delivery: &Claimed, e: &anyhow::Error) -> Outcome {
         tracing::error!(
             delivery = delivery.id,
             error = crate::telemetry::without_addresses(&format!("{e:#}")),
             "cannot build message"
         );
-        let outcome = retry_or_fail(self.retry, delivery.attempts, format!("cannot build message: {e:#}"));
-        let _ = outcomes.send((delivery.id, outcome));
+        retry_or_fail(self.retry, delivery.attempts, format!("cannot build message: {e:#}"))
     }
 
     async fn render_and_send(&self, job: &Job) -> Outcome {
@@ -342,14 +345,7 @@ impl Worker {
         };
         match built {
             Ok(message) => self.send_one(job, &message).await,
-            Err(e) => {
-                tracing::error!(
-                    delivery = job.id,
-                    error = crate::telemetry::without_addresses(&format!("{e:#}")),
-                    "cannot build message"
-                );
-                retry_or_fail(self.retry, job.delivery.attempts, format!("cannot build message: {e:#}"))
-            }
+            Err(e) => self.cannot_build(&job.delivery, &e),
         }
     }
 
