@@ -4,7 +4,8 @@
 
 /// Plain text wrapped at `width` columns (counted in characters) at spaces. A word longer than
 /// the width (a URL) keeps a line of its own; a quoted line ("> …") keeps its marker on every
-/// line it is wrapped into.
+/// line it is wrapped into. Only the space at a break is replaced: runs of spaces (indented
+/// code) survive.
 pub fn wrap_text(text: &str, width: usize) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / width.max(1));
     for (i, line) in text.split('\n').enumerate() {
@@ -17,12 +18,12 @@ pub fn wrap_text(text: &str, width: usize) -> String {
         }
         let marker = if line.starts_with("> ") { "> " } else { "" };
         let mut column = 0;
-        for word in line[marker.len()..].split(' ').filter(|w| !w.is_empty()) {
+        for (n, word) in line[marker.len()..].split(' ').enumerate() {
             let len = word.chars().count();
-            if column == 0 {
+            if n == 0 {
                 out.push_str(marker);
                 column = marker.len();
-            } else if column + 1 + len > width {
+            } else if column + 1 + len > width && column > marker.len() {
                 out.push('\n');
                 out.push_str(marker);
                 column = marker.len();
@@ -103,6 +104,8 @@ mod tests {
         let wrapped = wrap_text(&url, 20);
         assert_eq!(wrapped.lines().count(), 3, "{wrapped}");
         assert_eq!(wrap_text("short\n\nlines", 20), "short\n\nlines");
+        let code = format!("    indented  code {}", "x ".repeat(20));
+        assert_eq!(wrap_text(&code, 20).replace('\n', " "), code, "spacing kept");
     }
 
     #[test]

@@ -512,3 +512,18 @@ async fn record_outcomes(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claimed_row_waits_at_most_its_lease_less_the_send_timeout_and_a_margin() {
+        let secs = Duration::from_secs_f64;
+        assert_eq!(max_wait(secs(60.0), secs(30.0)), secs(28.0));
+        assert_eq!(max_wait(secs(3.0), secs(2.0)), secs(0.5));
+        assert_eq!(max_wait(secs(2.0), secs(2.0)), Duration::ZERO);
+        assert_eq!(batch_size(16, 0.0, 28.0), 128);
+        assert_eq!(batch_size(16, 10.0, 2.0), 10, "a rate-capped worker claims what it can start in time");
+    }
+}
