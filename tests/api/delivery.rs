@@ -73,20 +73,30 @@ async fn temporary_refusals_are_retried_until_they_succeed() {
 async fn a_server_refusing_the_whole_session_is_retried_not_failed() {
     let port = free_port();
     let rude = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let refusals = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = refusals.clone();
     let refusing = tokio::spawn(async move {
         use tokio::io::AsyncWriteExt;
         loop {
             let Ok((mut socket, _)) = rude.accept().await else { break };
             let _ = socket.write_all(b"554 5.3.2 not accepting mail right now\r\n").await;
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     });
     let app = TestApp::spawn_with(Options { start_sink: false, mail_port: Some(port), ..Options::default() }).await;
     app.sign_up("patient@example.com", "").await;
-    let count = "SELECT count(*) FROM deliveries WHERE last_error LIKE '%554%'";
-    app.wait_for_count(count, |n| n == 1, Duration::from_secs(10), "a refused attempt").await;
+    // Several refused sessions: were they counted as attempts, the message would have spent
+    // three by now (and with max_attempts reached, failed).
+    crate::support::wait_until(Duration::from_secs(10), "three refused sessions", || {
+        let n = refusals.load(std::sync::atomic::Ordering::SeqCst);
+        async move { n >= 3 }
+    })
+    .await;
     assert_eq!(app.deliveries().await, vec![("pending".to_owned(), 1)], "a session-level 5xx is not final");
-    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM deliveries").fetch_one(&app.db).await.unwrap();
+    let (attempts, error): (i32, Option<String>) =
+        sqlx::query_as("SELECT attempts, last_error FROM deliveries").fetch_one(&app.db).await.unwrap();
     assert!(attempts <= 1, "refused sessions spend no attempts ({attempts})");
+    assert!(error.is_some_and(|e| e.contains("554")), "the refusal is on record");
 
     refusing.abort();
     let _ = refusing.await;
