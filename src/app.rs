@@ -34,8 +34,10 @@ pub struct Application {
     worker: Option<Worker>,
 }
 
-/// How long in-flight requests get to finish after a shutdown signal.
-const HTTP_DRAIN: Duration = Duration::from_secs(10);
+/// How long in-flight requests get to finish after a shutdown signal. Requests take
+/// milliseconds; this is for a slow client, and keeps the whole stop within the worker's bound
+/// (the send timeout plus a few seconds).
+const HTTP_DRAIN: Duration = Duration::from_secs(5);
 
 impl Application {
     /// Connects to (and if needed creates and migrates) the database, binds the listener and
@@ -97,11 +99,21 @@ impl Application {
                 Ok(())
             }
         };
+        tracing::info!("HTTP server stopped");
         if let Some(worker) = worker {
             worker.await.context("worker task panicked")??;
         }
-        self.state.db.close().await;
+        close_pool(&self.state.db).await;
         served
+    }
+}
+
+/// Closes the database pool, waiting at most a second for connections still in use (a query
+/// of an abandoned task): the process is about to exit and the server cleans up after it.
+pub async fn close_pool(db: &PgPool) {
+    tracing::info!("closing database connections");
+    if tokio::time::timeout(Duration::from_secs(1), db.close()).await.is_err() {
+        tracing::warn!("database connections still busy; leaving them to the server");
     }
 }
 

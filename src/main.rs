@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use broadsheet::app::{Application, shutdown_signal};
+use broadsheet::app::{Application, close_pool, shutdown_signal};
 use broadsheet::cli::{ArticlesCommand, CliError, DigestCommand, run_articles, run_digest};
 use broadsheet::config::Settings;
 use broadsheet::worker::Worker;
@@ -66,7 +66,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve { no_worker: false }), settings)) {
+    let result = runtime.block_on(run(cli.command.unwrap_or(Command::Serve { no_worker: false }), settings));
+    // Whatever is still running (a blocking render, a task that ignored the shutdown) must not
+    // keep the process alive past the bound the stop promises.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Usage(message)) => {
             eprintln!("broadsheet: {message}");
@@ -93,8 +97,10 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         }
         Command::Worker => {
             let db = broadsheet::db::connect(&settings.database).await?;
-            let worker = Worker::new(db, &settings, Default::default())?;
-            Ok(worker.run(shutdown).await.context("worker failed")?)
+            let worker = Worker::new(db.clone(), &settings, Default::default())?;
+            worker.run(shutdown).await.context("worker failed")?;
+            close_pool(&db).await;
+            Ok(())
         }
         Command::Migrate => {
             broadsheet::db::connect(&settings.database).await?;

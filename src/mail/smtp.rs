@@ -123,6 +123,21 @@ impl SmtpPool {
         }
     }
 
+    /// Sends QUIT on every idle connection, all at once and for at most a second in all, so a
+    /// stopping worker leaves no half-open connections behind (a server that does not answer is
+    /// simply dropped).
+    pub async fn close(&self) {
+        let idle: Vec<_> = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut quits = tokio::task::JoinSet::new();
+        for (mut conn, _) in idle {
+            quits.spawn(async move {
+                let _ = conn.quit().await;
+            });
+        }
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), async { while quits.join_next().await.is_some() {} }).await;
+    }
+
     fn take_idle(&self) -> Option<AsyncSmtpConnection> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some((conn, since)) = idle.pop() {

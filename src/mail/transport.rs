@@ -40,6 +40,13 @@ impl MailTransport {
         })
     }
 
+    /// Says goodbye to the server on idle connections (shutdown).
+    pub async fn close(&self) {
+        if let Self::Smtp(pool) = self {
+            pool.close().await;
+        }
+    }
+
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
         match self {
             Self::Smtp(pool) => pool.send(envelope, message).await,

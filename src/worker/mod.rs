@@ -1,17 +1,23 @@
 //! The sending worker: claim → render → send → record.
 //!
-//! One loop claims a batch of due deliveries, renders them, stores the hashes of any tokens the
-//! messages carry, and starts one task per message as send slots come free; rows that waited so
-//! long that their lease could run out mid-send are handed back unsent. A semaphore bounds
-//! the messages in flight (`mail.concurrency`); every SMTP transaction runs under a timeout
-//! (`mail.send_timeout_secs`). Outcomes go to a recorder task that writes them in batches.
+//! A claimer task claims batches of due deliveries, stores the hashes of any tokens the messages
+//! carry, and queues them for the send loop, which starts one task per message as send slots
+//! come free. A semaphore bounds the messages in flight (`mail.concurrency`); every SMTP
+//! transaction runs under a timeout (`mail.send_timeout_secs`). Outcomes go through a bounded
+//! channel to a recorder that writes them in batches (`record`); while writes lag, the channel's
+//! back-pressure stops claiming.
 //!
-//! Delivery is at-least-once: a row is marked sent only after the server accepted the message,
-//! so a crash repeats at most what was in flight, and the lease brings such rows back.
+//! Every claimed row is held, its lease renewed (`leases`), until its outcome is written: a
+//! message is sent again only after a crash (or a database unreachable for a whole lease), and
+//! then at most what was in flight or waiting to be recorded.
+//!
+//! Shutdown is bounded: see [`Worker::run`].
 
 mod compose;
 mod housekeeping;
+mod leases;
 mod outage;
+mod record;
 mod retry;
 
 use std::collections::HashMap;
@@ -25,7 +31,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use self::compose::{Composer, DigestView, Minted};
+use self::leases::Leases;
 use self::outage::Outage;
+use self::record::Outcomes;
 pub use self::retry::RetryPolicy;
 use crate::config::Settings;
 use crate::domain::SubscriberStatus;
@@ -37,8 +45,9 @@ use crate::store::tokens;
 const POLL: Duration = Duration::from_secs(1);
 /// Claims are capped so one worker does not hoard rows others could send.
 const MAX_BATCH: usize = 500;
-/// At most this many outcomes go into one write.
-const FLUSH_AT: usize = 500;
+/// After the sends of a stopping worker end (at most the send timeout), this long is left for
+/// writing their outcomes and handing back what is still held.
+const WIND_DOWN: Duration = Duration::from_secs(3);
 
 pub struct Worker {
     id: Uuid,
@@ -54,9 +63,10 @@ pub struct Worker {
     spacing: Option<Duration>,
     send_timeout: Duration,
     lease_secs: f64,
-    /// How long a claimed row may wait for a send slot: its lease, less the send timeout and a
-    /// margin for rendering and recording, so that it is never sent after its lease ran out.
-    max_wait: Duration,
+    /// The lease a row must still have for its send to start: the send timeout plus a third of
+    /// the slack between lease and send timeout, for rendering and recording.
+    min_lease: Duration,
+    leases: Arc<Leases>,
     outage: Outage,
     retry: RetryPolicy,
     /// RSS/Atom feeds to poll, and how often.
@@ -71,22 +81,21 @@ const DIGEST_CACHE: usize = 16;
 impl Worker {
     pub fn new(db: PgPool, settings: &Settings, wake: Arc<Notify>) -> anyhow::Result<Self> {
         let rate = settings.mail.rate_per_second;
+        let id = Uuid::new_v4();
+        let (lease, send_timeout) = (settings.lease(), settings.send_timeout());
         Ok(Self {
-            id: Uuid::new_v4(),
+            id,
             db,
             transport: Arc::new(MailTransport::from_settings(settings)?),
             composer: Composer::new(settings)?,
             wake,
             concurrency: settings.mail.concurrency,
-            batch_size: batch_size(
-                settings.mail.concurrency,
-                rate,
-                max_wait(settings.lease(), settings.send_timeout()).as_secs_f64(),
-            ),
+            batch_size: batch_size(settings.mail.concurrency, rate, lease.saturating_sub(send_timeout).as_secs_f64()),
             spacing: (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate)),
-            send_timeout: settings.send_timeout(),
+            send_timeout,
             lease_secs: settings.mail.lease_secs,
-            max_wait: max_wait(settings.lease(), settings.send_timeout()),
+            min_lease: send_timeout + lease.saturating_sub(send_timeout) / 3,
+            leases: Arc::new(Leases::new(id, lease, send_timeout)),
             outage: Outage::new(Duration::from_secs_f64(settings.mail.retry_base_secs)),
             retry: RetryPolicy {
                 max_attempts: settings.mail.max_attempts,
@@ -97,16 +106,31 @@ impl Worker {
         })
     }
 
+    /// Sends until `shutdown`, then stops within the send timeout plus [`WIND_DOWN`] whatever the
+    /// load: claiming stops and unstarted rows are handed back at once, sends in flight get
+    /// their send timeout (plus a second), outcomes get what is left of the wind-down, and rows
+    /// still held after that are handed back (or, if the database cannot be reached, left to
+    /// their leases). Each stage says in the log what it waits for.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(worker = %self.id, concurrency = self.concurrency, "worker started");
         let worker = Arc::new(self);
         let slots = Arc::new(Semaphore::new(worker.concurrency));
-        let (outcomes, received) = mpsc::unbounded_channel();
+        // Room for two batches of outcomes: one being written, one arriving. Beyond that, sends
+        // wait (see `record`), so at most this, plus a write, plus the sends in flight, are sent
+        // but not yet recorded.
+        let (outcomes, received) = mpsc::channel(outcome_queue(worker.batch_size));
         // Every task lives in a JoinSet owned by this future: if the future is dropped (the
         // process-level equivalent of `kill -9` in tests), its sends and recorder die with it,
         // and the leases bring the claimed rows back.
         let mut recorder = JoinSet::new();
-        recorder.spawn(record_outcomes(worker.db.clone(), worker.id, received, worker.wake.clone()));
+        recorder.spawn(record::run(worker.db.clone(), worker.id, received, worker.leases.clone(), worker.wake.clone()));
+        // The keeper renews leases until everything else has stopped, so it has its own token.
+        let keeper_stop = CancellationToken::new();
+        let mut keeper = JoinSet::new();
+        {
+            let (leases, db, stop) = (worker.leases.clone(), worker.db.clone(), keeper_stop.clone());
+            keeper.spawn(async move { leases.keep(db, stop).await });
+        }
         let mut chores = JoinSet::new();
         chores.spawn(housekeeping::run(worker.db.clone(), shutdown.clone()));
         if !worker.feeds.0.is_empty() {
@@ -128,7 +152,9 @@ impl Worker {
                     Some(job) => job,
                     None => break,
                 },
-                () = shutdown.cancelled() => break,
+                () = shutdown.cancelled() => {
+                    break;
+                }
             };
             let permit = tokio::select! {
                 permit = slots.clone().acquire_owned() => permit?,
@@ -150,51 +176,92 @@ impl Worker {
                 }
                 next_send = next_send.max(now) + spacing;
             }
-            // Rows wait for a free slot while slow sends hold them all. A row whose lease could
-            // run out before its send ends would be claimed by another worker and sent twice:
-            // hand it back instead.
-            if job.claimed_at.elapsed() >= worker.max_wait {
-                tracing::info!(delivery = job.id, "sends are slow; handing back a row before its lease runs out");
+            // A row whose lease could run out before its send ends would be claimed by another
+            // worker and sent twice. Renewals keep every held row well clear of that; a row gets
+            // here only when they have been failing (the database is unreachable): hand it back.
+            if worker.leases.remaining(job.id) < worker.min_lease {
+                tracing::info!(delivery = job.id, "this row's lease is too short to start a send; handing it back");
                 worker.release(&[job.id]).await;
                 continue;
             }
             let (worker, outcomes) = (worker.clone(), outcomes.clone());
             sends.spawn(async move {
                 let outcome = worker.render_and_send(&job).await;
-                let _ = outcomes.send((job.id, outcome));
+                // Waits while the recorder is behind, holding the send slot: back-pressure.
+                let _ = outcomes.send((job.id, outcome)).await;
                 drop(permit);
             });
         }
 
-        // Shutdown: stop claiming, hand back what was claimed but not started, let in-flight
-        // sends finish (each is bounded by the send timeout), then write their outcomes.
-        while claimer.join_next().await.is_some() {}
+        let stopping = Instant::now();
+        let sends_end = stopping + worker.send_timeout + Duration::from_secs(1);
+        let all_end = sends_end + WIND_DOWN;
+        tracing::info!(
+            in_flight = sends.len(),
+            held = worker.leases.count(),
+            bound_secs = (all_end - stopping).as_secs_f64(),
+            "worker stopping: claiming stopped"
+        );
+        if tokio::time::timeout_at(sends_end.into(), async { while claimer.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            tracing::warn!("worker stopping: the claim in progress did not end; abandoning it");
+            claimer.abort_all();
+        }
         jobs.close();
         let mut unstarted = Vec::new();
         while let Some(job) = jobs.recv().await {
             unstarted.push(job.id);
         }
-        worker.release(&unstarted).await;
-        let drain = worker.send_timeout + Duration::from_secs(5);
-        if tokio::time::timeout(drain, async { while sends.join_next().await.is_some() {} }).await.is_err() {
-            tracing::warn!("in-flight sends did not finish in time; their leases will return them");
+        if !unstarted.is_empty() {
+            tracing::info!(rows = unstarted.len(), "worker stopping: handing back rows not yet started");
+            let _ = tokio::time::timeout_at(sends_end.into(), worker.release(&unstarted)).await;
+        }
+        if !sends.is_empty() {
+            tracing::info!(in_flight = sends.len(), "worker stopping: waiting for sends in flight");
+        }
+        if tokio::time::timeout_at(sends_end.into(), async { while sends.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            tracing::warn!(in_flight = sends.len(), "worker stopping: sends did not finish in time; abandoning them");
             sends.abort_all();
+            while sends.join_next().await.is_some() {}
         }
         drop(outcomes);
-        while recorder.join_next().await.is_some() {}
+        tracing::info!(rows = worker.leases.count(), "worker stopping: writing the last outcomes");
+        if tokio::time::timeout_at(all_end.into(), async { while recorder.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            // These rows were sent but their outcome is not written: their leases will bring
+            // them back and they go out again. Rare (a database too slow to take a few hundred
+            // updates in seconds), and the at-least-once promise.
+            tracing::warn!(
+                rows = worker.leases.count(),
+                "worker stopping: outcomes not written in time; leaving those rows to their leases"
+            );
+            recorder.abort_all();
+        }
+        keeper_stop.cancel();
+        keeper.abort_all();
+        // What is still held now had its send abandoned: hand it back for a prompt retry.
+        let left = worker.leases.ids();
+        if !left.is_empty() {
+            tracing::info!(rows = left.len(), "worker stopping: handing back abandoned rows");
+            let deadline = all_end.max(Instant::now() + Duration::from_millis(500));
+            let _ = tokio::time::timeout_at(deadline.into(), worker.release(&left)).await;
+        }
         // A feed poll or a purge in progress is abandoned: the next one picks up where it stopped.
         chores.abort_all();
-        tracing::info!(worker = %worker.id, "worker stopped");
+        worker.transport.close().await;
+        tracing::info!(worker = %worker.id, secs = stopping.elapsed().as_secs_f64(), "worker stopped");
         Ok(())
     }
 
     /// Claims batches of due rows and hands them to the send loop through `ready`, until shutdown.
-    async fn claim_loop(
-        self: Arc<Self>,
-        ready: mpsc::Sender<Job>,
-        outcomes: mpsc::UnboundedSender<(i64, Outcome)>,
-        shutdown: CancellationToken,
-    ) {
+    async fn claim_loop(self: Arc<Self>, ready: mpsc::Sender<Job>, outcomes: Outcomes, shutdown: CancellationToken) {
         let mut db_backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
             if let Some(pause) = self.outage.remaining() {
@@ -222,6 +289,7 @@ impl Worker {
             let batch = match deliveries::claim(&self.db, self.id, limit, self.lease_secs).await {
                 Ok(batch) => {
                     db_backoff = Duration::from_millis(100);
+                    self.leases.hold(batch.iter().map(|d| d.id), claimed_at);
                     batch
                 }
                 Err(e) => {
@@ -246,7 +314,7 @@ impl Worker {
                 }
                 continue;
             }
-            let jobs = match self.prepare(batch, claimed_at, &outcomes).await {
+            let jobs = match self.prepare(batch, &outcomes).await {
                 Ok(jobs) => jobs,
                 Err((ids, e)) => {
                     tracing::warn!(error = %e, "storing tokens failed; releasing the batch");
@@ -283,20 +351,18 @@ impl Worker {
         if ids.is_empty() {
             return;
         }
-        if let Err(e) = deliveries::release(&self.db, self.id, ids).await {
-            tracing::warn!(error = %e, rows = ids.len(), "handing back rows failed; their leases will return them");
+        match deliveries::release(&self.db, self.id, ids).await {
+            Ok(_) => self.leases.let_go(ids.iter().copied()),
+            Err(e) => {
+                tracing::warn!(error = %e, rows = ids.len(), "handing back rows failed; their leases will return them")
+            }
         }
     }
 
     /// Settles rows that no longer need sending and mints the tokens of the rest, storing their
     /// hashes in one statement before any message leaves. Rendering happens in the send tasks,
     /// spread over the runtime's threads.
-    async fn prepare(
-        &self,
-        batch: Vec<Claimed>,
-        claimed_at: Instant,
-        outcomes: &mpsc::UnboundedSender<(i64, Outcome)>,
-    ) -> Result<Vec<Job>, (Vec<i64>, sqlx::Error)> {
+    async fn prepare(&self, batch: Vec<Claimed>, outcomes: &Outcomes) -> Result<Vec<Job>, (Vec<i64>, sqlx::Error)> {
         let mut jobs = Vec::with_capacity(batch.len());
         let mut new_tokens = Vec::new();
         for delivery in batch {
@@ -306,7 +372,7 @@ impl Worker {
             };
             if delivery.status != wanted {
                 crate::metrics::inc(&crate::metrics::METRICS.skipped);
-                let _ = outcomes.send((delivery.id, Outcome::Skipped { reason: "subscriber status changed" }));
+                let _ = outcomes.send((delivery.id, Outcome::Skipped { reason: "subscriber status changed" })).await;
                 continue;
             }
             let view = match (delivery.kind, delivery.digest_id) {
@@ -315,9 +381,9 @@ impl Worker {
                 (DeliveryKind::Digest, None) => Err(anyhow::anyhow!("digest delivery without a digest")),
             };
             match view.and_then(|view| Ok((view, self.composer.mint(&delivery, &mut new_tokens)?))) {
-                Ok((view, minted)) => jobs.push(Job { id: delivery.id, claimed_at, delivery, view, minted }),
+                Ok((view, minted)) => jobs.push(Job { id: delivery.id, delivery, view, minted }),
                 Err(e) => {
-                    let _ = outcomes.send((delivery.id, self.cannot_build(&delivery, &e)));
+                    let _ = outcomes.send((delivery.id, self.cannot_build(&delivery, &e))).await;
                 }
             }
         }
@@ -369,8 +435,8 @@ impl Worker {
 /// Eight times the concurrency (at least 64): each batch costs three statements (claim, tokens,
 /// outcomes), so bigger batches leave more of the machine to sending; in the digest benchmark
 /// 32-row batches gave 6.8k msgs/s and 128-row batches 8.0k. Never more than a rate-limited
-/// worker can start within half the time a row may wait (its lease less the send timeout), or rows
-/// would wait in memory until they are handed back.
+/// worker can start within half the slack between lease and send timeout: rows are renewed while
+/// they wait, but a worker should not hold rows that another, idle worker could send.
 fn batch_size(concurrency: usize, rate: f64, wait_secs: f64) -> usize {
     let mut size = concurrency.saturating_mul(8).clamp(64, MAX_BATCH);
     if rate > 0.0 {
@@ -379,10 +445,14 @@ fn batch_size(concurrency: usize, rate: f64, wait_secs: f64) -> usize {
     size
 }
 
+/// Outcomes that may wait for the recorder before sends pause.
+pub fn outcome_queue(batch_size: usize) -> usize {
+    batch_size * 2
+}
+
 /// A claimed row ready to go: its tokens are minted and stored, its message not yet rendered.
 struct Job {
     id: i64,
-    claimed_at: Instant,
     delivery: Claimed,
     /// The digest rendered as far as it can be without the recipient; `None` for a confirmation.
     view: Option<Arc<DigestView>>,
@@ -448,68 +518,10 @@ impl Worker {
     }
 }
 
-/// How long a claimed row may wait for a send slot before it is handed back: the lease less
-/// the send timeout, less a margin (half of what is left, at most 2 s) for scheduling,
-/// rendering and recording the outcome.
-fn max_wait(lease: Duration, send_timeout: Duration) -> Duration {
-    let slack = lease.saturating_sub(send_timeout);
-    slack.saturating_sub((slack / 2).min(Duration::from_secs(2)))
-}
-
 fn retry_or_fail(retry: RetryPolicy, attempts: i32, error: String) -> Outcome {
     match retry.next_delay(u32::try_from(attempts).unwrap_or(u32::MAX)) {
         Some(delay) => Outcome::Retry { error, after_secs: delay.as_secs_f64() },
         None => Outcome::Failed { error: format!("gave up after {attempts} attempts: {error}") },
-    }
-}
-
-/// Collects outcomes and writes them in batches. There is no timer: each write takes whatever
-/// arrived while the previous one ran, so batches grow with the send rate while an outcome waits
-/// at most one write (a few ms) — which bounds what a crash can make us send twice.
-///
-/// A failed write is retried (the database may be restarting); if it never succeeds, the leases
-/// run out and the rows are sent again, which is the at-least-once promise.
-async fn record_outcomes(
-    db: PgPool,
-    worker: Uuid,
-    mut received: mpsc::UnboundedReceiver<(i64, Outcome)>,
-    wake: Arc<Notify>,
-) {
-    let mut pending: Vec<(i64, Outcome)> = Vec::new();
-    loop {
-        match received.recv().await {
-            Some(item) => pending.push(item),
-            None => break,
-        }
-        while pending.len() < FLUSH_AT {
-            match received.try_recv() {
-                Ok(item) => pending.push(item),
-                Err(_) => break,
-            }
-        }
-        let mut tries = 0;
-        loop {
-            match deliveries::record(&db, worker, &pending).await {
-                Ok(_) => {
-                    // A retry may now be due sooner than the claim loop's nap: let it look again.
-                    if pending.iter().any(|(_, o)| matches!(o, Outcome::Retry { .. })) {
-                        wake.notify_one();
-                    }
-                    pending.clear();
-                    break;
-                }
-                Err(e) if tries < 20 => {
-                    tries += 1;
-                    tracing::warn!(error = %e, "recording delivery outcomes failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(250 * tries)).await;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, count = pending.len(), "giving up recording outcomes; leases will return them");
-                    pending.clear();
-                    break;
-                }
-            }
-        }
     }
 }
 
@@ -518,11 +530,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_claimed_row_waits_at_most_its_lease_less_the_send_timeout_and_a_margin() {
-        let secs = Duration::from_secs_f64;
-        assert_eq!(max_wait(secs(60.0), secs(30.0)), secs(28.0));
-        assert_eq!(max_wait(secs(3.0), secs(2.0)), secs(0.5));
-        assert_eq!(max_wait(secs(2.0), secs(2.0)), Duration::ZERO);
+    fn batches_are_eight_times_the_concurrency_or_what_a_rate_capped_worker_starts_in_time() {
         assert_eq!(batch_size(16, 0.0, 28.0), 128);
         assert_eq!(batch_size(16, 10.0, 2.0), 10, "a rate-capped worker claims what it can start in time");
     }

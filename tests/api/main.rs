@@ -15,6 +15,7 @@ mod digest;
 mod feeds;
 mod invalid_input;
 mod openapi;
+mod recording;
 mod signup;
 mod unsubscribe;
 mod workers;

@@ -1,0 +1,65 @@
+//! Writes delivery outcomes to the queue table in batches.
+//!
+//! Outcomes reach the recorder through a bounded channel. When writes fall behind, the channel
+//! fills, finished sends wait to hand in their outcome while still holding their send slot, the
+//! send loop finds no free slot, the queue to it fills, and the claimer stops claiming: a slow
+//! database slows sending down instead of piling up sent-but-unrecorded rows. Until its outcome
+//! is written a row stays held, its lease renewed (see `leases`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::{Notify, mpsc};
+
+use super::leases::Leases;
+use crate::store::deliveries::{self, Outcome};
+
+/// At most this many outcomes go into one write.
+pub const FLUSH_AT: usize = 500;
+/// Failed writes are retried this often (the database may be restarting, ~50 s in all) before
+/// the rows are let go, for their leases to run out and bring them back.
+const TRIES: u32 = 20;
+
+pub type Outcomes = mpsc::Sender<(i64, Outcome)>;
+
+/// Collects outcomes and writes them in batches. There is no timer: each write takes whatever
+/// arrived while the previous one ran, so batches grow with the send rate while an outcome waits
+/// at most one write (a few ms) when the database keeps up.
+pub async fn run(
+    db: PgPool,
+    worker: uuid::Uuid,
+    mut received: mpsc::Receiver<(i64, Outcome)>,
+    leases: Arc<Leases>,
+    wake: Arc<Notify>,
+) {
+    let mut pending: Vec<(i64, Outcome)> = Vec::with_capacity(FLUSH_AT);
+    while received.recv_many(&mut pending, FLUSH_AT).await > 0 {
+        let mut tries = 0;
+        loop {
+            match deliveries::record(&db, worker, &pending).await {
+                Ok(_) => {
+                    // A retry may now be due sooner than the claim loop's nap: let it look again.
+                    if pending.iter().any(|(_, o)| matches!(o, Outcome::Retry { .. })) {
+                        wake.notify_one();
+                    }
+                    break;
+                }
+                Err(e) if tries < TRIES => {
+                    tries += 1;
+                    tracing::warn!(error = %e, rows = pending.len(), "recording delivery outcomes failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(250 * u64::from(tries))).await;
+                }
+                Err(e) => {
+                    tracing::error!(
+                        error = %e,
+                        rows = pending.len(),
+                        "giving up recording outcomes; their leases will return the rows (sent ones go out again)"
+                    );
+                    break;
+                }
+            }
+        }
+        leases.let_go(pending.drain(..).map(|(id, _)| id));
+    }
+}
