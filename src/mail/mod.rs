@@ -2,12 +2,14 @@
 
 mod fold;
 mod html;
+pub mod inbound;
 mod markdown;
 mod message;
 mod smtp;
 mod templates;
 mod transport;
 mod url;
+mod verp;
 
 pub use html::{sanitize as sanitize_html, to_html as html_to_html, to_text as html_to_text};
 pub use markdown::{to_html as markdown_to_html, to_text as markdown_to_text};
@@ -31,3 +33,4 @@ pub use message::{BuiltMessage, MessageParts, build_message, message_id_domain, 
 pub use templates::{EmailTemplates, RenderedEmail, TemplateError, html_formatter};
 pub use transport::{MailTransport, SendError};
 pub use url::{MailUrl, TlsMode};
+pub use verp::BounceAddress;

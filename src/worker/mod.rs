@@ -231,10 +231,10 @@ impl Worker {
         }
         drop(outcomes);
         tracing::info!(rows = worker.leases.count(), "worker stopping: writing the last outcomes");
-        if tokio::time::timeout_at(all_end.into(), async { while recorder.join_next().await.is_some() {} })
+        let recorded = tokio::time::timeout_at(all_end.into(), async { while recorder.join_next().await.is_some() {} })
             .await
-            .is_err()
-        {
+            .is_ok();
+        if !recorded {
             // These rows were sent but their outcome is not written: their leases will bring
             // them back and they go out again. Rare (a database too slow to take a few hundred
             // updates in seconds), and the at-least-once promise.
@@ -246,8 +246,9 @@ impl Worker {
         }
         keeper_stop.cancel();
         keeper.abort_all();
-        // What is still held now had its send abandoned: hand it back for a prompt retry.
-        let left = worker.leases.ids();
+        // With every outcome written, what is still held had its send abandoned: hand it back
+        // for a prompt retry.
+        let left = if recorded { worker.leases.ids() } else { Vec::new() };
         if !left.is_empty() {
             tracing::info!(rows = left.len(), "worker stopping: handing back abandoned rows");
             let deadline = all_end.max(Instant::now() + Duration::from_millis(500));
