@@ -92,6 +92,12 @@ async fn openapi_json(
     axum::Json((*api).clone())
 }
 
+/// For pages that carry a token (in their URL or their form): no cache, shared or private, may
+/// keep them. The router adds `Referrer-Policy: no-referrer` to every response.
+fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}
+
 async fn not_found() -> Error {
     Error::NotFound("There is nothing at this address.".to_owned())
 }
