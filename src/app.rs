@@ -86,22 +86,13 @@ impl Application {
         tracing::info!(%addr, base_url = self.state.settings.http.base_url.as_str(), "listening");
         let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let router = crate::http::router(self.state.clone());
-        let stop = shutdown.clone();
-        let server = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { stop.cancelled().await });
-        let served = tokio::select! {
-            r = server => r.context("HTTP server failed"),
-            // Graceful shutdown waits for every open connection; keep-alive clients must not hold us up forever.
-            () = async { shutdown.cancelled().await; tokio::time::sleep(HTTP_DRAIN).await } => {
-                tracing::warn!("some HTTP connections did not finish in time");
-                Ok(())
-            }
-        };
+        let limits = self.state.settings.connection_limits();
+        crate::http::serve(self.listener, router, limits, shutdown.clone(), HTTP_DRAIN).await;
         if let Some(worker) = worker {
             worker.await.context("worker task panicked")??;
         }
         self.state.db.close().await;
-        served
+        Ok(())
     }
 }
 

@@ -56,6 +56,9 @@ pub struct HttpSettings {
     pub base_url: BaseUrl,
     #[serde(default)]
     pub client_ip_header: Option<String>,
+    pub header_read_timeout_secs: f64,
+    pub idle_timeout_secs: f64,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -280,6 +283,9 @@ impl Settings {
         if self.database.max_connections == 0 {
             return bad("database.max_connections", "must be at least 1");
         }
+        if self.http.max_connections == 0 {
+            return bad("http.max_connections", "must be at least 1");
+        }
         if self.mail.concurrency == 0 {
             return bad("mail.concurrency", "must be at least 1");
         }
@@ -297,6 +303,8 @@ impl Settings {
             ("mail.send_timeout_secs", self.mail.send_timeout_secs),
             ("mail.lease_secs", self.mail.lease_secs),
             ("subscriptions.token_ttl_hours", self.subscriptions.token_ttl_hours),
+            ("http.header_read_timeout_secs", self.http.header_read_timeout_secs),
+            ("http.idle_timeout_secs", self.http.idle_timeout_secs),
         ] {
             if !(v.is_finite() && v > 0.0 && v < 1e7) {
                 return bad(key, "must be a positive number");
@@ -336,6 +344,14 @@ impl Settings {
 
     pub fn lease(&self) -> Duration {
         Duration::from_secs_f64(self.mail.lease_secs)
+    }
+
+    pub fn connection_limits(&self) -> crate::http::ConnectionLimits {
+        crate::http::ConnectionLimits {
+            header_read_timeout: Duration::from_secs_f64(self.http.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs_f64(self.http.idle_timeout_secs),
+            max_connections: self.http.max_connections,
+        }
     }
 
     pub fn token_ttl(&self) -> Duration {

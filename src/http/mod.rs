@@ -3,6 +3,7 @@
 
 mod admin;
 mod confirm;
+mod connections;
 mod console;
 mod health;
 mod input;
@@ -31,6 +32,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use self::connections::{ConnectionLimits, serve};
 pub use self::rate_limit::RateLimiter;
 use crate::app::AppState;
 use crate::error::Error;
