@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
+use sqlx::{Connection as _, PgConnection};
 
 use crate::support::{Options, TestApp, token_of};
 
@@ -28,6 +29,49 @@ async fn a_script_posting_signups_from_one_address_gets_429_with_retry_after() {
     assert_eq!(form.status(), 429, "the HTML form is limited too");
     let subscribers: i64 = sqlx::query_scalar("SELECT count(*) FROM subscribers").fetch_one(&app.db).await.unwrap();
     assert_eq!(subscribers, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_simultaneous_signups_for_one_address_send_no_more_than_the_daily_cap() {
+    let app = TestApp::spawn_with(Options {
+        extra: vec![
+            ("BROADSHEET__LIMITS__CONFIRMATION_MAILS_PER_ADDRESS_PER_DAY".into(), "3".into()),
+            ("BROADSHEET__DATABASE__MAX_CONNECTIONS".into(), "20".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    sqlx::query("INSERT INTO subscribers (id, email) VALUES (gen_random_uuid(), 'target@example.com')")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    // Hold the subscriber's row so that the signups all start before any of them finishes: the
+    // widest form of the race, which a burst of requests hits by chance.
+    let mut holder = PgConnection::connect(&app.database_url()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT 1 FROM subscribers FOR UPDATE").execute(&mut holder).await.unwrap();
+    let mut signups = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (client, url) = (app.client.clone(), format!("{}/subscriptions", app.address));
+        signups.spawn(async move { client.post(url).json(&json!({ "email": "target@example.com" })).send().await });
+    }
+    let waiting =
+        format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock'", app.db_name);
+    // Asked on a connection of its own: the app's pool is busy waiting.
+    let mut observer = PgConnection::connect(&app.database_url()).await.unwrap();
+    let started = std::time::Instant::now();
+    while sqlx::query_scalar::<_, i64>(&waiting).fetch_one(&mut observer).await.unwrap() < 15 {
+        assert!(started.elapsed() < Duration::from_secs(20), "the signups never reached the database");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    while let Some(response) = signups.join_next().await {
+        assert_eq!(response.unwrap().unwrap().status(), 202);
+    }
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries").fetch_one(&app.db).await.unwrap();
+    assert!((1..=3).contains(&queued), "{queued} confirmation mails queued for one address; the cap is 3");
+    assert_eq!(app.sink().count_for("target@example.com"), usize::try_from(queued).unwrap());
 }
 
 /// Runs the real binary with `info` logs, walks a subscriber through signup, confirmation and
