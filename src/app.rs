@@ -57,8 +57,9 @@ impl Application {
         };
         let wake = Arc::new(Notify::new());
         let worker = if with_worker { Some(Worker::new(db.clone(), &settings, wake.clone())?) } else { None };
+        let limits = &settings.limits;
         let state = AppState {
-            limiter: Arc::new(RateLimiter::new(settings.limits.signups_per_ip_per_minute)),
+            limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),
             composer: Arc::new(Composer::new(&settings)?),
             db,
             settings: Arc::new(settings),

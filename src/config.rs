@@ -96,6 +96,8 @@ pub struct SubscriptionSettings {
 pub struct LimitSettings {
     pub signups_per_ip_per_minute: u32,
     pub confirmation_mails_per_address_per_day: u32,
+    /// IPv6 clients are limited per network of this many leading bits.
+    pub ipv6_prefix: u8,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -285,6 +287,9 @@ impl Settings {
         }
         if self.http.max_connections == 0 {
             return bad("http.max_connections", "must be at least 1");
+        }
+        if !(1..=128).contains(&self.limits.ipv6_prefix) {
+            return bad("limits.ipv6_prefix", "must be between 1 and 128 (64: one limit per /64 network)");
         }
         if self.mail.concurrency == 0 {
             return bad("mail.concurrency", "must be at least 1");

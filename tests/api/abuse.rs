@@ -74,6 +74,34 @@ async fn fifty_simultaneous_signups_for_one_address_send_no_more_than_the_daily_
     assert_eq!(app.sink().count_for("target@example.com"), usize::try_from(queued).unwrap());
 }
 
+#[tokio::test]
+async fn signups_from_many_addresses_of_one_ipv6_network_share_one_limit() {
+    let app = TestApp::spawn_with(Options {
+        extra: vec![
+            ("BROADSHEET__LIMITS__SIGNUPS_PER_IP_PER_MINUTE".into(), "5".into()),
+            ("BROADSHEET__HTTP__CLIENT_IP_HEADER".into(), "X-Forwarded-For".into()),
+        ],
+        with_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let signup = |from: String, i: usize| {
+        app.client
+            .post(format!("{}/subscriptions", app.address))
+            .header("x-forwarded-for", from)
+            .json(&json!({ "email": format!("victim{i}@example.com") }))
+            .send()
+    };
+    let mut accepted = 0;
+    for i in 0..25 {
+        let response = signup(format!("2001:db8:1:2::{:x}", i + 1), i).await.unwrap();
+        accepted += usize::from(response.status() == 202);
+    }
+    assert_eq!(accepted, 5, "25 addresses of one /64 are one client");
+    let neighbour = signup("2001:db8:1:3::1".to_owned(), 99).await.unwrap();
+    assert_eq!(neighbour.status(), 202, "the next /64 is someone else");
+}
+
 /// Runs the real binary with `info` logs, walks a subscriber through signup, confirmation and
 /// unsubscribe, and reads everything it logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
