@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::domain::TokenHash;
 use crate::http::RateLimiter;
 use crate::worker::{Composer, Worker};
 
@@ -21,6 +22,9 @@ pub struct AppState {
     pub db: PgPool,
     pub settings: Arc<Settings>,
     pub admin_token: Arc<SecretString>,
+    /// Fingerprint of `admin_token` kept with each console session: a session signed in with
+    /// another token (before the token was rotated) is not accepted.
+    pub admin_token_hash: TokenHash,
     /// Wakes the in-process worker as soon as a delivery is queued.
     pub wake: Arc<Notify>,
     pub limiter: Arc<RateLimiter>,
@@ -60,6 +64,7 @@ impl Application {
         let limits = &settings.limits;
         let state = AppState {
             limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),
+            admin_token_hash: admin_token_hash(&admin_token),
             composer: Arc::new(Composer::new(&settings)?),
             db,
             settings: Arc::new(settings),
@@ -95,6 +100,16 @@ impl Application {
         self.state.db.close().await;
         Ok(())
     }
+}
+
+/// SHA-256 over a label and the token: stored with console sessions, never the token itself.
+fn admin_token_hash(token: &SecretString) -> TokenHash {
+    use secrecy::ExposeSecret as _;
+    use sha2::{Digest as _, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"broadsheet admin session\0");
+    hasher.update(token.expose_secret().as_bytes());
+    TokenHash(hasher.finalize().into())
 }
 
 /// Resolves on SIGINT or SIGTERM.

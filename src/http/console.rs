@@ -72,7 +72,7 @@ impl FromRequestParts<AppState> for Session {
             return Err(NeedsSignIn::Redirect);
         };
         let hash = token.hash();
-        match sessions::csrf(&state.db, &hash).await {
+        match sessions::csrf(&state.db, &hash, &state.admin_token_hash).await {
             Ok(Some(csrf)) => Ok(Session { hash, csrf }),
             Ok(None) => Err(NeedsSignIn::Redirect),
             Err(e) => Err(NeedsSignIn::Failed(e.into())),
@@ -147,7 +147,7 @@ async fn login(
     }
     let session = Token::generate().map_err(|e| Error::Internal(e.into()))?;
     let csrf = Token::generate().map_err(|e| Error::Internal(e.into()))?;
-    sessions::create(&state.db, &session.hash(), csrf.expose(), SESSION_SECS).await?;
+    sessions::create(&state.db, &session.hash(), &state.admin_token_hash, csrf.expose(), SESSION_SECS).await?;
     let secure = if state.settings.http.base_url.is_https() { "; Secure" } else { "" };
     let cookie = format!(
         "{COOKIE}={}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
