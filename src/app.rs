@@ -28,6 +28,8 @@ pub struct AppState {
     /// Wakes the in-process worker as soon as a delivery is queued.
     pub wake: Arc<Notify>,
     pub limiter: Arc<RateLimiter>,
+    /// Wrong admin tokens per client; past the limit, admin routes answer 429.
+    pub auth_failures: Arc<RateLimiter>,
     /// Renders digest previews exactly as the worker renders mail.
     pub composer: Arc<Composer>,
 }
@@ -64,6 +66,7 @@ impl Application {
         let limits = &settings.limits;
         let state = AppState {
             limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),
+            auth_failures: Arc::new(RateLimiter::new(limits.admin_auth_failures_per_minute, limits.ipv6_prefix)),
             admin_token_hash: admin_token_hash(&admin_token),
             composer: Arc::new(Composer::new(&settings)?),
             db,

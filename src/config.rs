@@ -98,6 +98,7 @@ pub struct LimitSettings {
     pub confirmation_mails_per_address_per_day: u32,
     /// IPv6 clients are limited per network of this many leading bits.
     pub ipv6_prefix: u8,
+    pub admin_auth_failures_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -258,7 +259,9 @@ impl Settings {
                 )));
             }
             let keys: Vec<&str> = path.iter().map(String::as_str).collect();
-            set_key(&mut merged, &keys, scalar_from_env(raw));
+            // A token is text even when it happens to be all digits.
+            let value = if keys == ["admin", "token"] { Value::String(raw.clone()) } else { scalar_from_env(raw) };
+            set_key(&mut merged, &keys, value);
         }
 
         let mut settings: Settings = serde_path_to_error::deserialize(Value::Table(merged))
@@ -274,9 +277,12 @@ impl Settings {
             if self.mail.url.is_none() {
                 return bad("mail.url", "required in production (e.g. smtp://smtp.example.com:587?tls=required)");
             }
-            if self.admin.token.as_ref().is_none_or(|t| t.expose_secret().len() < 32) {
+            if self.admin.token.is_none() {
                 return bad("admin.token", "required in production, at least 32 characters");
             }
+        }
+        if self.admin.token.as_ref().is_some_and(|t| t.expose_secret().trim().chars().count() < 32) {
+            return bad("admin.token", "must be at least 32 characters (e.g. `openssl rand -hex 32`)");
         }
         if let Some(url) = &self.mail.url {
             crate::mail::MailUrl::parse(url.expose_secret())
@@ -437,13 +443,13 @@ mod tests {
             None,
             &vars(&[
                 ("BROADSHEET__MAIL__CONCURRENCY", "64"),
-                ("BROADSHEET__ADMIN__TOKEN", "12345"),
+                ("BROADSHEET__ADMIN__TOKEN", "12345678901234567890123456789012345"),
                 ("DATABASE_URL", "postgres://x@db/y"),
             ]),
         )
         .unwrap();
         assert_eq!(s.mail.concurrency, 64);
-        assert_eq!(s.admin.token.unwrap().expose_secret(), "12345");
+        assert_eq!(s.admin.token.unwrap().expose_secret(), "12345678901234567890123456789012345");
         assert_eq!(s.database.url.expose_secret(), "postgres://x@db/y");
     }
 
@@ -475,6 +481,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused_in_every_environment() {
+        for env in ["local", "production"] {
+            let err = Settings::load_from(
+                None,
+                &vars(&[
+                    ("BROADSHEET_ENV", env),
+                    ("BROADSHEET__MAIL__URL", "smtp://mail.example.com:587?tls=required"),
+                    ("BROADSHEET__ADMIN__TOKEN", "secret"),
+                ]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("admin.token") && err.contains("32 characters"), "{env}: {err}");
+        }
+        assert!(Settings::load_from(None, &[]).unwrap().admin.token.is_none(), "unset locally: one is generated");
     }
 
     #[test]

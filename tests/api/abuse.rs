@@ -102,6 +102,61 @@ async fn signups_from_many_addresses_of_one_ipv6_network_share_one_limit() {
     assert_eq!(neighbour.status(), 202, "the next /64 is someone else");
 }
 
+#[tokio::test]
+async fn wrong_admin_tokens_are_slowed_down_per_client() {
+    let app = TestApp::spawn_with(Options {
+        extra: vec![
+            ("BROADSHEET__LIMITS__ADMIN_AUTH_FAILURES_PER_MINUTE".into(), "5".into()),
+            ("BROADSHEET__HTTP__CLIENT_IP_HEADER".into(), "X-Forwarded-For".into()),
+        ],
+        with_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let api = |from: &str, token: &str| {
+        app.client
+            .get(format!("{}/admin/articles", app.address))
+            .header("x-forwarded-for", from)
+            .bearer_auth(token)
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(api("198.51.100.7", "guess-0123456789abcdef0123456789").await.unwrap().status(), 401);
+    }
+    let slowed = api("198.51.100.7", "guess-0123456789abcdef0123456789").await.unwrap();
+    assert_eq!(slowed.status(), 429);
+    let retry_after: u64 = slowed.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        api("198.51.100.7", crate::support::ADMIN_TOKEN).await.unwrap().status(),
+        429,
+        "while slowed, even the right token is not checked: a guess must teach nothing"
+    );
+    assert_eq!(
+        api("198.51.100.8", crate::support::ADMIN_TOKEN).await.unwrap().status(),
+        200,
+        "others are not affected"
+    );
+
+    // The console's sign-in counts against the same allowance.
+    let login = |from: &str, token: &str| {
+        app.client
+            .post(format!("{}/admin/login", app.address))
+            .header("x-forwarded-for", from)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string([("token", token)]).unwrap())
+            .send()
+    };
+    assert_eq!(login("198.51.100.7", "wrong").await.unwrap().status(), 429);
+    for _ in 0..5 {
+        assert_eq!(login("198.51.100.9", "wrong").await.unwrap().status(), 401);
+    }
+    let page = login("198.51.100.9", "wrong").await.unwrap();
+    assert_eq!(page.status(), 429);
+    assert!(page.headers().contains_key("retry-after"));
+    assert!(page.text().await.unwrap().contains("Too many requests"));
+}
+
 /// Runs the real binary with `info` logs, walks a subscriber through signup, confirmation and
 /// unsubscribe, and reads everything it logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,6 +217,11 @@ async fn no_address_or_token_reaches_the_logs_at_info() {
         200
     );
 
+    // A wrong admin token is logged at WARN with the client and route, never the token itself.
+    let guess = "guessed-token-that-must-not-be-logged-0123456789";
+    let refused = client.get(format!("{base}/admin/articles")).bearer_auth(guess).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+
     // SIGTERM, then read the whole log.
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let status = child.wait().unwrap();
@@ -172,7 +232,12 @@ async fn no_address_or_token_reaches_the_logs_at_info() {
         logs.contains("signup") && logs.contains("subscription confirmed") && logs.contains("unsubscribed"),
         "{logs}"
     );
-    for secret in [email, "secret.person", "private-domain", "Secret Name", &confirm_token, &unsubscribe_token] {
+    let failure = logs.lines().find(|l| l.contains("admin authentication failed")).unwrap_or_else(|| panic!("{logs}"));
+    assert!(
+        failure.contains("WARN") && failure.contains("127.0.0.1") && failure.contains("/admin/articles"),
+        "{failure}"
+    );
+    for secret in [email, "secret.person", "private-domain", "Secret Name", &confirm_token, &unsubscribe_token, guess] {
         assert!(!logs.contains(secret), "{secret:?} leaked into the logs:\n{logs}");
     }
     assert!(logs.contains("request_id"), "requests are logged with their id");
