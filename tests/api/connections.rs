@@ -101,3 +101,31 @@ async fn hundreds_of_idle_sockets_neither_lock_out_other_clients_nor_stay_open()
     }
     assert_eq!(app.get("/health").await.status(), 200);
 }
+
+#[tokio::test]
+async fn on_shutdown_a_request_in_flight_finishes_while_idle_connections_close() {
+    let mut app = TestApp::spawn_with(with_limits("10", "30", "10000")).await;
+    let mut idle = connect(&app).await;
+    let mut busy = connect(&app).await;
+    let body = r#"{"email": "late@example.com"}"#;
+    let head = format!(
+        "POST /subscriptions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // The head and half the body: the request is being served when the signal comes.
+    busy.write_all(head.as_bytes()).await.unwrap();
+    busy.write_all(&body.as_bytes()[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.begin_shutdown();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(is_closed(&mut idle).await, "an idle connection is closed at once");
+    assert!(TcpStream::connect(app.address.trim_start_matches("http://")).await.is_err(), "no new connections");
+
+    busy.write_all(&body.as_bytes()[10..]).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), busy.read_to_end(&mut response)).await.unwrap().unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+    assert!(response.to_lowercase().contains("connection: close"), "{response}");
+    assert!(app.wait_stopped(Duration::from_secs(5)).await, "the application finished once the request was served");
+}

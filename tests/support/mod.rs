@@ -293,6 +293,19 @@ impl TestApp {
         (self.local(&mail.link_to("https://news.example.test/subscriptions/confirm")), mail)
     }
 
+    /// Signals shutdown (SIGTERM) without waiting for it.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits up to `timeout` for the application to finish after shutdown; true when it did.
+    pub async fn wait_stopped(&mut self, timeout: Duration) -> bool {
+        match self.server.take() {
+            Some(server) => tokio::time::timeout(timeout, server).await.is_ok(),
+            None => true,
+        }
+    }
+
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(server) = self.server.take() {
