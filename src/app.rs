@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::domain::TokenHash;
 use crate::http::RateLimiter;
 use crate::worker::{Composer, Worker};
 
@@ -21,9 +22,14 @@ pub struct AppState {
     pub db: PgPool,
     pub settings: Arc<Settings>,
     pub admin_token: Arc<SecretString>,
+    /// Fingerprint of `admin_token` kept with each console session: a session signed in with
+    /// another token (before the token was rotated) is not accepted.
+    pub admin_token_hash: TokenHash,
     /// Wakes the in-process worker as soon as a delivery is queued.
     pub wake: Arc<Notify>,
     pub limiter: Arc<RateLimiter>,
+    /// Wrong admin tokens per client; past the limit, admin routes answer 429.
+    pub auth_failures: Arc<RateLimiter>,
     /// Renders digest previews exactly as the worker renders mail.
     pub composer: Arc<Composer>,
 }
@@ -59,8 +65,11 @@ impl Application {
         };
         let wake = Arc::new(Notify::new());
         let worker = if with_worker { Some(Worker::new(db.clone(), &settings, wake.clone())?) } else { None };
+        let limits = &settings.limits;
         let state = AppState {
-            limiter: Arc::new(RateLimiter::new(settings.limits.signups_per_ip_per_minute)),
+            limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),
+            auth_failures: Arc::new(RateLimiter::new(limits.admin_auth_failures_per_minute, limits.ipv6_prefix)),
+            admin_token_hash: admin_token_hash(&admin_token),
             composer: Arc::new(Composer::new(&settings)?),
             db,
             settings: Arc::new(settings),
@@ -88,23 +97,14 @@ impl Application {
         tracing::info!(%addr, base_url = self.state.settings.http.base_url.as_str(), "listening");
         let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let router = crate::http::router(self.state.clone());
-        let stop = shutdown.clone();
-        let server = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { stop.cancelled().await });
-        let served = tokio::select! {
-            r = server => r.context("HTTP server failed"),
-            // Graceful shutdown waits for every open connection; keep-alive clients must not hold us up forever.
-            () = async { shutdown.cancelled().await; tokio::time::sleep(HTTP_DRAIN).await } => {
-                tracing::warn!("some HTTP connections did not finish in time");
-                Ok(())
-            }
-        };
+        let limits = self.state.settings.connection_limits();
+        crate::http::serve(self.listener, router, limits, shutdown.clone(), HTTP_DRAIN).await;
         tracing::info!("HTTP server stopped");
         if let Some(worker) = worker {
             worker.await.context("worker task panicked")??;
         }
         close_pool(&self.state.db).await;
-        served
+        Ok(())
     }
 }
 
@@ -115,6 +115,16 @@ pub async fn close_pool(db: &PgPool) {
     if tokio::time::timeout(Duration::from_secs(1), db.close()).await.is_err() {
         tracing::warn!("database connections still busy; leaving them to the server");
     }
+}
+
+/// SHA-256 over a label and the token: stored with console sessions, never the token itself.
+fn admin_token_hash(token: &SecretString) -> TokenHash {
+    use secrecy::ExposeSecret as _;
+    use sha2::{Digest as _, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"broadsheet admin session\0");
+    hasher.update(token.expose_secret().as_bytes());
+    TokenHash(hasher.finalize().into())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -56,6 +56,9 @@ pub struct HttpSettings {
     pub base_url: BaseUrl,
     #[serde(default)]
     pub client_ip_header: Option<String>,
+    pub header_read_timeout_secs: f64,
+    pub idle_timeout_secs: f64,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +96,9 @@ pub struct SubscriptionSettings {
 pub struct LimitSettings {
     pub signups_per_ip_per_minute: u32,
     pub confirmation_mails_per_address_per_day: u32,
+    /// IPv6 clients are limited per network of this many leading bits.
+    pub ipv6_prefix: u8,
+    pub admin_auth_failures_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -253,7 +259,9 @@ impl Settings {
                 )));
             }
             let keys: Vec<&str> = path.iter().map(String::as_str).collect();
-            set_key(&mut merged, &keys, scalar_from_env(raw));
+            // A token is text even when it happens to be all digits.
+            let value = if keys == ["admin", "token"] { Value::String(raw.clone()) } else { scalar_from_env(raw) };
+            set_key(&mut merged, &keys, value);
         }
 
         let mut settings: Settings = serde_path_to_error::deserialize(Value::Table(merged))
@@ -269,9 +277,12 @@ impl Settings {
             if self.mail.url.is_none() {
                 return bad("mail.url", "required in production (e.g. smtp://smtp.example.com:587?tls=required)");
             }
-            if self.admin.token.as_ref().is_none_or(|t| t.expose_secret().len() < 32) {
+            if self.admin.token.is_none() {
                 return bad("admin.token", "required in production, at least 32 characters");
             }
+        }
+        if self.admin.token.as_ref().is_some_and(|t| t.expose_secret().trim().chars().count() < 32) {
+            return bad("admin.token", "must be at least 32 characters (e.g. `openssl rand -hex 32`)");
         }
         if let Some(url) = &self.mail.url {
             crate::mail::MailUrl::parse(url.expose_secret())
@@ -279,6 +290,12 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             return bad("database.max_connections", "must be at least 1");
+        }
+        if self.http.max_connections == 0 {
+            return bad("http.max_connections", "must be at least 1");
+        }
+        if !(1..=128).contains(&self.limits.ipv6_prefix) {
+            return bad("limits.ipv6_prefix", "must be between 1 and 128 (64: one limit per /64 network)");
         }
         if self.mail.concurrency == 0 {
             return bad("mail.concurrency", "must be at least 1");
@@ -297,6 +314,8 @@ impl Settings {
             ("mail.send_timeout_secs", self.mail.send_timeout_secs),
             ("mail.lease_secs", self.mail.lease_secs),
             ("subscriptions.token_ttl_hours", self.subscriptions.token_ttl_hours),
+            ("http.header_read_timeout_secs", self.http.header_read_timeout_secs),
+            ("http.idle_timeout_secs", self.http.idle_timeout_secs),
         ] {
             if !(v.is_finite() && v > 0.0 && v < 1e7) {
                 return bad(key, "must be a positive number");
@@ -336,6 +355,14 @@ impl Settings {
 
     pub fn lease(&self) -> Duration {
         Duration::from_secs_f64(self.mail.lease_secs)
+    }
+
+    pub fn connection_limits(&self) -> crate::http::ConnectionLimits {
+        crate::http::ConnectionLimits {
+            header_read_timeout: Duration::from_secs_f64(self.http.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs_f64(self.http.idle_timeout_secs),
+            max_connections: self.http.max_connections,
+        }
     }
 
     pub fn token_ttl(&self) -> Duration {
@@ -416,13 +443,13 @@ mod tests {
             None,
             &vars(&[
                 ("BROADSHEET__MAIL__CONCURRENCY", "64"),
-                ("BROADSHEET__ADMIN__TOKEN", "12345"),
+                ("BROADSHEET__ADMIN__TOKEN", "12345678901234567890123456789012345"),
                 ("DATABASE_URL", "postgres://x@db/y"),
             ]),
         )
         .unwrap();
         assert_eq!(s.mail.concurrency, 64);
-        assert_eq!(s.admin.token.unwrap().expose_secret(), "12345");
+        assert_eq!(s.admin.token.unwrap().expose_secret(), "12345678901234567890123456789012345");
         assert_eq!(s.database.url.expose_secret(), "postgres://x@db/y");
     }
 
@@ -454,6 +481,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused_in_every_environment() {
+        for env in ["local", "production"] {
+            let err = Settings::load_from(
+                None,
+                &vars(&[
+                    ("BROADSHEET_ENV", env),
+                    ("BROADSHEET__MAIL__URL", "smtp://mail.example.com:587?tls=required"),
+                    ("BROADSHEET__ADMIN__TOKEN", "secret"),
+                ]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("admin.token") && err.contains("32 characters"), "{env}: {err}");
+        }
+        assert!(Settings::load_from(None, &[]).unwrap().admin.token.is_none(), "unset locally: one is generated");
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! `Authorization: Bearer <admin.token>`.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -43,8 +44,12 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .route_layer(middleware::from_fn_with_state(state, require_admin))
 }
 
-/// Compares in constant time, so response timing does not leak how much of a guess was right.
-async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, Error> {
+async fn require_admin(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Result<Response, Error> {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -52,12 +57,35 @@ async fn require_admin(State(state): State<AppState>, request: Request, next: Ne
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .unwrap_or("");
+    verify_admin_token(&state, peer, request.headers(), presented, request.uri().path())?;
+    Ok(next.run(request).await)
+}
+
+/// Checks a presented admin token (bearer API and console sign-in alike). Compares in constant
+/// time, so response timing does not leak how much of a guess was right. Each wrong token is
+/// logged (client and route, never what was presented) and counted per client; a client past
+/// `limits.admin_auth_failures_per_minute` gets 429, right token or not, until its allowance
+/// refills, so a guess teaches it nothing.
+pub(super) fn verify_admin_token(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    presented: &str,
+    route: &str,
+) -> Result<(), Error> {
+    let ip = super::client_ip(peer, headers, state.settings.http.client_ip_header.as_deref());
+    if let Err(retry_after_secs) = state.auth_failures.exhausted(ip) {
+        tracing::debug!(client_ip = %ip, route, "admin authentication refused: too many wrong tokens");
+        return Err(Error::TooManyRequests { retry_after_secs });
+    }
     let expected = state.admin_token.expose_secret();
     let matches: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
     if presented.is_empty() || !matches {
+        let _ = state.auth_failures.check(ip);
+        tracing::warn!(client_ip = %ip, route, "admin authentication failed");
         return Err(Error::Unauthorized);
     }
-    Ok(next.run(request).await)
+    Ok(())
 }
 
 /// A JSON object body, or a 4xx saying what is wrong with it.
@@ -95,6 +123,7 @@ fn required_text<'a>(map: &'a Map<String, Value>, field: &'static str) -> Result
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "A field to fix", body = ErrorBody),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
         (status = 503, description = "The database is unreachable", body = ErrorBody),
     ))]
 async fn add_article(
@@ -120,6 +149,7 @@ async fn add_article(
 #[utoipa::path(get, path = "/admin/articles", tag = "admin", security(("admin_token" = [])),
     responses((status = 200, description = "Articles", body = ArticleList),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
         (status = 503, description = "The database is unreachable", body = ErrorBody),
     ))]
 async fn list_articles(State(state): State<AppState>) -> Result<Json<Value>, Error> {
@@ -150,6 +180,7 @@ fn article_ids(map: &Map<String, Value>) -> Result<Option<Vec<Uuid>>, Error> {
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "No articles to send, or an unknown article", body = ErrorBody),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
         (status = 503, description = "The database is unreachable", body = ErrorBody),
     ))]
 async fn send_digest(
@@ -184,6 +215,7 @@ async fn send_digest(
         (status = 200, description = "Counts", body = DigestProgress),
         (status = 404, description = "No such digest", body = ErrorBody),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
         (status = 503, description = "The database is unreachable", body = ErrorBody),
     ))]
 async fn digest_status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Error> {
@@ -212,6 +244,7 @@ struct PreviewQuery {
         (status = 400, description = "A bad query string", body = ErrorBody),
         (status = 422, description = "No articles, or a bad article id", body = ErrorBody),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
         (status = 503, description = "The database is unreachable", body = ErrorBody),
     ))]
 async fn preview_digest(
@@ -259,6 +292,7 @@ struct SubscriberQuery {
         (status = 400, description = "A bad query string", body = ErrorBody),
         (status = 422, description = "An unknown status", body = ErrorBody),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
         (status = 503, description = "The database is unreachable", body = ErrorBody),
     ))]
 async fn list_subscribers(

@@ -23,7 +23,7 @@ use crate::store::subscribers::{self, ConsentAction};
 use crate::store::tokens::{self, ConfirmToken};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(confirm_page, confirm))
+    OpenApiRouter::new().routes(routes!(confirm_page, confirm)).layer(super::no_store())
 }
 
 #[derive(Deserialize)]

@@ -6,12 +6,13 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{Value, context};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use utoipa_axum::router::OpenApiRouter;
@@ -72,7 +73,7 @@ impl FromRequestParts<AppState> for Session {
             return Err(NeedsSignIn::Redirect);
         };
         let hash = token.hash();
-        match sessions::csrf(&state.db, &hash).await {
+        match sessions::csrf(&state.db, &hash, &state.admin_token_hash).await {
             Ok(Some(csrf)) => Ok(Session { hash, csrf }),
             Ok(None) => Err(NeedsSignIn::Redirect),
             Err(e) => Err(NeedsSignIn::Failed(e.into())),
@@ -131,23 +132,27 @@ async fn login_page() -> Response {
 }
 
 /// Exchange the admin token for a session cookie.
-#[utoipa::path(post, path = "/admin/login", tag = "console", request_body(content = ConsoleForm, content_type = "application/x-www-form-urlencoded"), responses((status = 303, description = "Signed in: to /admin, with the session cookie"), (status = 401, description = "Wrong token: the sign-in page again", content_type = "text/html", body = String), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
+#[utoipa::path(post, path = "/admin/login", tag = "console", request_body(content = ConsoleForm, content_type = "application/x-www-form-urlencoded"), responses((status = 303, description = "Signed in: to /admin, with the session cookie"), (status = 401, description = "Wrong token: the sign-in page again", content_type = "text/html", body = String), (status = 429, description = "Too many wrong tokens from this client; see Retry-After", content_type = "text/html", body = String), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
     let fields = form(&headers, body)?;
     let presented = fields.get("token").map(|t| t.trim()).unwrap_or("");
-    let expected = state.admin_token.expose_secret();
-    if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-        let mut response = page("console/login.html", None, context! { error => "That is not the admin token." });
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
-        return Ok(response);
+    match super::admin::verify_admin_token(&state, peer, &headers, presented, "/admin/login") {
+        Ok(()) => {}
+        Err(Error::Unauthorized) => {
+            let mut response = page("console/login.html", None, context! { error => "That is not the admin token." });
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            return Ok(response);
+        }
+        Err(e) => return Err(e.into()),
     }
     let session = Token::generate().map_err(|e| Error::Internal(e.into()))?;
     let csrf = Token::generate().map_err(|e| Error::Internal(e.into()))?;
-    sessions::create(&state.db, &session.hash(), csrf.expose(), SESSION_SECS).await?;
+    sessions::create(&state.db, &session.hash(), &state.admin_token_hash, csrf.expose(), SESSION_SECS).await?;
     let secure = if state.settings.http.base_url.is_https() { "; Secure" } else { "" };
     let cookie = format!(
         "{COOKIE}={}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{secure}",

@@ -3,6 +3,7 @@
 
 mod admin;
 mod confirm;
+mod connections;
 mod console;
 mod health;
 mod input;
@@ -31,6 +32,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use self::connections::{ConnectionLimits, serve};
 pub use self::rate_limit::RateLimiter;
 use crate::app::AppState;
 use crate::error::Error;
@@ -90,6 +92,12 @@ async fn openapi_json(
     axum::Extension(api): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
 ) -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json((*api).clone())
+}
+
+/// For pages that carry a token (in their URL or their form): no cache, shared or private, may
+/// keep them. The router adds `Referrer-Policy: no-referrer` to every response.
+fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
 async fn not_found() -> Error {

@@ -28,7 +28,7 @@ use crate::store::subscribers::{self, ConsentAction};
 use crate::store::tokens;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(unsubscribe_page, unsubscribe))
+    OpenApiRouter::new().routes(routes!(unsubscribe_page, unsubscribe)).layer(super::no_store())
 }
 
 fn invalid() -> Response {

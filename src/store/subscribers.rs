@@ -34,13 +34,18 @@ pub struct Signup {
 /// A whole signup in one statement, so it costs one round trip and is atomic without an explicit
 /// transaction: create the subscriber or find the existing one (case-insensitively), record the
 /// consent event, and queue a confirmation mail when the subscriber is pending, unless one is
-/// already waiting or the address had `cap` today.
+/// already waiting or the address had `cap` in the last day.
 ///
 /// Someone who unsubscribed (or bounced) starts over as pending and must confirm again; a
-/// confirmed subscriber is left as they are. The upsert locks the subscriber row, so two signups
-/// for one address take turns; the cap's count reads the statement's snapshot, so a burst of
-/// simultaneous requests for one address can overshoot it by the size of the burst (the per-IP
-/// rate limit bounds that).
+/// confirmed subscriber is left as they are.
+///
+/// The cap holds however many signups for one address arrive at once: the times of the day's
+/// mails live on the subscriber row (`confirmation_mails_at`), and the upsert reads and extends
+/// them under the row lock, on the newest version of the row, where a count of deliveries would
+/// read the statement's snapshot and miss the mails that simultaneous signups just queued. The
+/// row remembers which request queued the latest mail, so the statement knows whether it did.
+/// "Unless one is already waiting" still reads the snapshot: a burst may queue a second or third
+/// mail, never more than the cap.
 pub async fn signup(
     conn: &mut PgConnection,
     email: &SubscriberEmail,
@@ -52,14 +57,38 @@ pub async fn signup(
     let row = sqlx::query!(
         r#"
         WITH subscriber AS (
-            INSERT INTO subscribers (id, email, name) VALUES ($1, $2, $3)
+            INSERT INTO subscribers (id, email, name, confirmation_mails_at, confirmation_queued_by)
+            VALUES ($1, $2, $3,
+                    CASE WHEN $6::bigint > 0 THEN ARRAY[now()] ELSE '{}' END,
+                    CASE WHEN $6 > 0 THEN $1::uuid END)
             ON CONFLICT (lower(email)) DO UPDATE SET
                 name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name
                             ELSE coalesce(EXCLUDED.name, subscribers.name) END,
                 status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced')
                               THEN 'pending'::subscriber_status ELSE subscribers.status END,
-                updated_at = now()
-            RETURNING id, status
+                updated_at = now(),
+                -- The same condition twice (SET cannot name another new value): the subscriber
+                -- is or becomes pending, had fewer than the cap in the last day, and no mail is
+                -- waiting (through the subscriber's own index, not the queue's).
+                confirmation_mails_at = CASE
+                    WHEN subscribers.status IN ('pending', 'unsubscribed', 'bounced')
+                     AND (SELECT count(*) FROM unnest(subscribers.confirmation_mails_at) t
+                          WHERE t > now() - interval '1 day') < $6
+                     AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                     WHERE d.subscriber_id = subscribers.id AND d.kind = 'confirmation'
+                                       AND d.status = 'pending')
+                    THEN ARRAY(SELECT t FROM unnest(subscribers.confirmation_mails_at) t
+                               WHERE t > now() - interval '1 day') || now()
+                    ELSE subscribers.confirmation_mails_at END,
+                confirmation_queued_by = CASE
+                    WHEN subscribers.status IN ('pending', 'unsubscribed', 'bounced')
+                     AND (SELECT count(*) FROM unnest(subscribers.confirmation_mails_at) t
+                          WHERE t > now() - interval '1 day') < $6
+                     AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                     WHERE d.subscriber_id = subscribers.id AND d.kind = 'confirmation'
+                                       AND d.status = 'pending')
+                    THEN EXCLUDED.id END
+            RETURNING id, status, coalesce(confirmation_queued_by = $1, false) AS queued
         ),
         consent AS (
             INSERT INTO consent_events (subscriber_id, action, ip, user_agent)
@@ -67,14 +96,7 @@ pub async fn signup(
         ),
         queued AS (
             INSERT INTO deliveries (kind, subscriber_id)
-            SELECT 'confirmation', s.id FROM subscriber s
-            -- One look at this subscriber's confirmation mails (through their own index, not the
-            -- queue's: with a backlog the queue index would make every signup scan it).
-            WHERE s.status = 'pending'
-              AND (SELECT count(*) FILTER (WHERE d.status = 'pending') = 0
-                          AND count(*) FILTER (WHERE d.created_at > now() - interval '1 day') < $6
-                   FROM deliveries d
-                   WHERE d.subscriber_id = s.id AND d.kind = 'confirmation')
+            SELECT 'confirmation', s.id FROM subscriber s WHERE s.queued
             RETURNING id
         )
         SELECT s.id AS "id!", s.status AS "status!: SubscriberStatus", EXISTS (SELECT 1 FROM queued) AS "queued!"

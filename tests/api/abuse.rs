@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
+use sqlx::{Connection as _, PgConnection};
 
 use crate::support::{Options, TestApp, token_of};
 
@@ -28,6 +29,132 @@ async fn a_script_posting_signups_from_one_address_gets_429_with_retry_after() {
     assert_eq!(form.status(), 429, "the HTML form is limited too");
     let subscribers: i64 = sqlx::query_scalar("SELECT count(*) FROM subscribers").fetch_one(&app.db).await.unwrap();
     assert_eq!(subscribers, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_simultaneous_signups_for_one_address_send_no_more_than_the_daily_cap() {
+    let app = TestApp::spawn_with(Options {
+        extra: vec![
+            ("BROADSHEET__LIMITS__CONFIRMATION_MAILS_PER_ADDRESS_PER_DAY".into(), "3".into()),
+            ("BROADSHEET__DATABASE__MAX_CONNECTIONS".into(), "20".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    sqlx::query("INSERT INTO subscribers (id, email) VALUES (gen_random_uuid(), 'target@example.com')")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    // Hold the subscriber's row so that the signups all start before any of them finishes: the
+    // widest form of the race, which a burst of requests hits by chance.
+    let mut holder = PgConnection::connect(&app.database_url()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT 1 FROM subscribers FOR UPDATE").execute(&mut holder).await.unwrap();
+    let mut signups = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (client, url) = (app.client.clone(), format!("{}/subscriptions", app.address));
+        signups.spawn(async move { client.post(url).json(&json!({ "email": "target@example.com" })).send().await });
+    }
+    let waiting =
+        format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock'", app.db_name);
+    // Asked on a connection of its own: the app's pool is busy waiting.
+    let mut observer = PgConnection::connect(&app.database_url()).await.unwrap();
+    let started = std::time::Instant::now();
+    while sqlx::query_scalar::<_, i64>(&waiting).fetch_one(&mut observer).await.unwrap() < 15 {
+        assert!(started.elapsed() < Duration::from_secs(20), "the signups never reached the database");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    while let Some(response) = signups.join_next().await {
+        assert_eq!(response.unwrap().unwrap().status(), 202);
+    }
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries").fetch_one(&app.db).await.unwrap();
+    assert!((1..=3).contains(&queued), "{queued} confirmation mails queued for one address; the cap is 3");
+    assert_eq!(app.sink().count_for("target@example.com"), usize::try_from(queued).unwrap());
+}
+
+#[tokio::test]
+async fn signups_from_many_addresses_of_one_ipv6_network_share_one_limit() {
+    let app = TestApp::spawn_with(Options {
+        extra: vec![
+            ("BROADSHEET__LIMITS__SIGNUPS_PER_IP_PER_MINUTE".into(), "5".into()),
+            ("BROADSHEET__HTTP__CLIENT_IP_HEADER".into(), "X-Forwarded-For".into()),
+        ],
+        with_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let signup = |from: String, i: usize| {
+        app.client
+            .post(format!("{}/subscriptions", app.address))
+            .header("x-forwarded-for", from)
+            .json(&json!({ "email": format!("victim{i}@example.com") }))
+            .send()
+    };
+    let mut accepted = 0;
+    for i in 0..25 {
+        let response = signup(format!("2001:db8:1:2::{:x}", i + 1), i).await.unwrap();
+        accepted += usize::from(response.status() == 202);
+    }
+    assert_eq!(accepted, 5, "25 addresses of one /64 are one client");
+    let neighbour = signup("2001:db8:1:3::1".to_owned(), 99).await.unwrap();
+    assert_eq!(neighbour.status(), 202, "the next /64 is someone else");
+}
+
+#[tokio::test]
+async fn wrong_admin_tokens_are_slowed_down_per_client() {
+    let app = TestApp::spawn_with(Options {
+        extra: vec![
+            ("BROADSHEET__LIMITS__ADMIN_AUTH_FAILURES_PER_MINUTE".into(), "5".into()),
+            ("BROADSHEET__HTTP__CLIENT_IP_HEADER".into(), "X-Forwarded-For".into()),
+        ],
+        with_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let api = |from: &str, token: &str| {
+        app.client
+            .get(format!("{}/admin/articles", app.address))
+            .header("x-forwarded-for", from)
+            .bearer_auth(token)
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(api("198.51.100.7", "guess-0123456789abcdef0123456789").await.unwrap().status(), 401);
+    }
+    let slowed = api("198.51.100.7", "guess-0123456789abcdef0123456789").await.unwrap();
+    assert_eq!(slowed.status(), 429);
+    let retry_after: u64 = slowed.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        api("198.51.100.7", crate::support::ADMIN_TOKEN).await.unwrap().status(),
+        429,
+        "while slowed, even the right token is not checked: a guess must teach nothing"
+    );
+    assert_eq!(
+        api("198.51.100.8", crate::support::ADMIN_TOKEN).await.unwrap().status(),
+        200,
+        "others are not affected"
+    );
+
+    // The console's sign-in counts against the same allowance.
+    let login = |from: &str, token: &str| {
+        app.client
+            .post(format!("{}/admin/login", app.address))
+            .header("x-forwarded-for", from)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string([("token", token)]).unwrap())
+            .send()
+    };
+    assert_eq!(login("198.51.100.7", "wrong").await.unwrap().status(), 429);
+    for _ in 0..5 {
+        assert_eq!(login("198.51.100.9", "wrong").await.unwrap().status(), 401);
+    }
+    let page = login("198.51.100.9", "wrong").await.unwrap();
+    assert_eq!(page.status(), 429);
+    assert!(page.headers().contains_key("retry-after"));
+    assert!(page.text().await.unwrap().contains("Too many requests"));
 }
 
 /// Runs the real binary with `info` logs, walks a subscriber through signup, confirmation and
@@ -90,6 +217,11 @@ async fn no_address_or_token_reaches_the_logs_at_info() {
         200
     );
 
+    // A wrong admin token is logged at WARN with the client and route, never the token itself.
+    let guess = "guessed-token-that-must-not-be-logged-0123456789";
+    let refused = client.get(format!("{base}/admin/articles")).bearer_auth(guess).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+
     // SIGTERM, then read the whole log.
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let status = child.wait().unwrap();
@@ -100,7 +232,12 @@ async fn no_address_or_token_reaches_the_logs_at_info() {
         logs.contains("signup") && logs.contains("subscription confirmed") && logs.contains("unsubscribed"),
         "{logs}"
     );
-    for secret in [email, "secret.person", "private-domain", "Secret Name", &confirm_token, &unsubscribe_token] {
+    let failure = logs.lines().find(|l| l.contains("admin authentication failed")).unwrap_or_else(|| panic!("{logs}"));
+    assert!(
+        failure.contains("WARN") && failure.contains("127.0.0.1") && failure.contains("/admin/articles"),
+        "{failure}"
+    );
+    for secret in [email, "secret.person", "private-domain", "Secret Name", &confirm_token, &unsubscribe_token, guess] {
         assert!(!logs.contains(secret), "{secret:?} leaked into the logs:\n{logs}");
     }
     assert!(logs.contains("request_id"), "requests are logged with their id");

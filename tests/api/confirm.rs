@@ -93,3 +93,24 @@ async fn a_used_token_of_a_resent_mail_cannot_confirm_after_unsubscribing() {
     assert_eq!(app.status_of("wasntme@example.com").await.as_deref(), Some("unsubscribed"));
     app.wait_until_queue_settled(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn pages_that_carry_a_token_are_never_cached_nor_leak_it_as_a_referrer() {
+    let app = TestApp::spawn().await;
+    let (link, mail) = app.confirmation_link_for("private@example.com", "").await;
+    let token = token_of(&link);
+    let unsubscribe = app.local(&mail.link_to("https://news.example.test/unsubscribe"));
+    let unsubscribe_token = token_of(&unsubscribe);
+    let responses = [
+        ("GET confirm", app.get(&link).await),
+        ("POST confirm", app.post_form("/subscriptions/confirm", &[("token", &token)]).await),
+        ("POST confirm, used token", app.post_form("/subscriptions/confirm", &[("token", &"A".repeat(43))]).await),
+        ("GET unsubscribe", app.get(&unsubscribe).await),
+        ("POST unsubscribe", app.post_form("/unsubscribe", &[("token", &unsubscribe_token)]).await),
+    ];
+    for (what, response) in responses {
+        assert!(response.status().as_u16() < 500, "{what}");
+        assert_eq!(response.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"), "{what}");
+        assert_eq!(response.headers()["referrer-policy"], "no-referrer", "{what}");
+    }
+}

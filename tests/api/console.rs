@@ -165,3 +165,45 @@ async fn the_digest_page_shows_failures_with_the_reply_and_retries_them() {
     assert_eq!(app.sink().attempt_times("bad@example.com").len(), attempts_before + 1, "tried once more");
     assert_eq!(app.sink().count_for("good@example.com"), 1, "the delivered one is not sent again");
 }
+
+#[tokio::test]
+async fn rotating_the_admin_token_ends_every_console_session() {
+    let old = TestApp::spawn().await;
+    let login = old.post_form("/admin/login", &[("token", ADMIN_TOKEN)]).await;
+    assert_eq!(login.status(), 303);
+    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let page = old.client.get(format!("{}/admin/ui/articles", old.address)).header("cookie", &session).send().await;
+    let csrf = csrf_of(&page.unwrap().text().await.unwrap());
+
+    // The service restarts on the same database with a new token.
+    let new_token = "rotated-admin-token-fedcba9876543210fedcba98";
+    let app = TestApp::spawn_with(Options {
+        db_name: Some(old.db_name.clone()),
+        extra: vec![("BROADSHEET__ADMIN__TOKEN".into(), new_token.into())],
+        ..Default::default()
+    })
+    .await;
+    let get = app.client.get(format!("{}/admin/ui/articles", app.address)).header("cookie", &session).send().await;
+    let get = get.unwrap();
+    assert_eq!(get.status(), 303);
+    assert_eq!(get.headers()["location"], "/admin/login");
+    let post = app
+        .client
+        .post(format!("{}/admin/ui/articles", app.address))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            serde_urlencoded::to_string([("csrf", csrf.as_str()), ("title", "Old"), ("body", "x"), ("action", "save")])
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 303);
+    assert_eq!(post.headers()["location"], "/admin/login");
+    let articles: i64 = sqlx::query_scalar("SELECT count(*) FROM articles").fetch_one(&app.db).await.unwrap();
+    assert_eq!(articles, 0, "the old session's form changed nothing");
+
+    assert_eq!(app.post_form("/admin/login", &[("token", ADMIN_TOKEN)]).await.status(), 401, "the old token is gone");
+    assert_eq!(app.post_form("/admin/login", &[("token", new_token)]).await.status(), 303);
+}

@@ -162,3 +162,21 @@ async fn sql_looking_and_non_ascii_input_is_just_text() {
         assert!(head.is_ascii(), "headers stay ASCII: {head}");
     }
 }
+
+#[tokio::test]
+async fn a_name_carrying_a_domain_is_refused_on_the_form_with_a_message_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let response = app.sign_up("ada@example.com", "Claim at evil.com/prize").await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("web address or domain name"), "{html}");
+    assert!(html.contains("ada@example.com"), "keeps what was typed");
+    let json = app.post_json("/subscriptions", &json!({ "email": "ada@example.com", "name": "www.evil.test" })).await;
+    assert_eq!(json.status(), 422);
+    assert_eq!(json.json::<Value>().await.unwrap()["field"], "name");
+    // Names with initials and titles are names.
+    assert_eq!(app.sign_up("jrr@example.com", "J. R. R. Tolkien").await.status(), 200);
+    assert_eq!(app.sign_up("jane@example.com", "Dr. Jane Doe").await.status(), 200);
+    let subscribers: i64 = sqlx::query_scalar("SELECT count(*) FROM subscribers").fetch_one(&app.db).await.unwrap();
+    assert_eq!(subscribers, 2);
+}

@@ -9,6 +9,7 @@ mod abuse;
 mod browser;
 mod cli;
 mod confirm;
+mod connections;
 mod console;
 mod delivery;
 mod digest;

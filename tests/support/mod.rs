@@ -53,11 +53,22 @@ pub struct Options {
     pub with_worker: bool,
     /// Replaces [`BASE_URL`] (a browser keeps `Secure` cookies from an http origin to itself).
     pub base_url: Option<String>,
+    /// Run on this existing test database (another `TestApp`'s `db_name`), as a restarted
+    /// service would, instead of a fresh one.
+    pub db_name: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { start_sink: true, mail_port: None, script: None, extra: Vec::new(), with_worker: true, base_url: None }
+        Self {
+            start_sink: true,
+            mail_port: None,
+            script: None,
+            extra: Vec::new(),
+            with_worker: true,
+            base_url: None,
+            db_name: None,
+        }
     }
 }
 
@@ -85,7 +96,7 @@ impl TestApp {
             (None, Some(port)) => format!("smtp://127.0.0.1:{port}?tls=none"),
             (None, None) => panic!("start_sink = false needs a mail_port"),
         };
-        let db_name = format!("broadsheet_test_{}", uuid::Uuid::new_v4().simple());
+        let db_name = options.db_name.unwrap_or_else(|| format!("broadsheet_test_{}", uuid::Uuid::new_v4().simple()));
         let mut vars: Vec<(String, String)> = [
             ("DATABASE_URL", format!("{}/{db_name}", server_url())),
             ("BROADSHEET__DATABASE__MAX_CONNECTIONS", "5".to_owned()),
@@ -280,6 +291,19 @@ impl TestApp {
         let mails = self.sink().wait_for(before + 1, Duration::from_secs(10)).await;
         let mail = mails.into_iter().rev().find(|m| m.rcpt_to.iter().any(|r| r.eq_ignore_ascii_case(email))).unwrap();
         (self.local(&mail.link_to("https://news.example.test/subscriptions/confirm")), mail)
+    }
+
+    /// Signals shutdown (SIGTERM) without waiting for it.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits up to `timeout` for the application to finish after shutdown; true when it did.
+    pub async fn wait_stopped(&mut self, timeout: Duration) -> bool {
+        match self.server.take() {
+            Some(server) => tokio::time::timeout(timeout, server).await.is_ok(),
+            None => true,
+        }
     }
 
     pub async fn stop(mut self) {
