@@ -217,3 +217,31 @@ pub async fn renew(db: &PgPool, worker: Uuid, ids: &[i64], lease_secs: f64) -> s
     tx.commit().await?;
     Ok(renewed)
 }
+
+/// Refreshes the queue's statistics. Analysing samples a fixed number of rows (under a second for
+/// a million); it waits at most a second for its lock (another analyse or a vacuum running is
+/// just as good), and failing is harmless: autovacuum analyses too, only later.
+pub async fn analyze(db: &PgPool) {
+    let analyzed = async {
+        let mut tx = db.begin().await?;
+        sqlx::query("SET LOCAL lock_timeout = '1s'").execute(&mut *tx).await?;
+        sqlx::query("ANALYZE deliveries").execute(&mut *tx).await?;
+        tx.commit().await
+    };
+    if let Err(e) = analyzed.await {
+        tracing::info!(error = %e, "analysing the delivery queue failed; autovacuum will");
+    }
+}
+
+/// Rows of the queue changed since its statistics were last gathered, and the row count those
+/// statistics assume (zero if never analysed).
+pub async fn changed_since_analyze(db: &PgPool) -> sqlx::Result<(i64, f64)> {
+    let row = sqlx::query!(
+        r#"SELECT s.n_mod_since_analyze AS "changed!", greatest(c.reltuples, 0)::float8 AS "rows!"
+           FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+           WHERE s.relname = 'deliveries'"#
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map_or((0, 0.0), |r| (r.changed, r.rows)))
+}

@@ -67,29 +67,15 @@ pub async fn create(
         .await?;
     tx.commit().await?;
     if recipients >= BULK {
-        analyze_deliveries(db).await;
+        // A big digest multiplies the queue in one statement; autovacuum notices only a minute
+        // or so later, and until then every plan on the queue is made for the table it was.
+        super::deliveries::analyze(db).await;
     }
     Ok(Created { id, recipients, new: true })
 }
 
 /// Inserts beyond this many rows refresh the queue's statistics at once.
 const BULK: i64 = 10_000;
-
-/// A big digest can multiply the queue in one statement, and autovacuum notices only within a
-/// minute or so; until then every plan on the queue is made for the table it was. Analysing
-/// samples a fixed number of rows (under a second for a million). It waits at most a second
-/// for a lock (another analyse or vacuum running is just as good) and failing is harmless.
-async fn analyze_deliveries(db: &PgPool) {
-    let analyzed = async {
-        let mut tx = db.begin().await?;
-        sqlx::query("SET LOCAL lock_timeout = '1s'").execute(&mut *tx).await?;
-        sqlx::query("ANALYZE deliveries").execute(&mut *tx).await?;
-        tx.commit().await
-    };
-    if let Err(e) = analyzed.await {
-        tracing::info!(error = %e, "analysing the delivery queue after a bulk insert failed; autovacuum will");
-    }
-}
 
 pub async fn by_idempotency_key(db: &PgPool, key: &str) -> sqlx::Result<Option<Created>> {
     let row =

@@ -133,6 +133,7 @@ impl Worker {
         }
         let mut chores = JoinSet::new();
         chores.spawn(housekeeping::run(worker.db.clone(), shutdown.clone()));
+        chores.spawn(housekeeping::keep_statistics(worker.db.clone(), shutdown.clone()));
         if !worker.feeds.0.is_empty() {
             let (urls, every) = worker.feeds.clone();
             chores.spawn(crate::feeds::poll(worker.db.clone(), urls, every, shutdown.clone()));
