@@ -13,6 +13,7 @@ mod console;
 mod delivery;
 mod digest;
 mod feeds;
+mod hardening;
 mod invalid_input;
 mod openapi;
 mod signup;
