@@ -39,7 +39,8 @@ pub fn default_subject(newsletter: &str, articles: &[Article]) -> String {
         0 | 1 => format!("{newsletter}: {first}"),
         n => format!("{newsletter}: {first}, and {} more", n - 1),
     };
-    subject.chars().take(200).collect()
+    // Titles are cleaned on the way in; this also covers rows stored before that.
+    crate::domain::single_line(&subject).chars().take(200).collect()
 }
 
 pub async fn send(

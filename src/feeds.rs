@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use crate::domain::{multi_line, single_line};
 use crate::store::articles::{self, NewArticle};
 
 /// Feeds are small; anything this large is not one.
@@ -77,8 +78,8 @@ impl Article {
         let text_of = |t: &feed_rs::model::Text| {
             if is_html(&t.content_type) { crate::mail::html_to_text(&t.content) } else { t.content.clone() }
         };
-        let title: String =
-            entry.title.as_ref().map(text_of).unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
+        let title = entry.title.as_ref().map(text_of).unwrap_or_default();
+        let title: String = single_line(&title).split_whitespace().collect::<Vec<_>>().join(" ");
         let title: String = if title.is_empty() { "(untitled)".to_owned() } else { title.chars().take(300).collect() };
         let url = entry
             .links
@@ -100,7 +101,7 @@ impl Article {
             None => None,
         }
         .or_else(|| summary_html.clone())?;
-        let body = crate::mail::sanitize_html(&body_html);
+        let body = multi_line(&crate::mail::sanitize_html(&body_html));
         if body.trim().is_empty() || body.len() > crate::domain::MAX_BODY_BYTES {
             return None;
         }
@@ -108,7 +109,7 @@ impl Article {
             .summary
             .as_ref()
             .map(text_of)
-            .map(|s| s.chars().take(1000).collect::<String>())
+            .map(|s| multi_line(&s).chars().take(1000).collect::<String>())
             .filter(|s| !s.trim().is_empty());
         Some(Self { title, body, url, summary })
     }

@@ -52,7 +52,10 @@ pub async fn run_articles(db: &PgPool, command: ArticlesCommand) -> Result<(), C
         ArticlesCommand::List => {
             for a in articles::list(db, 1000).await? {
                 let state = if a.digest_id.is_some() { "sent" } else { "new" };
-                println!("{}  {}  {:<4}  {}", a.id, a.created_at.format("%Y-%m-%d %H:%M"), state, a.title);
+                // Titles are cleaned on the way in; rows stored before that are cleaned here, so no
+                // escape sequence reaches the terminal.
+                let title = crate::domain::single_line(&a.title);
+                println!("{}  {}  {:<4}  {}", a.id, a.created_at.format("%Y-%m-%d %H:%M"), state, title);
             }
         }
     }

@@ -45,3 +45,50 @@ async fn a_password_is_never_sent_to_a_server_without_starttls() {
         text(&bad.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_never_reach_titles_subjects_or_the_terminal() {
+    let app = TestApp::spawn().await;
+    // Through the admin API.
+    let id = app.add_article("\u{1b}[31mRed alert\u{7}", "Body\u{1b}[0m text.", None).await;
+    let (title, body): (String, String) = sqlx::query_as("SELECT title, body FROM articles WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!((title.as_str(), body.as_str()), ("[31mRed alert", "Body[0m text."));
+
+    // Through a feed: raw in RSS, and as character references in an HTML title.
+    let feed = "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title><id>urn:t</id>\
+        <updated>2026-11-30T00:00:00Z</updated><entry><id>urn:e1</id><updated>2026-11-30T00:00:00Z</updated>\
+        <title type=\"html\">Breaking &amp;#x1b;]0;pwned&amp;#x7; &amp;#x1b;[2Jnews\u{1b}[5m</title>\
+        <content type=\"html\">&lt;p&gt;Story&lt;/p&gt;</content></entry></feed>";
+    let path = std::env::temp_dir().join(format!("broadsheet-ctl-{}.xml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, feed).unwrap();
+    let out = tokio::task::block_in_place(|| app.cli(&["articles", "import", &path.to_string_lossy()], None));
+    let _ = std::fs::remove_file(&path);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // A row stored before titles were cleaned.
+    sqlx::query("INSERT INTO articles (id, title, body) VALUES ($1, $2, 'Old')")
+        .bind(uuid::Uuid::new_v4())
+        .bind("Old \u{1b}[31mtitle\u{9b}1m\u{7}")
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    let titles: Vec<String> =
+        sqlx::query_scalar("SELECT title FROM articles WHERE body <> 'Old'").fetch_all(&app.db).await.unwrap();
+    for title in &titles {
+        assert!(!title.chars().any(char::is_control), "{title:?}");
+    }
+    let listed = tokio::task::block_in_place(|| app.cli(&["articles", "list"], None));
+    let shown = text(&listed.stdout);
+    assert!(shown.contains("Breaking ]0;pwned [2Jnews[5m") && shown.contains("Old [31mtitle1m"), "{shown}");
+    assert!(!shown.chars().any(|c| c.is_control() && c != '\n'), "{shown:?}");
+
+    // The default subject is made from titles; it reaches the Subject header clean.
+    let preview = tokio::task::block_in_place(|| app.cli(&["digest", "preview", "--format", "text"], None));
+    let subject = text(&preview.stdout).lines().next().unwrap_or("").to_owned();
+    assert!(subject.starts_with("Subject: ") && !subject.chars().any(char::is_control), "{subject:?}");
+}
