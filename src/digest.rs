@@ -77,7 +77,7 @@ pub async fn preview(
         Some(s) => parse_subject(s)?,
         None => default_subject(&composer.newsletter, &chosen),
     };
-    let view = DigestView::new(&DigestContent { subject, articles: chosen });
+    let view = DigestView::render(DigestContent { subject, articles: chosen }).await.map_err(Error::Internal)?;
     let unsubscribe = composer.base_url.join("/unsubscribe?token=PREVIEW");
     composer.render_digest(&view, Some("Reader"), &unsubscribe).map_err(|e| Error::Internal(e.into()))
 }

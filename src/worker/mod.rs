@@ -356,7 +356,7 @@ impl Worker {
         let content = crate::store::digests::content(&self.db, id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("digest {id} does not exist"))?;
-        let view = Arc::new(DigestView::new(&content));
+        let view = Arc::new(DigestView::render(content).await?);
         let mut cache = self.digests.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= DIGEST_CACHE {
             cache.clear();

@@ -2,12 +2,104 @@
 //! not offer TLS, feed URLs that lead into our own network, credentials in feed URLs, and
 //! control characters in titles.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::support::{Options, TestApp, free_port};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs the CLI, killing it if it takes longer than `limit` (a regression must not hang the
+/// suite for minutes).
+fn cli_within(app: &TestApp, args: &[&str], env: &[(&str, &str)], limit: Duration) -> (std::process::Output, Duration) {
+    let started = Instant::now();
+    let mut child = app.cli_command(args).envs(env.iter().copied()).spawn().unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("broadsheet {args:?} took longer than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child.wait_with_output().unwrap(), started.elapsed())
+}
+
+fn nested_div(depth: usize, text: &str) -> String {
+    format!("{}{text}{}", "<div>".repeat(depth), "</div>".repeat(depth))
+}
+
+fn rss(items: &[(&str, &str, String)]) -> String {
+    let items: String = items
+        .iter()
+        .map(|(guid, title, html)| {
+            format!(
+                "<item><guid>{guid}</guid><title>{title}</title><description><![CDATA[{html}]]></description></item>"
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title><link>https://example.com/</link><description>d</description>{items}</channel></rss>"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_of_deeply_nested_html_imports_in_moments_flattened() {
+    let app = TestApp::spawn().await;
+    // 40,000 levels fit in an article's 512 KiB (the parser alone took 13 s on them); 200,000
+    // do not, and are refused before anything parses them.
+    let feed = rss(&[
+        ("deep-40k", "Forty thousand", nested_div(40_000, "deep forty")),
+        ("deep-200k", "Two hundred thousand", nested_div(200_000, "deep two hundred")),
+        ("fine", "Fine", "<p>An <b>ordinary</b> entry.</p>".to_owned()),
+    ]);
+    let path = std::env::temp_dir().join(format!("broadsheet-deep-{}.xml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, feed).unwrap();
+    let path_arg = path.to_string_lossy().into_owned();
+    let (out, took) = tokio::task::block_in_place(|| {
+        cli_within(&app, &["articles", "import", &path_arg], &[], Duration::from_secs(60))
+    });
+    let _ = std::fs::remove_file(&path);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(took < Duration::from_secs(20), "the import took {took:?}");
+    assert!(
+        text(&out.stdout).starts_with("2 new articles, 0 already imported, 1 entries without content skipped"),
+        "{}",
+        text(&out.stdout)
+    );
+    let (body, format): (String, String) =
+        sqlx::query_as("SELECT body, body_format FROM articles WHERE title = 'Forty thousand'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(format, "sanitised-html", "stored sanitised, so rendering need not parse it again");
+    assert!(body.contains("deep forty"), "the text stays");
+    assert!(body.matches("<div>").count() <= broadsheet::mail::MAX_NESTING, "nesting is flattened");
+}
+
+/// An article stored before import-time sanitising (format `html`) is sanitised at every render:
+/// its preview must neither take long nor keep the runtime from answering `/health`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn health_answers_while_a_deeply_nested_article_previews() {
+    let app = TestApp::spawn().await;
+    sqlx::query("INSERT INTO articles (id, title, body, body_format) VALUES ($1, 'Deep', $2, 'html')")
+        .bind(uuid::Uuid::new_v4())
+        .bind(nested_div(40_000, "deep-text"))
+        .execute(&app.db)
+        .await
+        .unwrap();
+    // One runtime thread, as on a busy server: CPU work on it stops everything else.
+    let started = Instant::now();
+    let preview = tokio::spawn(app.admin_get("/admin/digests/preview").send());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let health = app.get("/health").await;
+    let waited = started.elapsed();
+    assert_eq!(health.status(), 200);
+    assert!(waited < Duration::from_secs(2), "/health answered {waited:?} after a preview started");
+    let preview = preview.await.unwrap().unwrap();
+    assert_eq!(preview.status(), 200);
+    assert!(preview.text().await.unwrap().contains("deep-text"));
+    assert!(started.elapsed() < Duration::from_secs(5), "the preview took {:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
