@@ -307,7 +307,7 @@ impl Settings {
         }
         for url in &self.feeds.urls {
             if !(url.starts_with("http://") || url.starts_with("https://")) || Url::parse(url).is_err() {
-                return bad("feeds.urls", &format!("{url:?} is not an http(s) URL"));
+                return bad("feeds.urls", &format!("{:?} is not an http(s) URL", crate::telemetry::redact_url(url)));
             }
         }
         if self.mail.lease_secs <= self.mail.send_timeout_secs {

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use crate::domain::{MAX_BODY_BYTES, multi_line, single_line};
 use crate::mail::body_format;
 use crate::store::articles::{self, NewArticle};
+use crate::telemetry::redact_url;
 
 /// Feeds are small; anything this large is not one.
 const MAX_FEED_BYTES: usize = 10 * 1024 * 1024;
@@ -23,6 +24,7 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
+    /// The source (without credentials) and why.
     #[error("cannot read {0}: {1}")]
     Read(String, String),
     #[error("{0} is not an RSS or Atom feed: {1}")]
@@ -45,10 +47,10 @@ pub async fn import(db: &PgPool, source: &str) -> Result<ImportReport, FeedError
 }
 
 pub async fn import_bytes(db: &PgPool, source: &str, bytes: Vec<u8>) -> Result<ImportReport, FeedError> {
-    let shown = source.to_owned();
+    let shown = redact_url(source).into_owned();
     let parsed = tokio::task::spawn_blocking(move || parse(&shown, &bytes))
         .await
-        .map_err(|e| FeedError::Parse(source.to_owned(), format!("the parser failed: {e}")))??;
+        .map_err(|e| FeedError::Parse(redact_url(source).into_owned(), format!("the parser failed: {e}")))??;
     let mut report = ImportReport { skipped: parsed.skipped, ..ImportReport::default() };
     for (article, entry_id) in parsed.articles {
         let new = NewArticle {
@@ -163,7 +165,7 @@ fn escape_paragraphs(text: &str) -> String {
 }
 
 async fn fetch(source: &str) -> Result<Vec<u8>, FeedError> {
-    let read_err = |e: &dyn std::fmt::Display| FeedError::Read(source.to_owned(), e.to_string());
+    let read_err = |e: &dyn std::fmt::Display| FeedError::Read(redact_url(source).into_owned(), e.to_string());
     if !(source.starts_with("http://") || source.starts_with("https://")) {
         let bytes = tokio::fs::read(source).await.map_err(|e| read_err(&e))?;
         if bytes.len() > MAX_FEED_BYTES {
@@ -171,12 +173,18 @@ async fn fetch(source: &str) -> Result<Vec<u8>, FeedError> {
         }
         return Ok(bytes);
     }
-    let mut response = client().map_err(|e| read_err(&e))?.get(source).send().await.map_err(|e| read_err(&e))?;
+    // reqwest's messages name the URL, credentials and all: ours names it without them.
+    let mut response = client()
+        .map_err(|e| read_err(&e.without_url()))?
+        .get(source)
+        .send()
+        .await
+        .map_err(|e| read_err(&e.without_url()))?;
     if !response.status().is_success() {
         return Err(read_err(&format!("the server answered {}", response.status())));
     }
     let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| read_err(&e))? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| read_err(&e.without_url()))? {
         bytes.extend_from_slice(&chunk);
         if bytes.len() > MAX_FEED_BYTES {
             return Err(read_err(&"larger than 10 MiB"));
@@ -208,9 +216,10 @@ pub async fn poll(db: PgPool, urls: Vec<String>, every: Duration, shutdown: toki
         for url in &urls {
             match import(&db, url).await {
                 Ok(report) => {
-                    tracing::info!(feed = url, added = report.added, known = report.known, "feed polled")
+                    tracing::info!(feed = %redact_url(url), added = report.added, known = report.known, "feed polled")
                 }
-                Err(e) => tracing::warn!(feed = url, error = %e, "feed poll failed"),
+                // The error names the feed through redact_url too.
+                Err(e) => tracing::warn!(feed = %redact_url(url), error = %e, "feed poll failed"),
             }
         }
         tokio::select! {

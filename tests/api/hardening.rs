@@ -2,7 +2,11 @@
 //! not offer TLS, feed URLs that lead into our own network, credentials in feed URLs, and
 //! control characters in titles.
 
+use std::io::{BufRead, BufReader};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{Options, TestApp, free_port};
 
@@ -136,6 +140,84 @@ async fn a_password_is_never_sent_to_a_server_without_starttls() {
         "{}",
         text(&bad.stderr)
     );
+}
+
+/// Answers every request on loopback: `/r/N` redirects to `/r/N-1`, `/r/0` to `/feed.xml`, which
+/// is an RSS feed. Returns the port and a count of requests.
+async fn feed_server() -> (u16, Arc<Mutex<usize>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(Mutex::new(0));
+    let counter = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            *counter.lock().unwrap() += 1;
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let answer = match path.strip_prefix("/r/").and_then(|n| n.parse::<usize>().ok()) {
+                    Some(0) => {
+                        "HTTP/1.1 302 Found\r\nLocation: /feed.xml\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_owned()
+                    }
+                    Some(n) => format!(
+                        "HTTP/1.1 302 Found\r\nLocation: /r/{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        n - 1
+                    ),
+                    None => {
+                        let feed = rss(&[("only", "Internal notes", "<p>internal</p>".to_owned())]);
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{feed}",
+                            feed.len()
+                        )
+                    }
+                };
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (port, requests)
+}
+
+/// Credentials in feed URLs never reach the logs: the worker's poll of a feed that answers (INFO)
+/// and of one that cannot be reached (WARN), read from the real process's log output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_credentials_stay_out_of_the_logs() {
+    let app = TestApp::spawn().await;
+    let (port, _) = feed_server().await;
+    let urls = format!(
+        "http://reader:s3cret-one@127.0.0.1:{port}/feed.xml,http://reader:s3cret-two@127.0.0.1:{}/gone.xml",
+        free_port()
+    );
+    let mut worker = app
+        .cli_command(&["worker"])
+        .envs([("BROADSHEET__FEEDS__URLS", urls.as_str()), ("RUST_LOG", "info")])
+        .spawn()
+        .unwrap();
+    let stderr = worker.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let both = || {
+        let log = log.lock().unwrap();
+        log.contains("feed polled") && log.contains("feed poll failed")
+    };
+    while !both() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let log = log.lock().unwrap().clone();
+    assert!(both(), "the worker polled both feeds:\n{log}");
+    assert!(!log.contains("s3cret") && !log.contains("reader:"), "credentials in the log:\n{log}");
+    assert!(log.contains(&format!("127.0.0.1:{port}/feed.xml")), "the feed is still named:\n{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
