@@ -101,6 +101,9 @@ pub struct FeedSettings {
     #[serde(deserialize_with = "list_or_commas")]
     pub urls: Vec<String>,
     pub poll_minutes: f64,
+    /// Let feed fetches reach loopback, private and link-local addresses (refused by default).
+    #[serde(default)]
+    pub allow_private: bool,
 }
 
 /// A TOML list, or (from the environment) one string with commas between the items.

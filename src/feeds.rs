@@ -6,11 +6,13 @@
 //! rendering uses as it is. Parsing and sanitising run on a blocking thread: a large or hostile
 //! feed must not hold up the async threads that serve HTTP.
 
-use std::sync::Arc;
+mod fetch;
+
 use std::time::Duration;
 
 use sqlx::PgPool;
 
+pub use self::fetch::{FetchPolicy, MAX_REDIRECTS, is_internal};
 use crate::domain::{MAX_BODY_BYTES, multi_line, single_line};
 use crate::mail::body_format;
 use crate::store::articles::{self, NewArticle};
@@ -20,7 +22,6 @@ use crate::telemetry::redact_url;
 const MAX_FEED_BYTES: usize = 10 * 1024 * 1024;
 /// A title longer than this in the feed (markup included) is cut before it is parsed.
 const MAX_TITLE_BYTES: usize = 16 * 1024;
-const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
@@ -41,8 +42,8 @@ pub struct ImportReport {
 }
 
 /// A file path or an http(s) URL.
-pub async fn import(db: &PgPool, source: &str) -> Result<ImportReport, FeedError> {
-    let bytes = fetch(source).await?;
+pub async fn import(db: &PgPool, source: &str, policy: FetchPolicy) -> Result<ImportReport, FeedError> {
+    let bytes = fetch(source, policy).await?;
     import_bytes(db, source, bytes).await
 }
 
@@ -164,7 +165,7 @@ fn escape_paragraphs(text: &str) -> String {
     text.split("\n\n").filter(|p| !p.trim().is_empty()).map(|p| format!("<p>{}</p>", escape(p.trim()))).collect()
 }
 
-async fn fetch(source: &str) -> Result<Vec<u8>, FeedError> {
+async fn fetch(source: &str, policy: FetchPolicy) -> Result<Vec<u8>, FeedError> {
     let read_err = |e: &dyn std::fmt::Display| FeedError::Read(redact_url(source).into_owned(), e.to_string());
     if !(source.starts_with("http://") || source.starts_with("https://")) {
         let bytes = tokio::fs::read(source).await.map_err(|e| read_err(&e))?;
@@ -173,18 +174,16 @@ async fn fetch(source: &str) -> Result<Vec<u8>, FeedError> {
         }
         return Ok(bytes);
     }
-    // reqwest's messages name the URL, credentials and all: ours names it without them.
-    let mut response = client()
-        .map_err(|e| read_err(&e.without_url()))?
-        .get(source)
-        .send()
-        .await
-        .map_err(|e| read_err(&e.without_url()))?;
+    let url = url::Url::parse(source).map_err(|e| read_err(&e))?;
+    // An IP-literal host never reaches the resolver, which checks names.
+    policy.check_url(&url).map_err(|e| read_err(&e))?;
+    let client = fetch::client(policy).map_err(|e| read_err(&fetch::describe(e)))?;
+    let mut response = client.get(url).send().await.map_err(|e| read_err(&fetch::describe(e)))?;
     if !response.status().is_success() {
         return Err(read_err(&format!("the server answered {}", response.status())));
     }
     let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| read_err(&e.without_url()))? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| read_err(&fetch::describe(e)))? {
         bytes.extend_from_slice(&chunk);
         if bytes.len() > MAX_FEED_BYTES {
             return Err(read_err(&"larger than 10 MiB"));
@@ -193,28 +192,18 @@ async fn fetch(source: &str) -> Result<Vec<u8>, FeedError> {
     Ok(bytes)
 }
 
-fn client() -> Result<reqwest::Client, reqwest::Error> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-    let mut builder = reqwest::Client::builder().timeout(FETCH_TIMEOUT).user_agent(concat!(
-        "broadsheet/",
-        env!("CARGO_PKG_VERSION"),
-        " (feed import)"
-    ));
-    if let Ok(tls) = tls {
-        builder = builder.use_preconfigured_tls(tls);
-    }
-    builder.build()
-}
-
 /// The worker's poller: every `poll_minutes`, import each configured feed. Several workers may
 /// poll at once; the unique entry id makes that harmless.
-pub async fn poll(db: PgPool, urls: Vec<String>, every: Duration, shutdown: tokio_util::sync::CancellationToken) {
+pub async fn poll(
+    db: PgPool,
+    urls: Vec<String>,
+    every: Duration,
+    policy: FetchPolicy,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     loop {
         for url in &urls {
-            match import(&db, url).await {
+            match import(&db, url, policy).await {
                 Ok(report) => {
                     tracing::info!(feed = %redact_url(url), added = report.added, known = report.known, "feed polled")
                 }

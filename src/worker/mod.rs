@@ -59,8 +59,8 @@ pub struct Worker {
     max_wait: Duration,
     outage: Outage,
     retry: RetryPolicy,
-    /// RSS/Atom feeds to poll, and how often.
-    feeds: (Vec<String>, Duration),
+    /// RSS/Atom feeds to poll, how often, and which addresses they may reach.
+    feeds: (Vec<String>, Duration, crate::feeds::FetchPolicy),
     /// Digests rendered as far as possible without a recipient, by id.
     digests: std::sync::Mutex<HashMap<Uuid, Arc<DigestView>>>,
 }
@@ -93,7 +93,11 @@ impl Worker {
                 base: Duration::from_secs_f64(settings.mail.retry_base_secs),
             },
             digests: std::sync::Mutex::new(HashMap::new()),
-            feeds: (settings.feeds.urls.clone(), Duration::from_secs_f64(settings.feeds.poll_minutes * 60.0)),
+            feeds: (
+                settings.feeds.urls.clone(),
+                Duration::from_secs_f64(settings.feeds.poll_minutes * 60.0),
+                crate::feeds::FetchPolicy::new(settings.feeds.allow_private),
+            ),
         })
     }
 
@@ -110,8 +114,8 @@ impl Worker {
         let mut chores = JoinSet::new();
         chores.spawn(housekeeping::run(worker.db.clone(), shutdown.clone()));
         if !worker.feeds.0.is_empty() {
-            let (urls, every) = worker.feeds.clone();
-            chores.spawn(crate::feeds::poll(worker.db.clone(), urls, every, shutdown.clone()));
+            let (urls, every, policy) = worker.feeds.clone();
+            chores.spawn(crate::feeds::poll(worker.db.clone(), urls, every, policy, shutdown.clone()));
         }
         // Claiming runs ahead of sending: while a batch is sent, the next is claimed and its
         // tokens stored, so the send slots never wait on those round trips.

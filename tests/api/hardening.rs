@@ -14,6 +14,8 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+const ALLOW_PRIVATE: (&str, &str) = ("BROADSHEET__FEEDS__ALLOW_PRIVATE", "true");
+
 /// Runs the CLI, killing it if it takes longer than `limit` (a regression must not hang the
 /// suite for minutes).
 fn cli_within(app: &TestApp, args: &[&str], env: &[(&str, &str)], limit: Duration) -> (std::process::Output, Duration) {
@@ -181,6 +183,30 @@ async fn feed_server() -> (u16, Arc<Mutex<usize>>) {
     (port, requests)
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_on_internal_addresses_are_refused_unless_allowed() {
+    let app = TestApp::spawn().await;
+    let (port, requests) = feed_server().await;
+    for url in [format!("http://127.0.0.1:{port}/feed.xml"), format!("http://localhost:{port}/feed.xml")] {
+        let out = tokio::task::block_in_place(|| app.cli(&["articles", "import", &url], None));
+        assert_eq!(out.status.code(), Some(2), "{url}: {}", text(&out.stdout));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("internal address") && stderr.contains("feeds.allow_private = true"), "{stderr}");
+    }
+    assert_eq!(*requests.lock().unwrap(), 0, "nothing reached the internal server");
+
+    // Allowed: redirects are followed, up to the limit.
+    let allowed = [ALLOW_PRIVATE];
+    let within = format!("http://127.0.0.1:{port}/r/{}", broadsheet::feeds::MAX_REDIRECTS - 1);
+    let out = tokio::task::block_in_place(|| app.cli_with(&["articles", "import", &within], None, &allowed));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("1 new articles"), "{}", text(&out.stdout));
+    let beyond = format!("http://127.0.0.1:{port}/r/{}", broadsheet::feeds::MAX_REDIRECTS);
+    let out = tokio::task::block_in_place(|| app.cli_with(&["articles", "import", &beyond], None, &allowed));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("redirects"), "{}", text(&out.stderr));
+}
+
 /// Credentials in feed URLs never reach the logs: the worker's poll of a feed that answers (INFO)
 /// and of one that cannot be reached (WARN), read from the real process's log output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,7 +219,7 @@ async fn feed_credentials_stay_out_of_the_logs() {
     );
     let mut worker = app
         .cli_command(&["worker"])
-        .envs([("BROADSHEET__FEEDS__URLS", urls.as_str()), ("RUST_LOG", "info")])
+        .envs([("BROADSHEET__FEEDS__URLS", urls.as_str()), ALLOW_PRIVATE, ("RUST_LOG", "info")])
         .spawn()
         .unwrap();
     let stderr = worker.stderr.take().unwrap();
