@@ -94,7 +94,8 @@ impl Application {
     /// Serves until `shutdown` fires, then drains in-flight requests and sends (bounded) and returns.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
-        tracing::info!(%addr, base_url = self.state.settings.http.base_url.as_str(), "listening");
+        let base_url = self.state.settings.http.base_url.as_str();
+        tracing::info!(%addr, base_url = %crate::telemetry::redact_url(base_url), "listening");
         let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let router = crate::http::router(self.state.clone());
         let limits = self.state.settings.connection_limits();

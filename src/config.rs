@@ -107,6 +107,9 @@ pub struct FeedSettings {
     #[serde(deserialize_with = "list_or_commas")]
     pub urls: Vec<String>,
     pub poll_minutes: f64,
+    /// Let feed fetches reach loopback, private and link-local addresses (refused by default).
+    #[serde(default)]
+    pub allow_private: bool,
 }
 
 /// A TOML list, or (from the environment) one string with commas between the items.
@@ -326,7 +329,7 @@ impl Settings {
         }
         for url in &self.feeds.urls {
             if !(url.starts_with("http://") || url.starts_with("https://")) || Url::parse(url).is_err() {
-                return bad("feeds.urls", &format!("{url:?} is not an http(s) URL"));
+                return bad("feeds.urls", &format!("{:?} is not an http(s) URL", crate::telemetry::redact_url(url)));
             }
         }
         if self.mail.lease_secs <= self.mail.send_timeout_secs {

@@ -39,7 +39,8 @@ pub fn default_subject(newsletter: &str, articles: &[Article]) -> String {
         0 | 1 => format!("{newsletter}: {first}"),
         n => format!("{newsletter}: {first}, and {} more", n - 1),
     };
-    subject.chars().take(200).collect()
+    // Titles are cleaned on the way in; this also covers rows stored before that.
+    crate::domain::single_line(&subject).chars().take(200).collect()
 }
 
 pub async fn send(
@@ -76,7 +77,7 @@ pub async fn preview(
         Some(s) => parse_subject(s)?,
         None => default_subject(&composer.newsletter, &chosen),
     };
-    let view = DigestView::new(&DigestContent { subject, articles: chosen });
+    let view = DigestView::render(DigestContent { subject, articles: chosen }).await.map_err(Error::Internal)?;
     let unsubscribe = composer.base_url.join("/unsubscribe?token=PREVIEW");
     composer.render_digest(&view, Some("Reader"), &unsubscribe).map_err(|e| Error::Internal(e.into()))
 }

@@ -109,7 +109,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         }
         Command::Articles(command) => {
             let db = broadsheet::db::connect(&settings.database).await?;
-            until_interrupted(run_articles(&db, command), &shutdown).await
+            until_interrupted(run_articles(&db, &settings, command), &shutdown).await
         }
         Command::Digest(command) => {
             let db = broadsheet::db::connect(&settings.database).await?;

@@ -5,6 +5,7 @@ use clap::Subcommand;
 use sqlx::PgPool;
 
 use super::CliError;
+use crate::config::Settings;
 use crate::domain::{ArticleInput, MAX_BODY_BYTES};
 use crate::store::articles::{self, NewArticle};
 
@@ -28,7 +29,7 @@ pub enum ArticlesCommand {
     Import { feed: String },
 }
 
-pub async fn run_articles(db: &PgPool, command: ArticlesCommand) -> Result<(), CliError> {
+pub async fn run_articles(db: &PgPool, settings: &Settings, command: ArticlesCommand) -> Result<(), CliError> {
     match command {
         ArticlesCommand::Add { title, url, summary, body } => {
             let text = read_body(&body)?;
@@ -40,7 +41,8 @@ pub async fn run_articles(db: &PgPool, command: ArticlesCommand) -> Result<(), C
             println!("{id}");
         }
         ArticlesCommand::Import { feed } => {
-            let report = crate::feeds::import(db, &feed).await.map_err(|e| match e {
+            let policy = crate::feeds::FetchPolicy::new(settings.feeds.allow_private);
+            let report = crate::feeds::import(db, &feed, policy).await.map_err(|e| match e {
                 crate::feeds::FeedError::Database(e) => CliError::from(e),
                 other => CliError::Usage(other.to_string()),
             })?;
@@ -52,7 +54,10 @@ pub async fn run_articles(db: &PgPool, command: ArticlesCommand) -> Result<(), C
         ArticlesCommand::List => {
             for a in articles::list(db, 1000).await? {
                 let state = if a.digest_id.is_some() { "sent" } else { "new" };
-                println!("{}  {}  {:<4}  {}", a.id, a.created_at.format("%Y-%m-%d %H:%M"), state, a.title);
+                // Titles are cleaned on the way in; rows stored before that are cleaned here, so no
+                // escape sequence reaches the terminal.
+                let title = crate::domain::single_line(&a.title);
+                println!("{}  {}  {:<4}  {}", a.id, a.created_at.format("%Y-%m-%d %H:%M"), state, title);
             }
         }
     }

@@ -13,17 +13,19 @@ fn bad(field: &'static str, message: impl Into<String>) -> FieldError {
     FieldError { field, message: message.into() }
 }
 
-/// Text for one line (a title, a subject): trimmed, not empty, no control characters, bounded.
+/// Text for one line (a title, a subject): trimmed, not empty, bounded. A line break is refused
+/// (someone is trying to add a header line); other control characters are removed.
 fn one_line(field: &'static str, input: &str, max_chars: usize) -> Result<String, FieldError> {
-    let trimmed = input.trim();
+    if input.trim().contains(['\r', '\n']) {
+        return Err(bad(field, format!("The {field} must be one line.")));
+    }
+    let cleaned = super::single_line(input);
+    let trimmed = cleaned.trim();
     if trimmed.is_empty() {
         return Err(bad(field, format!("The {field} must not be empty.")));
     }
     if trimmed.chars().count() > max_chars {
         return Err(bad(field, format!("The {field} is longer than {max_chars} characters.")));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(bad(field, format!("The {field} must be one line without control characters.")));
     }
     Ok(trimmed.to_owned())
 }
@@ -42,14 +44,14 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 impl ArticleInput {
     pub fn parse(title: &str, body: &str, url: Option<&str>, summary: Option<&str>) -> Result<Self, FieldError> {
         let title = one_line("title", title, 300)?;
-        if body.trim().is_empty() {
-            return Err(bad("body", "The body must not be empty (Markdown text)."));
-        }
         if body.len() > MAX_BODY_BYTES {
             return Err(bad("body", format!("The body is larger than {} KiB.", MAX_BODY_BYTES / 1024)));
         }
-        if body.contains('\0') {
-            return Err(bad("body", "The body must not contain NUL characters."));
+        // Line feeds and tabs stay; carriage returns (browsers send CRLF) and other control
+        // characters go.
+        let body = super::multi_line(body);
+        if body.trim().is_empty() {
+            return Err(bad("body", "The body must not be empty (Markdown text)."));
         }
         let url = match url.map(str::trim).filter(|u| !u.is_empty()) {
             None => None,
@@ -66,10 +68,9 @@ impl ArticleInput {
             Some(s) if s.chars().count() > 1000 => {
                 return Err(bad("summary", "The summary is longer than 1000 characters."));
             }
-            Some(s) if s.contains('\0') => return Err(bad("summary", "The summary must not contain NUL characters.")),
-            Some(s) => Some(s.to_owned()),
+            Some(s) => Some(super::multi_line(s)),
         };
-        Ok(Self { title, body: body.to_owned(), url, summary })
+        Ok(Self { title, body, url, summary })
     }
 }
 
@@ -97,6 +98,10 @@ mod tests {
         assert_eq!(ok.summary, None);
         assert_eq!(ArticleInput::parse("", "b", None, None).unwrap_err().field, "title");
         assert_eq!(ArticleInput::parse("a\r\nBcc: x", "b", None, None).unwrap_err().field, "title");
+        let coloured = ArticleInput::parse("\u{1b}[31mRed\u{7}", "a\r\nb\u{1b}", None, Some("s\u{9b}1m")).unwrap();
+        assert_eq!((coloured.title.as_str(), coloured.body.as_str()), ("[31mRed", "a\nb"));
+        assert_eq!(coloured.summary.as_deref(), Some("s1m"));
+        assert_eq!(ArticleInput::parse("\u{1b}\u{7}", "b", None, None).unwrap_err().field, "title");
         assert_eq!(ArticleInput::parse("t", " ", None, None).unwrap_err().field, "body");
         assert_eq!(ArticleInput::parse("t", "b", Some("javascript:alert(1)"), None).unwrap_err().field, "url");
         assert_eq!(ArticleInput::parse("t", "b", Some("not a url"), None).unwrap_err().field, "url");

@@ -4,10 +4,12 @@ mod article;
 mod email;
 mod name;
 mod status;
+mod text;
 mod token;
 
 pub use article::{ArticleInput, FieldError, MAX_BODY_BYTES, parse_idempotency_key, parse_subject};
 pub use email::{EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
 pub use status::SubscriberStatus;
+pub use text::{multi_line, single_line};
 pub use token::{Token, TokenHash};

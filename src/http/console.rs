@@ -26,6 +26,7 @@ use super::pages;
 use crate::app::AppState;
 use crate::domain::{ArticleInput, SubscriberStatus, Token, TokenHash, parse_idempotency_key};
 use crate::error::{Error, PageError};
+use crate::mail::body_format;
 use crate::store::articles::{self, NewArticle};
 use crate::store::{digests, sessions, subscribers};
 
@@ -286,10 +287,20 @@ async fn article_form(
             Ok(Redirect::to("/admin/ui/articles").into_response())
         }
         (_, Ok(article)) => {
-            let preview = Value::from_safe_string(crate::mail::markdown_to_html(&article.body));
+            let preview = Value::from_safe_string(render_off_thread(false, article.body).await?);
             articles_view(&state, &session, context! { form => typed, preview => preview }).await
         }
     }
+}
+
+/// An article body as preview HTML, on a blocking thread (Markdown and the HTML sanitiser are CPU
+/// work on up to 512 KiB).
+async fn render_off_thread(html: bool, body: String) -> Result<String, Error> {
+    tokio::task::spawn_blocking(move || {
+        if html { crate::mail::html_to_html(&body) } else { crate::mail::markdown_to_html(&body) }
+    })
+    .await
+    .map_err(|e| Error::Internal(e.into()))
 }
 
 fn article_id(raw: &str) -> Result<Uuid, Error> {
@@ -310,7 +321,7 @@ async fn edit_article_page(
     Ok(page(
         "console/article.html",
         Some(&session),
-        context! { id => id, form => typed, sent => article.digest_id.is_some(), html => article.body_format == "html" },
+        context! { id => id, form => typed, sent => article.digest_id.is_some(), html => body_format::is_html(&article.body_format) },
     ))
 }
 
@@ -332,7 +343,7 @@ async fn edit_article_form(
     let (title, body_text, url, summary) = (get("title"), get("body"), get("url"), get("summary"));
     let typed = context! { title => title, body => body_text, url => url, summary => summary };
     let sent = existing.digest_id.is_some();
-    let html = existing.body_format == "html";
+    let html = body_format::is_html(&existing.body_format);
     let view = |extra: Value| {
         page(
             "console/article.html",
@@ -345,17 +356,26 @@ async fn edit_article_form(
         Err(e) => return Ok(view(context! { error => e.message, field => e.field })),
     };
     if fields.get("action").map(String::as_str) != Some("save") {
-        let preview =
-            if html { crate::mail::html_to_html(&parsed.body) } else { crate::mail::markdown_to_html(&parsed.body) };
+        let preview = render_off_thread(html, parsed.body.clone()).await?;
         return Ok(view(context! { preview => Value::from_safe_string(preview) }));
     }
+    // HTML is stored sanitised, so that rendering can use it as it is.
+    let (body, format) = if html {
+        let raw = parsed.body.clone();
+        let clean = tokio::task::spawn_blocking(move || crate::mail::sanitize_html(&raw))
+            .await
+            .map_err(|e| Error::Internal(e.into()))?;
+        (clean, body_format::SANITISED_HTML)
+    } else {
+        (parsed.body.clone(), body_format::MARKDOWN)
+    };
     let update = NewArticle {
         title: &parsed.title,
-        body: &parsed.body,
+        body: &body,
         url: parsed.url.as_deref(),
         summary: parsed.summary.as_deref(),
         source_id: None,
-        body_format: &existing.body_format,
+        body_format: format,
     };
     if !articles::update(&state.db, id, &update).await? {
         return Ok(view(context! { error => "This article has gone out in a digest and can no longer be changed." }));

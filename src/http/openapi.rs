@@ -99,7 +99,8 @@ pub struct Article {
     pub id: uuid::Uuid,
     pub title: String,
     pub body: String,
-    /// `markdown`, or `html` for articles imported from a feed
+    /// `markdown`; `sanitised-html` for articles imported from a feed (sanitised once, on import),
+    /// or `html` for those imported before that (sanitised at every render)
     pub body_format: String,
     pub url: Option<String>,
     pub summary: Option<String>,

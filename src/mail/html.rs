@@ -13,21 +13,33 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     builder
 });
 
-/// Only what ammonia lets through: no scripts, styles, event handlers, forms or images.
+/// Only what ammonia lets through: no scripts, styles, event handlers, forms or images, and no
+/// element nested deeper than [`super::nesting::MAX_NESTING`] (limited before parsing: the
+/// parser's cost grows with the square of the depth). CPU-heavy for large input: call it off
+/// the async threads.
 pub fn sanitize(html: &str) -> String {
-    CLEANER.clean(html).to_string()
+    CLEANER.clean(&super::nesting::limit_nesting(html)).to_string()
 }
 
 /// Sanitised HTML with the mail's inline styles on its tags.
 pub fn to_html(html: &str) -> String {
-    super::markdown::inline_styles(sanitize(html))
+    styled(sanitize(html))
+}
+
+/// HTML that [`sanitize`] produced (stored so), with the mail's inline styles: no parsing.
+pub fn styled(clean: String) -> String {
+    super::markdown::inline_styles(clean)
 }
 
 /// Readable text: block ends become blank lines, links keep their target, entities decoded.
 pub fn to_text(html: &str) -> String {
-    let clean = sanitize(html);
+    text_of(&sanitize(html))
+}
+
+/// [`to_text`] of HTML that [`sanitize`] produced: one linear pass, no parsing.
+pub fn text_of(clean: &str) -> String {
     let mut out = String::with_capacity(clean.len());
-    let mut rest = clean.as_str();
+    let mut rest = clean;
     let mut pending_href: Vec<Option<String>> = Vec::new();
     while let Some(start) = rest.find('<') {
         out.push_str(&decode(&rest[..start]));

@@ -189,18 +189,33 @@ impl SmtpPool {
         let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.client_id)
             .await
             .map_err(|e| session("SMTP greeting", &e))?;
+        let mut encrypted = self.tls == TlsMode::Implicit;
         match self.tls {
             TlsMode::Opportunistic | TlsMode::Required if conn.can_starttls() => {
                 let params = TlsParameters::new_rustls(self.host.clone()).map_err(|e| unavailable("TLS setup", &e))?;
                 conn.starttls(params, &self.client_id).await.map_err(|e| session("STARTTLS", &e))?;
+                encrypted = true;
             }
             TlsMode::Required => {
+                let why = if self.credentials.is_some() {
+                    "mail.url has a user name and password, which are only ever sent encrypted"
+                } else {
+                    "mail.url requires TLS"
+                };
                 return Err(SmtpSendError::Unavailable(format!(
-                    "{} does not offer STARTTLS and mail.url requires TLS",
+                    "{} does not offer STARTTLS and {why}; nothing was sent (if the offer is being stripped on the \
+                     way, this is why; for a local relay without TLS write ?tls=none)",
                     self.host
                 )));
             }
             _ => {}
+        }
+        // Only an operator's explicit tls=none lets a password go unencrypted.
+        if self.credentials.is_some() && !encrypted && self.tls != TlsMode::None {
+            return Err(SmtpSendError::Unavailable(format!(
+                "refusing to send the mail.url password to {} over an unencrypted connection",
+                self.host
+            )));
         }
         if let Some(credentials) = &self.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)

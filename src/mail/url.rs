@@ -19,9 +19,9 @@ pub enum MailUrl {
 pub enum TlsMode {
     /// Plain text only (`?tls=none`): a local relay or a test sink.
     None,
-    /// STARTTLS when the server offers it (the default for `smtp://`).
+    /// STARTTLS when the server offers it (the default for `smtp://` without a user name).
     Opportunistic,
-    /// STARTTLS or fail (`?tls=required`).
+    /// STARTTLS or fail (`?tls=required`, and the default for `smtp://` with a user name).
     Required,
     /// TLS from the first byte (`smtps://`, port 465 by default).
     Implicit,
@@ -46,18 +46,34 @@ impl MailUrl {
         let host = url.host_str().filter(|h| !h.is_empty()).ok_or("missing host")?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = url.port().unwrap_or(if implicit { 465 } else { 25 });
-        let mut tls = if implicit { TlsMode::Implicit } else { TlsMode::Opportunistic };
+        let mut tls = None;
         for (key, value) in url.query_pairs() {
             match (key.as_ref(), value.as_ref()) {
-                ("tls", "required") if !implicit => tls = TlsMode::Required,
-                ("tls", "opportunistic") if !implicit => tls = TlsMode::Opportunistic,
-                ("tls", "none") if !implicit => tls = TlsMode::None,
+                ("tls", "required") if !implicit => tls = Some(TlsMode::Required),
+                ("tls", "opportunistic") if !implicit => tls = Some(TlsMode::Opportunistic),
+                ("tls", "none") if !implicit => tls = Some(TlsMode::None),
                 _ => {
                     return Err(format!("unknown option {key}={value}; smtp:// takes tls=required|opportunistic|none"));
                 }
             }
         }
-        let credentials = if url.username().is_empty() {
+        let has_user = !url.username().is_empty();
+        // A password must never travel unencrypted because a server (or someone in between, who
+        // strips the STARTTLS offer) says it cannot do TLS: with credentials, TLS is required
+        // unless the operator writes tls=none for a relay they trust.
+        let tls = match (implicit, tls, has_user) {
+            (true, _, _) => TlsMode::Implicit,
+            (false, None, true) => TlsMode::Required,
+            (false, None, false) => TlsMode::Opportunistic,
+            (false, Some(TlsMode::Opportunistic), true) => {
+                return Err("tls=opportunistic with a user name would send the password unencrypted to a server \
+                            that offers no STARTTLS (or when an attacker strips the offer); leave tls out (TLS is \
+                            then required) or write tls=none for a local relay"
+                    .to_owned());
+            }
+            (false, Some(mode), _) => mode,
+        };
+        let credentials = if !has_user {
             None
         } else {
             let decode = |s: &str| {
@@ -117,6 +133,14 @@ mod tests {
             matches!(MailUrl::parse("file://var/outbox").unwrap(), MailUrl::File(p) if p == std::path::Path::new("var/outbox"))
         );
         assert!(MailUrl::parse("http://x").is_err());
+        // A password implies TLS, unless plaintext is asked for by name.
+        assert!(matches!(MailUrl::parse("smtp://u:p@h:587").unwrap(), MailUrl::Smtp { tls: TlsMode::Required, .. }));
+        assert!(matches!(
+            MailUrl::parse("smtp://u:p@h:25?tls=none").unwrap(),
+            MailUrl::Smtp { tls: TlsMode::None, .. }
+        ));
+        let refused = MailUrl::parse("smtp://u:p@h:587?tls=opportunistic").unwrap_err();
+        assert!(refused.contains("unencrypted"), "{refused}");
         assert!(MailUrl::parse("smtp://h?tls=maybe").is_err());
     }
 }

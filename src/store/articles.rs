@@ -10,7 +10,9 @@ pub struct Article {
     pub id: Uuid,
     pub title: String,
     pub body: String,
-    /// `markdown` (written here) or `html` (imported from a feed, sanitised).
+    /// `markdown` (written here), `sanitised-html` (imported from a feed, sanitised once on the
+    /// way in) or `html` (imported before that; sanitised at every render). See
+    /// `crate::mail::body_format`.
     pub body_format: String,
     pub url: Option<String>,
     pub summary: Option<String>,

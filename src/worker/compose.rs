@@ -57,6 +57,12 @@ impl DigestView {
             .collect();
         Self { subject: content.subject.clone(), articles: minijinja::Value::from(articles) }
     }
+
+    /// [`DigestView::new`] on a blocking thread: Markdown and HTML of a digest's articles are
+    /// CPU work (up to 512 KiB per article) that must not hold up the async threads.
+    pub async fn render(content: crate::store::digests::DigestContent) -> anyhow::Result<Self> {
+        Ok(tokio::task::spawn_blocking(move || Self::new(&content)).await?)
+    }
 }
 
 #[derive(Serialize)]

@@ -69,8 +69,8 @@ pub struct Worker {
     leases: Arc<Leases>,
     outage: Outage,
     retry: RetryPolicy,
-    /// RSS/Atom feeds to poll, and how often.
-    feeds: (Vec<String>, Duration),
+    /// RSS/Atom feeds to poll, how often, and which addresses they may reach.
+    feeds: (Vec<String>, Duration, crate::feeds::FetchPolicy),
     /// Digests rendered as far as possible without a recipient, by id.
     digests: std::sync::Mutex<HashMap<Uuid, Arc<DigestView>>>,
 }
@@ -102,7 +102,11 @@ impl Worker {
                 base: Duration::from_secs_f64(settings.mail.retry_base_secs),
             },
             digests: std::sync::Mutex::new(HashMap::new()),
-            feeds: (settings.feeds.urls.clone(), Duration::from_secs_f64(settings.feeds.poll_minutes * 60.0)),
+            feeds: (
+                settings.feeds.urls.clone(),
+                Duration::from_secs_f64(settings.feeds.poll_minutes * 60.0),
+                crate::feeds::FetchPolicy::new(settings.feeds.allow_private),
+            ),
         })
     }
 
@@ -135,8 +139,8 @@ impl Worker {
         chores.spawn(housekeeping::run(worker.db.clone(), shutdown.clone()));
         chores.spawn(housekeeping::keep_statistics(worker.db.clone(), shutdown.clone()));
         if !worker.feeds.0.is_empty() {
-            let (urls, every) = worker.feeds.clone();
-            chores.spawn(crate::feeds::poll(worker.db.clone(), urls, every, shutdown.clone()));
+            let (urls, every, policy) = worker.feeds.clone();
+            chores.spawn(crate::feeds::poll(worker.db.clone(), urls, every, policy, shutdown.clone()));
         }
         // Claiming runs ahead of sending: while a batch is sent, the next is claimed and its
         // tokens stored, so the send slots never wait on those round trips.
@@ -424,7 +428,7 @@ impl Worker {
         let content = crate::store::digests::content(&self.db, id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("digest {id} does not exist"))?;
-        let view = Arc::new(DigestView::new(&content));
+        let view = Arc::new(DigestView::render(content).await?);
         let mut cache = self.digests.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= DIGEST_CACHE {
             cache.clear();

@@ -14,6 +14,7 @@ mod console;
 mod delivery;
 mod digest;
 mod feeds;
+mod hardening;
 mod invalid_input;
 mod openapi;
 mod recording;

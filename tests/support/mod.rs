@@ -131,7 +131,27 @@ impl TestApp {
 
     /// Runs the real `broadsheet` binary against this app's database and sink.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        self.cli_with(args, stdin, &[])
+    }
+
+    /// [`TestApp::cli`] with extra environment variables (`BROADSHEET__FEEDS__ALLOW_PRIVATE`, say).
+    pub fn cli_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> std::process::Output {
         use std::io::Write as _;
+        let mut command = self.cli_command(args);
+        command.envs(env.iter().copied());
+        let mut child = command.spawn().expect("the broadsheet binary runs");
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            // The command may exit before reading (bad arguments): a closed pipe is fine.
+            let _ = input.write_all(text.as_bytes());
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    /// The `broadsheet` command with this app's database and sink, and stdin, stdout and stderr
+    /// piped, not yet started.
+    pub fn cli_command(&self, args: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_broadsheet"));
         command
             .args(args)
@@ -145,14 +165,7 @@ impl TestApp {
         if let Some(sink) = &self.sink {
             command.env("BROADSHEET__MAIL__URL", sink.url());
         }
-        let mut child = command.spawn().expect("the broadsheet binary runs");
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            // The command may exit before reading (bad arguments): a closed pipe is fine.
-            let _ = input.write_all(text.as_bytes());
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
+        command
     }
 
     pub fn sink(&self) -> &SmtpSink {

@@ -58,6 +58,8 @@ struct State {
     /// MAIL FROM commands.
     transactions: usize,
     connections: usize,
+    /// AUTH commands received (the sink advertises AUTH but never STARTTLS).
+    auth_commands: usize,
 }
 
 struct Shared {
@@ -185,6 +187,12 @@ impl SmtpSink {
         self.shared.lock().per_rcpt_times.get(&rcpt.to_ascii_lowercase()).cloned().unwrap_or_default()
     }
 
+    /// AUTH commands received: a client that sends one here sends its password in the clear,
+    /// since the sink never offers STARTTLS.
+    pub fn auth_commands(&self) -> usize {
+        self.shared.lock().auth_commands
+    }
+
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.lock().connections
@@ -295,7 +303,7 @@ async fn session(socket: TcpStream, shared: Arc<Shared>, script: Script) {
         match verb.as_str() {
             "EHLO" => {
                 transaction = None;
-                reply!("250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800");
+                reply!("250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 52428800");
             }
             "HELO" => {
                 transaction = None;
@@ -383,6 +391,10 @@ async fn session(socket: TcpStream, shared: Arc<Shared>, script: Script) {
                         reply!("250 2.0.0 queued");
                     }
                 }
+            }
+            "AUTH" => {
+                shared.lock().auth_commands += 1;
+                reply!("235 2.7.0 authentication successful");
             }
             "RSET" => {
                 transaction = None;
