@@ -1,5 +1,6 @@
 //! Everything about outgoing mail: templates, message building (headers), transport (SMTP | file).
 
+mod dkim;
 mod fold;
 mod html;
 pub mod inbound;
@@ -57,6 +58,7 @@ pub fn article_text(format: &str, body: &str) -> String {
 const TEXT_WIDTH: usize = 76;
 /// HTML only needs to stay well inside SMTP's 998 octets; shorter lines read better raw.
 const HTML_WIDTH: usize = 100;
+pub use dkim::{DkimSigner, KeyKind};
 pub use message::{BuiltMessage, MessageParts, build_message, message_id_domain, recipient};
 pub use templates::{EmailTemplates, RenderedEmail, TemplateError, html_formatter};
 pub use transport::{MailTransport, SendError};

@@ -233,15 +233,46 @@ pub async fn analyze(db: &PgPool) {
     }
 }
 
-/// Rows of the queue changed since its statistics were last gathered, and the row count those
-/// statistics assume (zero if never analysed).
-pub async fn changed_since_analyze(db: &PgPool) -> sqlx::Result<(i64, f64)> {
+/// What the statistics collector says about the queue table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueHealth {
+    /// Rows changed since the statistics were last gathered.
+    pub changed: i64,
+    /// The row count the planner's statistics assume (zero if never analysed).
+    pub assumed_rows: f64,
+    pub live: i64,
+    pub dead: i64,
+}
+
+pub async fn health(db: &PgPool) -> sqlx::Result<QueueHealth> {
     let row = sqlx::query!(
-        r#"SELECT s.n_mod_since_analyze AS "changed!", greatest(c.reltuples, 0)::float8 AS "rows!"
+        r#"SELECT s.n_mod_since_analyze AS "changed!", greatest(c.reltuples, 0)::float8 AS "rows!",
+                  s.n_live_tup AS "live!", s.n_dead_tup AS "dead!"
            FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
            WHERE s.relname = 'deliveries'"#
     )
     .fetch_optional(db)
     .await?;
-    Ok(row.map_or((0, 0.0), |r| (r.changed, r.rows)))
+    Ok(row.map_or_else(QueueHealth::default, |r| QueueHealth {
+        changed: r.changed,
+        assumed_rows: r.rows,
+        live: r.live,
+        dead: r.dead,
+    }))
+}
+
+/// Reclaims the queue's dead rows. `VACUUM` cannot run in a transaction, so the lock timeout is
+/// set on the session (one connection, reset afterwards); it does not block inserts or updates.
+pub async fn vacuum(db: &PgPool) {
+    if let Err(e) = vacuum_with_timeout(db).await {
+        tracing::info!(error = %e, "vacuuming the delivery queue failed; autovacuum will");
+    }
+}
+
+async fn vacuum_with_timeout(db: &PgPool) -> sqlx::Result<()> {
+    let mut conn = db.acquire().await?;
+    sqlx::query("SET lock_timeout = '1s'").execute(&mut *conn).await?;
+    let done = sqlx::query("VACUUM deliveries").execute(&mut *conn).await;
+    sqlx::query("RESET lock_timeout").execute(&mut *conn).await?;
+    done.map(|_| ())
 }
