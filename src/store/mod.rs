@@ -2,6 +2,7 @@
 //! (`sqlx::query!`, with the offline data in `.sqlx/`).
 
 pub mod articles;
+pub mod bounces;
 pub mod deliveries;
 pub mod digests;
 pub mod sessions;
