@@ -50,7 +50,7 @@ impl Application {
     /// prepares the worker. `with_worker = false` is `serve --no-worker`.
     pub async fn build(settings: Settings, with_worker: bool) -> anyhow::Result<Self> {
         crate::http::pages::set_newsletter_name(&settings.newsletter_name());
-        let db = crate::db::connect(&settings.database).await?;
+        let db = crate::store::pool::connect(&settings.database).await?;
         let listener = TcpListener::bind(settings.http.addr)
             .await
             .with_context(|| format!("cannot listen on http.addr {}", settings.http.addr))?;
@@ -98,7 +98,12 @@ impl Application {
         tracing::info!(%addr, base_url = %crate::telemetry::redact_url(base_url), "listening");
         let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let router = crate::http::router(self.state.clone());
-        let limits = self.state.settings.connection_limits();
+        let http = &self.state.settings.http;
+        let limits = crate::http::ConnectionLimits {
+            header_read_timeout: Duration::from_secs_f64(http.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs_f64(http.idle_timeout_secs),
+            max_connections: http.max_connections,
+        };
         crate::http::serve(self.listener, router, limits, shutdown.clone(), HTTP_DRAIN).await;
         tracing::info!("HTTP server stopped");
         if let Some(worker) = worker {

@@ -1,6 +1,7 @@
 //! Newtypes that parse outside input once; the rest of the code cannot hold an unchecked value.
 
 mod article;
+mod base_url;
 mod email;
 mod name;
 mod status;
@@ -8,6 +9,7 @@ mod text;
 mod token;
 
 pub use article::{ArticleInput, FieldError, MAX_BODY_BYTES, parse_idempotency_key, parse_subject};
+pub use base_url::BaseUrl;
 pub use email::{EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
 pub use status::SubscriberStatus;

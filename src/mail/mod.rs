@@ -6,6 +6,7 @@ pub mod inbound;
 mod markdown;
 mod message;
 mod nesting;
+mod settings;
 mod smtp;
 mod templates;
 mod transport;
@@ -58,6 +59,7 @@ const TEXT_WIDTH: usize = 76;
 /// HTML only needs to stay well inside SMTP's 998 octets; shorter lines read better raw.
 const HTML_WIDTH: usize = 100;
 pub use message::{BuiltMessage, MessageParts, build_message, message_id_domain, recipient};
+pub use settings::{MailSettings, MailSettingsError};
 pub use templates::{EmailTemplates, RenderedEmail, TemplateError, html_formatter};
 pub use transport::{MailTransport, SendError};
 pub use url::{MailUrl, TlsMode};

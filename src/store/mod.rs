@@ -4,6 +4,7 @@
 pub mod articles;
 pub mod deliveries;
 pub mod digests;
+pub mod pool;
 pub mod sessions;
 pub mod subscribers;
 pub mod tokens;

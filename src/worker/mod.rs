@@ -86,7 +86,7 @@ impl Worker {
         Ok(Self {
             id,
             db,
-            transport: Arc::new(MailTransport::from_settings(settings)?),
+            transport: Arc::new(MailTransport::from_settings(&settings.mail)?),
             composer: Composer::new(settings)?,
             wake,
             concurrency: settings.mail.concurrency,
@@ -377,7 +377,7 @@ impl Worker {
                 DeliveryKind::Digest => SubscriberStatus::Confirmed,
             };
             if delivery.status != wanted {
-                crate::metrics::inc(&crate::metrics::METRICS.skipped);
+                crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.skipped);
                 let _ = outcomes.send((delivery.id, Outcome::Skipped { reason: "subscriber status changed" })).await;
                 continue;
             }
@@ -467,7 +467,7 @@ struct Job {
 
 impl Worker {
     async fn send_one(&self, job: &Job, message: &BuiltMessage) -> Outcome {
-        let metrics = &crate::metrics::METRICS;
+        let metrics = &crate::telemetry::metrics::METRICS;
         metrics.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
         let sent =
@@ -475,7 +475,7 @@ impl Worker {
         metrics.observe_smtp(started.elapsed());
         metrics.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let outcome = self.classify_send(job, message, sent);
-        crate::metrics::inc(match &outcome {
+        crate::telemetry::metrics::inc(match &outcome {
             Outcome::Sent { .. } => &metrics.sent,
             Outcome::Retry { .. } | Outcome::Postponed { .. } => &metrics.retried,
             Outcome::Failed { .. } => &metrics.failed,
