@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::domain::TokenHash;
 use crate::http::RateLimiter;
-use crate::worker::{Composer, Worker};
+use crate::mail::Composer;
+use crate::worker::Worker;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -70,7 +71,11 @@ impl Application {
             limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),
             auth_failures: Arc::new(RateLimiter::new(limits.admin_auth_failures_per_minute, limits.ipv6_prefix)),
             admin_token_hash: admin_token_hash(&admin_token),
-            composer: Arc::new(Composer::new(&settings)?),
+            composer: Arc::new(Composer::new(
+                &settings.mail,
+                settings.http.base_url.clone(),
+                settings.subscriptions.token_ttl_hours,
+            )?),
             db,
             settings: Arc::new(settings),
             admin_token: Arc::new(admin_token),

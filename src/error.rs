@@ -148,3 +148,22 @@ impl IntoResponse for PageError {
         response
     }
 }
+
+impl From<crate::ops::OpsError> for Error {
+    fn from(e: crate::ops::OpsError) -> Self {
+        use crate::ops::OpsError;
+        match e {
+            OpsError::Invalid { field, message } => Self::Invalid { field: Some(field), message },
+            OpsError::NotFound(message) => Self::NotFound(message),
+            OpsError::Database(e) => Self::Database(e),
+            OpsError::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+/// Handlers parse article input with `?` (this lived in `digest.rs` before `ops` existed).
+impl From<crate::domain::FieldError> for Error {
+    fn from(e: crate::domain::FieldError) -> Self {
+        crate::ops::OpsError::from(e).into()
+    }
+}

@@ -5,12 +5,11 @@
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod digest;
 pub mod domain;
 pub mod error;
-pub mod feeds;
 pub mod http;
 pub mod mail;
+pub mod ops;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

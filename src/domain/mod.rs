@@ -2,6 +2,7 @@
 
 mod article;
 mod base_url;
+mod content;
 mod email;
 mod name;
 mod status;
@@ -10,8 +11,9 @@ mod token;
 
 pub use article::{ArticleInput, FieldError, MAX_BODY_BYTES, parse_idempotency_key, parse_subject};
 pub use base_url::BaseUrl;
+pub use content::{Article, BodyFormat, DigestContent};
 pub use email::{EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
-pub use status::SubscriberStatus;
+pub use status::{DeliveryStatus, DigestStatus, SubscriberStatus};
 pub use text::{multi_line, single_line};
 pub use token::{Token, TokenHash};
