@@ -14,8 +14,9 @@ use serde::Deserialize;
 use toml::{Table, Value};
 use url::Url;
 
-pub use crate::domain::BaseUrl;
-pub use crate::mail::MailSettings;
+use crate::domain::BaseUrl;
+use crate::mail::MailSettings;
+/// `log.format`; kept here as well because tests name it by this path.
 pub use crate::telemetry::LogFormat;
 
 const BASE_DEFAULTS: &str = include_str!("../config/base.toml");

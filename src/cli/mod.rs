@@ -49,3 +49,21 @@ pub fn parse_ids(list: &str) -> Result<Vec<uuid::Uuid>, CliError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_mistakes_exit_2_and_name_the_option() {
+        let usage = |e: OpsError| match CliError::from(e) {
+            CliError::Usage(m) => m,
+            CliError::Other(e) => panic!("not a usage error: {e:#}"),
+        };
+        assert_eq!(usage(OpsError::invalid("article_ids", "No such article.")), "article-ids: No such article.");
+        assert_eq!(usage(OpsError::NotFound("there is no digest x".into())), "there is no digest x");
+        assert!(matches!(CliError::from(OpsError::Database(sqlx::Error::PoolTimedOut)), CliError::Other(e)
+            if e.to_string().contains("database is unavailable")));
+        assert!(matches!(CliError::from(OpsError::Internal(anyhow::anyhow!("boom"))), CliError::Other(_)));
+    }
+}

@@ -8,12 +8,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::mint::mint;
 use super::record::Outcomes;
 use super::{Job, Worker};
 use crate::domain::{DigestContent, SubscriberStatus};
 use crate::mail::DigestView;
 use crate::store::deliveries::{self, Claimed, DeliveryKind, Outcome};
 use crate::store::tokens;
+use crate::telemetry::metrics::{self, METRICS};
 
 /// How often an idle worker looks for due rows (retries, other processes' signups) unwoken.
 const POLL: Duration = Duration::from_secs(1);
@@ -141,7 +143,7 @@ impl Worker {
                 DeliveryKind::Digest => SubscriberStatus::Confirmed,
             };
             if delivery.status != wanted {
-                crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.skipped);
+                metrics::inc(&METRICS.skipped);
                 let _ = outcomes.send((delivery.id, Outcome::Skipped { reason: "subscriber status changed" })).await;
                 continue;
             }
@@ -150,7 +152,7 @@ impl Worker {
                 (DeliveryKind::Digest, Some(digest)) => self.digest_view(digest).await.map(Some),
                 (DeliveryKind::Digest, None) => Err(anyhow::anyhow!("digest delivery without a digest")),
             };
-            match view.and_then(|view| Ok((view, super::mint::mint(&delivery, self.token_ttl, &mut new_tokens)?))) {
+            match view.and_then(|view| Ok((view, mint(&delivery, self.token_ttl, &mut new_tokens)?))) {
                 Ok((view, minted)) => jobs.push(Job { id: delivery.id, delivery, view, minted }),
                 Err(e) => {
                     let _ = outcomes.send((delivery.id, self.cannot_build(&delivery, &e))).await;

@@ -9,6 +9,7 @@ use crate::store::deliveries::{Claimed, Outcome};
 use crate::telemetry::metrics::{self, METRICS};
 
 impl Worker {
+    /// A message that could not be put together (a template error, an address lettre refuses):
     /// retried like a transient failure, so a fixed template sends it.
     pub(super) fn cannot_build(&self, delivery: &Claimed, e: &anyhow::Error) -> Outcome {
         tracing::error!(
