@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::domain::TokenHash;
 use crate::http::RateLimiter;
-use crate::worker::{Composer, Worker};
+use crate::mail::Composer;
+use crate::worker::Worker;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -50,7 +51,7 @@ impl Application {
     /// prepares the worker. `with_worker = false` is `serve --no-worker`.
     pub async fn build(settings: Settings, with_worker: bool) -> anyhow::Result<Self> {
         crate::http::pages::set_newsletter_name(&settings.newsletter_name());
-        let db = crate::db::connect(&settings.database).await?;
+        let db = crate::store::pool::connect(&settings.database).await?;
         let listener = TcpListener::bind(settings.http.addr)
             .await
             .with_context(|| format!("cannot listen on http.addr {}", settings.http.addr))?;
@@ -70,7 +71,11 @@ impl Application {
             limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),
             auth_failures: Arc::new(RateLimiter::new(limits.admin_auth_failures_per_minute, limits.ipv6_prefix)),
             admin_token_hash: admin_token_hash(&admin_token),
-            composer: Arc::new(Composer::new(&settings)?),
+            composer: Arc::new(Composer::new(
+                &settings.mail,
+                settings.http.base_url.clone(),
+                settings.subscriptions.token_ttl_hours,
+            )?),
             db,
             settings: Arc::new(settings),
             admin_token: Arc::new(admin_token),
@@ -98,7 +103,12 @@ impl Application {
         tracing::info!(%addr, base_url = %crate::telemetry::redact_url(base_url), "listening");
         let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let router = crate::http::router(self.state.clone());
-        let limits = self.state.settings.connection_limits();
+        let http = &self.state.settings.http;
+        let limits = crate::http::ConnectionLimits {
+            header_read_timeout: Duration::from_secs_f64(http.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs_f64(http.idle_timeout_secs),
+            max_connections: http.max_connections,
+        };
         crate::http::serve(self.listener, router, limits, shutdown.clone(), HTTP_DRAIN).await;
         tracing::info!("HTTP server stopped");
         if let Some(worker) = worker {

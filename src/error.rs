@@ -53,7 +53,7 @@ impl Error {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Database(e) if crate::db::is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(e) if crate::store::pool::is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -77,7 +77,9 @@ impl Error {
     /// Logged once, here, rather than at every `?`.
     fn log(&self) {
         match self {
-            Self::Database(e) if crate::db::is_unavailable(e) => tracing::warn!(error = %e, "database unavailable"),
+            Self::Database(e) if crate::store::pool::is_unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable")
+            }
             Self::Database(e) => tracing::error!(error = %e, "database error"),
             Self::Internal(e) => tracing::error!(error = format!("{e:#}"), "internal error"),
             Self::Unavailable => tracing::warn!("service unavailable"),
@@ -144,5 +146,24 @@ impl IntoResponse for PageError {
         let mut response = (status, html).into_response();
         error.decorate(&mut response);
         response
+    }
+}
+
+impl From<crate::ops::OpsError> for Error {
+    fn from(e: crate::ops::OpsError) -> Self {
+        use crate::ops::OpsError;
+        match e {
+            OpsError::Invalid { field, message } => Self::Invalid { field: Some(field), message },
+            OpsError::NotFound(message) => Self::NotFound(message),
+            OpsError::Database(e) => Self::Database(e),
+            OpsError::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+/// Handlers parse article input with `?` (this lived in `digest.rs` before `ops` existed).
+impl From<crate::domain::FieldError> for Error {
+    fn from(e: crate::domain::FieldError) -> Self {
+        crate::ops::OpsError::from(e).into()
     }
 }

@@ -5,14 +5,11 @@
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod db;
-pub mod digest;
 pub mod domain;
 pub mod error;
-pub mod feeds;
 pub mod http;
 pub mod mail;
-pub mod metrics;
+pub mod ops;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

@@ -96,23 +96,23 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
             Ok(app.run(shutdown).await?)
         }
         Command::Worker => {
-            let db = broadsheet::db::connect(&settings.database).await?;
+            let db = broadsheet::store::pool::connect(&settings.database).await?;
             let worker = Worker::new(db.clone(), &settings, Default::default())?;
             worker.run(shutdown).await.context("worker failed")?;
             close_pool(&db).await;
             Ok(())
         }
         Command::Migrate => {
-            broadsheet::db::connect(&settings.database).await?;
+            broadsheet::store::pool::connect(&settings.database).await?;
             eprintln!("broadsheet: database is up to date");
             Ok(())
         }
         Command::Articles(command) => {
-            let db = broadsheet::db::connect(&settings.database).await?;
+            let db = broadsheet::store::pool::connect(&settings.database).await?;
             until_interrupted(run_articles(&db, &settings, command), &shutdown).await
         }
         Command::Digest(command) => {
-            let db = broadsheet::db::connect(&settings.database).await?;
+            let db = broadsheet::store::pool::connect(&settings.database).await?;
             until_interrupted(run_digest(&db, &settings, command), &shutdown).await
         }
     }

@@ -6,8 +6,9 @@ use sqlx::PgPool;
 
 use super::CliError;
 use crate::config::Settings;
-use crate::domain::{ArticleInput, MAX_BODY_BYTES};
-use crate::store::articles::{self, NewArticle};
+use crate::domain::MAX_BODY_BYTES;
+use crate::ops::{OpsError, feeds};
+use crate::store::articles;
 
 #[derive(Debug, Subcommand)]
 pub enum ArticlesCommand {
@@ -33,17 +34,19 @@ pub async fn run_articles(db: &PgPool, settings: &Settings, command: ArticlesCom
     match command {
         ArticlesCommand::Add { title, url, summary, body } => {
             let text = read_body(&body)?;
-            let article = ArticleInput::parse(&title, &text, url.as_deref(), summary.as_deref())
-                .map_err(|e| CliError::Usage(format!("--{}: {}", e.field, e.message)))?;
-            let id = articles::insert(db, &NewArticle::written(&article))
-                .await?
-                .ok_or_else(|| CliError::Other(anyhow::anyhow!("the article was not stored")))?;
+            let id = crate::ops::articles::add(db, &title, &text, url.as_deref(), summary.as_deref()).await.map_err(
+                |e| match e {
+                    // Named as the option that carries it.
+                    OpsError::Invalid { field, message } => CliError::Usage(format!("--{field}: {message}")),
+                    other => other.into(),
+                },
+            )?;
             println!("{id}");
         }
         ArticlesCommand::Import { feed } => {
-            let policy = crate::feeds::FetchPolicy::new(settings.feeds.allow_private);
-            let report = crate::feeds::import(db, &feed, policy).await.map_err(|e| match e {
-                crate::feeds::FeedError::Database(e) => CliError::from(e),
+            let policy = feeds::FetchPolicy::new(settings.feeds.allow_private);
+            let report = feeds::import(db, &feed, policy).await.map_err(|e| match e {
+                feeds::FeedError::Database(e) => CliError::from(e),
                 other => CliError::Usage(other.to_string()),
             })?;
             println!(

@@ -7,8 +7,9 @@ use uuid::Uuid;
 
 use super::{CliError, parse_ids};
 use crate::config::Settings;
+use crate::mail::Composer;
+use crate::ops::digests as ops;
 use crate::store::digests::{self, Progress};
-use crate::worker::Composer;
 
 #[derive(Debug, Subcommand)]
 pub enum DigestCommand {
@@ -45,8 +46,9 @@ pub async fn run_digest(db: &PgPool, settings: &Settings, command: DigestCommand
     match command {
         DigestCommand::Preview { articles, format } => {
             let ids = articles.as_deref().map(parse_ids).transpose()?;
-            let composer = Composer::new(settings)?;
-            let rendered = crate::digest::preview(db, &composer, None, ids.as_deref()).await?;
+            let composer =
+                Composer::new(&settings.mail, settings.http.base_url.clone(), settings.subscriptions.token_ttl_hours)?;
+            let rendered = ops::preview(db, &composer, None, ids.as_deref()).await?;
             match format {
                 Format::Text => println!("Subject: {}\n\n{}", rendered.subject, rendered.text),
                 Format::Html => println!("{}", rendered.html),
@@ -54,8 +56,7 @@ pub async fn run_digest(db: &PgPool, settings: &Settings, command: DigestCommand
         }
         DigestCommand::Send { subject, articles, wait } => {
             let ids = articles.as_deref().map(parse_ids).transpose()?;
-            let created =
-                crate::digest::send(db, &settings.newsletter_name(), subject.as_deref(), ids.as_deref(), None).await?;
+            let created = ops::send(db, &settings.newsletter_name(), subject.as_deref(), ids.as_deref(), None).await?;
             println!("digest {} queued for {} recipients", created.id, created.recipients);
             if wait {
                 watch(db, created.id).await?;

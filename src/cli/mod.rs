@@ -6,6 +6,8 @@ mod digest;
 
 pub use self::articles::{ArticlesCommand, run_articles};
 pub use self::digest::{DigestCommand, run_digest};
+use crate::ops::OpsError;
+use crate::store::pool::is_unavailable;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -16,33 +18,24 @@ pub enum CliError {
     Other(#[from] anyhow::Error),
 }
 
-impl From<crate::error::Error> for CliError {
-    fn from(e: crate::error::Error) -> Self {
+/// Bad input and unknown names are the operator's to fix (exit 2); the rest is exit 1.
+impl From<OpsError> for CliError {
+    fn from(e: OpsError) -> Self {
         match e {
-            crate::error::Error::Invalid { field, message } => CliError::Usage(match field {
-                Some(f) => format!("{}: {message}", f.replace('_', "-")),
-                None => message,
-            }),
-            crate::error::Error::BadRequest(m) | crate::error::Error::NotFound(m) => CliError::Usage(m),
-            other if other.status().as_u16() == 503 => {
+            OpsError::Invalid { field, message } => CliError::Usage(format!("{}: {message}", field.replace('_', "-"))),
+            OpsError::NotFound(message) => CliError::Usage(message),
+            OpsError::Database(e) if is_unavailable(&e) => {
                 CliError::Other(anyhow::anyhow!("the database is unavailable; is Postgres running?"))
             }
-            other => CliError::Other(anyhow::anyhow!("{other}: {}", source_of(&other))),
+            OpsError::Database(e) => CliError::Other(anyhow::anyhow!("database error: {e}")),
+            OpsError::Internal(e) => CliError::Other(anyhow::anyhow!("internal error: {e:#}")),
         }
     }
 }
 
 impl From<sqlx::Error> for CliError {
     fn from(e: sqlx::Error) -> Self {
-        crate::error::Error::Database(e).into()
-    }
-}
-
-fn source_of(e: &crate::error::Error) -> String {
-    match e {
-        crate::error::Error::Database(d) => d.to_string(),
-        crate::error::Error::Internal(i) => format!("{i:#}"),
-        _ => String::new(),
+        OpsError::Database(e).into()
     }
 }
 
@@ -55,4 +48,22 @@ pub fn parse_ids(list: &str) -> Result<Vec<uuid::Uuid>, CliError> {
                 .map_err(|_| CliError::Usage(format!("--articles: {:?} is not an article id (a UUID)", s.trim())))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_mistakes_exit_2_and_name_the_option() {
+        let usage = |e: OpsError| match CliError::from(e) {
+            CliError::Usage(m) => m,
+            CliError::Other(e) => panic!("not a usage error: {e:#}"),
+        };
+        assert_eq!(usage(OpsError::invalid("article_ids", "No such article.")), "article-ids: No such article.");
+        assert_eq!(usage(OpsError::NotFound("there is no digest x".into())), "there is no digest x");
+        assert!(matches!(CliError::from(OpsError::Database(sqlx::Error::PoolTimedOut)), CliError::Other(e)
+            if e.to_string().contains("database is unavailable")));
+        assert!(matches!(CliError::from(OpsError::Internal(anyhow::anyhow!("boom"))), CliError::Other(_)));
+    }
 }

@@ -62,6 +62,24 @@ impl AsRef<str> for SubscriberEmail {
     }
 }
 
+/// Read back from `subscribers.email`, which only ever receives parsed addresses: carried as it
+/// is, not parsed again.
+impl sqlx::Type<sqlx::Postgres> for SubscriberEmail {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for SubscriberEmail {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(Self(<String as sqlx::Decode<sqlx::Postgres>>::decode(value)?))
+    }
+}
+
 /// Addresses are personal data: debug output shows only the domain.
 impl fmt::Debug for SubscriberEmail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

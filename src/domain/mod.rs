@@ -1,6 +1,8 @@
 //! Newtypes that parse outside input once; the rest of the code cannot hold an unchecked value.
 
 mod article;
+mod base_url;
+mod content;
 mod email;
 mod name;
 mod status;
@@ -8,8 +10,10 @@ mod text;
 mod token;
 
 pub use article::{ArticleInput, FieldError, MAX_BODY_BYTES, parse_idempotency_key, parse_subject};
+pub use base_url::BaseUrl;
+pub use content::{Article, BodyFormat, DigestContent};
 pub use email::{EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
-pub use status::SubscriberStatus;
+pub use status::{DeliveryStatus, DigestStatus, SubscriberStatus};
 pub use text::{multi_line, single_line};
 pub use token::{Token, TokenHash};

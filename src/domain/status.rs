@@ -1,3 +1,7 @@
+//! Statuses, the same words in the API, the CLI and the database.
+
+use std::fmt;
+
 /// Where a subscriber stands; the same words in the API, the CLI and the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, serde::Serialize, serde::Deserialize)]
 #[sqlx(type_name = "subscriber_status", rename_all = "lowercase")]
@@ -7,4 +11,43 @@ pub enum SubscriberStatus {
     Confirmed,
     Unsubscribed,
     Bounced,
+}
+
+/// `deliveries.status` (the `delivery_status` Postgres enum). Outcomes are written a batch at a
+/// time as an array: the derive also implements `PgHasArrayType` (`_delivery_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, serde::Serialize)]
+#[sqlx(type_name = "delivery_status", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Sent,
+    Failed,
+    Skipped,
+}
+
+/// A digest is `sending` while any of its deliveries is pending, then `done`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DigestStatus {
+    Sending,
+    Done,
+}
+
+impl DigestStatus {
+    pub fn of(pending: i64) -> Self {
+        if pending > 0 { Self::Sending } else { Self::Done }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sending => "sending",
+            Self::Done => "done",
+        }
+    }
+}
+
+impl fmt::Display for DigestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

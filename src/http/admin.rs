@@ -200,7 +200,7 @@ async fn send_digest(
     let subject = optional_text(&map, "subject")?;
     let ids = article_ids(&map)?;
     let newsletter = state.settings.newsletter_name();
-    let created = crate::digest::send(&state.db, &newsletter, subject, ids.as_deref(), key.as_deref()).await?;
+    let created = crate::ops::digests::send(&state.db, &newsletter, subject, ids.as_deref(), key.as_deref()).await?;
     if created.new {
         tracing::info!(digest = %created.id, recipients = created.recipients, "digest queued");
         state.wake.notify_one();
@@ -261,7 +261,8 @@ async fn preview_digest(
                 .map_err(|_| Error::invalid("articles", "articles must be a comma-separated list of article ids."))?,
         ),
     };
-    let rendered = crate::digest::preview(&state.db, &state.composer, query.subject.as_deref(), ids.as_deref()).await?;
+    let rendered =
+        crate::ops::digests::preview(&state.db, &state.composer, query.subject.as_deref(), ids.as_deref()).await?;
     Ok(match query.format.as_deref() {
         Some("text") => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], rendered.text).into_response(),
         // The preview is mail HTML: it needs its inline styles, and nothing in it runs.

@@ -84,7 +84,7 @@ async fn confirm(
                 subscribers::record_consent(&mut tx, id, ConsentAction::Confirm, &origin).await?;
                 tokens::retire_confirm_tokens(&mut tx, id).await?;
                 tracing::info!(subscriber = %id, "subscription confirmed");
-                crate::metrics::inc(&crate::metrics::METRICS.confirmations);
+                crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.confirmations);
                 Some(true)
             } else if subscribers::status(&mut tx, id).await? == Some(SubscriberStatus::Confirmed) {
                 Some(false)

@@ -386,7 +386,7 @@ async fn edit_article_form(
 /// The next digest's preview and the send form.
 #[utoipa::path(get, path = "/admin/ui/digests", tag = "console", responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn digests_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
-    let preview = crate::digest::preview(&state.db, &state.composer, None, None).await;
+    let preview = crate::ops::digests::preview(&state.db, &state.composer, None, None).await.map_err(Error::from);
     let (preview_html, nothing) = match preview {
         Ok(rendered) => (rendered.html, Value::from(())),
         Err(Error::Invalid { message, .. }) => (String::new(), Value::from(message)),
@@ -438,7 +438,7 @@ async fn digest_form(
         None => None,
     };
     let created =
-        crate::digest::send(&state.db, &state.settings.newsletter_name(), subject, None, key.as_deref()).await?;
+        crate::ops::digests::send(&state.db, &state.settings.newsletter_name(), subject, None, key.as_deref()).await?;
     if created.new {
         tracing::info!(digest = %created.id, recipients = created.recipients, "digest queued from the console");
         state.wake.notify_one();

@@ -28,7 +28,7 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
     let depth = tokio::time::timeout(Duration::from_secs(2), depth).await.ok().and_then(Result::ok);
     (
         [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        crate::metrics::METRICS.render(depth),
+        crate::telemetry::metrics::METRICS.render(depth),
     )
 }
 

@@ -109,7 +109,7 @@ async fn handle(state: &AppState, peer: SocketAddr, headers: &HeaderMap, email: 
     if signup.queued {
         state.wake.notify_one();
     }
-    crate::metrics::inc(&crate::metrics::METRICS.signups);
+    crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.signups);
     tracing::info!(subscriber = %signup.subscriber_id, queued = signup.queued, "signup");
     Ok(())
 }

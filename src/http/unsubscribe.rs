@@ -84,7 +84,7 @@ async fn unsubscribe(
         // "This wasn't me": the confirmation links still in the inbox must stop working too.
         tokens::retire_confirm_tokens(&mut tx, id).await?;
         tracing::info!(subscriber = %id, "unsubscribed");
-        crate::metrics::inc(&crate::metrics::METRICS.unsubscribes);
+        crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.unsubscribes);
     }
     tx.commit().await?;
     Ok(pages::page(StatusCode::OK, "unsubscribed.html", context! {}))

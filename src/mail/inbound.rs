@@ -8,6 +8,8 @@
 //! other structured fields (never to keywords in prose), so a message it does not understand is
 //! ignored with a reason rather than guessed at. It never fails: any input, however broken,
 //! gets an [`Inbound`].
+//!
+//! (Over 400 lines: 170 of them are tests with real-world report samples.)
 
 use mailparse::{MailHeaderMap, ParsedMail};
 

@@ -7,6 +7,8 @@ use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart};
 
+use crate::domain::SubscriberEmail;
+
 /// Everything that differs between two outgoing messages.
 pub struct MessageParts<'a> {
     pub from: &'a Mailbox,
@@ -99,8 +101,9 @@ pub fn message_id_domain(from: &Mailbox) -> &str {
 
 /// The recipient as a mailbox: the display name is encoded by lettre, so a name cannot inject
 /// header lines (and names are checked for control characters on the way in as well).
-pub fn recipient(email: &str, name: Option<&str>) -> Result<Mailbox, lettre::address::AddressError> {
-    let address: Address = email.parse()?;
+pub fn recipient(email: &SubscriberEmail, name: Option<&str>) -> Result<Mailbox, lettre::address::AddressError> {
+    // `SubscriberEmail::parse` already made sure lettre takes it; this only changes its type.
+    let address: Address = email.as_str().parse()?;
     Ok(Mailbox::new(name.map(str::to_owned), address))
 }
 
@@ -111,7 +114,8 @@ mod tests {
     fn parts<'a>(from: &'a Mailbox, text: &str, html: &str) -> MessageParts<'a> {
         MessageParts {
             from,
-            to: recipient("ada@example.com", Some("Ada \"The Countess\" Lovelace")).unwrap(),
+            to: recipient(&SubscriberEmail::parse("ada@example.com").unwrap(), Some("Ada \"The Countess\" Lovelace"))
+                .unwrap(),
             subject: "Hello",
             text: text.to_owned(),
             html: html.to_owned(),

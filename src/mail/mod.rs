@@ -1,5 +1,7 @@
-//! Everything about outgoing mail: templates, message building (headers), transport (SMTP | file).
+//! Everything about outgoing mail: its settings, templates, composing messages for a recipient,
+//! message building (headers), transport (SMTP | file).
 
+mod compose;
 mod dkim;
 mod fold;
 mod html;
@@ -7,6 +9,7 @@ pub mod inbound;
 mod markdown;
 mod message;
 mod nesting;
+mod settings;
 mod smtp;
 mod templates;
 mod transport;
@@ -17,39 +20,40 @@ pub use html::{sanitize as sanitize_html, to_html as html_to_html, to_text as ht
 pub use markdown::{to_html as markdown_to_html, to_text as markdown_to_text};
 pub use nesting::MAX_NESTING;
 
-/// `articles.body_format`: what a stored body is written in.
-pub mod body_format {
-    /// Written here, by an operator.
-    pub const MARKDOWN: &str = "markdown";
-    /// HTML stored before bodies were sanitised with limited nesting (feed imports until
-    /// December 2026): sanitised again at every render.
-    pub const HTML: &str = "html";
-    /// HTML that went through [`super::sanitize_html`] before it was stored (feed imports, and
-    /// HTML articles edited in the console): rendered as it is, without parsing it again.
-    pub const SANITISED_HTML: &str = "sanitised-html";
+pub use self::compose::{Composer, DigestView, Recipient};
+use crate::domain::BodyFormat;
 
-    pub fn is_html(format: &str) -> bool {
-        format == HTML || format == SANITISED_HTML
+/// The [`BodyFormat`] words under their old names, for `http/console.rs` until it uses
+/// `crate::domain::BodyFormat` itself.
+pub mod body_format {
+    use crate::domain::BodyFormat;
+
+    pub const MARKDOWN: BodyFormat = BodyFormat::Markdown;
+    pub const HTML: BodyFormat = BodyFormat::Html;
+    pub const SANITISED_HTML: BodyFormat = BodyFormat::SanitisedHtml;
+
+    pub fn is_html(format: &BodyFormat) -> bool {
+        format.is_html()
     }
 }
 
 /// An article body as mail HTML, whatever it was written in. CPU-heavy for large bodies (the
 /// Markdown parser, the HTML sanitiser): call it off the async threads.
-pub fn article_html(format: &str, body: &str) -> String {
+pub fn article_html(format: BodyFormat, body: &str) -> String {
     let html = match format {
-        body_format::SANITISED_HTML => html::styled(body.to_owned()),
-        body_format::HTML => html_to_html(body),
-        _ => markdown_to_html(body),
+        BodyFormat::SanitisedHtml => html::styled(body.to_owned()),
+        BodyFormat::Html => html_to_html(body),
+        BodyFormat::Markdown => markdown_to_html(body),
     };
     fold::fold_html(&html, HTML_WIDTH)
 }
 
 /// An article body as wrapped plain text; like [`article_html`], off the async threads.
-pub fn article_text(format: &str, body: &str) -> String {
+pub fn article_text(format: BodyFormat, body: &str) -> String {
     let text = match format {
-        body_format::SANITISED_HTML => html::text_of(body),
-        body_format::HTML => html_to_text(body),
-        _ => markdown_to_text(body),
+        BodyFormat::SanitisedHtml => html::text_of(body),
+        BodyFormat::Html => html_to_text(body),
+        BodyFormat::Markdown => markdown_to_text(body),
     };
     fold::wrap_text(&text, TEXT_WIDTH)
 }
@@ -60,6 +64,7 @@ const TEXT_WIDTH: usize = 76;
 const HTML_WIDTH: usize = 100;
 pub use dkim::{DkimSigner, KeyKind};
 pub use message::{BuiltMessage, MessageParts, build_message, message_id_domain, recipient};
+pub use settings::{MailSettings, MailSettingsError};
 pub use templates::{EmailTemplates, RenderedEmail, TemplateError, html_formatter};
 pub use transport::{MailTransport, SendError};
 pub use url::{MailUrl, TlsMode};

@@ -6,9 +6,9 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::extension::ClientId;
 use secrecy::ExposeSecret;
 
+use super::settings::MailSettings;
 use super::smtp::{SmtpPool, SmtpSendError};
 use super::url::MailUrl;
-use crate::config::Settings;
 
 pub enum MailTransport {
     Smtp(SmtpPool),
@@ -18,15 +18,15 @@ pub enum MailTransport {
 pub type SendError = SmtpSendError;
 
 impl MailTransport {
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        let Some(url) = &settings.mail.url else {
+    pub fn from_settings(settings: &MailSettings) -> anyhow::Result<Self> {
+        let Some(url) = &settings.url else {
             anyhow::bail!("mail.url is not set; use smtp://host:port or file://DIR");
         };
         let url = MailUrl::parse(url.expose_secret()).map_err(|e| anyhow::anyhow!("mail.url: {e}"))?;
         Ok(match url {
             MailUrl::Smtp { host, port, tls, credentials } => {
                 // EHLO names the sending domain, which is what receiving servers check it against.
-                let client_id = ClientId::Domain(settings.mail.from.email.domain().to_owned());
+                let client_id = ClientId::Domain(settings.from.email.domain().to_owned());
                 Self::Smtp(
                     SmtpPool::new(host, port, tls, credentials, client_id)
                         .map_err(|e| anyhow::anyhow!("mail.url: {e}"))?,

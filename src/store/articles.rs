@@ -1,25 +1,10 @@
 //! Articles: what digests are made of.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Article {
-    pub id: Uuid,
-    pub title: String,
-    pub body: String,
-    /// `markdown` (written here), `sanitised-html` (imported from a feed, sanitised once on the
-    /// way in) or `html` (imported before that; sanitised at every render). See
-    /// `crate::mail::body_format`.
-    pub body_format: String,
-    pub url: Option<String>,
-    pub summary: Option<String>,
-    pub created_at: DateTime<Utc>,
-    /// The digest that already carried it, if any.
-    pub digest_id: Option<Uuid>,
-}
+pub use crate::domain::Article;
+use crate::domain::BodyFormat;
 
 pub struct NewArticle<'a> {
     pub title: &'a str,
@@ -27,7 +12,7 @@ pub struct NewArticle<'a> {
     pub url: Option<&'a str>,
     pub summary: Option<&'a str>,
     pub source_id: Option<&'a str>,
-    pub body_format: &'a str,
+    pub body_format: BodyFormat,
 }
 
 impl<'a> NewArticle<'a> {
@@ -39,7 +24,7 @@ impl<'a> NewArticle<'a> {
             url: input.url.as_deref(),
             summary: input.summary.as_deref(),
             source_id: None,
-            body_format: "markdown",
+            body_format: BodyFormat::Markdown,
         }
     }
 }
@@ -56,7 +41,7 @@ pub async fn insert(db: &PgPool, article: &NewArticle<'_>) -> sqlx::Result<Optio
         article.url,
         article.summary,
         article.source_id,
-        article.body_format,
+        article.body_format.as_str(),
     )
     .fetch_optional(db)
     .await
@@ -65,7 +50,7 @@ pub async fn insert(db: &PgPool, article: &NewArticle<'_>) -> sqlx::Result<Optio
 pub async fn list(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Article>> {
     sqlx::query_as!(
         Article,
-        r#"SELECT a.id, a.title, a.body, a.body_format, a.url, a.summary, a.created_at,
+        r#"SELECT a.id, a.title, a.body, a.body_format AS "body_format: BodyFormat", a.url, a.summary, a.created_at,
                   (SELECT da.digest_id FROM digest_articles da WHERE da.article_id = a.id LIMIT 1) AS digest_id
            FROM articles a ORDER BY a.created_at DESC, a.id LIMIT $1"#,
         limit,
@@ -78,7 +63,7 @@ pub async fn list(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Article>> {
 pub async fn unsent(db: &PgPool) -> sqlx::Result<Vec<Article>> {
     sqlx::query_as!(
         Article,
-        r#"SELECT a.id, a.title, a.body, a.body_format, a.url, a.summary, a.created_at, NULL::uuid AS digest_id
+        r#"SELECT a.id, a.title, a.body, a.body_format AS "body_format: BodyFormat", a.url, a.summary, a.created_at, NULL::uuid AS digest_id
            FROM articles a
            WHERE NOT EXISTS (SELECT 1 FROM digest_articles da WHERE da.article_id = a.id)
            ORDER BY a.created_at, a.id"#,
@@ -91,7 +76,7 @@ pub async fn unsent(db: &PgPool) -> sqlx::Result<Vec<Article>> {
 pub async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Result<Vec<Article>, Uuid>> {
     let found = sqlx::query_as!(
         Article,
-        r#"SELECT a.id, a.title, a.body, a.body_format, a.url, a.summary, a.created_at, NULL::uuid AS digest_id
+        r#"SELECT a.id, a.title, a.body, a.body_format AS "body_format: BodyFormat", a.url, a.summary, a.created_at, NULL::uuid AS digest_id
            FROM articles a WHERE a.id = ANY($1)"#,
         ids,
     )
@@ -114,7 +99,7 @@ pub async fn by_ids(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Result<Vec<Articl
 pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Article>> {
     sqlx::query_as!(
         Article,
-        r#"SELECT a.id, a.title, a.body, a.body_format, a.url, a.summary, a.created_at,
+        r#"SELECT a.id, a.title, a.body, a.body_format AS "body_format: BodyFormat", a.url, a.summary, a.created_at,
                   (SELECT da.digest_id FROM digest_articles da WHERE da.article_id = a.id LIMIT 1) AS digest_id
            FROM articles a WHERE a.id = $1"#,
         id,
@@ -134,7 +119,7 @@ pub async fn update(db: &PgPool, id: Uuid, article: &NewArticle<'_>) -> sqlx::Re
         article.body,
         article.url,
         article.summary,
-        article.body_format,
+        article.body_format.as_str(),
     )
     .execute(db)
     .await?;

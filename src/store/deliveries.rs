@@ -21,7 +21,7 @@
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::SubscriberStatus;
+use crate::domain::{DeliveryStatus, SubscriberEmail, SubscriberStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
 #[sqlx(type_name = "delivery_kind", rename_all = "lowercase")]
@@ -38,7 +38,7 @@ pub struct Claimed {
     pub attempts: i32,
     pub subscriber_id: Uuid,
     pub digest_id: Option<Uuid>,
-    pub email: String,
+    pub email: SubscriberEmail,
     pub name: Option<String>,
     pub status: SubscriberStatus,
 }
@@ -62,7 +62,7 @@ pub async fn claim(db: &PgPool, worker: Uuid, limit: i64, lease_secs: f64) -> sq
         FROM due, subscribers s
         WHERE d.id = due.id AND s.id = d.subscriber_id
         RETURNING d.id, d.kind AS "kind: DeliveryKind", d.attempts, d.subscriber_id, d.digest_id,
-                  s.email, s.name, s.status AS "status: SubscriberStatus"
+                  s.email AS "email: SubscriberEmail", s.name, s.status AS "status: SubscriberStatus"
         "#,
         limit,
         worker,
@@ -124,14 +124,14 @@ pub async fn record(db: &PgPool, worker: Uuid, results: &[(i64, Outcome)]) -> sq
         ids.push(*id);
         uncounted.push(matches!(outcome, Outcome::Postponed { .. }));
         let (status, error, message_id, delay) = match outcome {
-            Outcome::Sent { message_id } => ("sent", None, Some(message_id.clone()), 0.0),
+            Outcome::Sent { message_id } => (DeliveryStatus::Sent, None, Some(message_id.clone()), 0.0),
             Outcome::Retry { error, after_secs } | Outcome::Postponed { error, after_secs } => {
-                ("pending", Some(error.clone()), None, *after_secs)
+                (DeliveryStatus::Pending, Some(error.clone()), None, *after_secs)
             }
-            Outcome::Failed { error } => ("failed", Some(error.clone()), None, 0.0),
-            Outcome::Skipped { reason } => ("skipped", Some((*reason).to_owned()), None, 0.0),
+            Outcome::Failed { error } => (DeliveryStatus::Failed, Some(error.clone()), None, 0.0),
+            Outcome::Skipped { reason } => (DeliveryStatus::Skipped, Some((*reason).to_owned()), None, 0.0),
         };
-        statuses.push(status.to_owned());
+        statuses.push(status);
         errors.push(error);
         message_ids.push(message_id);
         delays.push(delay);
@@ -141,7 +141,7 @@ pub async fn record(db: &PgPool, worker: Uuid, results: &[(i64, Outcome)]) -> sq
     let done = sqlx::query!(
         r#"
         UPDATE deliveries d
-        SET status = r.status::delivery_status,
+        SET status = r.status,
             last_error = coalesce(r.error, d.last_error),
             message_id = coalesce(r.message_id, d.message_id),
             sent_at = CASE WHEN r.status = 'sent' THEN now() ELSE d.sent_at END,
@@ -149,12 +149,12 @@ pub async fn record(db: &PgPool, worker: Uuid, results: &[(i64, Outcome)]) -> sq
             attempts = CASE WHEN r.uncounted THEN greatest(d.attempts - 1, 0) ELSE d.attempts END,
             locked_by = NULL,
             locked_until = NULL
-        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $7::bool[])
+        FROM unnest($1::bigint[], $2::delivery_status[], $3::text[], $4::text[], $5::float8[], $7::bool[])
              AS r(id, status, error, message_id, delay, uncounted)
         WHERE d.id = r.id AND d.locked_by = $6
         "#,
         &ids,
-        &statuses,
+        &statuses as &[DeliveryStatus],
         &errors as &[Option<String>],
         &message_ids as &[Option<String>],
         &delays,

@@ -5,7 +5,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::articles::Article;
+pub use crate::domain::DigestContent;
+use crate::domain::{Article, BodyFormat, DigestStatus};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Created {
@@ -87,7 +88,7 @@ pub async fn by_idempotency_key(db: &PgPool, key: &str) -> sqlx::Result<Option<C
 pub struct Progress {
     pub id: Uuid,
     /// `sending` while anything is pending, then `done`.
-    pub status: &'static str,
+    pub status: DigestStatus,
     pub subject: String,
     pub created_at: DateTime<Utc>,
     pub recipients: i64,
@@ -114,7 +115,7 @@ pub async fn progress(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Progress>> {
     .await?;
     Ok(row.map(|r| Progress {
         id: r.id,
-        status: if r.pending > 0 { "sending" } else { "done" },
+        status: DigestStatus::of(r.pending),
         subject: r.subject,
         created_at: r.created_at,
         recipients: i64::from(r.recipients),
@@ -126,11 +127,6 @@ pub async fn progress(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Progress>> {
 }
 
 /// What the worker needs to render a digest: fetched once per digest, then cached.
-pub struct DigestContent {
-    pub subject: String,
-    pub articles: Vec<Article>,
-}
-
 pub async fn content(db: &PgPool, id: Uuid) -> sqlx::Result<Option<DigestContent>> {
     let Some(subject) = sqlx::query_scalar!("SELECT subject FROM digests WHERE id = $1", id).fetch_optional(db).await?
     else {
@@ -138,7 +134,7 @@ pub async fn content(db: &PgPool, id: Uuid) -> sqlx::Result<Option<DigestContent
     };
     let articles = sqlx::query_as!(
         Article,
-        r#"SELECT a.id, a.title, a.body, a.body_format, a.url, a.summary, a.created_at, da.digest_id AS "digest_id?"
+        r#"SELECT a.id, a.title, a.body, a.body_format AS "body_format: BodyFormat", a.url, a.summary, a.created_at, da.digest_id AS "digest_id?"
            FROM digest_articles da JOIN articles a ON a.id = da.article_id
            WHERE da.digest_id = $1 ORDER BY da.position"#,
         id,
@@ -168,7 +164,7 @@ pub async fn recent(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Progress>> {
         .into_iter()
         .map(|r| Progress {
             id: r.id,
-            status: if r.pending > 0 { "sending" } else { "done" },
+            status: DigestStatus::of(r.pending),
             subject: r.subject,
             created_at: r.created_at,
             recipients: i64::from(r.recipients),

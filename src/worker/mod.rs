@@ -1,4 +1,6 @@
-//! The sending worker: claim → render → send → record.
+//! The sending worker: claim (`claim`, tokens minted in `mint`) → render and send (`send`) →
+//! record (`record`), with leases renewed meanwhile (`leases`) and chores beside it
+//! (`housekeeping`, the feed poller in `feeds`).
 //!
 //! A claimer task claims batches of due deliveries, stores the hashes of any tokens the messages
 //! carry, and queues them for the send loop, which starts one task per message as send slots
@@ -13,12 +15,15 @@
 //!
 //! Shutdown is bounded: see [`Worker::run`].
 
-mod compose;
+mod claim;
+mod feeds;
 mod housekeeping;
 mod leases;
+mod mint;
 mod outage;
 mod record;
 mod retry;
+mod send;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,19 +35,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use self::compose::{Composer, DigestView, Minted};
 use self::leases::Leases;
+use self::mint::Minted;
 use self::outage::Outage;
-use self::record::Outcomes;
 pub use self::retry::RetryPolicy;
 use crate::config::Settings;
-use crate::domain::SubscriberStatus;
-use crate::mail::{BuiltMessage, MailTransport, SendError};
-use crate::store::deliveries::{self, Claimed, DeliveryKind, Outcome};
-use crate::store::tokens;
-
-/// How often an idle worker looks for due rows (retries, other processes' signups) unwoken.
-const POLL: Duration = Duration::from_secs(1);
+use crate::mail::{Composer, DigestView, MailTransport};
+use crate::ops::feeds::FetchPolicy;
+use crate::store::deliveries::Claimed;
 /// Claims are capped so one worker does not hoard rows others could send.
 const MAX_BATCH: usize = 500;
 /// After the sends of a stopping worker end (at most the send timeout), this long is left for
@@ -54,6 +54,8 @@ pub struct Worker {
     db: PgPool,
     transport: Arc<MailTransport>,
     composer: Composer,
+    /// How long a confirmation link works (`subscriptions.token_ttl_hours`).
+    token_ttl: chrono::Duration,
     wake: Arc<Notify>,
     concurrency: usize,
     /// Most rows claimed at once, and the length of the queue between claiming and sending: a
@@ -70,13 +72,10 @@ pub struct Worker {
     outage: Outage,
     retry: RetryPolicy,
     /// RSS/Atom feeds to poll, how often, and which addresses they may reach.
-    feeds: (Vec<String>, Duration, crate::feeds::FetchPolicy),
+    feeds: (Vec<String>, Duration, FetchPolicy),
     /// Digests rendered as far as possible without a recipient, by id.
     digests: std::sync::Mutex<HashMap<Uuid, Arc<DigestView>>>,
 }
-
-/// Digests kept rendered at once; more than a handful in flight is unusual.
-const DIGEST_CACHE: usize = 16;
 
 impl Worker {
     pub fn new(db: PgPool, settings: &Settings, wake: Arc<Notify>) -> anyhow::Result<Self> {
@@ -86,8 +85,13 @@ impl Worker {
         Ok(Self {
             id,
             db,
-            transport: Arc::new(MailTransport::from_settings(settings)?),
-            composer: Composer::new(settings)?,
+            transport: Arc::new(MailTransport::from_settings(&settings.mail)?),
+            composer: Composer::new(
+                &settings.mail,
+                settings.http.base_url.clone(),
+                settings.subscriptions.token_ttl_hours,
+            )?,
+            token_ttl: chrono::Duration::from_std(settings.token_ttl())?,
             wake,
             concurrency: settings.mail.concurrency,
             batch_size: batch_size(settings.mail.concurrency, rate, lease.saturating_sub(send_timeout).as_secs_f64()),
@@ -105,7 +109,7 @@ impl Worker {
             feeds: (
                 settings.feeds.urls.clone(),
                 Duration::from_secs_f64(settings.feeds.poll_minutes * 60.0),
-                crate::feeds::FetchPolicy::new(settings.feeds.allow_private),
+                FetchPolicy::new(settings.feeds.allow_private),
             ),
         })
     }
@@ -140,7 +144,7 @@ impl Worker {
         chores.spawn(housekeeping::keep_statistics(worker.db.clone(), shutdown.clone()));
         if !worker.feeds.0.is_empty() {
             let (urls, every, policy) = worker.feeds.clone();
-            chores.spawn(crate::feeds::poll(worker.db.clone(), urls, every, policy, shutdown.clone()));
+            chores.spawn(feeds::poll(worker.db.clone(), urls, every, policy, shutdown.clone()));
         }
         // Claiming runs ahead of sending: while a batch is sent, the next is claimed and its
         // tokens stored, so the send slots never wait on those round trips.
@@ -265,177 +269,6 @@ impl Worker {
         tracing::info!(worker = %worker.id, secs = stopping.elapsed().as_secs_f64(), "worker stopped");
         Ok(())
     }
-
-    /// Claims batches of due rows and hands them to the send loop through `ready`, until shutdown.
-    async fn claim_loop(self: Arc<Self>, ready: mpsc::Sender<Job>, outcomes: Outcomes, shutdown: CancellationToken) {
-        let mut db_backoff = Duration::from_millis(100);
-        while !shutdown.is_cancelled() {
-            if let Some(pause) = self.outage.remaining() {
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {},
-                    () = shutdown.cancelled() => break,
-                }
-                continue;
-            }
-            // Claim only what the queue to the send loop has room for, and only once it has room
-            // for half a batch: claimed rows never wait in this task, and while sends are slow
-            // nothing more is claimed (so nothing is claimed only to be handed back).
-            let room = tokio::select! {
-                permits = ready.reserve_many((self.batch_size / 2).max(1)) => match permits {
-                    Ok(permits) => {
-                        drop(permits);
-                        ready.capacity()
-                    }
-                    Err(_) => break, // the send loop has stopped
-                },
-                () = shutdown.cancelled() => break,
-            };
-            let claimed_at = Instant::now();
-            let limit = room.min(self.batch_size) as i64;
-            let batch = match deliveries::claim(&self.db, self.id, limit, self.lease_secs).await {
-                Ok(batch) => {
-                    db_backoff = Duration::from_millis(100);
-                    self.leases.hold(batch.iter().map(|d| d.id), claimed_at);
-                    batch
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming deliveries failed; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(db_backoff) => {},
-                        () = shutdown.cancelled() => break,
-                    }
-                    db_backoff = (db_backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            };
-            if batch.is_empty() {
-                // Sleep until the next retry is due (or a signup wakes us), but look again at
-                // least every POLL for rows that other processes queue.
-                let due = deliveries::next_due_in(&self.db).await.ok().flatten();
-                let nap = due.map_or(POLL, |secs| Duration::from_secs_f64(secs.max(0.01)).min(POLL));
-                tokio::select! {
-                    () = self.wake.notified() => {},
-                    () = tokio::time::sleep(nap) => {},
-                    () = shutdown.cancelled() => break,
-                }
-                continue;
-            }
-            let jobs = match self.prepare(batch, &outcomes).await {
-                Ok(jobs) => jobs,
-                Err((ids, e)) => {
-                    tracing::warn!(error = %e, "storing tokens failed; releasing the batch");
-                    self.release(&ids).await;
-                    tokio::select! {
-                        () = tokio::time::sleep(db_backoff) => {},
-                        () = shutdown.cancelled() => break,
-                    }
-                    continue;
-                }
-            };
-            let mut jobs = jobs.into_iter();
-            while let Some(job) = jobs.next() {
-                let id = job.id;
-                tokio::select! {
-                    sent = ready.send(job) => if sent.is_err() {
-                        // The send loop has stopped.
-                        let ids: Vec<i64> = std::iter::once(id).chain(jobs.map(|j| j.id)).collect();
-                        self.release(&ids).await;
-                        return;
-                    },
-                    () = shutdown.cancelled() => {
-                        let ids: Vec<i64> = std::iter::once(id).chain(jobs.map(|j| j.id)).collect();
-                        self.release(&ids).await;
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Hands rows back unsent, without counting an attempt. If this fails the leases return them.
-    async fn release(&self, ids: &[i64]) {
-        if ids.is_empty() {
-            return;
-        }
-        match deliveries::release(&self.db, self.id, ids).await {
-            Ok(_) => self.leases.let_go(ids.iter().copied()),
-            Err(e) => {
-                tracing::warn!(error = %e, rows = ids.len(), "handing back rows failed; their leases will return them")
-            }
-        }
-    }
-
-    /// Settles rows that no longer need sending and mints the tokens of the rest, storing their
-    /// hashes in one statement before any message leaves. Rendering happens in the send tasks,
-    /// spread over the runtime's threads.
-    async fn prepare(&self, batch: Vec<Claimed>, outcomes: &Outcomes) -> Result<Vec<Job>, (Vec<i64>, sqlx::Error)> {
-        let mut jobs = Vec::with_capacity(batch.len());
-        let mut new_tokens = Vec::new();
-        for delivery in batch {
-            let wanted = match delivery.kind {
-                DeliveryKind::Confirmation => SubscriberStatus::Pending,
-                DeliveryKind::Digest => SubscriberStatus::Confirmed,
-            };
-            if delivery.status != wanted {
-                crate::metrics::inc(&crate::metrics::METRICS.skipped);
-                let _ = outcomes.send((delivery.id, Outcome::Skipped { reason: "subscriber status changed" })).await;
-                continue;
-            }
-            let view = match (delivery.kind, delivery.digest_id) {
-                (DeliveryKind::Confirmation, _) => Ok(None),
-                (DeliveryKind::Digest, Some(digest)) => self.digest_view(digest).await.map(Some),
-                (DeliveryKind::Digest, None) => Err(anyhow::anyhow!("digest delivery without a digest")),
-            };
-            match view.and_then(|view| Ok((view, self.composer.mint(&delivery, &mut new_tokens)?))) {
-                Ok((view, minted)) => jobs.push(Job { id: delivery.id, delivery, view, minted }),
-                Err(e) => {
-                    let _ = outcomes.send((delivery.id, self.cannot_build(&delivery, &e))).await;
-                }
-            }
-        }
-        if let Err(e) = tokens::insert_many(&self.db, &new_tokens).await {
-            return Err((jobs.iter().map(|j| j.id).collect(), e));
-        }
-        Ok(jobs)
-    }
-
-    /// A message that could not be put together (a template error, an address lettre refuses):
-    /// retried like a transient failure, so a fixed template sends it.
-    fn cannot_build(&self, delivery: &Claimed, e: &anyhow::Error) -> Outcome {
-        tracing::error!(
-            delivery = delivery.id,
-            error = crate::telemetry::without_addresses(&format!("{e:#}")),
-            "cannot build message"
-        );
-        retry_or_fail(self.retry, delivery.attempts, format!("cannot build message: {e:#}"))
-    }
-
-    async fn render_and_send(&self, job: &Job) -> Outcome {
-        let built = match &job.view {
-            None => self.composer.confirmation(&job.delivery, &job.minted),
-            Some(view) => self.composer.digest(view, &job.delivery, &job.minted),
-        };
-        match built {
-            Ok(message) => self.send_one(job, &message).await,
-            Err(e) => self.cannot_build(&job.delivery, &e),
-        }
-    }
-
-    async fn digest_view(&self, id: Uuid) -> anyhow::Result<Arc<DigestView>> {
-        if let Some(view) = self.digests.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
-            return Ok(view.clone());
-        }
-        let content = crate::store::digests::content(&self.db, id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("digest {id} does not exist"))?;
-        let view = Arc::new(DigestView::render(content).await?);
-        let mut cache = self.digests.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= DIGEST_CACHE {
-            cache.clear();
-        }
-        cache.insert(id, view.clone());
-        Ok(view)
-    }
 }
 
 /// Eight times the concurrency (at least 64): each batch costs three statements (claim, tokens,
@@ -463,72 +296,6 @@ struct Job {
     /// The digest rendered as far as it can be without the recipient; `None` for a confirmation.
     view: Option<Arc<DigestView>>,
     minted: Minted,
-}
-
-impl Worker {
-    async fn send_one(&self, job: &Job, message: &BuiltMessage) -> Outcome {
-        let metrics = &crate::metrics::METRICS;
-        metrics.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let started = Instant::now();
-        let sent =
-            tokio::time::timeout(self.send_timeout, self.transport.send(&message.envelope, &message.bytes)).await;
-        metrics.observe_smtp(started.elapsed());
-        metrics.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        let outcome = self.classify_send(job, message, sent);
-        crate::metrics::inc(match &outcome {
-            Outcome::Sent { .. } => &metrics.sent,
-            Outcome::Retry { .. } | Outcome::Postponed { .. } => &metrics.retried,
-            Outcome::Failed { .. } => &metrics.failed,
-            Outcome::Skipped { .. } => &metrics.skipped,
-        });
-        outcome
-    }
-
-    fn classify_send(
-        &self,
-        job: &Job,
-        message: &BuiltMessage,
-        sent: Result<Result<(), SendError>, tokio::time::error::Elapsed>,
-    ) -> Outcome {
-        let (retry, attempts) = (self.retry, job.delivery.attempts);
-        let digest = job.delivery.digest_id;
-        match sent {
-            Ok(Ok(())) => {
-                self.outage.over();
-                Outcome::Sent { message_id: message.message_id.clone() }
-            }
-            // The reply is kept whole in the row for the operator; the log gets it without the
-            // addresses servers like to echo.
-            Ok(Err(SendError::Permanent(reply))) => {
-                let logged = crate::telemetry::without_addresses(&reply);
-                tracing::warn!(delivery = job.id, digest = ?digest, reply = logged, "server refused the message for good");
-                Outcome::Failed { error: reply }
-            }
-            Ok(Err(SendError::Transient(error))) => {
-                let logged = crate::telemetry::without_addresses(&error);
-                tracing::info!(delivery = job.id, digest = ?digest, error = logged, attempt = attempts, "send failed; will retry");
-                retry_or_fail(retry, attempts, error)
-            }
-            Ok(Err(SendError::Unavailable(error))) => {
-                let pause = self.outage.report();
-                let logged = crate::telemetry::without_addresses(&error);
-                tracing::warn!(
-                    error = logged,
-                    pause_secs = pause.as_secs_f64(),
-                    "no session with the mail server; pausing"
-                );
-                Outcome::Postponed { error, after_secs: pause.as_secs_f64() }
-            }
-            Err(_) => retry_or_fail(retry, attempts, format!("no answer within {} s", self.send_timeout.as_secs_f64())),
-        }
-    }
-}
-
-fn retry_or_fail(retry: RetryPolicy, attempts: i32, error: String) -> Outcome {
-    match retry.next_delay(u32::try_from(attempts).unwrap_or(u32::MAX)) {
-        Some(delay) => Outcome::Retry { error, after_secs: delay.as_secs_f64() },
-        None => Outcome::Failed { error: format!("gave up after {attempts} attempts: {error}") },
-    }
 }
 
 #[cfg(test)]

@@ -197,11 +197,11 @@ async fn feeds_on_internal_addresses_are_refused_unless_allowed() {
 
     // Allowed: redirects are followed, up to the limit.
     let allowed = [ALLOW_PRIVATE];
-    let within = format!("http://127.0.0.1:{port}/r/{}", broadsheet::feeds::MAX_REDIRECTS - 1);
+    let within = format!("http://127.0.0.1:{port}/r/{}", broadsheet::ops::feeds::MAX_REDIRECTS - 1);
     let out = tokio::task::block_in_place(|| app.cli_with(&["articles", "import", &within], None, &allowed));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("1 new articles"), "{}", text(&out.stdout));
-    let beyond = format!("http://127.0.0.1:{port}/r/{}", broadsheet::feeds::MAX_REDIRECTS);
+    let beyond = format!("http://127.0.0.1:{port}/r/{}", broadsheet::ops::feeds::MAX_REDIRECTS);
     let out = tokio::task::block_in_place(|| app.cli_with(&["articles", "import", &beyond], None, &allowed));
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("redirects"), "{}", text(&out.stderr));

@@ -4,30 +4,25 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::{FieldError, parse_subject};
-use crate::error::Error;
-use crate::mail::RenderedEmail;
-use crate::store::articles::{self, Article};
-use crate::store::digests::{self, Created, DigestContent};
-use crate::worker::{Composer, DigestView};
-
-impl From<FieldError> for Error {
-    fn from(e: FieldError) -> Self {
-        Error::Invalid { field: Some(e.field), message: e.message }
-    }
-}
+use super::OpsError;
+use crate::domain::{Article, DigestContent, parse_subject};
+use crate::mail::{Composer, DigestView, RenderedEmail};
+use crate::store::articles;
+use crate::store::digests::{self, Created};
 
 /// The given articles, or by default every article not yet in a digest.
-pub async fn choose_articles(db: &PgPool, ids: Option<&[Uuid]>) -> Result<Vec<Article>, Error> {
+pub async fn choose_articles(db: &PgPool, ids: Option<&[Uuid]>) -> Result<Vec<Article>, OpsError> {
     let chosen = match ids {
-        Some([]) => return Err(Error::invalid("article_ids", "Name at least one article, or leave article_ids out.")),
+        Some([]) => {
+            return Err(OpsError::invalid("article_ids", "Name at least one article, or leave article_ids out."));
+        }
         Some(ids) => articles::by_ids(db, ids)
             .await?
-            .map_err(|missing| Error::invalid("article_ids", format!("There is no article with id {missing}.")))?,
+            .map_err(|missing| OpsError::invalid("article_ids", format!("There is no article with id {missing}.")))?,
         None => articles::unsent(db).await?,
     };
     if chosen.is_empty() {
-        return Err(Error::invalid("article_ids", "There are no new articles to send. Add an article first."));
+        return Err(OpsError::invalid("article_ids", "There are no new articles to send. Add an article first."));
     }
     Ok(chosen)
 }
@@ -49,7 +44,7 @@ pub async fn send(
     subject: Option<&str>,
     ids: Option<&[Uuid]>,
     idempotency_key: Option<&str>,
-) -> Result<Created, Error> {
+) -> Result<Created, OpsError> {
     if let Some(key) = idempotency_key {
         // A retried request returns the digest it made the first time, whatever else it says.
         if let Some(existing) = digests::by_idempotency_key(db, key).await? {
@@ -71,13 +66,12 @@ pub async fn preview(
     composer: &Composer,
     subject: Option<&str>,
     ids: Option<&[Uuid]>,
-) -> Result<RenderedEmail, Error> {
+) -> Result<RenderedEmail, OpsError> {
     let chosen = choose_articles(db, ids).await?;
     let subject = match subject {
         Some(s) => parse_subject(s)?,
         None => default_subject(&composer.newsletter, &chosen),
     };
-    let view = DigestView::render(DigestContent { subject, articles: chosen }).await.map_err(Error::Internal)?;
-    let unsubscribe = composer.base_url.join("/unsubscribe?token=PREVIEW");
-    composer.render_digest(&view, Some("Reader"), &unsubscribe).map_err(|e| Error::Internal(e.into()))
+    let view = DigestView::render(DigestContent { subject, articles: chosen }).await?;
+    composer.preview_digest(&view).map_err(|e| OpsError::Internal(e.into()))
 }

@@ -1,4 +1,5 @@
-//! RSS and Atom import: `broadsheet articles import FEED` and the worker's feed polling.
+//! RSS and Atom import, shared by `broadsheet articles import FEED` and the worker's feed poller
+//! (`worker::feeds`).
 //!
 //! Entries become articles, deduplicated by the entry's id (the feed's guid/id, or what feed-rs
 //! derives from its link), so importing a feed again adds only what is new. Entry HTML is
@@ -8,13 +9,11 @@
 
 mod fetch;
 
-use std::time::Duration;
-
 use sqlx::PgPool;
 
 pub use self::fetch::{FetchPolicy, MAX_REDIRECTS, is_internal};
+use crate::domain::BodyFormat;
 use crate::domain::{MAX_BODY_BYTES, multi_line, single_line};
-use crate::mail::body_format;
 use crate::store::articles::{self, NewArticle};
 use crate::telemetry::redact_url;
 
@@ -60,7 +59,7 @@ pub async fn import_bytes(db: &PgPool, source: &str, bytes: Vec<u8>) -> Result<I
             url: article.url.as_deref(),
             summary: article.summary.as_deref(),
             source_id: Some(&entry_id),
-            body_format: body_format::SANITISED_HTML,
+            body_format: BodyFormat::SanitisedHtml,
         };
         match articles::insert(db, &new).await? {
             Some(_) => report.added += 1,
@@ -190,32 +189,6 @@ async fn fetch(source: &str, policy: FetchPolicy) -> Result<Vec<u8>, FeedError> 
         }
     }
     Ok(bytes)
-}
-
-/// The worker's poller: every `poll_minutes`, import each configured feed. Several workers may
-/// poll at once; the unique entry id makes that harmless.
-pub async fn poll(
-    db: PgPool,
-    urls: Vec<String>,
-    every: Duration,
-    policy: FetchPolicy,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
-    loop {
-        for url in &urls {
-            match import(&db, url, policy).await {
-                Ok(report) => {
-                    tracing::info!(feed = %redact_url(url), added = report.added, known = report.known, "feed polled")
-                }
-                // The error names the feed through redact_url too.
-                Err(e) => tracing::warn!(feed = %redact_url(url), error = %e, "feed poll failed"),
-            }
-        }
-        tokio::select! {
-            () = tokio::time::sleep(every) => {},
-            () = shutdown.cancelled() => return,
-        }
-    }
 }
 
 fn is_html(media_type: &impl std::fmt::Display) -> bool {

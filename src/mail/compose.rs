@@ -1,0 +1,172 @@
+//! Composing messages: a recipient, the tokens its links carry and (for a digest) its content in,
+//! the bytes of one message out. Preview (admin API, console, CLI) and send (worker) render
+//! through the same functions here; minting tokens and storing their hashes is the worker's.
+
+use lettre::message::Mailbox;
+use serde::Serialize;
+
+use super::settings::MailSettings;
+use super::{BuiltMessage, EmailTemplates, MessageParts, RenderedEmail, TemplateError, build_message, recipient};
+use crate::domain::{BaseUrl, DigestContent, SubscriberEmail, Token};
+
+/// Who a message is for.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipient<'a> {
+    pub email: &'a SubscriberEmail,
+    pub name: Option<&'a str>,
+}
+
+/// What stays the same for every message a worker sends.
+pub struct Composer {
+    pub templates: EmailTemplates,
+    pub from: Mailbox,
+    pub base_url: BaseUrl,
+    pub newsletter: String,
+    pub list_id: String,
+    /// "48", or "1.5": shown in the mail as the link's lifetime.
+    pub token_ttl_hours: String,
+}
+
+/// A digest rendered as far as it can be before knowing the recipient: articles turned from
+/// Markdown into HTML and text once, shared by every message of the digest.
+pub struct DigestView {
+    pub subject: String,
+    pub articles: minijinja::Value,
+}
+
+impl DigestView {
+    pub fn new(content: &DigestContent) -> Self {
+        let articles: Vec<minijinja::Value> = content
+            .articles
+            .iter()
+            .map(|a| {
+                minijinja::context! {
+                    title => a.title,
+                    url => a.url,
+                    summary => a.summary,
+                    html => minijinja::Value::from_safe_string(super::article_html(a.body_format, &a.body)),
+                    text => super::article_text(a.body_format, &a.body),
+                }
+            })
+            .collect();
+        Self { subject: content.subject.clone(), articles: minijinja::Value::from(articles) }
+    }
+
+    /// [`DigestView::new`] on a blocking thread: Markdown and HTML of a digest's articles are
+    /// CPU work (up to 512 KiB per article) that must not hold up the async threads.
+    pub async fn render(content: DigestContent) -> anyhow::Result<Self> {
+        Ok(tokio::task::spawn_blocking(move || Self::new(&content)).await?)
+    }
+}
+
+#[derive(Serialize)]
+struct DigestContext<'a> {
+    newsletter: &'a str,
+    name: Option<&'a str>,
+    subject: &'a str,
+    articles: &'a minijinja::Value,
+    unsubscribe_url: &'a str,
+    base_url: &'a str,
+}
+
+#[derive(Serialize)]
+struct ConfirmationContext<'a> {
+    newsletter: &'a str,
+    name: Option<&'a str>,
+    confirm_url: String,
+    unsubscribe_url: String,
+    ttl_hours: String,
+}
+
+impl Composer {
+    /// `token_ttl_hours` is `subscriptions.token_ttl_hours`, shown in the confirmation mail.
+    pub fn new(mail: &MailSettings, base_url: BaseUrl, token_ttl_hours: f64) -> anyhow::Result<Self> {
+        let from = mail.from.clone();
+        let newsletter = mail.newsletter_name();
+        // List-Id (RFC 2919): a phrase and a dot-atom under a domain we control.
+        let phrase: String = newsletter.chars().filter(|c| c.is_alphanumeric() || *c == ' ').collect();
+        let list_id = format!("\"{}\" <{}.{}>", phrase.trim(), from.email.user(), from.email.domain());
+        Ok(Self {
+            templates: EmailTemplates::load(mail.templates_dir.as_deref())?,
+            from,
+            base_url,
+            newsletter,
+            list_id,
+            token_ttl_hours: token_ttl_hours.to_string(),
+        })
+    }
+
+    /// The confirmation mail, with links carrying `confirm` and `unsubscribe`.
+    pub fn confirmation(
+        &self,
+        to: Recipient<'_>,
+        confirm: &Token,
+        unsubscribe: &Token,
+    ) -> anyhow::Result<BuiltMessage> {
+        let unsubscribe_url = self.unsubscribe_url(unsubscribe);
+        let rendered = self.templates.render(
+            "confirmation",
+            ConfirmationContext {
+                newsletter: &self.newsletter,
+                name: to.name,
+                confirm_url: self.base_url.join(&format!("/subscriptions/confirm?token={}", confirm.expose())),
+                unsubscribe_url: unsubscribe_url.clone(),
+                ttl_hours: self.token_ttl_hours.clone(),
+            },
+        )?;
+        self.message(to, rendered, &unsubscribe_url)
+    }
+
+    /// One digest message. Only the greeting and the unsubscribe link differ per recipient.
+    pub fn digest(&self, view: &DigestView, to: Recipient<'_>, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
+        let unsubscribe_url = self.unsubscribe_url(unsubscribe);
+        let rendered = self.render_digest(view, to.name, &unsubscribe_url)?;
+        self.message(to, rendered, &unsubscribe_url)
+    }
+
+    /// The digest as [`Composer::digest`] renders it, for a recipient called "Reader" and with a
+    /// link that unsubscribes nobody: what the operator sees before sending.
+    pub fn preview_digest(&self, view: &DigestView) -> Result<RenderedEmail, TemplateError> {
+        self.render_digest(view, Some("Reader"), &self.base_url.join("/unsubscribe?token=PREVIEW"))
+    }
+
+    fn unsubscribe_url(&self, unsubscribe: &Token) -> String {
+        self.base_url.join(&format!("/unsubscribe?token={}", unsubscribe.expose()))
+    }
+
+    fn message(
+        &self,
+        to: Recipient<'_>,
+        rendered: RenderedEmail,
+        unsubscribe_url: &str,
+    ) -> anyhow::Result<BuiltMessage> {
+        Ok(build_message(MessageParts {
+            from: &self.from,
+            to: recipient(to.email, to.name)?,
+            subject: &rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            unsubscribe_url: Some(unsubscribe_url),
+            list_id: Some(&self.list_id),
+        })?)
+    }
+
+    fn render_digest(
+        &self,
+        view: &DigestView,
+        name: Option<&str>,
+        unsubscribe_url: &str,
+    ) -> Result<RenderedEmail, TemplateError> {
+        self.templates.render(
+            "digest",
+            DigestContext {
+                newsletter: &self.newsletter,
+                name,
+                subject: &view.subject,
+                articles: &view.articles,
+                unsubscribe_url,
+                base_url: self.base_url.as_str(),
+            },
+        )
+    }
+}

@@ -1,0 +1,98 @@
+//! `[mail]`: the mail section of the configuration, parsed and checked here so that the rest of
+//! the configuration needs to know nothing about mail URLs or mailboxes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+
+use super::url::MailUrl;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    #[serde(default)]
+    pub url: Option<SecretString>,
+    #[serde(deserialize_with = "mailbox")]
+    pub from: Mailbox,
+    pub concurrency: usize,
+    pub rate_per_second: f64,
+    pub send_timeout_secs: f64,
+    pub max_attempts: u32,
+    pub retry_base_secs: f64,
+    pub lease_secs: f64,
+    #[serde(default)]
+    pub templates_dir: Option<PathBuf>,
+}
+
+/// A key of the mail section and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailSettingsError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl MailSettings {
+    /// Checks what deserialising cannot: the URL's form, numbers in range, the lease against the
+    /// send timeout. `production` makes `mail.url` required.
+    pub fn validate(&self, production: bool) -> Result<(), MailSettingsError> {
+        let bad = |key: &'static str, message: &str| Err(MailSettingsError { key, message: message.to_owned() });
+        match &self.url {
+            None if production => {
+                return bad("mail.url", "required in production (e.g. smtp://smtp.example.com:587?tls=required)");
+            }
+            None => {}
+            Some(url) => {
+                MailUrl::parse(url.expose_secret())
+                    .map_err(|message| MailSettingsError { key: "mail.url", message })?;
+            }
+        }
+        if self.concurrency == 0 {
+            return bad("mail.concurrency", "must be at least 1");
+        }
+        if self.max_attempts == 0 {
+            return bad("mail.max_attempts", "must be at least 1");
+        }
+        for (key, v) in [("mail.rate_per_second", self.rate_per_second), ("mail.retry_base_secs", self.retry_base_secs)]
+        {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(key, "must be a number of 0 or more");
+            }
+        }
+        for (key, v) in [("mail.send_timeout_secs", self.send_timeout_secs), ("mail.lease_secs", self.lease_secs)] {
+            if !(v.is_finite() && v > 0.0 && v < 1e7) {
+                return bad(key, "must be a positive number");
+            }
+        }
+        if self.lease_secs <= self.send_timeout_secs {
+            return bad(
+                "mail.lease_secs",
+                "must be more than mail.send_timeout_secs: a claimed message must be able to wait for a send slot \
+                 and finish its send within its lease, or another worker would send it too",
+            );
+        }
+        Ok(())
+    }
+
+    /// The newsletter's name: the display name of `mail.from`.
+    pub fn newsletter_name(&self) -> String {
+        self.from.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "Broadsheet".to_owned())
+    }
+
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.send_timeout_secs)
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs_f64(self.lease_secs)
+    }
+}
+
+fn mailbox<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Mailbox, D::Error> {
+    let raw = String::deserialize(d)?;
+    raw.parse().map_err(|e| {
+        serde::de::Error::custom(format!("{raw:?} is not a mailbox like \"Broadsheet <news@example.com>\" ({e})"))
+    })
+}

@@ -1,0 +1,30 @@
+//! What can go wrong in an operator action, in words a caller maps to its own answer (a status
+//! code for the API, an exit code for the CLI).
+
+use crate::domain::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// Input the operator must fix, naming the field (`article_ids`, `subject`, `title` …).
+    #[error("{message}")]
+    Invalid { field: &'static str, message: String },
+    /// The thing named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl OpsError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { field, message: message.into() }
+    }
+}
+
+impl From<FieldError> for OpsError {
+    fn from(e: FieldError) -> Self {
+        Self::Invalid { field: e.field, message: e.message }
+    }
+}

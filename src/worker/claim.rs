@@ -1,0 +1,183 @@
+//! Claiming: batches of due rows, leased to this worker, their tokens minted and stored, queued
+//! for the send loop; rows that cannot be started are handed back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::mint::mint;
+use super::record::Outcomes;
+use super::{Job, Worker};
+use crate::domain::{DigestContent, SubscriberStatus};
+use crate::mail::DigestView;
+use crate::store::deliveries::{self, Claimed, DeliveryKind, Outcome};
+use crate::store::tokens;
+use crate::telemetry::metrics::{self, METRICS};
+
+/// How often an idle worker looks for due rows (retries, other processes' signups) unwoken.
+const POLL: Duration = Duration::from_secs(1);
+/// Digests kept rendered at once; more than a handful in flight is unusual.
+const DIGEST_CACHE: usize = 16;
+
+impl Worker {
+    /// Claims batches of due rows and hands them to the send loop through `ready`, until shutdown.
+    pub(super) async fn claim_loop(
+        self: Arc<Self>,
+        ready: mpsc::Sender<Job>,
+        outcomes: Outcomes,
+        shutdown: CancellationToken,
+    ) {
+        let mut db_backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            if let Some(pause) = self.outage.remaining() {
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {},
+                    () = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+            // Claim only what the queue to the send loop has room for, and only once it has room
+            // for half a batch: claimed rows never wait in this task, and while sends are slow
+            // nothing more is claimed (so nothing is claimed only to be handed back).
+            let room = tokio::select! {
+                permits = ready.reserve_many((self.batch_size / 2).max(1)) => match permits {
+                    Ok(permits) => {
+                        drop(permits);
+                        ready.capacity()
+                    }
+                    Err(_) => break, // the send loop has stopped
+                },
+                () = shutdown.cancelled() => break,
+            };
+            let claimed_at = Instant::now();
+            let limit = room.min(self.batch_size) as i64;
+            let batch = match deliveries::claim(&self.db, self.id, limit, self.lease_secs).await {
+                Ok(batch) => {
+                    db_backoff = Duration::from_millis(100);
+                    self.leases.hold(batch.iter().map(|d| d.id), claimed_at);
+                    batch
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming deliveries failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(db_backoff) => {},
+                        () = shutdown.cancelled() => break,
+                    }
+                    db_backoff = (db_backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                // Sleep until the next retry is due (or a signup wakes us), but look again at
+                // least every POLL for rows that other processes queue.
+                let due = deliveries::next_due_in(&self.db).await.ok().flatten();
+                let nap = due.map_or(POLL, |secs| Duration::from_secs_f64(secs.max(0.01)).min(POLL));
+                tokio::select! {
+                    () = self.wake.notified() => {},
+                    () = tokio::time::sleep(nap) => {},
+                    () = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+            let jobs = match self.prepare(batch, &outcomes).await {
+                Ok(jobs) => jobs,
+                Err((ids, e)) => {
+                    tracing::warn!(error = %e, "storing tokens failed; releasing the batch");
+                    self.release(&ids).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(db_backoff) => {},
+                        () = shutdown.cancelled() => break,
+                    }
+                    continue;
+                }
+            };
+            let mut jobs = jobs.into_iter();
+            while let Some(job) = jobs.next() {
+                let id = job.id;
+                tokio::select! {
+                    sent = ready.send(job) => if sent.is_err() {
+                        // The send loop has stopped.
+                        let ids: Vec<i64> = std::iter::once(id).chain(jobs.map(|j| j.id)).collect();
+                        self.release(&ids).await;
+                        return;
+                    },
+                    () = shutdown.cancelled() => {
+                        let ids: Vec<i64> = std::iter::once(id).chain(jobs.map(|j| j.id)).collect();
+                        self.release(&ids).await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands rows back unsent, without counting an attempt. If this fails the leases return them.
+    pub(super) async fn release(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        match deliveries::release(&self.db, self.id, ids).await {
+            Ok(_) => self.leases.let_go(ids.iter().copied()),
+            Err(e) => {
+                tracing::warn!(error = %e, rows = ids.len(), "handing back rows failed; their leases will return them")
+            }
+        }
+    }
+
+    /// Settles rows that no longer need sending and mints the tokens of the rest, storing their
+    /// hashes in one statement before any message leaves. Rendering happens in the send tasks,
+    /// spread over the runtime's threads.
+    pub(super) async fn prepare(
+        &self,
+        batch: Vec<Claimed>,
+        outcomes: &Outcomes,
+    ) -> Result<Vec<Job>, (Vec<i64>, sqlx::Error)> {
+        let mut jobs = Vec::with_capacity(batch.len());
+        let mut new_tokens = Vec::new();
+        for delivery in batch {
+            let wanted = match delivery.kind {
+                DeliveryKind::Confirmation => SubscriberStatus::Pending,
+                DeliveryKind::Digest => SubscriberStatus::Confirmed,
+            };
+            if delivery.status != wanted {
+                metrics::inc(&METRICS.skipped);
+                let _ = outcomes.send((delivery.id, Outcome::Skipped { reason: "subscriber status changed" })).await;
+                continue;
+            }
+            let view = match (delivery.kind, delivery.digest_id) {
+                (DeliveryKind::Confirmation, _) => Ok(None),
+                (DeliveryKind::Digest, Some(digest)) => self.digest_view(digest).await.map(Some),
+                (DeliveryKind::Digest, None) => Err(anyhow::anyhow!("digest delivery without a digest")),
+            };
+            match view.and_then(|view| Ok((view, mint(&delivery, self.token_ttl, &mut new_tokens)?))) {
+                Ok((view, minted)) => jobs.push(Job { id: delivery.id, delivery, view, minted }),
+                Err(e) => {
+                    let _ = outcomes.send((delivery.id, self.cannot_build(&delivery, &e))).await;
+                }
+            }
+        }
+        if let Err(e) = tokens::insert_many(&self.db, &new_tokens).await {
+            return Err((jobs.iter().map(|j| j.id).collect(), e));
+        }
+        Ok(jobs)
+    }
+
+    pub(super) async fn digest_view(&self, id: Uuid) -> anyhow::Result<Arc<DigestView>> {
+        if let Some(view) = self.digests.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+            return Ok(view.clone());
+        }
+        let content: DigestContent = crate::store::digests::content(&self.db, id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("digest {id} does not exist"))?;
+        let view = Arc::new(DigestView::render(content).await?);
+        let mut cache = self.digests.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= DIGEST_CACHE {
+            cache.clear();
+        }
+        cache.insert(id, view.clone());
+        Ok(view)
+    }
+}
