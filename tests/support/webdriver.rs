@@ -1,18 +1,39 @@
-//! Just enough of the W3C WebDriver protocol to drive Debian's chromium through chromedriver.
+//! Debian's chromium driven through chromedriver with `fantoccini` (plain http to a local
+//! chromedriver, so no TLS features): start and stop both, plus the few steps the tests use.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use serde_json::{Value, json};
+use fantoccini::error::CmdError;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
 
 pub struct Browser {
-    driver: Child,
-    base: String,
-    session: String,
-    http: reqwest::Client,
-    pub shots: std::path::PathBuf,
+    client: Client,
+    _driver: Driver,
+    pub shots: PathBuf,
+}
+
+/// chromedriver (in a process group of its own, which the chromium it starts joins) and chromium's
+/// profile directory. Dropping it stops both, also when a test fails half-way without closing
+/// the session, and removes the profile.
+struct Driver {
+    process: Child,
+    profile: PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.process.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
 }
 
 /// chromium and chromedriver from Debian (`.ci/run` installs them). In CI their absence is a
@@ -32,57 +53,51 @@ pub fn ready() -> bool {
     present
 }
 
+/// Panics with the WebDriver command that failed and why.
+fn must<T>(what: &str, result: Result<T, CmdError>) -> T {
+    result.unwrap_or_else(|e| panic!("webdriver {what}: {e}"))
+}
+
 impl Browser {
     pub async fn start(name: &str) -> Browser {
         let port = super::free_port();
-        let driver = Command::new("/usr/bin/chromedriver")
+        let process = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let profile = std::env::temp_dir().join(format!("broadsheet-chromium-{}", uuid::Uuid::new_v4()));
+        let driver = Driver { process, profile };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while http.get(format!("{base}/status")).send().await.is_err() {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
             assert!(Instant::now() < deadline, "chromedriver did not come up");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let profile = std::env::temp_dir().join(format!("broadsheet-chromium-{}", uuid::Uuid::new_v4()));
-        let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
+        let caps = json!({ "browserName": "chrome", "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                      "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=1100,1000", format!("--user-data-dir={}", profile.display())]
-        }}}});
-        let created: Value =
-            http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
-        let session =
-            created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_owned();
-        let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots").join(name);
+                     "--window-size=1100,1000", format!("--user-data-dir={}", driver.profile.display())]
+        }});
+        let serde_json::Value::Object(caps) = caps else { unreachable!("a JSON object") };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap_or_else(|e| panic!("no session: {e}"));
+        let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots").join(name);
         std::fs::create_dir_all(&shots).unwrap();
-        Browser { driver, base, session, http, shots }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let value: Value = request.send().await.unwrap().json().await.unwrap();
-        if value["value"].get("error").is_some() {
-            panic!("webdriver {path}: {}", value["value"]);
-        }
-        value["value"].clone()
+        Browser { client, _driver: driver, shots }
     }
 
     pub async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
+        must("goto", self.client.goto(url).await);
     }
 
     pub async fn url(&self) -> String {
-        self.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap().to_owned()
+        must("url", self.client.current_url().await).to_string()
     }
 
     /// Waits (up to 10 s) until the page's HTML contains `needle`: a click that submits a form
@@ -100,42 +115,36 @@ impl Browser {
     }
 
     pub async fn source(&self) -> String {
-        self.call(reqwest::Method::GET, "/source", None).await.as_str().unwrap().to_owned()
+        must("source", self.client.source().await)
     }
 
-    async fn element(&self, css: &str) -> String {
-        let found =
-            self.call(reqwest::Method::POST, "/element", Some(json!({ "using": "css selector", "value": css }))).await;
-        found.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).unwrap().to_owned()
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
+        must(&format!("find {css}"), self.client.find(Locator::Css(css)).await)
     }
 
     pub async fn fill(&self, css: &str, text: &str) {
-        let el = self.element(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{el}/value"), Some(json!({ "text": text }))).await;
+        must(&format!("type into {css}"), self.element(css).await.send_keys(text).await);
     }
 
     pub async fn click(&self, css: &str) {
-        let el = self.element(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{el}/click"), Some(json!({}))).await;
+        must(&format!("click {css}"), self.element(css).await.click().await);
     }
 
     pub async fn text(&self, css: &str) -> String {
-        let el = self.element(css).await;
-        self.call(reqwest::Method::GET, &format!("/element/{el}/text"), None).await.as_str().unwrap().to_owned()
+        must(&format!("text of {css}"), self.element(css).await.text().await)
     }
 
     /// Saves a PNG under target/screenshots/<test>/ and returns its path.
-    pub async fn screenshot(&self, name: &str) -> std::path::PathBuf {
-        let data = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD.decode(data.as_str().unwrap()).unwrap();
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = must("screenshot", self.client.screenshot().await);
         let path = self.shots.join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap();
         path
     }
 
-    pub async fn quit(mut self) {
-        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+    /// Ends the session (chromedriver closes chromium); dropping the browser then stops
+    /// chromedriver and removes the profile.
+    pub async fn quit(self) {
+        let _ = self.client.clone().close().await;
     }
 }
