@@ -360,14 +360,6 @@ impl Settings {
         Duration::from_secs_f64(self.mail.lease_secs)
     }
 
-    pub fn connection_limits(&self) -> crate::http::ConnectionLimits {
-        crate::http::ConnectionLimits {
-            header_read_timeout: Duration::from_secs_f64(self.http.header_read_timeout_secs),
-            idle_timeout: Duration::from_secs_f64(self.http.idle_timeout_secs),
-            max_connections: self.http.max_connections,
-        }
-    }
-
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs_f64(self.subscriptions.token_ttl_hours * 3600.0)
     }

@@ -24,9 +24,9 @@ use super::input::{self, BodyKind};
 use super::openapi::{
     ArticleList, ArticleRequest, Created, DigestCreated, DigestProgress, DigestRequest, ErrorBody, SubscriberPage,
 };
-use crate::app::AppState;
+use super::AppState;
 use crate::domain::{ArticleInput, SubscriberStatus, parse_idempotency_key};
-use crate::error::Error;
+use super::error::Error;
 use crate::store::articles::{self, NewArticle};
 use crate::store::{digests, subscribers};
 

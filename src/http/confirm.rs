@@ -16,9 +16,9 @@ use utoipa_axum::routes;
 use super::input::{self, BodyKind};
 use super::openapi::TokenForm;
 use super::pages;
-use crate::app::AppState;
+use super::AppState;
 use crate::domain::{SubscriberStatus, Token};
-use crate::error::{Error, PageError};
+use super::error::{Error, PageError};
 use crate::store::subscribers::{self, ConsentAction};
 use crate::store::tokens::{self, ConfirmToken};
 

@@ -23,9 +23,9 @@ use super::input::{self, BodyKind};
 #[allow(unused_imports)]
 use super::openapi::ConsoleForm;
 use super::pages;
-use crate::app::AppState;
+use super::AppState;
 use crate::domain::{ArticleInput, SubscriberStatus, Token, TokenHash, parse_idempotency_key};
-use crate::error::{Error, PageError};
+use super::error::{Error, PageError};
 use crate::mail::body_format;
 use crate::store::articles::{self, NewArticle};
 use crate::store::{digests, sessions, subscribers};

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use super::openapi::Health;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use super::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(metrics))

@@ -5,12 +5,14 @@ mod admin;
 mod confirm;
 mod connections;
 mod console;
+pub mod error;
 mod health;
 mod input;
 mod openapi;
 pub mod pages;
 mod rate_limit;
 mod signup;
+mod state;
 mod unsubscribe;
 
 use std::net::{IpAddr, SocketAddr};
@@ -34,8 +36,8 @@ use utoipa_axum::routes;
 
 pub use self::connections::{ConnectionLimits, serve};
 pub use self::rate_limit::RateLimiter;
-use crate::app::AppState;
-use crate::error::Error;
+pub use self::state::AppState;
+use self::error::Error;
 use crate::store::subscribers::Origin;
 
 /// Public forms carry an address and a name; nothing legitimate comes close to this.

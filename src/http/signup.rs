@@ -21,9 +21,9 @@ use serde_json::json;
 
 use super::input::{self, BodyKind};
 use super::pages;
-use crate::app::AppState;
+use super::AppState;
 use crate::domain::{SubscriberEmail, SubscriberName};
-use crate::error::{Error, PageError};
+use super::error::{Error, PageError};
 use crate::store::subscribers;
 
 pub fn router() -> OpenApiRouter<AppState> {

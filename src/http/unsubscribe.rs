@@ -21,9 +21,9 @@ use super::confirm::{TokenQuery, token_from};
 #[allow(unused_imports)]
 use super::openapi::{OneClick, TokenForm};
 use super::pages;
-use crate::app::AppState;
+use super::AppState;
 use crate::domain::Token;
-use crate::error::{Error, PageError};
+use super::error::{Error, PageError};
 use crate::store::subscribers::{self, ConsentAction};
 use crate::store::tokens;
 

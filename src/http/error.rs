@@ -1,0 +1,150 @@
+//! One error type for the HTTP layer. Handlers use `?`; this decides the status, the body and
+//! what gets logged. JSON routes answer `{"error", "field"?}`; page routes wrap it in [`PageError`].
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that parsed but is not acceptable, naming the field a person must fix.
+    #[error("{message}")]
+    Invalid { field: Option<&'static str>, message: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("The request body is too large.")]
+    PayloadTooLarge,
+    #[error("Missing or wrong admin token. Send it as `Authorization: Bearer <admin.token>`.")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Too many requests from your address. Please wait a minute and try again.")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("The service is temporarily unavailable. Please try again in a minute.")]
+    Unavailable,
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// For errors while getting a connection: whatever Postgres said, to the client the service
+    /// is unavailable (a 503 it may retry), not broken.
+    pub fn unavailable(e: sqlx::Error) -> Self {
+        tracing::warn!(error = %e, "cannot get a database connection");
+        Self::Unavailable
+    }
+
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { field: Some(field), message: message.into() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(e) if crate::db::is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The sentence a person sees. Server faults say nothing about internals.
+    pub fn public_message(&self) -> String {
+        match self.status() {
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable.to_string(),
+            StatusCode::INTERNAL_SERVER_ERROR => "Something went wrong on our side. Please try again later.".to_owned(),
+            _ => self.to_string(),
+        }
+    }
+
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Invalid { field, .. } => *field,
+            _ => None,
+        }
+    }
+
+    /// Logged once, here, rather than at every `?`.
+    fn log(&self) {
+        match self {
+            Self::Database(e) if crate::db::is_unavailable(e) => tracing::warn!(error = %e, "database unavailable"),
+            Self::Database(e) => tracing::error!(error = %e, "database error"),
+            Self::Internal(e) => tracing::error!(error = format!("{e:#}"), "internal error"),
+            Self::Unavailable => tracing::warn!("service unavailable"),
+            _ => {}
+        }
+    }
+
+    fn decorate(&self, response: &mut Response) {
+        match self {
+            Self::TooManyRequests { retry_after_secs } => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Unauthorized => {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Every error: a sentence for a person, and the field to fix when there is one.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        self.log();
+        let body = ErrorBody { error: self.public_message(), field: self.field() };
+        let mut response = (self.status(), Json(body)).into_response();
+        self.decorate(&mut response);
+        response
+    }
+}
+
+/// The same errors on routes a person sees in a browser: an HTML page instead of JSON.
+#[derive(Debug)]
+pub struct PageError(pub Error);
+
+impl<E: Into<Error>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        error.log();
+        let status = error.status();
+        let title = match status {
+            StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
+            StatusCode::TOO_MANY_REQUESTS => "Too many requests",
+            StatusCode::NOT_FOUND => "Page not found",
+            s if s.is_server_error() => "Something went wrong",
+            _ => "That didn't work",
+        };
+        let html = super::pages::render_error(title, &error.public_message());
+        let mut response = (status, html).into_response();
+        error.decorate(&mut response);
+        response
+    }
+}
