@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::articles::Article;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Created {
     pub id: Uuid,
     pub recipients: i64,
@@ -83,7 +83,7 @@ pub async fn by_idempotency_key(db: &PgPool, key: &str) -> sqlx::Result<Option<C
     Ok(row.map(|r| Created { id: r.id, recipients: i64::from(r.recipients), new: false }))
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Progress {
     pub id: Uuid,
     /// `sending` while anything is pending, then `done`.
