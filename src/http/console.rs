@@ -24,7 +24,7 @@ use crate::domain::Token;
 use crate::store::{digests, sessions};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(overview)).routes(routes!(login_page, login)).routes(routes!(logout))
+    OpenApiRouter::new().routes(routes!(dashboard)).routes(routes!(login_page, login)).routes(routes!(logout))
 }
 
 /// A console page: with the session's CSRF token for its forms, never cached, and a CSP that
@@ -112,7 +112,7 @@ async fn logout(
 
 /// Console overview: subscribers by status, recent digests.
 #[utoipa::path(get, path = "/admin", tag = "console", responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
-async fn overview(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+async fn dashboard(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
     let recent = digests::recent(&state.db, 10).await?;
     let counts = super::subscribers::status_counts(&state).await?;
     Ok(page("console/dashboard.html", Some(&session), context! { counts => counts, digests => recent }))
