@@ -1,4 +1,5 @@
-//! Builds the application (state, router, listener, in-process worker) and runs it until shutdown.
+//! Wiring: builds the pool, the HTTP state, the in-process worker and the listener, and runs them
+//! until shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,28 +13,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::domain::TokenHash;
-use crate::http::RateLimiter;
+use crate::http::{AppState, ConnectionLimits};
 use crate::mail::Composer;
 use crate::worker::Worker;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: PgPool,
-    pub settings: Arc<Settings>,
-    pub admin_token: Arc<SecretString>,
-    /// Fingerprint of `admin_token` kept with each console session: a session signed in with
-    /// another token (before the token was rotated) is not accepted.
-    pub admin_token_hash: TokenHash,
-    /// Wakes the in-process worker as soon as a delivery is queued.
-    pub wake: Arc<Notify>,
-    pub limiter: Arc<RateLimiter>,
-    /// Wrong admin tokens per client; past the limit, admin routes answer 429.
-    pub auth_failures: Arc<RateLimiter>,
-    /// Renders digest previews exactly as the worker renders mail.
-    pub composer: Arc<Composer>,
-}
 
 pub struct Application {
     listener: TcpListener,
@@ -66,21 +48,9 @@ impl Application {
         };
         let wake = Arc::new(Notify::new());
         let worker = if with_worker { Some(Worker::new(db.clone(), &settings, wake.clone())?) } else { None };
-        let limits = &settings.limits;
-        let state = AppState {
-            limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),
-            auth_failures: Arc::new(RateLimiter::new(limits.admin_auth_failures_per_minute, limits.ipv6_prefix)),
-            admin_token_hash: admin_token_hash(&admin_token),
-            composer: Arc::new(Composer::new(
-                &settings.mail,
-                settings.http.base_url.clone(),
-                settings.subscriptions.token_ttl_hours,
-            )?),
-            db,
-            settings: Arc::new(settings),
-            admin_token: Arc::new(admin_token),
-            wake,
-        };
+        let composer =
+            Composer::new(&settings.mail, settings.http.base_url.clone(), settings.subscriptions.token_ttl_hours)?;
+        let state = AppState::new(db, settings, admin_token, wake, composer);
         Ok(Self { listener, state, worker })
     }
 
@@ -103,12 +73,7 @@ impl Application {
         tracing::info!(%addr, base_url = %crate::telemetry::redact_url(base_url), "listening");
         let worker = self.worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let router = crate::http::router(self.state.clone());
-        let http = &self.state.settings.http;
-        let limits = crate::http::ConnectionLimits {
-            header_read_timeout: Duration::from_secs_f64(http.header_read_timeout_secs),
-            idle_timeout: Duration::from_secs_f64(http.idle_timeout_secs),
-            max_connections: http.max_connections,
-        };
+        let limits = ConnectionLimits::from(&self.state.settings.http);
         crate::http::serve(self.listener, router, limits, shutdown.clone(), HTTP_DRAIN).await;
         tracing::info!("HTTP server stopped");
         if let Some(worker) = worker {
@@ -126,16 +91,6 @@ pub async fn close_pool(db: &PgPool) {
     if tokio::time::timeout(Duration::from_secs(1), db.close()).await.is_err() {
         tracing::warn!("database connections still busy; leaving them to the server");
     }
-}
-
-/// SHA-256 over a label and the token: stored with console sessions, never the token itself.
-fn admin_token_hash(token: &SecretString) -> TokenHash {
-    use secrecy::ExposeSecret as _;
-    use sha2::{Digest as _, Sha256};
-    let mut hasher = Sha256::new();
-    hasher.update(b"broadsheet admin session\0");
-    hasher.update(token.expose_secret().as_bytes());
-    TokenHash(hasher.finalize().into())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -6,7 +6,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
-pub mod error;
 pub mod http;
 pub mod mail;
 pub mod ops;

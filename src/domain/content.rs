@@ -10,7 +10,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use uuid::Uuid;
 
 /// `articles.body_format` (a text column with a CHECK): what a stored body is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum BodyFormat {
     /// Written here, by an operator.
@@ -71,7 +71,7 @@ impl sqlx::Encode<'_, Postgres> for BodyFormat {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Article {
     pub id: Uuid,
     pub title: String,

@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// Where a subscriber stands; the same words in the API, the CLI and the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[sqlx(type_name = "subscriber_status", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum SubscriberStatus {
@@ -11,6 +11,21 @@ pub enum SubscriberStatus {
     Confirmed,
     Unsubscribed,
     Bounced,
+    /// Reported our mail as spam: never mailed again.
+    Complained,
+}
+
+impl SubscriberStatus {
+    /// The word the API, the CLI and the database use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Confirmed => "confirmed",
+            Self::Unsubscribed => "unsubscribed",
+            Self::Bounced => "bounced",
+            Self::Complained => "complained",
+        }
+    }
 }
 
 /// `deliveries.status` (the `delivery_status` Postgres enum). Outcomes are written a batch at a
@@ -26,7 +41,7 @@ pub enum DeliveryStatus {
 }
 
 /// A digest is `sending` while any of its deliveries is pending, then `done`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DigestStatus {
     Sending,

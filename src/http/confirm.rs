@@ -1,24 +1,25 @@
 //! `GET /subscriptions/confirm?token=` shows a page and changes nothing: mail scanners open
 //! every link. `POST /subscriptions/confirm` (form field `token`) confirms.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use minijinja::context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::input::{self, BodyKind};
-use super::openapi::TokenForm;
+use super::AppState;
+use super::error::{Error, PageError};
+use super::input::{self, BodyKind, FromFields};
 use super::pages;
-use crate::app::AppState;
 use crate::domain::{SubscriberStatus, Token};
-use crate::error::{Error, PageError};
 use crate::store::subscribers::{self, ConsentAction};
 use crate::store::tokens::{self, ConfirmToken};
 
@@ -26,9 +27,30 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(confirm_page, confirm)).layer(super::no_store())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
+    /// The token from the mail's link (also accepted as a form field on POST)
     token: Option<String>,
+}
+
+impl TokenQuery {
+    pub fn token(query: Result<Query<Self>, QueryRejection>) -> Option<String> {
+        query.ok().and_then(|Query(q)| q.token)
+    }
+}
+
+/// The confirm button's form.
+#[derive(Serialize, ToSchema)]
+pub struct TokenForm {
+    /// The token from the link in the mail (43 characters, base64url).
+    pub token: Option<String>,
+}
+
+impl FromFields for TokenForm {
+    fn from_fields(mut fields: HashMap<String, String>) -> Self {
+        Self { token: fields.remove("token") }
+    }
 }
 
 fn invalid() -> Response {
@@ -37,13 +59,13 @@ fn invalid() -> Response {
 
 /// The page the mail links to: shows a button and changes nothing (link scanners open links).
 #[utoipa::path(get, path = "/subscriptions/confirm", tag = "subscriptions",
-    params(("token" = Option<String>, Query, description = "The token from the mail")),
+    params(TokenQuery),
     responses(
         (status = 200, description = "A page with a confirm button", content_type = "text/html", body = String),
         (status = 400, description = "Missing or malformed token: a page offering a new link", content_type = "text/html", body = String),
     ))]
-async fn confirm_page(query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>) -> Response {
-    let token = query.ok().and_then(|Query(q)| q.token).and_then(|t| Token::parse(&t).ok());
+async fn confirm_page(query: Result<Query<TokenQuery>, QueryRejection>) -> Response {
+    let token = TokenQuery::token(query).and_then(|t| Token::parse(&t).ok());
     match token {
         Some(token) => pages::page(StatusCode::OK, "confirm.html", context! { token => token.expose() }),
         None => invalid(),
@@ -52,7 +74,7 @@ async fn confirm_page(query: Result<Query<TokenQuery>, axum::extract::rejection:
 
 /// Confirms the subscription. Harmless to repeat.
 #[utoipa::path(post, path = "/subscriptions/confirm", tag = "subscriptions",
-    params(("token" = Option<String>, Query, description = "Alternative to the form field")),
+    params(TokenQuery),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Confirmed (or already confirmed)", content_type = "text/html", body = String),
@@ -65,15 +87,15 @@ async fn confirm(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<TokenQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
     let origin = super::origin(&state, peer, &headers);
     if let Some(ip) = origin.ip {
         state.limiter.check(ip).map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
     }
-    let raw = token_from(query, &headers, body)?;
-    let Some(token) = raw.and_then(|t| Token::parse(&t).ok()) else {
+    let form: TokenForm = form_in(&headers, body)?;
+    let Some(token) = form.token.or_else(|| TokenQuery::token(query)).and_then(|t| Token::parse(&t).ok()) else {
         return Ok(invalid());
     };
 
@@ -102,18 +124,15 @@ async fn confirm(
     })
 }
 
-/// The token from the form body, else from the query string.
-pub fn token_from(
-    query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Option<String>, Error> {
+/// A token page's form: from the body when there is one (a form, or JSON), else every field
+/// missing, so that the token can come from the query string.
+pub fn form_in<T: FromFields>(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<T, Error> {
     let body = input::body(body)?;
-    let from_body = if body.is_empty() {
-        None
+    let fields = if body.is_empty() {
+        HashMap::new()
     } else {
         let kind = input::body_kind(headers).unwrap_or(BodyKind::Form);
-        input::text_fields(kind, &body)?.remove("token")
+        input::text_fields(kind, &body)?
     };
-    Ok(from_body.or_else(|| query.ok().and_then(|Query(q)| q.token)))
+    Ok(T::from_fields(fields))
 }

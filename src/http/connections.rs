@@ -32,12 +32,24 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
+use crate::config::HttpSettings;
+
 /// `http.header_read_timeout_secs`, `http.idle_timeout_secs`, `http.max_connections`.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+}
+
+impl From<&HttpSettings> for ConnectionLimits {
+    fn from(http: &HttpSettings) -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs_f64(http.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs_f64(http.idle_timeout_secs),
+            max_connections: http.max_connections,
+        }
+    }
 }
 
 const IDLE: u8 = 0;

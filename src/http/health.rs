@@ -8,11 +8,20 @@ use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-#[allow(unused_imports)]
-use super::openapi::Health;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::app::AppState;
+use super::AppState;
+
+/// Whether the process (and, for `/ready`, its database) is up.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` (health); `ready` or `unavailable` (readiness)
+    pub status: &'static str,
+    /// Readiness only: `ok`, `unreachable` or `timeout`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<&'static str>,
+}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(metrics))
@@ -34,21 +43,21 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
 
 /// The process is up.
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Up", body = Health)))]
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok", database: None })
 }
 
 /// The database is reachable.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, description = "Ready", body = Health), (status = 503, description = "The database is unreachable", body = Health)))]
-async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let check = sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(&state.db);
     match tokio::time::timeout(Duration::from_secs(2), check).await {
-        Ok(Ok(_)) => (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" }))),
+        Ok(Ok(_)) => (StatusCode::OK, Json(Health { status: "ready", database: Some("ok") })),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "database": "unreachable" })))
+            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", database: Some("unreachable") }))
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "database": "timeout" }))),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", database: Some("timeout") })),
     }
 }

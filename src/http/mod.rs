@@ -1,16 +1,23 @@
-//! HTTP: one module per resource, each with its `router()`; this file puts them together with
-//! the layers every request passes through.
+//! HTTP: one module per resource, each with its `router()` (the operator resources serve both
+//! the admin API and the console's pages); this file puts them together with the layers every
+//! request passes through.
 
-mod admin;
+mod articles;
+mod auth;
 mod confirm;
 mod connections;
 mod console;
+mod digests;
+pub mod error;
 mod health;
 mod input;
 mod openapi;
 pub mod pages;
 mod rate_limit;
+mod session;
 mod signup;
+mod state;
+mod subscribers;
 mod unsubscribe;
 
 use std::net::{IpAddr, SocketAddr};
@@ -33,13 +40,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use self::connections::{ConnectionLimits, serve};
+use self::error::Error;
 pub use self::rate_limit::RateLimiter;
-use crate::app::AppState;
-use crate::error::Error;
+pub use self::state::AppState;
 use crate::store::subscribers::Origin;
 
 /// Public forms carry an address and a name; nothing legitimate comes close to this.
 const BODY_LIMIT: usize = 16 * 1024;
+/// Admin API bodies carry whole articles.
+const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn router(state: AppState) -> Router {
@@ -49,7 +58,9 @@ pub fn router(state: AppState) -> Router {
         .merge(confirm::router())
         .merge(unsubscribe::router())
         .merge(health::router())
-        .merge(admin::router(state.clone()))
+        .merge(articles::router())
+        .merge(digests::router())
+        .merge(subscribers::router())
         .merge(console::router())
         .routes(routes!(openapi_json))
         .split_for_parts();
@@ -92,6 +103,11 @@ async fn openapi_json(
     axum::Extension(api): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
 ) -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json((*api).clone())
+}
+
+/// For the admin API's JSON routes (the console's forms keep the public limit).
+fn admin_body_limit() -> DefaultBodyLimit {
+    DefaultBodyLimit::max(ADMIN_BODY_LIMIT)
 }
 
 /// For pages that carry a token (in their URL or their form): no cache, shared or private, may

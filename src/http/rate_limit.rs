@@ -9,6 +9,14 @@
 //! keys whose bucket is full again are dropped, then the least used tenth. Each process limits on
 //! its own, which is enough to stop abuse through one instance; a proxy in front can do the
 //! global job.
+//!
+//! Why ours and not `governor`/`tower_governor`: the GCRA here is the same algorithm as
+//! governor's (no fixed-window double burst), but its keyed limiter would need wrapping for the
+//! other two things we need: keys by IPv6 prefix rather than by address (tower_governor's key
+//! extractors take the peer or a header as they are), and a bound on memory enforced at insert
+//! time (governor's keyed store only shrinks when `retain_recent` is called from outside). Both
+//! wrappers would be about as long as this file, which is tested below; swap it in when
+//! governor grows a bounded keyed store.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};

@@ -15,19 +15,40 @@ use axum::response::{Html, IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::openapi::{ErrorBody, Pending, SignupRequest};
 use minijinja::{Value, context};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::input::{self, BodyKind};
+use super::AppState;
+use super::error::{Error, ErrorBody, PageError};
+use super::input::{self, BodyKind, FromFields};
 use super::pages;
-use crate::app::AppState;
 use crate::domain::{SubscriberEmail, SubscriberName};
-use crate::error::{Error, PageError};
 use crate::store::subscribers;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(signup_page)).routes(routes!(subscribe))
+}
+
+/// A signup, as a form or as JSON.
+#[derive(Serialize, ToSchema)]
+pub struct SignupRequest {
+    /// The address to subscribe; up to 254 characters.
+    pub email: String,
+    /// Optional; up to 100 characters, one line.
+    pub name: Option<String>,
+}
+
+impl FromFields for SignupRequest {
+    fn from_fields(mut fields: std::collections::HashMap<String, String>) -> Self {
+        Self { email: fields.remove("email").unwrap_or_default(), name: fields.remove("name") }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Pending {
+    /// Always `pending`: the same answer for new, pending and confirmed addresses.
+    pub status: &'static str,
 }
 
 /// The hosted signup page: a form that works without JavaScript.
@@ -66,11 +87,9 @@ async fn subscribe(
         Ok(kind) => kind,
         Err(e) => return e.into_response(),
     };
-    let typed = input::body(body).and_then(|b| input::text_fields(kind, &b));
+    let typed = input::body(body).and_then(|b| input::text_fields(kind, &b)).map(SignupRequest::from_fields);
     let (email_raw, name_raw) = match &typed {
-        Ok(fields) => {
-            (fields.get("email").cloned().unwrap_or_default(), fields.get("name").cloned().unwrap_or_default())
-        }
+        Ok(request) => (request.email.clone(), request.name.clone().unwrap_or_default()),
         Err(_) => (String::new(), String::new()),
     };
     let result = match typed {
@@ -78,7 +97,7 @@ async fn subscribe(
         Err(e) => Err(e),
     };
     match (kind, result) {
-        (BodyKind::Json, Ok(())) => (StatusCode::ACCEPTED, Json(json!({ "status": "pending" }))).into_response(),
+        (BodyKind::Json, Ok(())) => (StatusCode::ACCEPTED, Json(Pending { status: "pending" })).into_response(),
         (BodyKind::Json, Err(e)) => e.into_response(),
         (BodyKind::Form, Ok(())) => pages::page(
             StatusCode::OK,

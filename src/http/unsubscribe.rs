@@ -14,21 +14,39 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use minijinja::context;
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::confirm::{TokenQuery, token_from};
-#[allow(unused_imports)]
-use super::openapi::{OneClick, TokenForm};
+use super::AppState;
+use super::confirm::{TokenQuery, form_in};
+use super::error::{Error, PageError};
+use super::input::FromFields;
 use super::pages;
-use crate::app::AppState;
 use crate::domain::Token;
-use crate::error::{Error, PageError};
 use crate::store::subscribers::{self, ConsentAction};
 use crate::store::tokens;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(unsubscribe_page, unsubscribe)).layer(super::no_store())
+}
+
+/// The unsubscribe button's form, and RFC 8058's one-click body (`List-Unsubscribe=One-Click`,
+/// the token in the URL's query).
+#[derive(Serialize, ToSchema)]
+pub struct UnsubscribeForm {
+    /// The token from the link in the mail (43 characters, base64url).
+    pub token: Option<String>,
+    /// RFC 8058: `One-Click`.
+    #[serde(rename = "List-Unsubscribe")]
+    pub list_unsubscribe: Option<String>,
+}
+
+impl FromFields for UnsubscribeForm {
+    fn from_fields(mut fields: std::collections::HashMap<String, String>) -> Self {
+        Self { token: fields.remove("token"), list_unsubscribe: fields.remove("List-Unsubscribe") }
+    }
 }
 
 fn invalid() -> Response {
@@ -37,14 +55,13 @@ fn invalid() -> Response {
 
 /// The page behind the visible unsubscribe link: a button; changes nothing.
 #[utoipa::path(get, path = "/unsubscribe", tag = "subscriptions",
-    params(("token" = Option<String>, Query, description = "The token from the mail")),
+    params(TokenQuery),
     responses(
         (status = 200, description = "A page with an unsubscribe button", content_type = "text/html", body = String),
         (status = 400, description = "Missing or malformed token", content_type = "text/html", body = String),
     ))]
 async fn unsubscribe_page(query: Result<Query<TokenQuery>, QueryRejection>) -> Response {
-    let token =
-        token_from(query, &HeaderMap::new(), Ok(Bytes::new())).ok().flatten().and_then(|t| Token::parse(&t).ok());
+    let token = TokenQuery::token(query).and_then(|t| Token::parse(&t).ok());
     match token {
         Some(token) => pages::page(StatusCode::OK, "unsubscribe.html", context! { token => token.expose() }),
         None => invalid(),
@@ -53,10 +70,10 @@ async fn unsubscribe_page(query: Result<Query<TokenQuery>, QueryRejection>) -> R
 
 /// Unsubscribes; also RFC 8058 one-click (`List-Unsubscribe=One-Click`). Idempotent.
 #[utoipa::path(post, path = "/unsubscribe", tag = "subscriptions",
-    params(("token" = Option<String>, Query, description = "The token from the List-Unsubscribe URL")),
+    params(TokenQuery),
     request_body(content(
-        (TokenForm = "application/x-www-form-urlencoded"),
-        (OneClick = "multipart/form-data"),
+        (UnsubscribeForm = "application/x-www-form-urlencoded"),
+        (UnsubscribeForm = "multipart/form-data"),
     )),
     responses(
         (status = 200, description = "Unsubscribed", content_type = "text/html", body = String),
@@ -71,7 +88,9 @@ async fn unsubscribe(
     query: Result<Query<TokenQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
-    let Some(token) = token_from(query, &headers, body)?.and_then(|t| Token::parse(&t).ok()) else {
+    let form: UnsubscribeForm = form_in(&headers, body)?;
+    let one_click = form.list_unsubscribe.as_deref() == Some("One-Click");
+    let Some(token) = form.token.or_else(|| TokenQuery::token(query)).and_then(|t| Token::parse(&t).ok()) else {
         return Ok(invalid());
     };
     let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
@@ -83,7 +102,7 @@ async fn unsubscribe(
         subscribers::record_consent(&mut tx, id, ConsentAction::Unsubscribe, &origin).await?;
         // "This wasn't me": the confirmation links still in the inbox must stop working too.
         tokens::retire_confirm_tokens(&mut tx, id).await?;
-        tracing::info!(subscriber = %id, "unsubscribed");
+        tracing::info!(subscriber = %id, one_click, "unsubscribed");
         crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.unsubscribes);
     }
     tx.commit().await?;

@@ -23,20 +23,6 @@ pub use nesting::MAX_NESTING;
 pub use self::compose::{Composer, DigestView, Recipient};
 use crate::domain::BodyFormat;
 
-/// The [`BodyFormat`] words under their old names, for `http/console.rs` until it uses
-/// `crate::domain::BodyFormat` itself.
-pub mod body_format {
-    use crate::domain::BodyFormat;
-
-    pub const MARKDOWN: BodyFormat = BodyFormat::Markdown;
-    pub const HTML: BodyFormat = BodyFormat::Html;
-    pub const SANITISED_HTML: BodyFormat = BodyFormat::SanitisedHtml;
-
-    pub fn is_html(format: &BodyFormat) -> bool {
-        format.is_html()
-    }
-}
-
 /// An article body as mail HTML, whatever it was written in. CPU-heavy for large bodies (the
 /// Markdown parser, the HTML sanitiser): call it off the async threads.
 pub fn article_html(format: BodyFormat, body: &str) -> String {

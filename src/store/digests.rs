@@ -8,7 +8,7 @@ use uuid::Uuid;
 pub use crate::domain::DigestContent;
 use crate::domain::{Article, BodyFormat, DigestStatus};
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Created {
     pub id: Uuid,
     pub recipients: i64,
@@ -84,7 +84,7 @@ pub async fn by_idempotency_key(db: &PgPool, key: &str) -> sqlx::Result<Option<C
     Ok(row.map(|r| Created { id: r.id, recipients: i64::from(r.recipients), new: false }))
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Progress {
     pub id: Uuid,
     /// `sending` while anything is pending, then `done`.

@@ -171,7 +171,7 @@ fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct SubscriberRow {
     pub id: Uuid,
     pub email: String,

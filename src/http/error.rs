@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -103,11 +104,12 @@ impl Error {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody {
-    error: String,
+/// Every error: a sentence for a person, and the field to fix when there is one.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'static str>,
+    pub field: Option<&'static str>,
 }
 
 impl IntoResponse for Error {
@@ -142,7 +144,7 @@ impl IntoResponse for PageError {
             s if s.is_server_error() => "Something went wrong",
             _ => "That didn't work",
         };
-        let html = crate::http::pages::render_error(title, &error.public_message());
+        let html = super::pages::render_error(title, &error.public_message());
         let mut response = (status, html).into_response();
         error.decorate(&mut response);
         response
@@ -161,7 +163,7 @@ impl From<crate::ops::OpsError> for Error {
     }
 }
 
-/// Handlers parse article input with `?` (this lived in `digest.rs` before `ops` existed).
+/// Handlers parse article input with `?`.
 impl From<crate::domain::FieldError> for Error {
     fn from(e: crate::domain::FieldError) -> Self {
         crate::ops::OpsError::from(e).into()

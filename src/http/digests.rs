@@ -1,0 +1,306 @@
+//! Digests: the admin API (`POST /admin/digests`, `GET /admin/digests/{id}`,
+//! `GET /admin/digests/preview`) and the console's pages (`/admin/ui/digests`: the next digest's
+//! preview, send with a confirmation step, progress, "retry failed").
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::{Value, context};
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::AdminAuth;
+use super::console::page;
+use super::error::{Error, ErrorBody, PageError};
+use super::input::{FromFields, FromJsonObject, JsonBody, optional_text};
+use super::session::{CsrfForm, Session};
+use crate::domain::{SubscriberStatus, Token, parse_idempotency_key};
+use crate::store::digests::{self, Created, Progress};
+use crate::store::subscribers;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send_digest))
+        .routes(routes!(preview_digest))
+        .routes(routes!(digest_status))
+        .layer(super::admin_body_limit())
+        .routes(routes!(digests_page, digest_form))
+        .routes(routes!(digest_page))
+        .routes(routes!(retry_failed))
+}
+
+/// A digest to queue; an empty body takes every default.
+#[derive(Serialize, ToSchema)]
+pub struct DigestRequest {
+    /// Default: "Newsletter: first title, and N more".
+    pub subject: Option<String>,
+    /// Default: every article not yet in a digest.
+    pub article_ids: Option<Vec<Uuid>>,
+    /// From the `Idempotency-Key` header (documented as a parameter).
+    #[schema(ignore)]
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+impl FromJsonObject for DigestRequest {
+    const EMPTY_IS_DEFAULT: bool = true;
+
+    fn from_object(map: &Map<String, serde_json::Value>, headers: &HeaderMap) -> Result<Self, Error> {
+        let idempotency_key = match headers.get("idempotency-key") {
+            None => None,
+            Some(v) => Some(parse_idempotency_key(v.to_str().unwrap_or("\u{0}"))?),
+        };
+        Ok(Self { subject: optional_text(map, "subject")?, article_ids: article_ids(map)?, idempotency_key })
+    }
+}
+
+fn article_ids(map: &Map<String, serde_json::Value>) -> Result<Option<Vec<Uuid>>, Error> {
+    use serde_json::Value;
+    let bad = || Error::invalid("article_ids", "article_ids must be a list of article ids (UUIDs).");
+    match map.get("article_ids") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()).ok_or_else(bad))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// Queue a digest for every confirmed subscriber; the worker sends it.
+#[utoipa::path(post, path = "/admin/digests", tag = "admin", security(("admin_token" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key returns the same digest")),
+    request_body = DigestRequest,
+    responses(
+        (status = 202, description = "Queued", body = Created),
+        (status = 400, description = "Not valid JSON, or a bad Idempotency-Key", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "No articles to send, or an unknown article", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
+async fn send_digest(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<DigestRequest>,
+) -> Result<(StatusCode, Json<Created>), Error> {
+    let newsletter = state.settings.newsletter_name();
+    let created = crate::ops::digests::send(
+        &state.db,
+        &newsletter,
+        request.subject.as_deref(),
+        request.article_ids.as_deref(),
+        request.idempotency_key.as_deref(),
+    )
+    .await?;
+    if created.new {
+        tracing::info!(digest = %created.id, recipients = created.recipients, "digest queued");
+        state.wake.notify_one();
+    }
+    Ok((StatusCode::ACCEPTED, Json(created)))
+}
+
+/// A digest's progress.
+#[utoipa::path(get, path = "/admin/digests/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The digest id")),
+    responses(
+        (status = 200, description = "Counts", body = Progress),
+        (status = 404, description = "No such digest", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
+async fn digest_status(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Progress>, Error> {
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound(format!("There is no digest {id:?}.")))?;
+    let progress =
+        digests::progress(&state.db, id).await?.ok_or_else(|| Error::NotFound(format!("There is no digest {id}.")))?;
+    Ok(Json(progress))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// Comma-separated article ids (default: not yet sent)
+    articles: Option<String>,
+    /// Subject to show
+    subject: Option<String>,
+    /// html (default) or text
+    format: Option<String>,
+}
+
+/// The next digest as it will be mailed.
+#[utoipa::path(get, path = "/admin/digests/preview", tag = "admin", security(("admin_token" = [])),
+    params(PreviewQuery),
+    responses(
+        (status = 200, description = "The rendered mail", content_type = "text/html", body = String),
+        (status = 400, description = "A bad query string", body = ErrorBody),
+        (status = 422, description = "No articles, or a bad article id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
+async fn preview_digest(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    query: Result<Query<PreviewQuery>, QueryRejection>,
+) -> Result<Response, Error> {
+    let Query(query) = query.map_err(|e| Error::BadRequest(format!("Bad query string: {e}")))?;
+    let ids = match query.articles.as_deref() {
+        None | Some("") => None,
+        Some(list) => Some(
+            list.split(',')
+                .map(|s| Uuid::parse_str(s.trim()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| Error::invalid("articles", "articles must be a comma-separated list of article ids."))?,
+        ),
+    };
+    let rendered =
+        crate::ops::digests::preview(&state.db, &state.composer, query.subject.as_deref(), ids.as_deref()).await?;
+    Ok(match query.format.as_deref() {
+        Some("text") => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], rendered.text).into_response(),
+        // The preview is mail HTML: it needs its inline styles, and nothing in it runs.
+        _ => (
+            [(header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:")],
+            Html(rendered.html),
+        )
+            .into_response(),
+    })
+}
+
+/// The next digest's preview and the send form.
+#[utoipa::path(get, path = "/admin/ui/digests", tag = "console", responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
+async fn digests_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+    let preview = crate::ops::digests::preview(&state.db, &state.composer, None, None).await.map_err(Error::from);
+    let (preview_html, nothing) = match preview {
+        Ok(rendered) => (rendered.html, Value::from(())),
+        Err(Error::Invalid { message, .. }) => (String::new(), Value::from(message)),
+        Err(e) => return Err(e.into()),
+    };
+    let recent = digests::recent(&state.db, 20).await?;
+    let confirmed = confirmed_count(&state).await?;
+    Ok(page(
+        "console/digests.html",
+        Some(&session),
+        context! { preview_html => preview_html, nothing => nothing, digests => recent, confirmed => confirmed, confirm_step => false },
+    ))
+}
+
+async fn confirmed_count(state: &AppState) -> Result<i64, Error> {
+    Ok(subscribers::counts(&state.db)
+        .await?
+        .into_iter()
+        .find(|(s, _)| *s == SubscriberStatus::Confirmed)
+        .map_or(0, |(_, n)| n))
+}
+
+/// The console's send form: the first press shows "send to N recipients?", the second (with
+/// `confirmed=yes` and the key the first made) queues the digest.
+#[derive(Serialize, ToSchema)]
+pub struct DigestForm {
+    /// The session's CSRF token.
+    pub csrf: String,
+    pub subject: Option<String>,
+    /// `yes` on the send confirmation step
+    pub confirmed: Option<String>,
+    /// The idempotency key of the confirmation step.
+    pub key: Option<String>,
+}
+
+impl FromFields for DigestForm {
+    fn from_fields(mut fields: HashMap<String, String>) -> Self {
+        Self {
+            csrf: fields.remove("csrf").unwrap_or_default(),
+            subject: fields.remove("subject"),
+            confirmed: fields.remove("confirmed"),
+            key: fields.remove("key"),
+        }
+    }
+}
+
+/// Send: first the confirmation step, then (confirmed=yes) the digest.
+#[utoipa::path(post, path = "/admin/ui/digests", tag = "console", request_body(content = DigestForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 422, description = "Nothing to send", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
+async fn digest_form(
+    State(state): State<AppState>,
+    session: Session,
+    CsrfForm(form): CsrfForm<DigestForm>,
+) -> Result<Response, PageError> {
+    let subject = form.subject.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if form.confirmed.as_deref() != Some("yes") {
+        let confirmed = confirmed_count(&state).await?;
+        // A fresh key per confirmation step: pressing "send" twice sends once, while the next
+        // digest gets a key of its own.
+        let key = Token::generate().map_err(|e| Error::Internal(e.into()))?;
+        return Ok(page(
+            "console/digests.html",
+            Some(&session),
+            context! { confirm_step => true, confirmed => confirmed, subject => subject.unwrap_or(""), key => key.expose(), digests => Vec::<Value>::new(), preview_html => "", nothing => Value::from(()) },
+        ));
+    }
+    // The form's own key makes a double-submitted confirmation harmless.
+    let key = match form.key.as_deref().filter(|k| !k.is_empty()) {
+        Some(k) => Some(parse_idempotency_key(k).map_err(Error::from)?),
+        None => None,
+    };
+    let created =
+        crate::ops::digests::send(&state.db, &state.settings.newsletter_name(), subject, None, key.as_deref()).await?;
+    if created.new {
+        tracing::info!(digest = %created.id, recipients = created.recipients, "digest queued from the console");
+        state.wake.notify_one();
+    }
+    Ok(Redirect::to(&format!("/admin/ui/digests/{}", created.id)).into_response())
+}
+
+/// A digest's progress and failures; refreshes itself while sending.
+#[utoipa::path(get, path = "/admin/ui/digests/{id}", tag = "console", params(("id" = String, Path, description = "Digest id")), responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 404, description = "No such item", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
+async fn digest_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = digest_id(&id)?;
+    let progress = digests::progress(&state.db, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("There is no such digest.".to_owned()))?;
+    let failures = digests::failures(&state.db, id, 200).await?;
+    let done = progress.sent + progress.failed + progress.skipped;
+    let percent = if progress.recipients > 0 { done * 100 / progress.recipients } else { 100 };
+    Ok(page(
+        "console/digest.html",
+        Some(&session),
+        context! { digest => progress, failures => failures, percent => percent },
+    ))
+}
+
+fn digest_id(raw: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(raw).map_err(|_| Error::NotFound("There is no such digest.".to_owned()))
+}
+
+/// Queue a digest's failed deliveries again.
+#[utoipa::path(post, path = "/admin/ui/digests/{id}/retry", tag = "console", params(("id" = String, Path, description = "Digest id")), request_body(content = super::console::CsrfOnly, content_type = "application/x-www-form-urlencoded"), responses((status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 404, description = "No such item", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
+async fn retry_failed(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<super::console::CsrfOnly>,
+) -> Result<Response, PageError> {
+    // The id is checked after the form, as the session and CSRF token come first.
+    let id = digest_id(&id)?;
+    let n = digests::retry_failed(&state.db, id).await?;
+    tracing::info!(digest = %id, deliveries = n, "failed deliveries queued again");
+    state.wake.notify_one();
+    Ok(Redirect::to(&format!("/admin/ui/digests/{id}")).into_response())
+}

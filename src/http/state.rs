@@ -1,0 +1,62 @@
+//! What every handler can reach. It lives here, next to the router that uses it: `app` builds it
+//! and hands it over, and nothing below `http` knows it exists.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret as _, SecretString};
+use sqlx::PgPool;
+use tokio::sync::Notify;
+
+use super::RateLimiter;
+use crate::config::Settings;
+use crate::domain::TokenHash;
+use crate::mail::Composer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub settings: Arc<Settings>,
+    pub admin_token: Arc<SecretString>,
+    /// Fingerprint of `admin_token` kept with each console session: a session signed in with
+    /// another token (before the token was rotated) is not accepted.
+    pub admin_token_hash: TokenHash,
+    /// Wakes the in-process worker as soon as a delivery is queued.
+    pub wake: Arc<Notify>,
+    pub limiter: Arc<RateLimiter>,
+    /// Wrong admin tokens per client; past the limit, admin routes answer 429.
+    pub auth_failures: Arc<RateLimiter>,
+    /// Renders digest previews exactly as the worker renders mail.
+    pub composer: Arc<Composer>,
+}
+
+impl AppState {
+    /// The per-client limits come from `settings.limits`; the session fingerprint from the token.
+    pub fn new(
+        db: PgPool,
+        settings: Settings,
+        admin_token: SecretString,
+        wake: Arc<Notify>,
+        composer: Composer,
+    ) -> Self {
+        let limits = &settings.limits;
+        Self {
+            limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),
+            auth_failures: Arc::new(RateLimiter::new(limits.admin_auth_failures_per_minute, limits.ipv6_prefix)),
+            admin_token_hash: admin_token_hash(&admin_token),
+            composer: Arc::new(composer),
+            db,
+            settings: Arc::new(settings),
+            admin_token: Arc::new(admin_token),
+            wake,
+        }
+    }
+}
+
+/// SHA-256 over a label and the token: stored with console sessions, never the token itself.
+fn admin_token_hash(token: &SecretString) -> TokenHash {
+    use sha2::{Digest as _, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"broadsheet admin session\0");
+    hasher.update(token.expose_secret().as_bytes());
+    TokenHash(hasher.finalize().into())
+}
