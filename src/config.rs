@@ -41,6 +41,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub log: LogSettings,
     pub feeds: FeedSettings,
+    #[serde(default)]
+    pub bounces: BounceSettings,
     #[serde(skip, default = "local")]
     pub environment: Environment,
 }
@@ -100,6 +102,22 @@ pub struct FeedSettings {
     /// Let feed fetches reach loopback, private and link-local addresses (refused by default).
     #[serde(default)]
     pub allow_private: bool,
+}
+
+/// `[bounces]`: when soft bounces (a full mailbox, a server down for days) end the mail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BounceSettings {
+    /// This many soft bounces …
+    pub soft_limit: i64,
+    /// … within this many days make a subscriber `bounced`.
+    pub soft_window_days: f64,
+}
+
+impl Default for BounceSettings {
+    fn default() -> Self {
+        Self { soft_limit: 3, soft_window_days: 30.0 }
+    }
 }
 
 /// A TOML list, or (from the environment) one string with commas between the items.
@@ -194,9 +212,10 @@ impl Settings {
         for (name, raw) in vars {
             let Some(rest) = name.strip_prefix("BROADSHEET__") else { continue };
             let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
-            if path.len() != 2 || path.iter().any(String::is_empty) {
+            // Two levels (`[mail] url`), or three for a nested table (`[mail.dkim] domain`).
+            if !(2..=3).contains(&path.len()) || path.iter().any(String::is_empty) {
                 return Err(ConfigError::Invalid(format!(
-                    "{name}: expected BROADSHEET__SECTION__KEY, e.g. BROADSHEET__MAIL__URL"
+                    "{name}: expected BROADSHEET__SECTION__KEY, e.g. BROADSHEET__MAIL__URL (or BROADSHEET__MAIL__DKIM__DOMAIN)"
                 )));
             }
             let keys: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -239,6 +258,12 @@ impl Settings {
             if !(v.is_finite() && v > 0.0 && v < 1e7) {
                 return bad(key, "must be a positive number");
             }
+        }
+        if self.bounces.soft_limit < 1 {
+            return bad("bounces.soft_limit", "must be at least 1");
+        }
+        if !(self.bounces.soft_window_days.is_finite() && self.bounces.soft_window_days > 0.0) {
+            return bad("bounces.soft_window_days", "must be a positive number of days");
         }
         if !(self.feeds.poll_minutes.is_finite() && self.feeds.poll_minutes >= 1.0) {
             return bad("feeds.poll_minutes", "must be at least 1");

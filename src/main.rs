@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use broadsheet::app::{Application, close_pool, shutdown_signal};
-use broadsheet::cli::{ArticlesCommand, CliError, DigestCommand, run_articles, run_digest};
+use broadsheet::cli::{ArticlesCommand, CliError, DigestCommand, run_articles, run_digest, run_inbound};
 use broadsheet::config::Settings;
 use broadsheet::worker::Worker;
 use clap::{Parser, Subcommand};
@@ -39,6 +39,13 @@ enum Command {
     /// Preview, send and watch digests.
     #[command(subcommand)]
     Digest(DigestCommand),
+    /// Process one inbound mail on stdin: a bounce report, a complaint, an automatic reply or an
+    /// unsubscribe request. Exit 0 when handled or ignored, 75 to make the MTA try again later.
+    Inbound {
+        /// The address the MTA delivered the message to (Postfix: `${original_recipient}`).
+        #[arg(long)]
+        recipient: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,6 +79,11 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // An MTA pipe reads the exit code: 75 (EX_TEMPFAIL) keeps the message for a later try.
+        Err(CliError::TryLater(message)) => {
+            eprintln!("broadsheet: {message}");
+            ExitCode::from(75)
+        }
         Err(CliError::Usage(message)) => {
             eprintln!("broadsheet: {message}");
             ExitCode::from(2)
@@ -111,6 +123,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
             let db = broadsheet::store::pool::connect(&settings.database).await?;
             until_interrupted(run_articles(&db, &settings, command), &shutdown).await
         }
+        Command::Inbound { recipient } => run_inbound(&settings, recipient.as_deref()).await,
         Command::Digest(command) => {
             let db = broadsheet::store::pool::connect(&settings.database).await?;
             until_interrupted(run_digest(&db, &settings, command), &shutdown).await

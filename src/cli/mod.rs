@@ -3,9 +3,11 @@
 
 mod articles;
 mod digest;
+mod inbound;
 
 pub use self::articles::{ArticlesCommand, run_articles};
 pub use self::digest::{DigestCommand, run_digest};
+pub use self::inbound::run_inbound;
 use crate::ops::OpsError;
 use crate::store::pool::is_unavailable;
 
@@ -14,6 +16,10 @@ pub enum CliError {
     /// The operator can fix this by changing the command: exit 2.
     #[error("{0}")]
     Usage(String),
+    /// Nothing is wrong with the input, but it cannot be handled now (the database is down):
+    /// exit 75, which tells an MTA to try again later.
+    #[error("{0}")]
+    TryLater(String),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -58,7 +64,7 @@ mod tests {
     fn operator_mistakes_exit_2_and_name_the_option() {
         let usage = |e: OpsError| match CliError::from(e) {
             CliError::Usage(m) => m,
-            CliError::Other(e) => panic!("not a usage error: {e:#}"),
+            other => panic!("not a usage error: {other}"),
         };
         assert_eq!(usage(OpsError::invalid("article_ids", "No such article.")), "article-ids: No such article.");
         assert_eq!(usage(OpsError::NotFound("there is no digest x".into())), "there is no digest x");

@@ -87,6 +87,8 @@ pub struct Article {
 /// What a digest mail shows whoever receives it: its subject and its articles in order.
 #[derive(Debug, Clone)]
 pub struct DigestContent {
+    /// The digest's id; `None` for a preview of a digest not yet sent.
+    pub id: Option<uuid::Uuid>,
     pub subject: String,
     pub articles: Vec<Article>,
 }

@@ -10,6 +10,7 @@ mod console;
 mod digests;
 pub mod error;
 mod health;
+mod inbound;
 mod input;
 mod openapi;
 pub mod pages;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(articles::router())
         .merge(digests::router())
         .merge(subscribers::router())
+        .merge(inbound::router())
         .merge(console::router())
         .routes(routes!(openapi_json))
         .split_for_parts();

@@ -25,8 +25,7 @@ use super::error::{Error, PageError};
 use super::input::FromFields;
 use super::pages;
 use crate::domain::Token;
-use crate::store::subscribers::{self, ConsentAction};
-use crate::store::tokens;
+use crate::store::subscribers;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(unsubscribe_page, unsubscribe)).layer(super::no_store())
@@ -94,14 +93,11 @@ async fn unsubscribe(
         return Ok(invalid());
     };
     let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
-    let Some(id) = tokens::unsubscribe_subject(&mut tx, &token.hash()).await? else {
+    let origin = super::origin(&state, peer, &headers);
+    let Some((id, changed)) = subscribers::unsubscribe_with_token(&mut tx, &token.hash(), &origin).await? else {
         return Ok(invalid());
     };
-    if subscribers::unsubscribe(&mut tx, id).await? {
-        let origin = super::origin(&state, peer, &headers);
-        subscribers::record_consent(&mut tx, id, ConsentAction::Unsubscribe, &origin).await?;
-        // "This wasn't me": the confirmation links still in the inbox must stop working too.
-        tokens::retire_confirm_tokens(&mut tx, id).await?;
+    if changed {
         tracing::info!(subscriber = %id, one_click, "unsubscribed");
         crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.unsubscribes);
     }

@@ -2,10 +2,13 @@
 //! the bytes of one message out. Preview (admin API, console, CLI) and send (worker) render
 //! through the same functions here; minting tokens and storing their hashes is the worker's.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use lettre::message::Mailbox;
 use serde::Serialize;
 
 use super::settings::MailSettings;
+use super::{BounceAddress, DkimSigner};
 use super::{BuiltMessage, EmailTemplates, MessageParts, RenderedEmail, TemplateError, build_message, recipient};
 use crate::domain::{BaseUrl, DigestContent, SubscriberEmail, Token};
 
@@ -14,6 +17,9 @@ use crate::domain::{BaseUrl, DigestContent, SubscriberEmail, Token};
 pub struct Recipient<'a> {
     pub email: &'a SubscriberEmail,
     pub name: Option<&'a str>,
+    /// The delivery this message is, named in the VERP envelope sender so a bounce report
+    /// says which message failed.
+    pub delivery: i64,
 }
 
 /// What stays the same for every message a worker sends.
@@ -25,12 +31,21 @@ pub struct Composer {
     pub list_id: String,
     /// "48", or "1.5": shown in the mail as the link's lifetime.
     pub token_ttl_hours: String,
+    /// `mail.bounce_address` with its signing key: the VERP envelope sender of every message.
+    pub bounce: Option<BounceAddress>,
+    pub dkim: Option<DkimSigner>,
+    /// `mail.unsubscribe_mailto`.
+    pub unsubscribe_mailto: Option<String>,
+    /// Set once a server turned out not to offer 8BITMIME: bodies go base64 from then on.
+    seven_bit: AtomicBool,
 }
 
 /// A digest rendered as far as it can be before knowing the recipient: articles turned from
 /// Markdown into HTML and text once, shared by every message of the digest.
 pub struct DigestView {
     pub subject: String,
+    /// Names the digest in `Feedback-ID`.
+    pub campaign: String,
     pub articles: minijinja::Value,
 }
 
@@ -49,7 +64,8 @@ impl DigestView {
                 }
             })
             .collect();
-        Self { subject: content.subject.clone(), articles: minijinja::Value::from(articles) }
+        let campaign = content.id.map_or_else(|| "preview".to_owned(), |id| id.simple().to_string());
+        Self { subject: content.subject.clone(), campaign, articles: minijinja::Value::from(articles) }
     }
 
     /// [`DigestView::new`] on a blocking thread: Markdown and HTML of a digest's articles are
@@ -93,7 +109,16 @@ impl Composer {
             newsletter,
             list_id,
             token_ttl_hours: token_ttl_hours.to_string(),
+            bounce: mail.bounce_address().map_err(|e| anyhow::anyhow!("{}: {}", e.key, e.message))?,
+            dkim: mail.dkim_signer().map_err(|e| anyhow::anyhow!("{}: {}", e.key, e.message))?,
+            unsubscribe_mailto: mail.unsubscribe_mailto.clone(),
+            seven_bit: AtomicBool::new(false),
         })
+    }
+
+    /// From now on, encode bodies for servers without 8BITMIME.
+    pub fn use_seven_bit(&self) {
+        self.seven_bit.store(true, Ordering::Relaxed);
     }
 
     /// The confirmation mail, with links carrying `confirm` and `unsubscribe`.
@@ -114,14 +139,14 @@ impl Composer {
                 ttl_hours: self.token_ttl_hours.clone(),
             },
         )?;
-        self.message(to, rendered, &unsubscribe_url)
+        self.message(to, rendered, unsubscribe, &unsubscribe_url, "confirmation")
     }
 
     /// One digest message. Only the greeting and the unsubscribe link differ per recipient.
     pub fn digest(&self, view: &DigestView, to: Recipient<'_>, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
         let unsubscribe_url = self.unsubscribe_url(unsubscribe);
         let rendered = self.render_digest(view, to.name, &unsubscribe_url)?;
-        self.message(to, rendered, &unsubscribe_url)
+        self.message(to, rendered, unsubscribe, &unsubscribe_url, &view.campaign)
     }
 
     /// The digest as [`Composer::digest`] renders it, for a recipient called "Reader" and with a
@@ -138,9 +163,11 @@ impl Composer {
         &self,
         to: Recipient<'_>,
         rendered: RenderedEmail,
+        unsubscribe: &Token,
         unsubscribe_url: &str,
+        campaign: &str,
     ) -> anyhow::Result<BuiltMessage> {
-        Ok(build_message(MessageParts {
+        build_message(MessageParts {
             from: &self.from,
             to: recipient(to.email, to.name)?,
             subject: &rendered.subject,
@@ -148,7 +175,16 @@ impl Composer {
             html: rendered.html,
             unsubscribe_url: Some(unsubscribe_url),
             list_id: Some(&self.list_id),
-        })?)
+            unsubscribe_mailto: self
+                .unsubscribe_mailto
+                .as_ref()
+                .map(|address| format!("mailto:{address}?subject=unsubscribe-{}", unsubscribe.expose())),
+            // Gmail's Feedback-ID: campaign, kind, list and sender; complaint rates are reported per field.
+            feedback_id: Some(format!("{campaign}:newsletter:{}:broadsheet", self.from.email.domain())),
+            envelope_from: self.bounce.as_ref().map(|bounce| bounce.for_delivery(to.delivery)),
+            dkim: self.dkim.as_ref(),
+            seven_bit: self.seven_bit.load(Ordering::Relaxed),
+        })
     }
 
     fn render_digest(

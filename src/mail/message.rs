@@ -20,6 +20,16 @@ pub struct MessageParts<'a> {
     pub unsubscribe_url: Option<&'a str>,
     /// `List-Id`, e.g. `Broadsheet <broadsheet.example.com>`.
     pub list_id: Option<&'a str>,
+    /// A second `List-Unsubscribe` entry, `mailto:…?subject=unsubscribe-TOKEN`.
+    pub unsubscribe_mailto: Option<String>,
+    /// `Feedback-ID` (Gmail's per-campaign complaint reports): `campaign:kind:list:sender`.
+    pub feedback_id: Option<String>,
+    /// The envelope sender (a VERP bounce address); the From address when `None`.
+    pub envelope_from: Option<String>,
+    /// Sign the message with DKIM.
+    pub dkim: Option<&'a super::DkimSigner>,
+    /// Encode non-ASCII bodies in base64, for a server that does not offer 8BITMIME.
+    pub seven_bit: bool,
 }
 
 pub struct BuiltMessage {
@@ -30,16 +40,21 @@ pub struct BuiltMessage {
 
 /// lettre adds no `Message-ID` by itself; ours is a random UUID at the sender's domain, so it is
 /// unique and reveals nothing about the recipient.
-pub fn build_message(parts: MessageParts<'_>) -> Result<BuiltMessage, lettre::error::Error> {
+pub fn build_message(parts: MessageParts<'_>) -> anyhow::Result<BuiltMessage> {
     let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), message_id_domain(parts.from));
+    let rcpt = parts.to.email.clone();
     let mut builder = lettre::Message::builder()
         .from(parts.from.clone())
         .to(parts.to)
         .subject(parts.subject)
         .message_id(Some(message_id.clone()));
     if let Some(url) = parts.unsubscribe_url {
+        let list_unsubscribe = match &parts.unsubscribe_mailto {
+            Some(mailto) => format!("<{url}>, <{mailto}>"),
+            None => format!("<{url}>"),
+        };
         builder = builder
-            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), format!("<{url}>")))
+            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), list_unsubscribe))
             .raw_header(HeaderValue::new(
                 HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
                 "List-Unsubscribe=One-Click".to_owned(),
@@ -48,9 +63,19 @@ pub fn build_message(parts: MessageParts<'_>) -> Result<BuiltMessage, lettre::er
     if let Some(list_id) = parts.list_id {
         builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Id"), list_id.to_owned()));
     }
-    let message =
-        builder.multipart(MultiPart::alternative_plain_html(encode_body(&parts.text), encode_body(&parts.html)))?;
-    Ok(BuiltMessage { envelope: message.envelope().clone(), bytes: message.formatted(), message_id })
+    if let Some(feedback_id) = parts.feedback_id {
+        builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Feedback-ID"), feedback_id));
+    }
+    if let Some(sender) = &parts.envelope_from {
+        builder = builder.envelope(Envelope::new(Some(sender.parse()?), vec![rcpt])?);
+    }
+    let (text, html) = (encode_body(&parts.text, parts.seven_bit), encode_body(&parts.html, parts.seven_bit));
+    let message = builder.multipart(MultiPart::alternative_plain_html(text, html))?;
+    let bytes = match parts.dkim {
+        Some(signer) => signer.sign(&message.formatted()),
+        None => message.formatted(),
+    };
+    Ok(BuiltMessage { envelope: message.envelope().clone(), bytes, message_id })
 }
 
 /// SMTP allows lines of up to 998 octets; beyond that a body must be encoded.
@@ -61,7 +86,7 @@ const MAX_LINE: usize = 998;
 /// third of the worker's CPU (perf: `quoted_printable::_encode`, the encoding chooser, CRLF
 /// conversion). Most bodies fit 7bit/8bit as they are; the rest go out as base64, which is
 /// encoded at memory speed.
-fn encode_body(text: &str) -> Body {
+fn encode_body(text: &str, seven_bit: bool) -> Body {
     // Line endings to CRLF (a lone CR or LF counts as one), the longest line measured. Templates
     // give bare LFs; `split(char)` finds them with memchr, so this is one fast pass.
     let lf_only;
@@ -80,7 +105,7 @@ fn encode_body(text: &str) -> Body {
         crlf.extend_from_slice(line.as_bytes());
         longest = longest.max(line.len());
     }
-    if longest <= MAX_LINE {
+    if longest <= MAX_LINE && (text.is_ascii() || !seven_bit) {
         let encoding =
             if text.is_ascii() { ContentTransferEncoding::SevenBit } else { ContentTransferEncoding::EightBit };
         return Body::dangerous_pre_encoded(crlf, encoding);
@@ -121,6 +146,11 @@ mod tests {
             html: html.to_owned(),
             unsubscribe_url: Some("https://news.example.com/unsubscribe?token=T"),
             list_id: Some("\"Broadsheet\" <news.example.com>"),
+            unsubscribe_mailto: None,
+            feedback_id: None,
+            envelope_from: None,
+            dkim: None,
+            seven_bit: false,
         }
     }
 

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use super::url::MailUrl;
+use super::{BounceAddress, DkimSigner};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +26,27 @@ pub struct MailSettings {
     pub lease_secs: f64,
     #[serde(default)]
     pub templates_dir: Option<PathBuf>,
+    /// VERP: every message's envelope sender becomes `local+TAG@domain` of this address.
+    #[serde(default)]
+    pub bounce_address: Option<String>,
+    /// The key VERP tags are signed with (at least 32 characters); required with `bounce_address`.
+    #[serde(default)]
+    pub bounce_secret: Option<SecretString>,
+    /// An address whose mail is fed to `broadsheet inbound`: `List-Unsubscribe` carries it too.
+    #[serde(default)]
+    pub unsubscribe_mailto: Option<String>,
+    #[serde(default)]
+    pub dkim: Option<DkimSettings>,
+}
+
+/// `[mail.dkim]`: all three or none.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimSettings {
+    pub domain: String,
+    pub selector: String,
+    /// A PEM file: RSA (2048 bits) or Ed25519, PKCS#8 or PKCS#1.
+    pub private_key: PathBuf,
 }
 
 /// A key of the mail section and what is wrong with it.
@@ -66,6 +88,13 @@ impl MailSettings {
                 return bad(key, "must be a positive number");
             }
         }
+        self.bounce_address()?;
+        self.dkim_signer()?;
+        if let Some(mailto) = &self.unsubscribe_mailto
+            && (!mailto.contains('@') || mailto.contains(['<', '>', '?', ' ', ',']))
+        {
+            return bad("mail.unsubscribe_mailto", "must be a plain address like unsubscribe@news.example.com");
+        }
         if self.lease_secs <= self.send_timeout_secs {
             return bad(
                 "mail.lease_secs",
@@ -74,6 +103,41 @@ impl MailSettings {
             );
         }
         Ok(())
+    }
+
+    /// The VERP bounce address, when `mail.bounce_address` is set.
+    pub fn bounce_address(&self) -> Result<Option<BounceAddress>, MailSettingsError> {
+        let Some(address) = &self.bounce_address else { return Ok(None) };
+        let secret = self.bounce_secret.as_ref().ok_or_else(|| MailSettingsError {
+            key: "mail.bounce_secret",
+            message: "required with mail.bounce_address: at least 32 characters (e.g. `openssl rand -hex 32`)"
+                .to_owned(),
+        })?;
+        if secret.expose_secret().chars().count() < 32 {
+            return Err(MailSettingsError {
+                key: "mail.bounce_secret",
+                message: "must be at least 32 characters".to_owned(),
+            });
+        }
+        BounceAddress::new(address, secret)
+            .map(Some)
+            .map_err(|message| MailSettingsError { key: "mail.bounce_address", message })
+    }
+
+    /// The DKIM signer, when `mail.dkim` is set: reads and checks the key file.
+    pub fn dkim_signer(&self) -> Result<Option<DkimSigner>, MailSettingsError> {
+        let Some(dkim) = &self.dkim else { return Ok(None) };
+        let bad = |message: String| MailSettingsError { key: "mail.dkim.private_key", message };
+        let pem = std::fs::read_to_string(&dkim.private_key)
+            .map_err(|e| bad(format!("cannot read {}: {e}", dkim.private_key.display())))?;
+        if dkim.selector.is_empty() || !dkim.selector.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(MailSettingsError {
+                key: "mail.dkim.selector",
+                message: "letters, digits, - and _ only".to_owned(),
+            });
+        }
+        DkimSigner::from_pem(&dkim.domain, &dkim.selector, &pem).map(Some).map_err(bad)
     }
 
     /// The newsletter's name: the display name of `mail.from`.

@@ -18,7 +18,9 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -50,6 +52,14 @@ pub enum SmtpSendError {
     /// 4xx, a dropped connection mid-transaction: worth another try later.
     #[error("{0}")]
     Transient(String),
+    /// 5xx to RCPT, or to the message after DATA: this recipient will not take this mail. The
+    /// caller treats it as a hard bounce.
+    #[error("{0}")]
+    Rejected(String),
+    /// The message has non-ASCII bodies and the server does not offer 8BITMIME (nothing was
+    /// sent; the connection is fine): build it again in 7-bit and resend.
+    #[error("the server does not accept 8-bit message bodies (no 8BITMIME)")]
+    NeedsSevenBit,
     /// No session to send over: the server is down or refuses us (connect, TLS, greeting,
     /// STARTTLS, AUTH, or "authentication required"). Says nothing about the message, so the
     /// worker postpones it without spending an attempt and backs off as a whole.
@@ -94,16 +104,20 @@ impl SmtpPool {
     /// on a fresh connection, so an idle timeout never costs a message an attempt.
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SmtpSendError> {
         if let Some(mut conn) = self.take_idle() {
-            match conn.send(envelope, message).await {
-                Ok(_) => {
+            match transact(&mut conn, envelope, message).await {
+                Ok(()) => {
                     self.put_back(conn);
                     return Ok(());
                 }
                 // The server answered with a reply code: that is the verdict for this message,
                 // unless it is 421 (the server is closing the idle connection).
-                Err(e) if e.status().is_some_and(|code| u16::from(code) != 421) => {
-                    self.keep_if_usable(conn);
-                    return Err(classify(&e));
+                Err(Failure::Reply(stage, e)) if e.status().is_some_and(|code| u16::from(code) != 421) => {
+                    self.put_back(conn);
+                    return Err(verdict(stage, &e));
+                }
+                Err(Failure::NeedsSevenBit) => {
+                    self.put_back(conn);
+                    return Err(SmtpSendError::NeedsSevenBit);
                 }
                 // Dead connection (closed while idle, or a garbled or missing reply): try a
                 // fresh one below.
@@ -111,15 +125,20 @@ impl SmtpPool {
             }
         }
         let mut conn = self.connect().await?;
-        match conn.send(envelope, message).await {
-            Ok(_) => {
+        match transact(&mut conn, envelope, message).await {
+            Ok(()) => {
                 self.put_back(conn);
                 Ok(())
             }
-            Err(e) => {
-                self.keep_if_usable(conn);
-                Err(classify(&e))
+            Err(Failure::Reply(stage, e)) => {
+                self.put_back(conn);
+                Err(verdict(stage, &e))
             }
+            Err(Failure::NeedsSevenBit) => {
+                self.put_back(conn);
+                Err(SmtpSendError::NeedsSevenBit)
+            }
+            Err(Failure::Broken(e)) => Err(classify(&e)),
         }
     }
 
@@ -148,17 +167,14 @@ impl SmtpPool {
         None
     }
 
+    /// Keeps a connection for the next message, unless it broke.
     fn put_back(&self, conn: AsyncSmtpConnection) {
+        if conn.has_broken() {
+            return;
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_POOLED {
             idle.push((conn, Instant::now()));
-        }
-    }
-
-    /// After a rejected recipient the connection is still good for the next message.
-    fn keep_if_usable(&self, conn: AsyncSmtpConnection) {
-        if !conn.has_broken() {
-            self.put_back(conn);
         }
     }
 
@@ -223,6 +239,71 @@ impl SmtpPool {
                 .map_err(|e| session("SMTP login", &e))?;
         }
         Ok(conn)
+    }
+}
+
+/// Where in the transaction a reply came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Mail,
+    Rcpt,
+    Data,
+}
+
+enum Failure {
+    /// A negative reply; the connection was reset and can carry the next message.
+    Reply(Stage, SmtpError),
+    NeedsSevenBit,
+    /// No reply, or a garbled one: the connection is gone.
+    Broken(SmtpError),
+}
+
+/// One message: MAIL, RCPT, DATA and the content, as lettre's `send` does, but keeping apart
+/// where a refusal came (a 5xx to RCPT or to the content is this recipient's hard bounce; a 5xx
+/// to MAIL is about us) and checking 8BITMIME before anything is sent.
+async fn transact(conn: &mut AsyncSmtpConnection, envelope: &Envelope, message: &[u8]) -> Result<(), Failure> {
+    let mut options = Vec::new();
+    let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
+    if (envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii))
+        && conn.server_info().supports_feature(Extension::SmtpUtfEight)
+    {
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !message.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            return Err(Failure::NeedsSevenBit);
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let reply = |stage: Stage| {
+        move |e: SmtpError| if e.status().is_some() { Failure::Reply(stage, e) } else { Failure::Broken(e) }
+    };
+    let sent = async {
+        conn.command(Mail::new(envelope.from().cloned(), options)).await.map_err(reply(Stage::Mail))?;
+        for to in envelope.to() {
+            conn.command(Rcpt::new(to.clone(), Vec::new())).await.map_err(reply(Stage::Rcpt))?;
+        }
+        conn.command(Data).await.map_err(reply(Stage::Data))?;
+        conn.message(message).await.map_err(reply(Stage::Data))?;
+        Ok(())
+    }
+    .await;
+    if let Err(Failure::Reply(..)) = &sent {
+        // Ready for the next message; a server that does not take RSET closes the connection.
+        if conn.command(Rset).await.is_err() {
+            conn.abort().await;
+        }
+    }
+    sent
+}
+
+/// A negative reply, by where it came: 5xx to RCPT or to the content is the recipient's.
+fn verdict(stage: Stage, e: &SmtpError) -> SmtpSendError {
+    match stage {
+        Stage::Rcpt | Stage::Data if e.is_permanent() && e.status().map(u16::from) != Some(530) => {
+            SmtpSendError::Rejected(describe(e))
+        }
+        _ => classify(e),
     }
 }
 

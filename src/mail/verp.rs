@@ -55,6 +55,14 @@ impl BounceAddress {
         bool::from(expected.as_bytes().ct_eq(signature.to_ascii_lowercase().as_bytes())).then_some(delivery)
     }
 
+    /// Whether an address has the shape of one of our tagged addresses (`local+…@domain`),
+    /// whether or not its signature holds.
+    pub fn looks_tagged(&self, address: &str) -> bool {
+        let Some((local, domain)) = address.trim().trim_matches(['<', '>']).rsplit_once('@') else { return false };
+        domain.eq_ignore_ascii_case(&self.domain)
+            && local.split_once('+').is_some_and(|(base, _)| base.eq_ignore_ascii_case(&self.local))
+    }
+
     /// Whether an address is the plain bounce address (no tag).
     pub fn is_plain(&self, address: &str) -> bool {
         address.trim().trim_matches(['<', '>']).eq_ignore_ascii_case(&format!("{}@{}", self.local, self.domain))

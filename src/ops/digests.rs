@@ -72,6 +72,6 @@ pub async fn preview(
         Some(s) => parse_subject(s)?,
         None => default_subject(&composer.newsletter, &chosen),
     };
-    let view = DigestView::render(DigestContent { subject, articles: chosen }).await?;
+    let view = DigestView::render(DigestContent { id: None, subject, articles: chosen }).await?;
     composer.preview_digest(&view).map_err(|e| OpsError::Internal(e.into()))
 }

@@ -6,5 +6,6 @@ pub mod articles;
 pub mod digests;
 mod error;
 pub mod feeds;
+pub mod inbound;
 
 pub use self::error::OpsError;

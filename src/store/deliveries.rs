@@ -102,6 +102,11 @@ pub enum Outcome {
     Failed {
         error: String,
     },
+    /// The recipient's server refused them for good (5xx to RCPT or to the message): the
+    /// delivery fails and the subscriber becomes `bounced`, in the same write.
+    Bounced {
+        error: String,
+    },
     /// Nothing to send any more (the subscriber left, or already confirmed).
     Skipped {
         reason: &'static str,
@@ -120,15 +125,19 @@ pub async fn record(db: &PgPool, worker: Uuid, results: &[(i64, Outcome)]) -> sq
     let mut message_ids = Vec::with_capacity(results.len());
     let mut delays = Vec::with_capacity(results.len());
     let mut uncounted = Vec::with_capacity(results.len());
+    let mut bounced = Vec::with_capacity(results.len());
     for (id, outcome) in results {
         ids.push(*id);
         uncounted.push(matches!(outcome, Outcome::Postponed { .. }));
+        bounced.push(matches!(outcome, Outcome::Bounced { .. }));
         let (status, error, message_id, delay) = match outcome {
             Outcome::Sent { message_id } => (DeliveryStatus::Sent, None, Some(message_id.clone()), 0.0),
             Outcome::Retry { error, after_secs } | Outcome::Postponed { error, after_secs } => {
                 (DeliveryStatus::Pending, Some(error.clone()), None, *after_secs)
             }
-            Outcome::Failed { error } => (DeliveryStatus::Failed, Some(error.clone()), None, 0.0),
+            Outcome::Failed { error } | Outcome::Bounced { error } => {
+                (DeliveryStatus::Failed, Some(error.clone()), None, 0.0)
+            }
             Outcome::Skipped { reason } => (DeliveryStatus::Skipped, Some((*reason).to_owned()), None, 0.0),
         };
         statuses.push(status);
@@ -138,20 +147,38 @@ pub async fn record(db: &PgPool, worker: Uuid, results: &[(i64, Outcome)]) -> sq
     }
     let mut tx = db.begin().await?;
     by_primary_key(&mut tx).await?;
-    let done = sqlx::query!(
+    // A hard bounce at send time changes the subscriber in the same statement as the outcome.
+    let done = sqlx::query_scalar!(
         r#"
-        UPDATE deliveries d
-        SET status = r.status,
-            last_error = coalesce(r.error, d.last_error),
-            message_id = coalesce(r.message_id, d.message_id),
-            sent_at = CASE WHEN r.status = 'sent' THEN now() ELSE d.sent_at END,
-            next_attempt_at = now() + make_interval(secs => r.delay),
-            attempts = CASE WHEN r.uncounted THEN greatest(d.attempts - 1, 0) ELSE d.attempts END,
-            locked_by = NULL,
-            locked_until = NULL
-        FROM unnest($1::bigint[], $2::delivery_status[], $3::text[], $4::text[], $5::float8[], $7::bool[])
-             AS r(id, status, error, message_id, delay, uncounted)
-        WHERE d.id = r.id AND d.locked_by = $6
+        WITH done AS (
+            UPDATE deliveries d
+            SET status = r.status,
+                last_error = coalesce(r.error, d.last_error),
+                message_id = coalesce(r.message_id, d.message_id),
+                sent_at = CASE WHEN r.status = 'sent' THEN now() ELSE d.sent_at END,
+                next_attempt_at = now() + make_interval(secs => r.delay),
+                attempts = CASE WHEN r.uncounted THEN greatest(d.attempts - 1, 0) ELSE d.attempts END,
+                locked_by = NULL,
+                locked_until = NULL
+            FROM unnest($1::bigint[], $2::delivery_status[], $3::text[], $4::text[], $5::float8[], $7::bool[],
+                        $8::bool[])
+                 AS r(id, status, error, message_id, delay, uncounted, bounced)
+            WHERE d.id = r.id AND d.locked_by = $6
+            RETURNING d.id, d.subscriber_id, r.bounced, r.error
+        ),
+        marked AS (
+            UPDATE subscribers s SET status = 'bounced', updated_at = now()
+            FROM done
+            WHERE done.bounced AND s.id = done.subscriber_id AND s.status IN ('pending', 'confirmed')
+            RETURNING s.id
+        ),
+        recorded AS (
+            INSERT INTO bounces (subscriber_id, delivery_id, kind, status, diagnostic, source)
+            SELECT subscriber_id, id, 'hard',
+                   coalesce(substring(error FROM '\m[245]\.[0-9]{1,3}\.[0-9]{1,3}\M'), '5.0.0'), error, 'smtp'
+            FROM done WHERE bounced
+        )
+        SELECT count(*) AS "n!" FROM done
         "#,
         &ids,
         &statuses as &[DeliveryStatus],
@@ -160,11 +187,12 @@ pub async fn record(db: &PgPool, worker: Uuid, results: &[(i64, Outcome)]) -> sq
         &delays,
         worker,
         &uncounted,
+        &bounced,
     )
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(done.rows_affected())
+    Ok(u64::try_from(done).unwrap_or(0))
 }
 
 /// For the rest of the transaction, the planner may reach rows only through an index and join

@@ -141,7 +141,7 @@ pub async fn content(db: &PgPool, id: Uuid) -> sqlx::Result<Option<DigestContent
     )
     .fetch_all(db)
     .await?;
-    Ok(Some(DigestContent { subject, articles }))
+    Ok(Some(DigestContent { id: Some(id), subject, articles }))
 }
 
 /// The most recent digests with their counts, newest first.

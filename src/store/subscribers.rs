@@ -36,7 +36,7 @@ pub struct Signup {
 /// consent event, and queue a confirmation mail when the subscriber is pending, unless one is
 /// already waiting or the address had `cap` in the last day.
 ///
-/// Someone who unsubscribed (or bounced) starts over as pending and must confirm again; a
+/// Someone who unsubscribed (or bounced, or complained) starts over as pending and must confirm again; a
 /// confirmed subscriber is left as they are.
 ///
 /// The cap holds however many signups for one address arrive at once: the times of the day's
@@ -64,14 +64,14 @@ pub async fn signup(
             ON CONFLICT (lower(email)) DO UPDATE SET
                 name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name
                             ELSE coalesce(EXCLUDED.name, subscribers.name) END,
-                status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced')
+                status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced', 'complained')
                               THEN 'pending'::subscriber_status ELSE subscribers.status END,
                 updated_at = now(),
                 -- The same condition twice (SET cannot name another new value): the subscriber
                 -- is or becomes pending, had fewer than the cap in the last day, and no mail is
                 -- waiting (through the subscriber's own index, not the queue's).
                 confirmation_mails_at = CASE
-                    WHEN subscribers.status IN ('pending', 'unsubscribed', 'bounced')
+                    WHEN subscribers.status IN ('pending', 'unsubscribed', 'bounced', 'complained')
                      AND (SELECT count(*) FROM unnest(subscribers.confirmation_mails_at) t
                           WHERE t > now() - interval '1 day') < $6
                      AND NOT EXISTS (SELECT 1 FROM deliveries d
@@ -81,7 +81,7 @@ pub async fn signup(
                                WHERE t > now() - interval '1 day') || now()
                     ELSE subscribers.confirmation_mails_at END,
                 confirmation_queued_by = CASE
-                    WHEN subscribers.status IN ('pending', 'unsubscribed', 'bounced')
+                    WHEN subscribers.status IN ('pending', 'unsubscribed', 'bounced', 'complained')
                      AND (SELECT count(*) FROM unnest(subscribers.confirmation_mails_at) t
                           WHERE t > now() - interval '1 day') < $6
                      AND NOT EXISTS (SELECT 1 FROM deliveries d
@@ -144,6 +144,25 @@ pub async fn confirm(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Resu
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Unsubscribes whoever an unsubscribe token belongs to, with the consent record, and retires
+/// their confirmation links ("this wasn't me"). `None` for an unknown or expired token;
+/// `Some(false)` when they had already left.
+pub async fn unsubscribe_with_token(
+    conn: &mut PgConnection,
+    token: &crate::domain::TokenHash,
+    origin: &Origin,
+) -> sqlx::Result<Option<(Uuid, bool)>> {
+    let Some(id) = super::tokens::unsubscribe_subject(&mut *conn, token).await? else {
+        return Ok(None);
+    };
+    let changed = unsubscribe(&mut *conn, id).await?;
+    if changed {
+        record_consent(&mut *conn, id, ConsentAction::Unsubscribe, origin).await?;
+        super::tokens::retire_confirm_tokens(&mut *conn, id).await?;
+    }
+    Ok(Some((id, changed)))
 }
 
 /// Idempotent: returns false when there was nothing to change.

@@ -13,6 +13,14 @@ pub struct Metrics {
     pub retried: AtomicU64,
     pub failed: AtomicU64,
     pub skipped: AtomicU64,
+    /// Recipients refused for good at send time (hard bounces).
+    pub bounced_at_send: AtomicU64,
+    /// Decisions from inbound reports, by kind.
+    pub hard_bounces: AtomicU64,
+    pub soft_bounces: AtomicU64,
+    pub complaints: AtomicU64,
+    pub unsubscribes_by_mail: AtomicU64,
+    pub inbound_ignored: AtomicU64,
     pub in_flight: AtomicI64,
     smtp_buckets: [AtomicU64; BUCKETS.len()],
     smtp_count: AtomicU64,
@@ -33,6 +41,12 @@ pub static METRICS: Metrics = Metrics {
     retried: AtomicU64::new(0),
     failed: AtomicU64::new(0),
     skipped: AtomicU64::new(0),
+    bounced_at_send: AtomicU64::new(0),
+    hard_bounces: AtomicU64::new(0),
+    soft_bounces: AtomicU64::new(0),
+    complaints: AtomicU64::new(0),
+    unsubscribes_by_mail: AtomicU64::new(0),
+    inbound_ignored: AtomicU64::new(0),
     in_flight: AtomicI64::new(0),
     smtp_buckets: [ZERO; BUCKETS.len()],
     smtp_count: AtomicU64::new(0),
@@ -73,10 +87,29 @@ impl Metrics {
         let _ =
             writeln!(out, "# HELP broadsheet_deliveries_total Delivery attempts by outcome (this process's worker).");
         let _ = writeln!(out, "# TYPE broadsheet_deliveries_total counter");
-        for (outcome, c) in
-            [("sent", &self.sent), ("retry", &self.retried), ("failed", &self.failed), ("skipped", &self.skipped)]
-        {
+        for (outcome, c) in [
+            ("sent", &self.sent),
+            ("retry", &self.retried),
+            ("failed", &self.failed),
+            ("skipped", &self.skipped),
+            ("bounced", &self.bounced_at_send),
+        ] {
             let _ = writeln!(out, "broadsheet_deliveries_total{{outcome=\"{outcome}\"}} {}", get(c));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP broadsheet_list_hygiene_total Bounces, complaints and unsubscribes by mail, by kind and source."
+        );
+        let _ = writeln!(out, "# TYPE broadsheet_list_hygiene_total counter");
+        for (kind, source, c) in [
+            ("hard-bounce", "smtp", &self.bounced_at_send),
+            ("hard-bounce", "report", &self.hard_bounces),
+            ("soft-bounce", "report", &self.soft_bounces),
+            ("complaint", "report", &self.complaints),
+            ("unsubscribe", "mail", &self.unsubscribes_by_mail),
+            ("ignored", "report", &self.inbound_ignored),
+        ] {
+            let _ = writeln!(out, "broadsheet_list_hygiene_total{{kind=\"{kind}\",source=\"{source}\"}} {}", get(c));
         }
         let _ = writeln!(out, "# HELP broadsheet_smtp_send_seconds Time for one SMTP transaction.");
         let _ = writeln!(out, "# TYPE broadsheet_smtp_send_seconds histogram");

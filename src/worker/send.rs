@@ -21,18 +21,41 @@ impl Worker {
     }
 
     pub(super) async fn render_and_send(&self, job: &Job) -> Outcome {
-        let to = Recipient { email: &job.delivery.email, name: job.delivery.name.as_deref() };
-        let built = match (&job.view, &job.minted.confirm) {
-            (None, Some(confirm)) => self.composer.confirmation(to, confirm, &job.minted.unsubscribe),
-            (None, None) => Err(anyhow::anyhow!("no confirmation token was minted")),
-            (Some(view), _) => self.composer.digest(view, to, &job.minted.unsubscribe),
-        };
-        match built {
-            Ok(message) => self.send_one(job, &message).await,
-            Err(e) => self.cannot_build(&job.delivery, &e),
+        let mut may_retry_in_seven_bit = true;
+        loop {
+            let to = Recipient { email: &job.delivery.email, name: job.delivery.name.as_deref(), delivery: job.id };
+            let built = match (&job.view, &job.minted.confirm) {
+                (None, Some(confirm)) => self.composer.confirmation(to, confirm, &job.minted.unsubscribe),
+                (None, None) => Err(anyhow::anyhow!("no confirmation token was minted")),
+                (Some(view), _) => self.composer.digest(view, to, &job.minted.unsubscribe),
+            };
+            let message = match built {
+                Ok(message) => message,
+                Err(e) => return self.cannot_build(&job.delivery, &e),
+            };
+            let sent = self.timed_send(&message).await;
+            // Nothing was sent: the server lacks 8BITMIME. Every message from now on is built
+            // with 7-bit bodies, and this one goes again at once.
+            if may_retry_in_seven_bit && matches!(sent, Ok(Err(SendError::NeedsSevenBit))) {
+                tracing::info!("the mail server does not offer 8BITMIME; sending bodies base64-encoded from now on");
+                self.composer.use_seven_bit();
+                may_retry_in_seven_bit = false;
+                continue;
+            }
+            let outcome = self.classify_send(job, &message, sent);
+            let counters = &METRICS;
+            metrics::inc(match &outcome {
+                Outcome::Sent { .. } => &counters.sent,
+                Outcome::Retry { .. } | Outcome::Postponed { .. } => &counters.retried,
+                Outcome::Failed { .. } => &counters.failed,
+                Outcome::Bounced { .. } => &counters.bounced_at_send,
+                Outcome::Skipped { .. } => &counters.skipped,
+            });
+            return outcome;
         }
     }
-    pub(super) async fn send_one(&self, job: &Job, message: &BuiltMessage) -> Outcome {
+
+    async fn timed_send(&self, message: &BuiltMessage) -> Result<Result<(), SendError>, tokio::time::error::Elapsed> {
         let counters = &METRICS;
         counters.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
@@ -40,14 +63,7 @@ impl Worker {
             tokio::time::timeout(self.send_timeout, self.transport.send(&message.envelope, &message.bytes)).await;
         counters.observe_smtp(started.elapsed());
         counters.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        let outcome = self.classify_send(job, message, sent);
-        metrics::inc(match &outcome {
-            Outcome::Sent { .. } => &counters.sent,
-            Outcome::Retry { .. } | Outcome::Postponed { .. } => &counters.retried,
-            Outcome::Failed { .. } => &counters.failed,
-            Outcome::Skipped { .. } => &counters.skipped,
-        });
-        outcome
+        sent
     }
 
     pub(super) fn classify_send(
@@ -69,6 +85,18 @@ impl Worker {
                 let logged = crate::telemetry::without_addresses(&reply);
                 tracing::warn!(delivery = job.id, digest = ?digest, reply = logged, "server refused the message for good");
                 Outcome::Failed { error: reply }
+            }
+            // A hard bounce: the recipient's server will not take mail for them. The delivery
+            // fails and the subscriber is marked bounced in the same write.
+            Ok(Err(SendError::Rejected(reply))) => {
+                let logged = crate::telemetry::without_addresses(&reply);
+                tracing::warn!(delivery = job.id, digest = ?digest, reply = logged, "recipient refused for good: a hard bounce");
+                Outcome::Bounced { error: reply }
+            }
+            // Still no 8BITMIME after the message was rebuilt in 7-bit: cannot happen with our
+            // encoder; retried like any transient failure if it does.
+            Ok(Err(SendError::NeedsSevenBit)) => {
+                retry_or_fail(retry, attempts, "the server does not accept 8-bit bodies".to_owned())
             }
             Ok(Err(SendError::Transient(error))) => {
                 let logged = crate::telemetry::without_addresses(&error);

@@ -11,6 +11,7 @@ mod cli;
 mod confirm;
 mod connections;
 mod console;
+mod deliverability;
 mod delivery;
 mod digest;
 mod feeds;

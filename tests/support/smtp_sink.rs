@@ -57,6 +57,8 @@ struct State {
     per_rcpt_times: HashMap<String, Vec<Instant>>,
     /// MAIL FROM commands.
     transactions: usize,
+    /// Leave 8BITMIME out of the EHLO reply, as some relays do.
+    no_8bitmime: bool,
     connections: usize,
     /// AUTH commands received (the sink advertises AUTH but never STARTTLS).
     auth_commands: usize,
@@ -126,6 +128,11 @@ impl SmtpSink {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// From the next EHLO on, do not offer 8BITMIME.
+    pub fn without_8bitmime(&self) {
+        self.shared.state.lock().unwrap().no_8bitmime = true;
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -303,7 +310,12 @@ async fn session(socket: TcpStream, shared: Arc<Shared>, script: Script) {
         match verb.as_str() {
             "EHLO" => {
                 transaction = None;
-                reply!("250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 52428800");
+                let no_8bitmime = shared.state.lock().unwrap().no_8bitmime;
+                reply!(if no_8bitmime {
+                    "250-sink\r\n250-SMTPUTF8\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 52428800"
+                } else {
+                    "250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 52428800"
+                });
             }
             "HELO" => {
                 transaction = None;
