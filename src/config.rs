@@ -219,8 +219,9 @@ impl Settings {
                 )));
             }
             let keys: Vec<&str> = path.iter().map(String::as_str).collect();
-            // A token is text even when it happens to be all digits.
-            let value = if keys == ["admin", "token"] { Value::String(raw.clone()) } else { scalar_from_env(raw) };
+            // Tokens and secrets are text even when they happen to be all digits.
+            let secret = keys.last().is_some_and(|k| k.ends_with("token") || k.ends_with("secret"));
+            let value = if secret { Value::String(raw.clone()) } else { scalar_from_env(raw) };
             set_key(&mut merged, &keys, value);
         }
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use broadsheet::app::{Application, close_pool, shutdown_signal};
-use broadsheet::cli::{ArticlesCommand, CliError, DigestCommand, run_articles, run_digest, run_inbound};
+use broadsheet::cli::{ArticlesCommand, CliError, DigestCommand, run_articles, run_digest, run_doctor, run_inbound};
 use broadsheet::config::Settings;
 use broadsheet::worker::Worker;
 use clap::{Parser, Subcommand};
@@ -46,6 +46,9 @@ enum Command {
         #[arg(long)]
         recipient: Option<String>,
     },
+    /// Check the deliverability settings (DKIM, bounce address, alignment) and print the DNS
+    /// records to publish. No network calls.
+    Doctor,
 }
 
 fn main() -> ExitCode {
@@ -124,6 +127,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
             until_interrupted(run_articles(&db, &settings, command), &shutdown).await
         }
         Command::Inbound { recipient } => run_inbound(&settings, recipient.as_deref()).await,
+        Command::Doctor => run_doctor(&settings),
         Command::Digest(command) => {
             let db = broadsheet::store::pool::connect(&settings.database).await?;
             until_interrupted(run_digest(&db, &settings, command), &shutdown).await

@@ -3,10 +3,12 @@
 
 mod articles;
 mod digest;
+mod doctor;
 mod inbound;
 
 pub use self::articles::{ArticlesCommand, run_articles};
 pub use self::digest::{DigestCommand, run_digest};
+pub use self::doctor::run_doctor;
 pub use self::inbound::run_inbound;
 use crate::ops::OpsError;
 use crate::store::pool::is_unavailable;

@@ -115,5 +115,10 @@ async fn logout(
 async fn dashboard(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
     let recent = digests::recent(&state.db, 10).await?;
     let counts = super::subscribers::status_counts(&state).await?;
-    Ok(page("console/dashboard.html", Some(&session), context! { counts => counts, digests => recent }))
+    let checkup = crate::ops::doctor::check(&state.settings);
+    Ok(page(
+        "console/dashboard.html",
+        Some(&session),
+        context! { counts => counts, digests => recent, checkup => checkup },
+    ))
 }

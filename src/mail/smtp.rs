@@ -288,9 +288,10 @@ async fn transact(conn: &mut AsyncSmtpConnection, envelope: &Envelope, message: 
         Ok(())
     }
     .await;
-    if let Err(Failure::Reply(..)) = &sent {
-        // Ready for the next message; a server that does not take RSET closes the connection.
-        if conn.command(Rset).await.is_err() {
+    if let Err(Failure::Reply(_, e)) = &sent {
+        // 421: the server is closing the connection. Otherwise get it ready for the next
+        // message; a server that does not take RSET is closed.
+        if e.status().map(u16::from) == Some(421) || conn.command(Rset).await.is_err() {
             conn.abort().await;
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod articles;
 pub mod digests;
+pub mod doctor;
 mod error;
 pub mod feeds;
 pub mod inbound;

@@ -97,6 +97,10 @@ pub struct Progress {
     pub failed: i64,
     /// Recipients who left before their turn came.
     pub skipped: i64,
+    /// Recipients of this digest whose address bounced for good (at send time or by report).
+    pub bounced: i64,
+    /// Recipients who reported this digest as spam.
+    pub complained: i64,
 }
 
 pub async fn progress(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Progress>> {
@@ -105,7 +109,11 @@ pub async fn progress(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Progress>> {
                   count(*) FILTER (WHERE x.status = 'sent') AS "sent!",
                   count(*) FILTER (WHERE x.status = 'pending') AS "pending!",
                   count(*) FILTER (WHERE x.status = 'failed') AS "failed!",
-                  count(*) FILTER (WHERE x.status = 'skipped') AS "skipped!"
+                  count(*) FILTER (WHERE x.status = 'skipped') AS "skipped!",
+                  (SELECT count(*) FROM bounces b JOIN deliveries y ON y.id = b.delivery_id
+                   WHERE y.digest_id = d.id AND b.kind = 'hard') AS "bounced!",
+                  (SELECT count(*) FROM bounces b JOIN deliveries y ON y.id = b.delivery_id
+                   WHERE y.digest_id = d.id AND b.kind = 'complaint') AS "complained!"
            FROM digests d LEFT JOIN deliveries x ON x.digest_id = d.id
            WHERE d.id = $1
            GROUP BY d.id"#,
@@ -123,6 +131,8 @@ pub async fn progress(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Progress>> {
         pending: r.pending,
         failed: r.failed,
         skipped: r.skipped,
+        bounced: r.bounced,
+        complained: r.complained,
     }))
 }
 
@@ -151,7 +161,11 @@ pub async fn recent(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Progress>> {
                   count(x.id) FILTER (WHERE x.status = 'sent') AS "sent!",
                   count(x.id) FILTER (WHERE x.status = 'pending') AS "pending!",
                   count(x.id) FILTER (WHERE x.status = 'failed') AS "failed!",
-                  count(x.id) FILTER (WHERE x.status = 'skipped') AS "skipped!"
+                  count(x.id) FILTER (WHERE x.status = 'skipped') AS "skipped!",
+                  (SELECT count(*) FROM bounces b JOIN deliveries y ON y.id = b.delivery_id
+                   WHERE y.digest_id = d.id AND b.kind = 'hard') AS "bounced!",
+                  (SELECT count(*) FROM bounces b JOIN deliveries y ON y.id = b.delivery_id
+                   WHERE y.digest_id = d.id AND b.kind = 'complaint') AS "complained!"
            FROM (SELECT * FROM digests ORDER BY created_at DESC LIMIT $1) d
            LEFT JOIN deliveries x ON x.digest_id = d.id
            GROUP BY d.id, d.subject, d.created_at, d.recipients
@@ -172,6 +186,8 @@ pub async fn recent(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Progress>> {
             pending: r.pending,
             failed: r.failed,
             skipped: r.skipped,
+            bounced: r.bounced,
+            complained: r.complained,
         })
         .collect())
 }

@@ -124,13 +124,20 @@ async fn console_sessions_are_cookies_with_csrf_and_articles_can_be_edited_until
 #[tokio::test]
 async fn the_digest_page_shows_failures_with_the_reply_and_retries_them() {
     let script: crate::support::Script = std::sync::Arc::new(|rcpt: &str, _: usize| {
+        // A transient refusal that outlasts the attempts (a 5xx to the recipient would be a hard
+        // bounce, which a retry does not undo): failed, and the operator may try again.
         if rcpt.starts_with("bad") {
-            crate::support::Fault::RejectRcpt(550, "5.1.1 mailbox unknown")
+            crate::support::Fault::RejectRcpt(451, "4.2.1 mailbox busy")
         } else {
             crate::support::Fault::Accept
         }
     });
-    let app = TestApp::spawn_with(Options { script: Some(script), ..Default::default() }).await;
+    let app = TestApp::spawn_with(Options {
+        script: Some(script),
+        extra: vec![("BROADSHEET__MAIL__MAX_ATTEMPTS".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
     app.add_confirmed(&["good@example.com", "bad@example.com"]).await;
     app.add_article("News", "Body.", None).await;
     let created: serde_json::Value = app.admin_post("/admin/digests").send().await.unwrap().json().await.unwrap();
@@ -147,7 +154,7 @@ async fn the_digest_page_shows_failures_with_the_reply_and_retries_them() {
         .await
         .unwrap();
     let html = page.text().await.unwrap();
-    assert!(html.contains("bad@example.com") && html.contains("5.1.1 mailbox unknown"), "{html}");
+    assert!(html.contains("bad@example.com") && html.contains("4.2.1 mailbox busy"), "{html}");
     assert!(!html.contains("http-equiv=\"refresh\""), "a finished digest does not refresh itself");
 
     let attempts_before = app.sink().attempt_times("bad@example.com").len();

@@ -56,8 +56,17 @@ async fn a_recipient_refused_at_send_time_is_bounced_and_left_out_of_the_next_di
     let app =
         TestApp::spawn_with(Options { script: Some(script), extra: bounce_settings(), ..Default::default() }).await;
     app.add_confirmed(&["ada@example.com", "gone@example.com"]).await;
-    queue_digest(&app, "First").await;
+    let first = queue_digest(&app, "First").await;
     app.wait_until_queue_settled(Duration::from_secs(20)).await;
+    let progress: Value = app
+        .admin_get(&format!("/admin/digests/{}", first["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((progress["sent"].as_i64(), progress["bounced"].as_i64()), (Some(1), Some(1)), "{progress}");
 
     assert_eq!(app.status_of("gone@example.com").await.as_deref(), Some("bounced"));
     let (kind, status, source, diagnostic): (String, String, String, String) =
@@ -246,4 +255,28 @@ async fn every_message_is_dkim_signed_and_an_independent_verifier_accepts_it() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn doctor_prints_the_dns_records_and_refuses_a_misaligned_dkim_domain() {
+    let app = TestApp::spawn().await;
+    let key = format!("{}/tests/fixtures/dkim-ed25519.pem", env!("CARGO_MANIFEST_DIR"));
+    let dkim = |domain: &'static str| {
+        [
+            ("BROADSHEET__MAIL__DKIM__DOMAIN", domain),
+            ("BROADSHEET__MAIL__DKIM__SELECTOR", "s1"),
+            ("BROADSHEET__MAIL__DKIM__PRIVATE_KEY", key.as_str()),
+        ]
+    };
+    let out = app.cli_with(&["doctor"], None, &dkim("example.test"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let pem = std::fs::read_to_string(&key).unwrap();
+    let (name, txt) = broadsheet::mail::DkimSigner::from_pem("example.test", "s1", &pem).unwrap().dns_record();
+    assert!(stdout.contains(&format!("{name} TXT \"{txt}\"")), "{stdout}");
+    assert!(stdout.contains("_dmarc.example.test TXT"), "{stdout}");
+
+    let out = app.cli_with(&["doctor"], None, &dkim("elsewhere.example"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ERROR DKIM signs as d=elsewhere.example"));
 }

@@ -38,6 +38,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/admin/ui/digests", "post"),
         ("/admin/ui/digests/{id}", "get"),
         ("/admin/ui/digests/{id}/retry", "post"),
+        ("/admin/inbound", "post"),
     ];
     for (path, method) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
