@@ -31,7 +31,7 @@ struct InboundQuery {
 /// subscriber they name; auto-replies and anything else are ignored with a reason.
 #[utoipa::path(post, path = "/admin/inbound", tag = "admin", security(("admin_token" = [])),
     params(InboundQuery),
-    request_body(content = String, content_type = "message/rfc822", description = "The raw message, at most 10 MB"),
+    request_body(content = String, content_type = "text/plain", description = "The raw message (any content type, e.g. message/rfc822), at most 10 MB"),
     responses(
         (status = 200, description = "What was decided", body = Processed),
         (status = 400, description = "No message in the body", body = ErrorBody),
