@@ -105,6 +105,11 @@ async fn confirm(
             if subscribers::confirm(&mut tx, id).await? {
                 subscribers::record_consent(&mut tx, id, ConsentAction::Confirm, &origin).await?;
                 tokens::retire_confirm_tokens(&mut tx, id).await?;
+                if state.settings.subscriptions.welcome {
+                    // In the confirming transaction: confirmed means welcomed, exactly once.
+                    crate::store::lifecycle::queue_welcome(&mut tx, id).await?;
+                    state.wake.notify_one();
+                }
                 tracing::info!(subscriber = %id, "subscription confirmed");
                 crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.confirmations);
                 Some(true)

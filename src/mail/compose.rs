@@ -25,6 +25,9 @@ pub struct Composer {
     pub list_id: String,
     /// "48", or "1.5": shown in the mail as the link's lifetime.
     pub token_ttl_hours: String,
+    /// Whether the public archive is on (`http.archive`): digests then link to their page
+    /// ("view in browser") and the welcome mail to the past issues.
+    pub archive: bool,
 }
 
 /// A digest rendered as far as it can be before knowing the recipient: articles turned from
@@ -32,6 +35,8 @@ pub struct Composer {
 pub struct DigestView {
     pub subject: String,
     pub articles: minijinja::Value,
+    /// The digest's id once it exists (not in a preview): its archive page is linked.
+    pub id: Option<uuid::Uuid>,
 }
 
 impl DigestView {
@@ -49,7 +54,7 @@ impl DigestView {
                 }
             })
             .collect();
-        Self { subject: content.subject.clone(), articles: minijinja::Value::from(articles) }
+        Self { subject: content.subject.clone(), articles: minijinja::Value::from(articles), id: None }
     }
 
     /// [`DigestView::new`] on a blocking thread: Markdown and HTML of a digest's articles are
@@ -67,6 +72,17 @@ struct DigestContext<'a> {
     articles: &'a minijinja::Value,
     unsubscribe_url: &'a str,
     base_url: &'a str,
+    /// "View in browser": the digest's archive page.
+    archive_url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct WelcomeContext<'a> {
+    newsletter: &'a str,
+    name: Option<&'a str>,
+    unsubscribe_url: String,
+    /// The archive's list of past issues, when the archive is on.
+    archive_url: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -93,6 +109,7 @@ impl Composer {
             newsletter,
             list_id,
             token_ttl_hours: token_ttl_hours.to_string(),
+            archive: true,
         })
     }
 
@@ -106,6 +123,37 @@ impl Composer {
         let unsubscribe_url = self.unsubscribe_url(unsubscribe);
         let rendered = self.templates.render(
             "confirmation",
+            ConfirmationContext {
+                newsletter: &self.newsletter,
+                name: to.name,
+                confirm_url: self.base_url.join(&format!("/subscriptions/confirm?token={}", confirm.expose())),
+                unsubscribe_url: unsubscribe_url.clone(),
+                ttl_hours: self.token_ttl_hours.clone(),
+            },
+        )?;
+        self.message(to, rendered, &unsubscribe_url)
+    }
+
+    /// The welcome mail, once a subscriber confirmed.
+    pub fn welcome(&self, to: Recipient<'_>, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
+        let unsubscribe_url = self.unsubscribe_url(unsubscribe);
+        let rendered = self.templates.render(
+            "welcome",
+            WelcomeContext {
+                newsletter: &self.newsletter,
+                name: to.name,
+                unsubscribe_url: unsubscribe_url.clone(),
+                archive_url: self.archive.then(|| self.base_url.join("/archive")),
+            },
+        )?;
+        self.message(to, rendered, &unsubscribe_url)
+    }
+
+    /// The one reminder to a pending subscriber, with a fresh confirmation link.
+    pub fn reminder(&self, to: Recipient<'_>, confirm: &Token, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
+        let unsubscribe_url = self.unsubscribe_url(unsubscribe);
+        let rendered = self.templates.render(
+            "reminder",
             ConfirmationContext {
                 newsletter: &self.newsletter,
                 name: to.name,
@@ -166,6 +214,7 @@ impl Composer {
                 articles: &view.articles,
                 unsubscribe_url,
                 base_url: self.base_url.as_str(),
+                archive_url: view.id.filter(|_| self.archive).map(|id| self.base_url.join(&format!("/archive/{id}"))),
             },
         )
     }
