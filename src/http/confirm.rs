@@ -108,7 +108,6 @@ async fn confirm(
                 if state.settings.subscriptions.welcome {
                     // In the confirming transaction: confirmed means welcomed, exactly once.
                     crate::store::lifecycle::queue_welcome(&mut tx, id).await?;
-                    state.wake.notify_one();
                 }
                 tracing::info!(subscriber = %id, "subscription confirmed");
                 crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.confirmations);
@@ -123,6 +122,10 @@ async fn confirm(
         ConfirmToken::Invalid => None,
     };
     tx.commit().await?;
+    if confirmed_now == Some(true) && state.settings.subscriptions.welcome {
+        // After the commit, so the worker finds the welcome mail when it looks.
+        state.wake.notify_one();
+    }
     Ok(match confirmed_now {
         Some(now) => pages::page(StatusCode::OK, "confirmed.html", context! { already => !now }),
         None => invalid(),
