@@ -43,6 +43,7 @@ pub struct Settings {
     pub feeds: FeedSettings,
     #[serde(default)]
     pub bounces: BounceSettings,
+    pub digests: DigestSettings,
     #[serde(skip, default = "local")]
     pub environment: Environment,
 }
@@ -68,6 +69,8 @@ pub struct HttpSettings {
     pub header_read_timeout_secs: f64,
     pub idle_timeout_secs: f64,
     pub max_connections: usize,
+    /// The public archive of sent digests (`/archive`); false answers 404 there.
+    pub archive: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -81,6 +84,23 @@ pub struct AdminSettings {
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionSettings {
     pub token_ttl_hours: f64,
+    /// A welcome mail once a subscriber confirms.
+    pub welcome: bool,
+    /// One reminder to a pending subscriber this long after their confirmation mail; 0 = none.
+    pub reminder_after_hours: f64,
+}
+
+/// Automatic digests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestSettings {
+    /// Cron (`0 9 * * MON`): at each tick, one digest of the articles waiting, if any.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// IANA zone the schedule (and the console's times) are read in.
+    pub timezone: String,
+    /// A tick missed while no worker ran is still sent when one comes back within this.
+    pub max_lateness_hours: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -266,6 +286,20 @@ impl Settings {
         if !(self.bounces.soft_window_days.is_finite() && self.bounces.soft_window_days > 0.0) {
             return bad("bounces.soft_window_days", "must be a positive number of days");
         }
+        if self.digests.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return bad("digests.timezone", "is not an IANA time zone name (e.g. Europe/Berlin or UTC)");
+        }
+        if let Some(expression) = &self.digests.schedule {
+            crate::domain::Schedule::parse(expression, &self.digests.timezone)
+                .map_err(|why| ConfigError::Invalid(format!("digests.schedule: {why}")))?;
+        }
+        if !(self.digests.max_lateness_hours.is_finite() && self.digests.max_lateness_hours > 0.0) {
+            return bad("digests.max_lateness_hours", "must be a positive number");
+        }
+        let reminder = self.subscriptions.reminder_after_hours;
+        if !(reminder.is_finite() && (0.0..1e6).contains(&reminder)) {
+            return bad("subscriptions.reminder_after_hours", "must be 0 (off) or a positive number of hours");
+        }
         if !(self.feeds.poll_minutes.is_finite() && self.feeds.poll_minutes >= 1.0) {
             return bad("feeds.poll_minutes", "must be at least 1");
         }
@@ -293,6 +327,17 @@ impl Settings {
 
     pub fn lease(&self) -> Duration {
         self.mail.lease()
+    }
+
+    /// `digests.schedule` in `digests.timezone`, when set (checked at load).
+    pub fn digest_schedule(&self) -> Option<crate::domain::Schedule> {
+        let expression = self.digests.schedule.as_deref()?;
+        crate::domain::Schedule::parse(expression, &self.digests.timezone).ok()
+    }
+
+    /// `digests.timezone` (checked at load; UTC otherwise).
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.digests.timezone.parse().unwrap_or(chrono_tz::Tz::UTC)
     }
 
     pub fn token_ttl(&self) -> Duration {

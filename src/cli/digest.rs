@@ -28,10 +28,16 @@ pub enum DigestCommand {
         /// Comma-separated article ids (default: articles not yet in a digest).
         #[arg(long)]
         articles: Option<String>,
+        /// Schedule it for this time instead of now (RFC 3339, e.g. 2026-12-07T09:00:00+01:00);
+        /// it then goes to those confirmed when it starts. `digest cancel ID` until then.
+        #[arg(long, value_name = "TIME", conflicts_with = "wait")]
+        at: Option<String>,
         /// Show progress until every message is sent or failed (a worker must be running).
         #[arg(long)]
         wait: bool,
     },
+    /// Cancel a scheduled digest; its articles go back to the next digest.
+    Cancel { id: String },
     /// Counts for one digest: recipients, sent, pending, failed.
     Status { id: String },
 }
@@ -54,22 +60,39 @@ pub async fn run_digest(db: &PgPool, settings: &Settings, command: DigestCommand
                 Format::Html => println!("{}", rendered.html),
             }
         }
-        DigestCommand::Send { subject, articles, wait } => {
+        DigestCommand::Send { subject, articles, at, wait } => {
             let ids = articles.as_deref().map(parse_ids).transpose()?;
-            let created = ops::send(db, &settings.newsletter_name(), subject.as_deref(), ids.as_deref(), None).await?;
-            println!("digest {} queued for {} recipients", created.id, created.recipients);
+            let send_at = at.as_deref().map(|raw| ops::parse_send_at("at", raw)).transpose()?;
+            let created =
+                ops::send(db, &settings.newsletter_name(), subject.as_deref(), ids.as_deref(), None, send_at).await?;
+            match created.send_at {
+                Some(at) => println!(
+                    "digest {} scheduled for {} ({})",
+                    created.id,
+                    at.to_rfc3339(),
+                    at.with_timezone(&settings.timezone()).format("%Y-%m-%d %H:%M %Z")
+                ),
+                None => println!("digest {} queued for {} recipients", created.id, created.recipients),
+            }
             if wait {
                 watch(db, created.id).await?;
             }
         }
+        DigestCommand::Cancel { id } => {
+            let id = digest_id(&id)?;
+            ops::cancel(db, id).await?;
+            println!("digest {id} cancelled");
+        }
         DigestCommand::Status { id } => {
-            let id = Uuid::parse_str(id.trim())
-                .map_err(|_| CliError::Usage(format!("{id:?} is not a digest id (a UUID)")))?;
+            let id = digest_id(&id)?;
             let progress =
                 digests::progress(db, id).await?.ok_or_else(|| CliError::Usage(format!("there is no digest {id}")))?;
             println!("digest      {}", progress.id);
             println!("subject     {}", progress.subject);
             println!("status      {}", progress.status);
+            if let Some(at) = progress.send_at {
+                println!("send at     {}", at.with_timezone(&settings.timezone()).format("%Y-%m-%d %H:%M %Z"));
+            }
             println!("recipients  {}", progress.recipients);
             println!("sent        {}", progress.sent);
             println!("pending     {}", progress.pending);
@@ -78,6 +101,10 @@ pub async fn run_digest(db: &PgPool, settings: &Settings, command: DigestCommand
         }
     }
     Ok(())
+}
+
+fn digest_id(raw: &str) -> Result<Uuid, CliError> {
+    Uuid::parse_str(raw.trim()).map_err(|_| CliError::Usage(format!("{raw:?} is not a digest id (a UUID)")))
 }
 
 /// A progress bar on a terminal, a line every few seconds otherwise, until nothing is pending.

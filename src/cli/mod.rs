@@ -32,6 +32,7 @@ impl From<OpsError> for CliError {
         match e {
             OpsError::Invalid { field, message } => CliError::Usage(format!("{}: {message}", field.replace('_', "-"))),
             OpsError::NotFound(message) => CliError::Usage(message),
+            OpsError::Conflict(message) => CliError::Other(anyhow::anyhow!(message)),
             OpsError::Database(e) if is_unavailable(&e) => {
                 CliError::Other(anyhow::anyhow!("the database is unavailable; is Postgres running?"))
             }

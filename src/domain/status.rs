@@ -40,23 +40,38 @@ pub enum DeliveryStatus {
     Skipped,
 }
 
-/// A digest is `sending` while any of its deliveries is pending, then `done`.
+/// A digest is `scheduled` until its send time, `sending` while any of its deliveries is pending,
+/// then `done`; a scheduled digest can be `cancelled` before it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DigestStatus {
+    Scheduled,
     Sending,
     Done,
+    Cancelled,
 }
 
 impl DigestStatus {
+    /// A started digest's status from its pending deliveries.
     pub fn of(pending: i64) -> Self {
         if pending > 0 { Self::Sending } else { Self::Done }
     }
 
+    /// From `digests.state` (`scheduled`, `sending`, `cancelled`) and, once started, what is pending.
+    pub fn from_state(state: &str, pending: i64) -> Self {
+        match state {
+            "scheduled" => Self::Scheduled,
+            "cancelled" => Self::Cancelled,
+            _ => Self::of(pending),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Scheduled => "scheduled",
             Self::Sending => "sending",
             Self::Done => "done",
+            Self::Cancelled => "cancelled",
         }
     }
 }

@@ -105,6 +105,10 @@ async fn confirm(
             if subscribers::confirm(&mut tx, id).await? {
                 subscribers::record_consent(&mut tx, id, ConsentAction::Confirm, &origin).await?;
                 tokens::retire_confirm_tokens(&mut tx, id).await?;
+                if state.settings.subscriptions.welcome {
+                    // In the confirming transaction: confirmed means welcomed, exactly once.
+                    crate::store::lifecycle::queue_welcome(&mut tx, id).await?;
+                }
                 tracing::info!(subscriber = %id, "subscription confirmed");
                 crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.confirmations);
                 Some(true)
@@ -118,6 +122,10 @@ async fn confirm(
         ConfirmToken::Invalid => None,
     };
     tx.commit().await?;
+    if confirmed_now == Some(true) && state.settings.subscriptions.welcome {
+        // After the commit, so the worker finds the welcome mail when it looks.
+        state.wake.notify_one();
+    }
     Ok(match confirmed_now {
         Some(now) => pages::page(StatusCode::OK, "confirmed.html", context! { already => !now }),
         None => invalid(),

@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(send_digest))
         .routes(routes!(preview_digest))
-        .routes(routes!(digest_status))
+        .routes(routes!(digest_status, cancel_digest))
         .layer(super::admin_body_limit())
         .routes(routes!(digests_page, digest_form))
         .routes(routes!(digest_page))
@@ -45,6 +45,10 @@ pub struct DigestRequest {
     pub subject: Option<String>,
     /// Default: every article not yet in a digest.
     pub article_ids: Option<Vec<Uuid>>,
+    /// When to start it (RFC 3339, e.g. `2026-12-07T09:00:00+01:00`): until then it is
+    /// `scheduled`, and it goes to those confirmed when it starts. Default: now.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub send_at: Option<chrono::DateTime<chrono::Utc>>,
     /// From the `Idempotency-Key` header (documented as a parameter).
     #[schema(ignore)]
     #[serde(skip)]
@@ -59,7 +63,11 @@ impl FromJsonObject for DigestRequest {
             None => None,
             Some(v) => Some(parse_idempotency_key(v.to_str().unwrap_or("\u{0}"))?),
         };
-        Ok(Self { subject: optional_text(map, "subject")?, article_ids: article_ids(map)?, idempotency_key })
+        let send_at = match optional_text(map, "send_at")? {
+            None => None,
+            Some(raw) => Some(crate::ops::digests::parse_send_at("send_at", &raw)?),
+        };
+        Ok(Self { subject: optional_text(map, "subject")?, article_ids: article_ids(map)?, send_at, idempotency_key })
     }
 }
 
@@ -77,15 +85,15 @@ fn article_ids(map: &Map<String, serde_json::Value>) -> Result<Option<Vec<Uuid>>
     }
 }
 
-/// Queue a digest for every confirmed subscriber; the worker sends it.
+/// Queue a digest for every confirmed subscriber (or schedule it with `send_at`); the worker sends it.
 #[utoipa::path(post, path = "/admin/digests", tag = "admin", security(("admin_token" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key returns the same digest")),
     request_body = DigestRequest,
     responses(
-        (status = 202, description = "Queued", body = Created),
+        (status = 202, description = "Queued, or scheduled", body = Created),
         (status = 400, description = "Not valid JSON, or a bad Idempotency-Key", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "No articles to send, or an unknown article", body = ErrorBody),
+        (status = 422, description = "No articles to send, an unknown article, or a bad send_at", body = ErrorBody),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
         (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
         (status = 503, description = "The database is unreachable", body = ErrorBody),
@@ -102,13 +110,36 @@ async fn send_digest(
         request.subject.as_deref(),
         request.article_ids.as_deref(),
         request.idempotency_key.as_deref(),
+        request.send_at,
     )
     .await?;
     if created.new {
-        tracing::info!(digest = %created.id, recipients = created.recipients, "digest queued");
+        tracing::info!(digest = %created.id, recipients = created.recipients, status = %created.status, "digest queued");
         state.wake.notify_one();
     }
     Ok((StatusCode::ACCEPTED, Json(created)))
+}
+
+/// Cancel a scheduled digest; its articles go back to the next digest.
+#[utoipa::path(delete, path = "/admin/digests/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The digest id")),
+    responses(
+        (status = 204, description = "Cancelled (or cancelled before)"),
+        (status = 404, description = "No such digest", body = ErrorBody),
+        (status = 409, description = "It has started: too late to cancel", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
+async fn cancel_digest(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound(format!("There is no digest {id:?}.")))?;
+    crate::ops::digests::cancel(&state.db, id).await?;
+    tracing::info!(digest = %id, "scheduled digest cancelled");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A digest's progress.
@@ -191,7 +222,16 @@ async fn digests_page(State(state): State<AppState>, session: Session) -> Result
         Err(Error::Invalid { message, .. }) => (String::new(), Value::from(message)),
         Err(e) => return Err(e.into()),
     };
-    let recent = digests::recent(&state.db, 20).await?;
+    let zone = state.settings.timezone();
+    // Times in the operator's zone (`digests.timezone`).
+    let recent: Vec<Value> = digests::recent(&state.db, 20)
+        .await?
+        .into_iter()
+        .map(|d| {
+            let when = d.send_at.map(|t| t.with_timezone(&zone).format("%a %-d %b %Y %H:%M %Z").to_string());
+            context! { when => when, ..Value::from_serialize(&d) }
+        })
+        .collect();
     let confirmed = confirmed_count(&state).await?;
     Ok(page(
         "console/digests.html",
@@ -257,7 +297,8 @@ async fn digest_form(
         None => None,
     };
     let created =
-        crate::ops::digests::send(&state.db, &state.settings.newsletter_name(), subject, None, key.as_deref()).await?;
+        crate::ops::digests::send(&state.db, &state.settings.newsletter_name(), subject, None, key.as_deref(), None)
+            .await?;
     if created.new {
         tracing::info!(digest = %created.id, recipients = created.recipients, "digest queued from the console");
         state.wake.notify_one();

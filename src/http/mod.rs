@@ -2,6 +2,7 @@
 //! the admin API and the console's pages); this file puts them together with the layers every
 //! request passes through.
 
+mod archive;
 mod articles;
 mod auth;
 mod confirm;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(confirm::router())
         .merge(unsubscribe::router())
         .merge(health::router())
+        .merge(archive::router())
         .merge(articles::router())
         .merge(digests::router())
         .merge(subscribers::router())

@@ -38,6 +38,9 @@ pub struct Composer {
     pub unsubscribe_mailto: Option<String>,
     /// Set once a server turned out not to offer 8BITMIME: bodies go base64 from then on.
     seven_bit: AtomicBool,
+    /// Whether the public archive is on (`http.archive`): digests then link to their page
+    /// ("view in browser") and the welcome mail to the past issues.
+    pub archive: bool,
 }
 
 /// A digest rendered as far as it can be before knowing the recipient: articles turned from
@@ -47,6 +50,8 @@ pub struct DigestView {
     /// Names the digest in `Feedback-ID`.
     pub campaign: String,
     pub articles: minijinja::Value,
+    /// The digest's id once it exists (not in a preview): its archive page is linked.
+    pub id: Option<uuid::Uuid>,
 }
 
 impl DigestView {
@@ -65,7 +70,7 @@ impl DigestView {
             })
             .collect();
         let campaign = content.id.map_or_else(|| "preview".to_owned(), |id| id.simple().to_string());
-        Self { subject: content.subject.clone(), campaign, articles: minijinja::Value::from(articles) }
+        Self { subject: content.subject.clone(), campaign, articles: minijinja::Value::from(articles), id: content.id }
     }
 
     /// [`DigestView::new`] on a blocking thread: Markdown and HTML of a digest's articles are
@@ -83,6 +88,17 @@ struct DigestContext<'a> {
     articles: &'a minijinja::Value,
     unsubscribe_url: &'a str,
     base_url: &'a str,
+    /// "View in browser": the digest's archive page.
+    archive_url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct WelcomeContext<'a> {
+    newsletter: &'a str,
+    name: Option<&'a str>,
+    unsubscribe_url: String,
+    /// The archive's list of past issues, when the archive is on.
+    archive_url: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -113,6 +129,7 @@ impl Composer {
             dkim: mail.dkim_signer().map_err(|e| anyhow::anyhow!("{}: {}", e.key, e.message))?,
             unsubscribe_mailto: mail.unsubscribe_mailto.clone(),
             seven_bit: AtomicBool::new(false),
+            archive: true,
         })
     }
 
@@ -140,6 +157,37 @@ impl Composer {
             },
         )?;
         self.message(to, rendered, unsubscribe, &unsubscribe_url, "confirmation")
+    }
+
+    /// The welcome mail, once a subscriber confirmed.
+    pub fn welcome(&self, to: Recipient<'_>, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
+        let unsubscribe_url = self.unsubscribe_url(unsubscribe);
+        let rendered = self.templates.render(
+            "welcome",
+            WelcomeContext {
+                newsletter: &self.newsletter,
+                name: to.name,
+                unsubscribe_url: unsubscribe_url.clone(),
+                archive_url: self.archive.then(|| self.base_url.join("/archive")),
+            },
+        )?;
+        self.message(to, rendered, unsubscribe, &unsubscribe_url, "welcome")
+    }
+
+    /// The one reminder to a pending subscriber, with a fresh confirmation link.
+    pub fn reminder(&self, to: Recipient<'_>, confirm: &Token, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
+        let unsubscribe_url = self.unsubscribe_url(unsubscribe);
+        let rendered = self.templates.render(
+            "reminder",
+            ConfirmationContext {
+                newsletter: &self.newsletter,
+                name: to.name,
+                confirm_url: self.base_url.join(&format!("/subscriptions/confirm?token={}", confirm.expose())),
+                unsubscribe_url: unsubscribe_url.clone(),
+                ttl_hours: self.token_ttl_hours.clone(),
+            },
+        )?;
+        self.message(to, rendered, unsubscribe, &unsubscribe_url, "reminder")
     }
 
     /// One digest message. Only the greeting and the unsubscribe link differ per recipient.
@@ -202,6 +250,7 @@ impl Composer {
                 articles: &view.articles,
                 unsubscribe_url,
                 base_url: self.base_url.as_str(),
+                archive_url: view.id.filter(|_| self.archive).map(|id| self.base_url.join(&format!("/archive/{id}"))),
             },
         )
     }

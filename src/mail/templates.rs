@@ -14,6 +14,12 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("digest/subject.txt.j2", include_str!("../../email-templates/digest/subject.txt.j2")),
     ("digest/body.txt.j2", include_str!("../../email-templates/digest/body.txt.j2")),
     ("digest/body.html.j2", include_str!("../../email-templates/digest/body.html.j2")),
+    ("welcome/subject.txt.j2", include_str!("../../email-templates/welcome/subject.txt.j2")),
+    ("welcome/body.txt.j2", include_str!("../../email-templates/welcome/body.txt.j2")),
+    ("welcome/body.html.j2", include_str!("../../email-templates/welcome/body.html.j2")),
+    ("reminder/subject.txt.j2", include_str!("../../email-templates/reminder/subject.txt.j2")),
+    ("reminder/body.txt.j2", include_str!("../../email-templates/reminder/body.txt.j2")),
+    ("reminder/body.html.j2", include_str!("../../email-templates/reminder/body.html.j2")),
 ];
 
 /// minijinja's HTML escaping also escapes `/`, turning every URL into `https:&#x2f;&#x2f;…`.

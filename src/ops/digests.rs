@@ -1,6 +1,7 @@
 //! Operator actions on digests, shared by the CLI and the admin API: choose the articles, name
 //! the subject, queue the send, render a preview.
 
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -8,7 +9,7 @@ use super::OpsError;
 use crate::domain::{Article, DigestContent, parse_subject};
 use crate::mail::{Composer, DigestView, RenderedEmail};
 use crate::store::articles;
-use crate::store::digests::{self, Created};
+use crate::store::digests::{self, Cancelled, Created};
 
 /// The given articles, or by default every article not yet in a digest.
 pub async fn choose_articles(db: &PgPool, ids: Option<&[Uuid]>) -> Result<Vec<Article>, OpsError> {
@@ -38,12 +39,15 @@ pub fn default_subject(newsletter: &str, articles: &[Article]) -> String {
     crate::domain::single_line(&subject).chars().take(200).collect()
 }
 
+/// Queues a digest now, or (with `send_at`) schedules it: then it goes to those confirmed when a
+/// worker starts it. A `send_at` in the past starts at the worker's next look.
 pub async fn send(
     db: &PgPool,
     newsletter: &str,
     subject: Option<&str>,
     ids: Option<&[Uuid]>,
     idempotency_key: Option<&str>,
+    send_at: Option<DateTime<Utc>>,
 ) -> Result<Created, OpsError> {
     if let Some(key) = idempotency_key {
         // A retried request returns the digest it made the first time, whatever else it says.
@@ -57,7 +61,57 @@ pub async fn send(
         None => default_subject(newsletter, &chosen),
     };
     let ids: Vec<Uuid> = chosen.iter().map(|a| a.id).collect();
-    Ok(digests::create(db, &subject, &ids, idempotency_key).await?)
+    Ok(digests::create(db, &subject, &ids, idempotency_key, send_at).await?)
+}
+
+/// Parses an RFC 3339 time (`2026-12-07T09:00:00+01:00`), as `send_at` and `--at` take it.
+pub fn parse_send_at(field: &'static str, raw: &str) -> Result<DateTime<Utc>, OpsError> {
+    DateTime::parse_from_rfc3339(raw.trim()).map(|t| t.with_timezone(&Utc)).map_err(|_| {
+        OpsError::invalid(field, format!("{field} must be a time in RFC 3339 form, such as 2026-12-07T09:00:00+01:00."))
+    })
+}
+
+/// Cancels a scheduled digest; its articles go back to the next digest.
+pub async fn cancel(db: &PgPool, id: Uuid) -> Result<(), OpsError> {
+    match digests::cancel(db, id).await? {
+        Cancelled::Cancelled | Cancelled::AlreadyCancelled => Ok(()),
+        Cancelled::Started => {
+            Err(OpsError::Conflict(format!("Digest {id} has already started; it cannot be cancelled.")))
+        }
+        Cancelled::NotFound => Err(OpsError::NotFound(format!("There is no digest {id}."))),
+    }
+}
+
+/// What one tick of `digests.schedule` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tick {
+    /// Another worker (or an earlier pass) handled this tick.
+    AlreadyHandled,
+    /// No article was waiting: no digest.
+    NothingNew,
+    Sent(Created),
+}
+
+/// Handles one tick of the schedule exactly once however many workers call it: the tick's row
+/// (primary key: its time) and the digest of the waiting articles are written in one
+/// transaction, so a worker that dies half-way leaves the tick to the next.
+pub async fn run_tick(db: &PgPool, newsletter: &str, tick: DateTime<Utc>) -> Result<Tick, OpsError> {
+    let mut tx = db.begin().await?;
+    if !digests::claim_tick(&mut tx, tick).await? {
+        return Ok(Tick::AlreadyHandled);
+    }
+    let waiting = articles::unsent(&mut *tx).await?;
+    if waiting.is_empty() {
+        tx.commit().await?;
+        return Ok(Tick::NothingNew);
+    }
+    let subject = default_subject(newsletter, &waiting);
+    let ids: Vec<Uuid> = waiting.iter().map(|a| a.id).collect();
+    let created = digests::create_in(&mut tx, &subject, &ids, None, None).await?;
+    digests::tick_sent(&mut tx, tick, created.id).await?;
+    tx.commit().await?;
+    digests::after_queueing(db, created.recipients).await;
+    Ok(Tick::Sent(created))
 }
 
 /// The next digest as it will be mailed, to a recipient called "Reader".

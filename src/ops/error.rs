@@ -11,6 +11,9 @@ pub enum OpsError {
     /// The thing named does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The thing is no longer in a state that allows this (a digest that has started).
+    #[error("{0}")]
+    Conflict(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("internal error")]

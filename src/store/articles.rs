@@ -60,7 +60,7 @@ pub async fn list(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Article>> {
 }
 
 /// Articles not yet in any digest, oldest first: the default content of the next digest.
-pub async fn unsent(db: &PgPool) -> sqlx::Result<Vec<Article>> {
+pub async fn unsent<'e>(db: impl sqlx::PgExecutor<'e>) -> sqlx::Result<Vec<Article>> {
     sqlx::query_as!(
         Article,
         r#"SELECT a.id, a.title, a.body, a.body_format AS "body_format: BodyFormat", a.url, a.summary, a.created_at, NULL::uuid AS digest_id

@@ -28,6 +28,26 @@ use crate::domain::{DeliveryStatus, SubscriberEmail, SubscriberStatus};
 pub enum DeliveryKind {
     Confirmation,
     Digest,
+    /// After confirming (`subscriptions.welcome`).
+    Welcome,
+    /// The one reminder to confirm (`subscriptions.reminder_after_hours`), with a fresh link.
+    Reminder,
+}
+
+impl DeliveryKind {
+    /// The subscriber status a message of this kind is still wanted for when its turn comes:
+    /// a confirmation or reminder only while pending, a digest or welcome only while confirmed.
+    pub fn wanted_status(self) -> SubscriberStatus {
+        match self {
+            Self::Confirmation | Self::Reminder => SubscriberStatus::Pending,
+            Self::Digest | Self::Welcome => SubscriberStatus::Confirmed,
+        }
+    }
+
+    /// Whether the message carries a confirmation link.
+    pub fn confirms(self) -> bool {
+        matches!(self, Self::Confirmation | Self::Reminder)
+    }
 }
 
 /// A delivery this worker now holds, with what it needs to render the message.

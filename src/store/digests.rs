@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 pub use crate::domain::DigestContent;
@@ -11,38 +11,62 @@ use crate::domain::{Article, BodyFormat, DigestStatus};
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Created {
     pub id: Uuid,
+    /// Those confirmed when it started; 0 while it is scheduled.
     pub recipients: i64,
+    /// `sending`, or `scheduled` with a `send_at`.
+    pub status: DigestStatus,
+    /// When a scheduled digest starts (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<DateTime<Utc>>,
     /// False when an earlier request with the same idempotency key made it.
     #[serde(skip)]
     pub new: bool,
 }
 
-/// Creates the digest and queues one delivery per confirmed subscriber, all in one transaction:
-/// the recipient list is exactly the confirmed subscribers at this moment. The deliveries are one
-/// `INSERT … SELECT`, so a million recipients cost one statement, not a million round trips.
+/// Creates the digest. Without `send_at` it starts at once: one delivery per confirmed subscriber
+/// is queued in the same transaction, so the recipient list is exactly the confirmed subscribers
+/// at this moment. With `send_at` it waits, `scheduled`, for a worker to start it
+/// ([`start_due`]). The deliveries are one `INSERT … SELECT`, so a million recipients cost one
+/// statement, not a million round trips.
 pub async fn create(
     db: &PgPool,
     subject: &str,
     articles: &[Uuid],
     idempotency_key: Option<&str>,
+    send_at: Option<DateTime<Utc>>,
 ) -> sqlx::Result<Created> {
     let mut tx = db.begin().await?;
     if let Some(key) = idempotency_key {
         // Serialise requests that carry the same key, so two retries racing cannot both create.
         sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key).execute(&mut *tx).await?;
-        let existing = sqlx::query!("SELECT id, recipients FROM digests WHERE idempotency_key = $1", key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(row) = existing {
-            return Ok(Created { id: row.id, recipients: i64::from(row.recipients), new: false });
+        if let Some(existing) = by_key(&mut tx, key).await? {
+            return Ok(existing);
         }
     }
+    let created = create_in(&mut tx, subject, articles, idempotency_key, send_at).await?;
+    tx.commit().await?;
+    after_queueing(db, created.recipients).await;
+    Ok(created)
+}
+
+/// [`create`] inside the caller's transaction (the scheduler's tick), without the idempotency check.
+pub async fn create_in(
+    tx: &mut PgConnection,
+    subject: &str,
+    articles: &[Uuid],
+    idempotency_key: Option<&str>,
+    send_at: Option<DateTime<Utc>>,
+) -> sqlx::Result<Created> {
     let id = Uuid::new_v4();
+    let state = if send_at.is_some() { "scheduled" } else { "sending" };
     sqlx::query!(
-        "INSERT INTO digests (id, subject, idempotency_key, recipients) VALUES ($1, $2, $3, 0)",
+        "INSERT INTO digests (id, subject, idempotency_key, recipients, state, send_at, started_at)
+         VALUES ($1, $2, $3, 0, $4, $5, CASE WHEN $4 = 'sending' THEN now() END)",
         id,
         subject,
         idempotency_key,
+        state,
+        send_at,
     )
     .execute(&mut *tx)
     .await?;
@@ -54,6 +78,15 @@ pub async fn create(
     )
     .execute(&mut *tx)
     .await?;
+    let (recipients, status) = match send_at {
+        Some(_) => (0, DigestStatus::Scheduled),
+        None => (queue_recipients(tx, id).await?, DigestStatus::Sending),
+    };
+    Ok(Created { id, recipients, status, send_at, new: true })
+}
+
+/// One delivery per subscriber confirmed now, in the caller's transaction.
+async fn queue_recipients(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<i64> {
     let queued = sqlx::query!(
         "INSERT INTO deliveries (kind, subscriber_id, digest_id)
          SELECT 'digest', s.id, $1 FROM subscribers s WHERE s.status = 'confirmed'",
@@ -66,31 +99,111 @@ pub async fn create(
     sqlx::query!("UPDATE digests SET recipients = $2 WHERE id = $1", id, i32::try_from(recipients).unwrap_or(i32::MAX))
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    Ok(recipients)
+}
+
+/// After a big digest is queued: see [`BULK`].
+pub async fn after_queueing(db: &PgPool, recipients: i64) {
     if recipients >= BULK {
         // A big digest multiplies the queue in one statement; autovacuum notices only a minute
         // or so later, and until then every plan on the queue is made for the table it was.
         super::deliveries::analyze(db).await;
     }
-    Ok(Created { id, recipients, new: true })
+}
+
+/// Starts the scheduled digest due longest ago (`send_at <= now`), if any: claims its row
+/// (`FOR UPDATE SKIP LOCKED`, so workers never wait for each other), marks it `sending` and
+/// queues a delivery per subscriber confirmed now, all in one transaction. A worker that dies
+/// half-way leaves the row `scheduled` and nothing queued; the next one starts it. Returns the
+/// digest and its recipients.
+pub async fn start_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<Option<(Uuid, i64)>> {
+    let mut tx = db.begin().await?;
+    let Some(id) = sqlx::query_scalar!(
+        "SELECT id FROM digests WHERE state = 'scheduled' AND send_at <= $1
+         ORDER BY send_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+        now,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    sqlx::query!("UPDATE digests SET state = 'sending', started_at = now() WHERE id = $1", id)
+        .execute(&mut *tx)
+        .await?;
+    let recipients = queue_recipients(&mut tx, id).await?;
+    tx.commit().await?;
+    after_queueing(db, recipients).await;
+    Ok(Some((id, recipients)))
+}
+
+/// How cancelling a digest went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    Cancelled,
+    /// Already started (or sent): too late.
+    Started,
+    /// Cancelled before: nothing to do.
+    AlreadyCancelled,
+    NotFound,
+}
+
+/// Cancels a scheduled digest and gives its articles back to the next digest. The update waits
+/// for a worker that is starting it right now and then finds it started.
+pub async fn cancel(db: &PgPool, id: Uuid) -> sqlx::Result<Cancelled> {
+    let mut tx = db.begin().await?;
+    let done = sqlx::query!("UPDATE digests SET state = 'cancelled' WHERE id = $1 AND state = 'scheduled'", id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if done == 1 {
+        sqlx::query!("DELETE FROM digest_articles WHERE digest_id = $1", id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        return Ok(Cancelled::Cancelled);
+    }
+    let state = sqlx::query_scalar!("SELECT state FROM digests WHERE id = $1", id).fetch_optional(&mut *tx).await?;
+    Ok(match state.as_deref() {
+        None => Cancelled::NotFound,
+        Some("cancelled") => Cancelled::AlreadyCancelled,
+        Some(_) => Cancelled::Started,
+    })
+}
+
+/// The earliest `send_at` of a scheduled digest, so the scheduler knows when to look again.
+pub async fn next_scheduled(db: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar!("SELECT min(send_at) FROM digests WHERE state = 'scheduled'").fetch_one(db).await
+}
+
+async fn by_key(tx: &mut PgConnection, key: &str) -> sqlx::Result<Option<Created>> {
+    let row = sqlx::query!("SELECT id, recipients, state, send_at FROM digests WHERE idempotency_key = $1", key)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(row.map(|r| Created {
+        id: r.id,
+        recipients: i64::from(r.recipients),
+        status: DigestStatus::from_state(&r.state, 1),
+        send_at: r.send_at,
+        new: false,
+    }))
 }
 
 /// Inserts beyond this many rows refresh the queue's statistics at once.
 const BULK: i64 = 10_000;
 
 pub async fn by_idempotency_key(db: &PgPool, key: &str) -> sqlx::Result<Option<Created>> {
-    let row =
-        sqlx::query!("SELECT id, recipients FROM digests WHERE idempotency_key = $1", key).fetch_optional(db).await?;
-    Ok(row.map(|r| Created { id: r.id, recipients: i64::from(r.recipients), new: false }))
+    let mut conn = db.acquire().await?;
+    by_key(&mut conn, key).await
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Progress {
     pub id: Uuid,
-    /// `sending` while anything is pending, then `done`.
+    /// `scheduled` until it starts, `sending` while anything is pending, then `done`; or `cancelled`.
     pub status: DigestStatus,
     pub subject: String,
     pub created_at: DateTime<Utc>,
+    /// When a scheduled digest starts, or started.
+    pub send_at: Option<DateTime<Utc>>,
     pub recipients: i64,
     pub sent: i64,
     pub pending: i64,
@@ -105,7 +218,7 @@ pub struct Progress {
 
 pub async fn progress(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Progress>> {
     let row = sqlx::query!(
-        r#"SELECT d.id, d.subject, d.created_at, d.recipients,
+        r#"SELECT d.id, d.subject, d.created_at, d.recipients, d.state, d.send_at,
                   count(*) FILTER (WHERE x.status = 'sent') AS "sent!",
                   count(*) FILTER (WHERE x.status = 'pending') AS "pending!",
                   count(*) FILTER (WHERE x.status = 'failed') AS "failed!",
@@ -123,9 +236,10 @@ pub async fn progress(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Progress>> {
     .await?;
     Ok(row.map(|r| Progress {
         id: r.id,
-        status: DigestStatus::of(r.pending),
+        status: DigestStatus::from_state(&r.state, r.pending),
         subject: r.subject,
         created_at: r.created_at,
+        send_at: r.send_at,
         recipients: i64::from(r.recipients),
         sent: r.sent,
         pending: r.pending,
@@ -157,7 +271,7 @@ pub async fn content(db: &PgPool, id: Uuid) -> sqlx::Result<Option<DigestContent
 /// The most recent digests with their counts, newest first.
 pub async fn recent(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Progress>> {
     let rows = sqlx::query!(
-        r#"SELECT d.id, d.subject, d.created_at, d.recipients,
+        r#"SELECT d.id, d.subject, d.created_at, d.recipients, d.state, d.send_at,
                   count(x.id) FILTER (WHERE x.status = 'sent') AS "sent!",
                   count(x.id) FILTER (WHERE x.status = 'pending') AS "pending!",
                   count(x.id) FILTER (WHERE x.status = 'failed') AS "failed!",
@@ -168,7 +282,7 @@ pub async fn recent(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Progress>> {
                    WHERE y.digest_id = d.id AND b.kind = 'complaint') AS "complained!"
            FROM (SELECT * FROM digests ORDER BY created_at DESC LIMIT $1) d
            LEFT JOIN deliveries x ON x.digest_id = d.id
-           GROUP BY d.id, d.subject, d.created_at, d.recipients
+           GROUP BY d.id, d.subject, d.created_at, d.recipients, d.state, d.send_at
            ORDER BY d.created_at DESC"#,
         limit,
     )
@@ -178,9 +292,10 @@ pub async fn recent(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Progress>> {
         .into_iter()
         .map(|r| Progress {
             id: r.id,
-            status: DigestStatus::of(r.pending),
+            status: DigestStatus::from_state(&r.state, r.pending),
             subject: r.subject,
             created_at: r.created_at,
+            send_at: r.send_at,
             recipients: i64::from(r.recipients),
             sent: r.sent,
             pending: r.pending,
@@ -222,4 +337,55 @@ pub async fn retry_failed(db: &PgPool, id: Uuid) -> sqlx::Result<u64> {
     .execute(db)
     .await?
     .rows_affected())
+}
+
+/// A sent (or sending) digest as the public archive lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Archived {
+    pub id: Uuid,
+    pub subject: String,
+    pub started_at: DateTime<Utc>,
+}
+
+/// Started digests, newest first, a page at a time, and how many there are in all.
+pub async fn archive(db: &PgPool, limit: i64, offset: i64) -> sqlx::Result<(Vec<Archived>, i64)> {
+    let rows = sqlx::query_as!(
+        Archived,
+        r#"SELECT id, subject, started_at AS "started_at!" FROM digests
+           WHERE state = 'sending' ORDER BY started_at DESC, id LIMIT $1 OFFSET $2"#,
+        limit,
+        offset,
+    )
+    .fetch_all(db)
+    .await?;
+    let total =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM digests WHERE state = 'sending'"#).fetch_one(db).await?;
+    Ok((rows, total))
+}
+
+/// One started digest for the archive; none while it is scheduled or after it was cancelled.
+pub async fn archived(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Archived>> {
+    sqlx::query_as!(
+        Archived,
+        r#"SELECT id, subject, started_at AS "started_at!" FROM digests WHERE id = $1 AND state = 'sending'"#,
+        id,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Claims a tick of `digests.schedule` for the caller's transaction: false when it was handled
+/// (or is being handled, the insert waits for that transaction) by someone else.
+pub async fn claim_tick(tx: &mut PgConnection, tick: DateTime<Utc>) -> sqlx::Result<bool> {
+    let inserted = sqlx::query!("INSERT INTO digest_ticks (tick) VALUES ($1) ON CONFLICT DO NOTHING", tick)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Notes the digest a tick sent.
+pub async fn tick_sent(tx: &mut PgConnection, tick: DateTime<Utc>, digest: Uuid) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE digest_ticks SET digest_id = $2 WHERE tick = $1", tick, digest).execute(&mut *tx).await?;
+    Ok(())
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::mint::mint;
 use super::record::Outcomes;
 use super::{Job, Worker};
-use crate::domain::{DigestContent, SubscriberStatus};
+use crate::domain::DigestContent;
 use crate::mail::DigestView;
 use crate::store::deliveries::{self, Claimed, DeliveryKind, Outcome};
 use crate::store::tokens;
@@ -138,17 +138,13 @@ impl Worker {
         let mut jobs = Vec::with_capacity(batch.len());
         let mut new_tokens = Vec::new();
         for delivery in batch {
-            let wanted = match delivery.kind {
-                DeliveryKind::Confirmation => SubscriberStatus::Pending,
-                DeliveryKind::Digest => SubscriberStatus::Confirmed,
-            };
-            if delivery.status != wanted {
+            if delivery.status != delivery.kind.wanted_status() {
                 metrics::inc(&METRICS.skipped);
                 let _ = outcomes.send((delivery.id, Outcome::Skipped { reason: "subscriber status changed" })).await;
                 continue;
             }
             let view = match (delivery.kind, delivery.digest_id) {
-                (DeliveryKind::Confirmation, _) => Ok(None),
+                (DeliveryKind::Confirmation | DeliveryKind::Welcome | DeliveryKind::Reminder, _) => Ok(None),
                 (DeliveryKind::Digest, Some(digest)) => self.digest_view(digest).await.map(Some),
                 (DeliveryKind::Digest, None) => Err(anyhow::anyhow!("digest delivery without a digest")),
             };
@@ -172,7 +168,9 @@ impl Worker {
         let content: DigestContent = crate::store::digests::content(&self.db, id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("digest {id} does not exist"))?;
-        let view = Arc::new(DigestView::render(content).await?);
+        let mut view = DigestView::render(content).await?;
+        view.id = Some(id);
+        let view = Arc::new(view);
         let mut cache = self.digests.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= DIGEST_CACHE {
             cache.clear();

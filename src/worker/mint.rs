@@ -5,7 +5,7 @@
 use chrono::Utc;
 
 use crate::domain::{Token, TokenHash};
-use crate::store::deliveries::{Claimed, DeliveryKind};
+use crate::store::deliveries::Claimed;
 use crate::store::tokens::{NewToken, TokenPurpose};
 
 /// Unsubscribe links sit in people's inboxes for a long time and must keep working (the law in
@@ -14,7 +14,7 @@ const UNSUBSCRIBE_TTL: chrono::Duration = chrono::Duration::days(365);
 
 /// The tokens one message carries.
 pub struct Minted {
-    /// For a confirmation mail only.
+    /// For a confirmation or reminder mail only.
     pub confirm: Option<Token>,
     pub unsubscribe: Token,
 }
@@ -22,13 +22,13 @@ pub struct Minted {
 /// Mints the tokens a delivery's message will carry and adds their hashes to `tokens`.
 /// `confirm_ttl` is `subscriptions.token_ttl_hours`.
 pub fn mint(delivery: &Claimed, confirm_ttl: chrono::Duration, tokens: &mut Vec<NewToken>) -> anyhow::Result<Minted> {
-    let confirm = match delivery.kind {
-        DeliveryKind::Confirmation => {
-            let confirm = Token::generate()?;
-            tokens.push(new_token(confirm.hash(), delivery, TokenPurpose::Confirm, Utc::now() + confirm_ttl));
-            Some(confirm)
-        }
-        DeliveryKind::Digest => None,
+    // A reminder carries a fresh confirmation link, as the first mail's may be close to expiry.
+    let confirm = if delivery.kind.confirms() {
+        let confirm = Token::generate()?;
+        tokens.push(new_token(confirm.hash(), delivery, TokenPurpose::Confirm, Utc::now() + confirm_ttl));
+        Some(confirm)
+    } else {
+        None
     };
     let unsubscribe = Token::generate()?;
     tokens.push(new_token(unsubscribe.hash(), delivery, TokenPurpose::Unsubscribe, Utc::now() + UNSUBSCRIBE_TTL));

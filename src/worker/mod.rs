@@ -23,6 +23,7 @@ mod mint;
 mod outage;
 mod record;
 mod retry;
+mod schedules;
 mod send;
 
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ use self::leases::Leases;
 use self::mint::Minted;
 use self::outage::Outage;
 pub use self::retry::RetryPolicy;
+pub use self::schedules::Clock;
 use crate::config::Settings;
 use crate::mail::{Composer, DigestView, MailTransport};
 use crate::ops::feeds::FetchPolicy;
@@ -75,6 +77,10 @@ pub struct Worker {
     feeds: (Vec<String>, Duration, FetchPolicy),
     /// Digests rendered as far as possible without a recipient, by id.
     digests: std::sync::Mutex<HashMap<Uuid, Arc<DigestView>>>,
+    /// What the scheduler chore does (scheduled digests, `digests.schedule`, reminders).
+    plan: std::sync::Mutex<Option<schedules::Plan>>,
+    /// The scheduler's time; tests set it.
+    clock: Clock,
 }
 
 impl Worker {
@@ -82,15 +88,24 @@ impl Worker {
         let rate = settings.mail.rate_per_second;
         let id = Uuid::new_v4();
         let (lease, send_timeout) = (settings.lease(), settings.send_timeout());
+        let mut composer =
+            Composer::new(&settings.mail, settings.http.base_url.clone(), settings.subscriptions.token_ttl_hours)?;
+        composer.archive = settings.http.archive;
+        let reminder = settings.subscriptions.reminder_after_hours;
+        let plan = schedules::Plan {
+            newsletter: settings.newsletter_name(),
+            schedule: settings.digest_schedule(),
+            max_lateness: chrono::Duration::from_std(Duration::from_secs_f64(
+                settings.digests.max_lateness_hours * 3600.0,
+            ))?,
+            reminder_after_secs: (reminder > 0.0).then_some(reminder * 3600.0),
+            daily_cap: i64::from(settings.limits.confirmation_mails_per_address_per_day),
+        };
         Ok(Self {
             id,
             db,
             transport: Arc::new(MailTransport::from_settings(&settings.mail)?),
-            composer: Composer::new(
-                &settings.mail,
-                settings.http.base_url.clone(),
-                settings.subscriptions.token_ttl_hours,
-            )?,
+            composer,
             token_ttl: chrono::Duration::from_std(settings.token_ttl())?,
             wake,
             concurrency: settings.mail.concurrency,
@@ -106,12 +121,20 @@ impl Worker {
                 base: Duration::from_secs_f64(settings.mail.retry_base_secs),
             },
             digests: std::sync::Mutex::new(HashMap::new()),
+            plan: std::sync::Mutex::new(Some(plan)),
+            clock: Clock::system(),
             feeds: (
                 settings.feeds.urls.clone(),
                 Duration::from_secs_f64(settings.feeds.poll_minutes * 60.0),
                 FetchPolicy::new(settings.feeds.allow_private),
             ),
         })
+    }
+
+    /// The scheduler reads the time from `clock` instead of the system's (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Sends until `shutdown`, then stops within the send timeout plus [`WIND_DOWN`] whatever the
@@ -142,6 +165,10 @@ impl Worker {
         let mut chores = JoinSet::new();
         chores.spawn(housekeeping::run(worker.db.clone(), shutdown.clone()));
         chores.spawn(housekeeping::keep_statistics(worker.db.clone(), shutdown.clone()));
+        if let Some(plan) = worker.plan.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let (db, clock, wake) = (worker.db.clone(), worker.clock.clone(), worker.wake.clone());
+            chores.spawn(schedules::run(db, plan, clock, wake, shutdown.clone()));
+        }
         if !worker.feeds.0.is_empty() {
             let (urls, every, policy) = worker.feeds.clone();
             chores.spawn(feeds::poll(worker.db.clone(), urls, every, policy, shutdown.clone()));

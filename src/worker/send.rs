@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::{Job, RetryPolicy, Worker};
 use crate::mail::{BuiltMessage, Recipient, SendError};
-use crate::store::deliveries::{Claimed, Outcome};
+use crate::store::deliveries::{Claimed, DeliveryKind, Outcome};
 use crate::telemetry::metrics::{self, METRICS};
 
 impl Worker {
@@ -24,10 +24,13 @@ impl Worker {
         let mut may_retry_in_seven_bit = true;
         loop {
             let to = Recipient { email: &job.delivery.email, name: job.delivery.name.as_deref(), delivery: job.id };
-            let built = match (&job.view, &job.minted.confirm) {
-                (None, Some(confirm)) => self.composer.confirmation(to, confirm, &job.minted.unsubscribe),
-                (None, None) => Err(anyhow::anyhow!("no confirmation token was minted")),
-                (Some(view), _) => self.composer.digest(view, to, &job.minted.unsubscribe),
+            let unsubscribe = &job.minted.unsubscribe;
+            let built = match (job.delivery.kind, &job.view, &job.minted.confirm) {
+                (DeliveryKind::Digest, Some(view), _) => self.composer.digest(view, to, unsubscribe),
+                (DeliveryKind::Confirmation, _, Some(confirm)) => self.composer.confirmation(to, confirm, unsubscribe),
+                (DeliveryKind::Reminder, _, Some(confirm)) => self.composer.reminder(to, confirm, unsubscribe),
+                (DeliveryKind::Welcome, _, _) => self.composer.welcome(to, unsubscribe),
+                (kind, _, _) => Err(anyhow::anyhow!("a {kind:?} delivery without what it needs (digest or token)")),
             };
             let message = match built {
                 Ok(message) => message,

@@ -104,3 +104,78 @@ async fn a_visitor_signs_up_in_the_browser_and_confirms_from_the_mail() {
     assert_eq!(app.status_of("visitor@example.com").await.as_deref(), Some("confirmed"));
     browser.quit().await;
 }
+
+/// What an accessibility audit checks first, in the page: a language, one `h1` and no skipped
+/// heading level, a label for every field, text on every link and button, and text contrast of
+/// at least 4.5:1 (3:1 for large text) against the background it is drawn on. Returns the
+/// problems found.
+const AUDIT: &str = r#"
+const problems = [];
+if (!document.documentElement.lang) problems.push('no lang on <html>');
+if (!document.title) problems.push('no <title>');
+const headings = [...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].map(h => +h.tagName[1]);
+if (headings.filter(l => l === 1).length !== 1) problems.push('not exactly one h1');
+headings.forEach((l, i) => { if (i > 0 && l > headings[i - 1] + 1) problems.push('heading level skipped: h' + headings[i - 1] + ' to h' + l); });
+for (const f of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+  const labelled = (f.id && document.querySelector('label[for="' + f.id + '"]')) || f.getAttribute('aria-label') || f.closest('label');
+  if (!labelled) problems.push('field without a label: ' + (f.name || f.id));
+}
+for (const a of document.querySelectorAll('a, button')) {
+  if (!(a.textContent.trim() || a.getAttribute('aria-label'))) problems.push('empty link or button');
+}
+const rgb = c => { const m = c.match(/[\d.]+/g) || [0, 0, 0, 0]; return { r: +m[0], g: +m[1], b: +m[2], a: m.length > 3 ? +m[3] : 1 }; };
+const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+const background = el => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor); if (c.a > 0) return c; } return { r: 255, g: 255, b: 255, a: 1 }; };
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+  const el = n.parentElement;
+  if (!n.textContent.trim() || !el || el.offsetParent === null) continue;
+  const style = getComputedStyle(el);
+  const [a, b] = [lum(rgb(style.color)), lum(background(el))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && +style.fontWeight >= 700);
+  if (ratio < (large ? 3 : 4.5)) problems.push('contrast ' + ratio.toFixed(2) + ' for "' + n.textContent.trim().slice(0, 40) + '"');
+}
+return problems;
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_reads_the_archive_in_the_browser_and_subscribes_from_an_issue() {
+    if !webdriver::ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(Options { base_url: Some(HTTP_BASE.into()), ..Default::default() }).await;
+    app.add_confirmed(&["reader@example.com"]).await;
+    app.add_article("An archived story", "Some **bold** words.", Some("https://example.org/story")).await;
+    let created: serde_json::Value = app
+        .admin_post("/admin/digests")
+        .json(&serde_json::json!({ "subject": "Issue one" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let browser = Browser::start("archive").await;
+
+    // The signup page is the bar the archive's pages must meet.
+    browser.goto(&format!("{}/", app.address)).await;
+    let problems = browser.execute(AUDIT).await;
+    assert_eq!(problems, serde_json::json!([]), "the signup page");
+
+    browser.goto(&format!("{}/archive", app.address)).await;
+    browser.wait_for("Issue one").await;
+    assert_eq!(browser.execute(AUDIT).await, serde_json::json!([]), "the archive's list");
+    browser.screenshot("1-list").await;
+    browser.click(&format!("a[href='/archive/{id}']")).await;
+    browser.wait_for("<strong>bold</strong>").await;
+    assert_eq!(browser.execute(AUDIT).await, serde_json::json!([]), "an issue's page");
+    browser.screenshot("2-issue").await;
+
+    browser.fill("#email", "from-the-archive@example.com").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for("Check your inbox").await;
+    assert_eq!(app.status_of("from-the-archive@example.com").await.as_deref(), Some("pending"));
+    browser.quit().await;
+}

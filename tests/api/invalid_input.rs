@@ -121,8 +121,18 @@ async fn a_signup_gets_503_not_500_while_the_database_is_unreachable() {
         .execute(&admin(&app).await)
         .await
         .unwrap();
-    let response = app.post_json("/subscriptions", &json!({ "email": "down@example.com" })).await;
-    assert_eq!(response.status(), 202);
+    // Connections the outage killed may still wait in the pool: each fails once on use (a 503
+    // the client retries, see store/pool.rs) and is dropped. More chores (the scheduler) keep
+    // more of them, so the first requests after recovery may still meet one.
+    let mut status = 0;
+    for _ in 0..10 {
+        status = app.post_json("/subscriptions", &json!({ "email": "down@example.com" })).await.status().as_u16();
+        assert!(status == 202 || status == 503, "never a 500: {status}");
+        if status == 202 {
+            break;
+        }
+    }
+    assert_eq!(status, 202);
 }
 
 async fn admin(_app: &TestApp) -> sqlx::PgPool {

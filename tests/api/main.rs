@@ -6,6 +6,7 @@
 mod support;
 
 mod abuse;
+mod archive;
 mod browser;
 mod cli;
 mod confirm;
@@ -17,8 +18,10 @@ mod digest;
 mod feeds;
 mod hardening;
 mod invalid_input;
+mod lifecycle;
 mod openapi;
 mod recording;
+mod schedules;
 mod signup;
 mod unsubscribe;
 mod workers;

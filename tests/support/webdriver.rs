@@ -134,6 +134,11 @@ impl Browser {
         must(&format!("text of {css}"), self.element(css).await.text().await)
     }
 
+    /// Runs `script` (a function body; `return` a JSON value) in the page.
+    pub async fn execute(&self, script: &str) -> serde_json::Value {
+        must("execute", self.client.execute(script, Vec::new()).await)
+    }
+
     /// Saves a PNG under target/screenshots/<test>/ and returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let png = must("screenshot", self.client.screenshot().await);
