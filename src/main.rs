@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use broadsheet::app::{Application, close_pool, shutdown_signal};
-use broadsheet::cli::{ArticlesCommand, CliError, DigestCommand, run_articles, run_digest};
+use broadsheet::cli::{
+    ArticlesCommand, CliError, DigestCommand, SubscribersCommand, run_articles, run_digest, run_subscribers,
+};
 use broadsheet::config::Settings;
 use broadsheet::worker::Worker;
 use clap::{Parser, Subcommand};
@@ -39,6 +41,9 @@ enum Command {
     /// Preview, send and watch digests.
     #[command(subcommand)]
     Digest(DigestCommand),
+    /// Import, add, export, show and erase subscribers.
+    #[command(subcommand)]
+    Subscribers(SubscribersCommand),
 }
 
 fn main() -> ExitCode {
@@ -114,6 +119,10 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::Digest(command) => {
             let db = broadsheet::store::pool::connect(&settings.database).await?;
             until_interrupted(run_digest(&db, &settings, command), &shutdown).await
+        }
+        Command::Subscribers(command) => {
+            let db = broadsheet::store::pool::connect(&settings.database).await?;
+            until_interrupted(run_subscribers(&db, command), &shutdown).await
         }
     }
 }

@@ -22,6 +22,8 @@ pub enum Error {
     Unauthorized,
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("Too many requests from your address. Please wait a minute and try again.")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("The service is temporarily unavailable. Please try again in a minute.")]
@@ -52,6 +54,7 @@ impl Error {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(e) if crate::store::pool::is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
@@ -157,6 +160,7 @@ impl From<crate::ops::OpsError> for Error {
         match e {
             OpsError::Invalid { field, message } => Self::Invalid { field: Some(field), message },
             OpsError::NotFound(message) => Self::NotFound(message),
+            OpsError::Conflict(message) => Self::Conflict(message),
             OpsError::Database(e) => Self::Database(e),
             OpsError::Internal(e) => Self::Internal(e),
         }

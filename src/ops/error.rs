@@ -11,6 +11,10 @@ pub enum OpsError {
     /// The thing named does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The action would undo or repeat something (an address already subscribed, or erased
+    /// and suppressed).
+    #[error("{0}")]
+    Conflict(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("internal error")]
