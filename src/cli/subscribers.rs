@@ -56,9 +56,7 @@ pub async fn run_subscribers(db: &PgPool, command: SubscribersCommand) -> Result
             let input: Box<dyn std::io::Read + Send> = if file.as_os_str() == "-" {
                 Box::new(std::io::stdin())
             } else {
-                Box::new(
-                    std::fs::File::open(&file).map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?,
-                )
+                Box::new(std::fs::File::open(&file).map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?)
             };
             let report = ops::import(db, input, &consent, Interface::Cli).await.map_err(|e| match e {
                 crate::ops::OpsError::Invalid { message, .. } => {
@@ -83,15 +81,15 @@ pub async fn run_subscribers(db: &PgPool, command: SubscribersCommand) -> Result
         SubscribersCommand::Export { status } => {
             let status = match status.as_deref() {
                 None | Some("") => None,
-                Some(s) => Some(
-                    serde_json::from_value::<SubscriberStatus>(serde_json::Value::String(s.to_owned())).map_err(
+                Some(s) => {
+                    Some(serde_json::from_value::<SubscriberStatus>(serde_json::Value::String(s.to_owned())).map_err(
                         |_| {
                             CliError::Usage(
                                 "--status: one of pending, confirmed, unsubscribed, bounced, complained".to_owned(),
                             )
                         },
-                    )?,
-                ),
+                    )?)
+                }
             };
             // Standard output as an async file, through a duplicate of its descriptor.
             let stdout = std::io::stdout()

@@ -21,8 +21,8 @@ pub use self::csv_input::{InvalidLine, MAX_RECORD_BYTES, MAX_REPORTED};
 use super::OpsError;
 use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
 use crate::store::bounces::{self, BounceRecord};
-use crate::store::subscribers::{self, Added, ConsentRecord, DeliveryRecord, Erased, Interface, SubscriberDetail};
 use crate::store::imports;
+use crate::store::subscribers::{self, Added, ConsentRecord, DeliveryRecord, Erased, Interface, SubscriberDetail};
 
 /// Why an import file was refused as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +106,8 @@ pub async fn import(
     let mut tx = db.begin().await?;
     let mut copy = imports::stage(&mut tx).await?;
     let (chunks, mut received) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
-    let parser = tokio::task::spawn_blocking(move || csv_input::parse(input, |chunk| chunks.blocking_send(chunk).is_ok()));
+    let parser =
+        tokio::task::spawn_blocking(move || csv_input::parse(input, |chunk| chunks.blocking_send(chunk).is_ok()));
     let mut failed = None;
     while let Some(chunk) = received.recv().await {
         if let Err(e) = copy.send(chunk).await {
@@ -200,8 +201,13 @@ pub async fn export<W: AsyncWrite + Unpin>(
     while let Some(row) = rows.next().await {
         let row = row?;
         let created = row.created_at.to_rfc3339();
-        csv.write_record([row.email.as_str(), row.name.as_deref().unwrap_or(""), row.status.as_str(), created.as_str()])
-            .map_err(|e| OpsError::Internal(e.into()))?;
+        csv.write_record([
+            row.email.as_str(),
+            row.name.as_deref().unwrap_or(""),
+            row.status.as_str(),
+            created.as_str(),
+        ])
+        .map_err(|e| OpsError::Internal(e.into()))?;
         count += 1;
         if count % 500 == 0 {
             let chunk = std::mem::replace(&mut csv, new_writer());

@@ -12,9 +12,7 @@ use super::subscribers::Interface;
 pub async fn stage(conn: &mut PgConnection) -> sqlx::Result<PgCopyIn<&mut PgConnection>> {
     // Shadows the permanent, always empty `import_rows` (which exists so that the statements
     // below are checked at compile time): temporary tables come first in the search path.
-    sqlx::query!("CREATE TEMP TABLE import_rows (LIKE public.import_rows) ON COMMIT DROP")
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query!("CREATE TEMP TABLE import_rows (LIKE public.import_rows) ON COMMIT DROP").execute(&mut *conn).await?;
     conn.copy_in_raw("COPY import_rows (line, email, name, created_at, status) FROM STDIN (FORMAT csv)").await
 }
 

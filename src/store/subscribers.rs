@@ -238,7 +238,10 @@ pub async fn counts(db: &PgPool) -> sqlx::Result<Vec<(SubscriberStatus, i64)>> {
 /// What adding one address did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Added {
-    New { id: Uuid, status: SubscriberStatus },
+    New {
+        id: Uuid,
+        status: SubscriberStatus,
+    },
     /// A subscriber with this address (any case) exists; nothing changed.
     Exists,
     /// The address was erased after it unsubscribed, bounced or complained.
@@ -404,7 +407,9 @@ pub fn export(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Erased {
     /// Deleted with everything tied to it; `suppressed` when its hash stays behind.
-    Done { suppressed: bool },
+    Done {
+        suppressed: bool,
+    },
     NotFound,
 }
 

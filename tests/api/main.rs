@@ -19,5 +19,6 @@ mod invalid_input;
 mod openapi;
 mod recording;
 mod signup;
+mod subscribers;
 mod unsubscribe;
 mod workers;

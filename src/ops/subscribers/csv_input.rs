@@ -39,14 +39,12 @@ pub struct Parsed {
 pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool) -> Result<Parsed, ImportError> {
     let mut reader = BufReader::with_capacity(64 * 1024, Limited::new(input));
     let delimiter = sniff(&mut reader)?;
-    let mut csv = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(reader);
+    let mut csv = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(reader);
     let headers = csv.byte_headers().map_err(read_error)?.clone();
     if headers.is_empty() {
-        return Err(ImportError::Format("The file is empty: the first line must name the columns, e.g. email,name.".into()));
+        return Err(ImportError::Format(
+            "The file is empty: the first line must name the columns, e.g. email,name.".into(),
+        ));
     }
     let names: Vec<String> = headers
         .iter()
@@ -95,7 +93,8 @@ pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool)
             }
         }
         if out.get_ref().len() >= CHUNK_BYTES {
-            let chunk = std::mem::replace(&mut out, csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new()));
+            let chunk =
+                std::mem::replace(&mut out, csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new()));
             let bytes = chunk.into_inner().map_err(|e| ImportError::Internal(anyhow::anyhow!("{e}")))?;
             if !send(bytes) {
                 return Err(ImportError::Internal(anyhow::anyhow!("the import was stopped")));
@@ -131,9 +130,8 @@ fn check_row(email: &[u8], name: &[u8], created_at: &[u8], status: &[u8]) -> Res
     let status = match text(status, "status")?.trim() {
         "" => None,
         s => Some(
-            serde_json::from_value::<SubscriberStatus>(serde_json::Value::String(s.to_ascii_lowercase())).map_err(
-                |_| "status must be pending, confirmed, unsubscribed, bounced or complained".to_owned(),
-            )?,
+            serde_json::from_value::<SubscriberStatus>(serde_json::Value::String(s.to_ascii_lowercase()))
+                .map_err(|_| "status must be pending, confirmed, unsubscribed, bounced or complained".to_owned())?,
         ),
     };
     Ok(Row { email, name, created_at, status })
@@ -270,7 +268,9 @@ mod tests {
 
     #[test]
     fn refuses_a_file_without_an_email_column_or_with_a_giant_line() {
-        assert!(matches!(run(b"name,mail\nx,y@z.com\n").0, Err(ImportError::Format(m)) if m.contains("no email column")));
+        assert!(
+            matches!(run(b"name,mail\nx,y@z.com\n").0, Err(ImportError::Format(m)) if m.contains("no email column"))
+        );
         let mut giant = b"email\n".to_vec();
         giant.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
         assert!(matches!(run(&giant).0, Err(ImportError::Format(m)) if m.contains("Line 2 is longer")));
