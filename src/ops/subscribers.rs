@@ -239,7 +239,7 @@ pub struct PersonData {
 
 pub async fn show(db: &PgPool, email: &str) -> Result<PersonData, OpsError> {
     let mut conn = db.acquire().await?;
-    let subscriber = subscribers::by_email(&mut conn, email.trim()).await?.ok_or_else(not_found)?;
+    let subscriber = subscribers::by_email(&mut conn, lookup_key(email)?).await?.ok_or_else(not_found)?;
     let consent = subscribers::consent_of(&mut conn, subscriber.id).await?;
     let deliveries = subscribers::deliveries_of(&mut conn, subscriber.id).await?;
     drop(conn);
@@ -251,13 +251,23 @@ pub async fn show(db: &PgPool, email: &str) -> Result<PersonData, OpsError> {
 /// transaction. Returns whether a hash of the address stays on the suppression list.
 pub async fn erase(db: &PgPool, email: &str) -> Result<bool, OpsError> {
     let mut conn = db.acquire().await?;
-    match subscribers::erase(&mut conn, email.trim()).await? {
+    match subscribers::erase(&mut conn, lookup_key(email)?).await? {
         Erased::Done { suppressed } => {
             tracing::info!(suppressed, "subscriber erased");
             Ok(suppressed)
         }
         Erased::NotFound => Err(not_found()),
     }
+}
+
+/// An address to look up: no stored address has control characters (Postgres refuses NUL in
+/// text outright) or is longer than an address can be.
+fn lookup_key(email: &str) -> Result<&str, OpsError> {
+    let email = email.trim();
+    if email.is_empty() || email.len() > 320 || email.chars().any(char::is_control) {
+        return Err(not_found());
+    }
+    Ok(email)
 }
 
 fn not_found() -> OpsError {
