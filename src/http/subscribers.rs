@@ -402,6 +402,8 @@ async fn list_view(
         Some(session),
         context! {
             counts => status_counts(state).await?, rows => rows, q => filter.search.unwrap_or(""),
+            // minijinja here has no urlencode filter: the search goes into the page links encoded.
+            q_param => url::form_urlencoded::byte_serialize(filter.search.unwrap_or("").as_bytes()).collect::<String>(),
             status => filter.status_raw, page => filter.page, more => more, ..extra
         },
     ))

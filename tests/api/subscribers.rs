@@ -493,6 +493,11 @@ async fn the_console_adds_imports_exports_shows_and_erases() {
         post("/admin/ui/subscribers/bea%40example.com/erase".into(), vec![("csrf", csrf.clone())]).await.unwrap();
     assert_eq!(erased.status(), 303);
     assert_eq!(app.status_of("bea@example.com").await, None);
+    // The list pages through its results (and keeps the search in its links).
+    app.add_many_confirmed(60).await;
+    let paged = get("/admin/ui/subscribers?q=reader".into()).await.unwrap();
+    assert_eq!(paged.status(), 200);
+    assert!(paged.text().await.unwrap().contains("q=reader&amp;status=&amp;page=2"));
     let after = get("/admin/ui/subscribers?erased=1".into()).await.unwrap().text().await.unwrap();
     assert!(after.contains("Erased"));
     assert_eq!(get("/admin/ui/subscribers/bea%40example.com".into()).await.unwrap().status(), 404);
