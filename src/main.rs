@@ -4,7 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use broadsheet::app::{Application, close_pool, shutdown_signal};
-use broadsheet::cli::{ArticlesCommand, CliError, DigestCommand, run_articles, run_digest, run_doctor, run_inbound};
+use broadsheet::cli::{
+    ArticlesCommand, CliError, DigestCommand, SubscribersCommand, run_articles, run_digest, run_doctor, run_inbound,
+    run_subscribers,
+};
 use broadsheet::config::Settings;
 use broadsheet::worker::Worker;
 use clap::{Parser, Subcommand};
@@ -49,6 +52,9 @@ enum Command {
     /// Check the deliverability settings (DKIM, bounce address, alignment) and print the DNS
     /// records to publish. No network calls.
     Doctor,
+    /// Import, add, export, show and erase subscribers.
+    #[command(subcommand)]
+    Subscribers(SubscribersCommand),
 }
 
 fn main() -> ExitCode {
@@ -131,6 +137,10 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::Digest(command) => {
             let db = broadsheet::store::pool::connect(&settings.database).await?;
             until_interrupted(run_digest(&db, &settings, command), &shutdown).await
+        }
+        Command::Subscribers(command) => {
+            let db = broadsheet::store::pool::connect(&settings.database).await?;
+            until_interrupted(run_subscribers(&db, command), &shutdown).await
         }
     }
 }

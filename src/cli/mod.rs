@@ -1,15 +1,17 @@
-//! Operator commands: `articles …` and `digest …`. Each prints its result on stdout and its
+//! Operator commands: `articles …`, `digest …` and `subscribers …`. Each prints its result on stdout and its
 //! complaints on stderr; bad input is a [`CliError::Usage`] (exit 2).
 
 mod articles;
 mod digest;
 mod doctor;
 mod inbound;
+mod subscribers;
 
 pub use self::articles::{ArticlesCommand, run_articles};
 pub use self::digest::{DigestCommand, run_digest};
 pub use self::doctor::run_doctor;
 pub use self::inbound::run_inbound;
+pub use self::subscribers::{SubscribersCommand, run_subscribers};
 use crate::ops::OpsError;
 use crate::store::pool::is_unavailable;
 
@@ -31,8 +33,7 @@ impl From<OpsError> for CliError {
     fn from(e: OpsError) -> Self {
         match e {
             OpsError::Invalid { field, message } => CliError::Usage(format!("{}: {message}", field.replace('_', "-"))),
-            OpsError::NotFound(message) => CliError::Usage(message),
-            OpsError::Conflict(message) => CliError::Other(anyhow::anyhow!(message)),
+            OpsError::NotFound(message) | OpsError::Conflict(message) => CliError::Usage(message),
             OpsError::Database(e) if is_unavailable(&e) => {
                 CliError::Other(anyhow::anyhow!("the database is unavailable; is Postgres running?"))
             }

@@ -24,6 +24,8 @@ const PAGES: &[(&str, &str)] = &[
     ("console/login.html", include_str!("pages/console/login.html")),
     ("console/dashboard.html", include_str!("pages/console/dashboard.html")),
     ("console/subscribers.html", include_str!("pages/console/subscribers.html")),
+    ("console/subscriber.html", include_str!("pages/console/subscriber.html")),
+    ("console/erase.html", include_str!("pages/console/erase.html")),
     ("console/articles.html", include_str!("pages/console/articles.html")),
     ("console/article.html", include_str!("pages/console/article.html")),
     ("console/digests.html", include_str!("pages/console/digests.html")),

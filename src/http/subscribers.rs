@@ -1,12 +1,18 @@
-//! Subscribers: the admin API (`GET /admin/subscribers`) and the console's page
-//! (`/admin/ui/subscribers`: counts by status, search by address, pages of 50).
+//! Subscribers: the admin API (list, add, import, export, a person's data, erasure) and the
+//! console's pages (`/admin/ui/subscribers`: counts by status, search by address, pages of 50,
+//! add, import, export; a person's page with their history and erasure, in `subscribers/pages.rs`).
+
+mod pages;
 
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,15 +23,29 @@ use super::AppState;
 use super::auth::AdminAuth;
 use super::console::page;
 use super::error::{Error, ErrorBody, PageError};
+use super::input::{FromJsonObject, JsonBody, optional_text, required_text};
 use super::session::Session;
 use crate::domain::SubscriberStatus;
-use crate::store::subscribers::{self, SubscriberRow};
+use crate::ops::subscribers::{self as ops, AddedSubscriber, Consent, ImportReport, PersonData};
+use crate::store::subscribers::{self, Interface, SubscriberRow};
+
+/// An import through HTTP (the API or the console's form) carries at most this much; larger
+/// lists go through `broadsheet subscribers import`, which has no limit.
+pub const IMPORT_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_subscribers))
+        .routes(routes!(import_subscribers))
+        .routes(routes!(pages::import_form))
+        .layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT))
+        .routes(routes!(list_subscribers, add_subscriber))
+        .routes(routes!(export_subscribers))
+        .routes(routes!(show_subscriber, erase_subscriber))
         .layer(super::admin_body_limit())
-        .routes(routes!(subscribers_page))
+        .routes(routes!(subscribers_page, pages::add_form))
+        .routes(routes!(pages::export_download))
+        .routes(routes!(pages::person_page))
+        .routes(routes!(pages::erase_page, pages::erase_form))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -83,6 +103,228 @@ fn parse_status(raw: Option<&str>) -> Result<Option<SubscriberStatus>, ()> {
     }
 }
 
+/// One subscriber added by an operator.
+#[derive(Serialize, ToSchema)]
+pub struct AddRequest {
+    pub email: String,
+    pub name: Option<String>,
+    /// `pending` (default: a confirmation mail goes out) or `confirmed` (needs `consent`).
+    pub status: Option<String>,
+    /// Where and how the person agreed; kept with their consent record.
+    pub consent: Option<String>,
+}
+
+impl FromJsonObject for AddRequest {
+    fn from_object(map: &serde_json::Map<String, serde_json::Value>, _: &HeaderMap) -> Result<Self, Error> {
+        Ok(Self {
+            email: required_text(map, "email")?,
+            name: optional_text(map, "name")?,
+            status: optional_text(map, "status")?,
+            consent: optional_text(map, "consent")?,
+        })
+    }
+}
+
+/// Add one subscriber: pending with a confirmation mail, or confirmed with a consent note.
+/// Never over an existing subscriber or an erased, suppressed address (`409`).
+#[utoipa::path(post, path = "/admin/subscribers", tag = "admin", security(("admin_token" = [])),
+    request_body = AddRequest,
+    responses(
+        (status = 201, description = "Added", body = AddedSubscriber),
+        (status = 400, description = "Not valid JSON", body = ErrorBody),
+        (status = 409, description = "Already a subscriber, or erased and suppressed", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field to fix", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
+async fn add_subscriber(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<AddRequest>,
+) -> Result<(StatusCode, Json<AddedSubscriber>), Error> {
+    let confirmed = match request.status.as_deref() {
+        None | Some("") | Some("pending") => false,
+        Some("confirmed") => true,
+        Some(_) => return Err(Error::invalid("status", "status must be pending or confirmed.")),
+    };
+    let consent = Consent::parse(confirmed, request.consent.as_deref())?;
+    let added = ops::add(&state.db, &request.email, request.name.as_deref(), &consent, Interface::Api).await?;
+    state.wake.notify_one();
+    Ok((StatusCode::CREATED, Json(added)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// `true`: new addresses become confirmed without a confirmation mail (needs `consent`).
+    confirmed: Option<String>,
+    /// Where and how these people agreed; kept with each one's consent record.
+    consent: Option<String>,
+}
+
+/// `true`/`false` as a form or query string says it.
+fn parse_flag(raw: Option<&str>, field: &'static str) -> Result<bool, Error> {
+    match raw.map(str::trim) {
+        None | Some("" | "false" | "0" | "off" | "no") => Ok(false),
+        Some("true" | "1" | "on" | "yes") => Ok(true),
+        Some(_) => Err(Error::invalid(field, format!("{field} must be true or false."))),
+    }
+}
+
+/// Import a CSV list (header row; `email` required, `name`, `created_at`, `status` optional;
+/// comma or semicolon; UTF-8, with or without BOM), in one transaction. Bodies up to 10 MiB;
+/// larger lists through `broadsheet subscribers import`.
+#[utoipa::path(post, path = "/admin/subscribers/import", tag = "admin", security(("admin_token" = [])),
+    params(ImportQuery),
+    request_body(content = String, content_type = "text/csv", description = "email,name\nann@example.com,Ann"),
+    responses(
+        (status = 200, description = "Imported; bad lines are listed with their numbers", body = ImportReport),
+        (status = 400, description = "A bad query string", body = ErrorBody),
+        (status = 413, description = "Larger than 10 MiB: use the CLI", body = ErrorBody),
+        (status = 415, description = "Not text/csv", body = ErrorBody),
+        (status = 422, description = "Not a list we can read (no email column, a giant line), or consent missing; nothing was imported", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
+async fn import_subscribers(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    query: Result<Query<ImportQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ImportReport>, Error> {
+    let Query(query) = query.map_err(|_| Error::BadRequest("The query string could not be read.".to_owned()))?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if !matches!(essence.as_str(), "text/csv" | "text/plain" | "application/csv") {
+        return Err(Error::UnsupportedMediaType("Send the list as CSV (Content-Type: text/csv).".to_owned()));
+    }
+    let body = super::input::body(body)?;
+    let consent = Consent::parse(parse_flag(query.confirmed.as_deref(), "confirmed")?, query.consent.as_deref())?;
+    let report = import(&state, body, &consent, Interface::Api).await?;
+    Ok(Json(report))
+}
+
+async fn import(state: &AppState, body: Bytes, consent: &Consent, interface: Interface) -> Result<ImportReport, Error> {
+    let report = ops::import(&state.db, Box::new(std::io::Cursor::new(body)), consent, interface).await?;
+    if report.imported > 0 {
+        state.wake.notify_one();
+    }
+    Ok(report)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// pending, confirmed, unsubscribed, bounced or complained; every subscriber without it
+    status: Option<String>,
+}
+
+/// Every subscriber (of one status) as CSV, `email,name,status,created_at`, oldest first,
+/// streamed: importing it elsewhere reproduces the subscribers and their statuses.
+#[utoipa::path(get, path = "/admin/subscribers/export", tag = "admin", security(("admin_token" = [])),
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "The list", content_type = "text/csv", body = String),
+        (status = 400, description = "A bad query string", body = ErrorBody),
+        (status = 422, description = "An unknown status", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
+    ))]
+async fn export_subscribers(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, Error> {
+    let Query(query) = query.map_err(|_| Error::BadRequest("The query string could not be read.".to_owned()))?;
+    Ok(csv_stream(&state, export_status(query.status.as_deref())?))
+}
+
+fn export_status(raw: Option<&str>) -> Result<Option<SubscriberStatus>, Error> {
+    parse_status(raw).map_err(|()| {
+        Error::invalid("status", "status must be one of pending, confirmed, unsubscribed, bounced, complained.")
+    })
+}
+
+/// The export as a response body, written by a task while the client reads it: a few hundred
+/// rows in memory at a time. A database error mid-way ends the body with an error, so the
+/// client sees a broken download rather than a list that looks complete.
+fn csv_stream(state: &AppState, status: Option<SubscriberStatus>) -> Response {
+    let (writer, reader) = tokio::io::duplex(64 * 1024);
+    let (done, outcome) = tokio::sync::oneshot::channel::<bool>();
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        let ok = match ops::export(&db, status, writer).await {
+            Ok(rows) => {
+                tracing::info!(rows, "subscribers exported");
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "export failed");
+                false
+            }
+        };
+        let _ = done.send(ok);
+    });
+    let end = futures_util::stream::once(outcome).filter_map(|ok| async move {
+        match ok {
+            Ok(true) => None,
+            _ => Some(Err(std::io::Error::other("the export failed"))),
+        }
+    });
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(reader).chain(end));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"subscribers.csv\""));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Everything held about one person: the subscriber, every consent record, every mail (with the
+/// server's last reply), bounces and complaints. Never token hashes.
+#[utoipa::path(get, path = "/admin/subscribers/{email}", tag = "admin", security(("admin_token" = [])),
+    params(("email" = String, Path, description = "The address, any case")),
+    responses(
+        (status = 200, description = "The person's data", body = PersonData),
+        (status = 404, description = "No subscriber with this address", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
+async fn show_subscriber(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(email): Path<String>,
+) -> Result<Json<PersonData>, Error> {
+    Ok(Json(ops::show(&state.db, &email).await?))
+}
+
+/// Erase one person and everything tied to them, in one transaction. Where they had
+/// unsubscribed, bounced or complained, only a SHA-256 of the lower-cased address stays, so that
+/// no import can add them back.
+#[utoipa::path(delete, path = "/admin/subscribers/{email}", tag = "admin", security(("admin_token" = [])),
+    params(("email" = String, Path, description = "The address, any case")),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 404, description = "No subscriber with this address", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ))]
+async fn erase_subscriber(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(email): Path<String>,
+) -> Result<StatusCode, Error> {
+    ops::erase(&state.db, &email).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Subscribers by status, for the console's pages.
 pub async fn status_counts(state: &AppState) -> Result<Value, Error> {
     let counts: Vec<Value> = subscribers::counts(&state.db)
@@ -102,6 +344,8 @@ pub struct SubscriberSearch {
     status: Option<String>,
     /// From 1
     page: Option<i64>,
+    /// Set after an erasure, to say it is done
+    erased: Option<String>,
 }
 
 /// Subscribers: counts, search by address, pages.
@@ -118,16 +362,49 @@ async fn subscribers_page(
         return Err(Error::invalid("q", "Search for part of an address: one line of at most 320 characters.").into());
     }
     let page_no = query.page.unwrap_or(1).clamp(1, 1_000_000);
+    let filter = ListFilter { status, status_raw: query.status.unwrap_or_default(), search, page: page_no };
+    list_view(&state, &session, &filter, context! { erased => query.erased.is_some() }).await
+}
+
+/// What the console's list shows.
+struct ListFilter<'a> {
+    status: Option<SubscriberStatus>,
+    status_raw: String,
+    search: Option<&'a str>,
+    page: i64,
+}
+
+impl ListFilter<'_> {
+    /// The first page of everyone, after a form.
+    fn first_page() -> Self {
+        Self { status: None, status_raw: String::new(), search: None, page: 1 }
+    }
+}
+
+/// The list page, with what a form adds (its report, its errors, the typed values).
+async fn list_view(
+    state: &AppState,
+    session: &Session,
+    filter: &ListFilter<'_>,
+    extra: Value,
+) -> Result<Response, PageError> {
     const PER_PAGE: i64 = 50;
-    let rows = subscribers::page(&state.db, status, search, PER_PAGE + 1, (page_no - 1) * PER_PAGE).await?;
+    let rows =
+        subscribers::page(&state.db, filter.status, filter.search, PER_PAGE + 1, (filter.page - 1) * PER_PAGE).await?;
     let more = rows.len() as i64 > PER_PAGE;
-    let rows: Vec<_> = rows.into_iter().take(PER_PAGE as usize).collect();
+    let rows: Vec<Value> = rows
+        .iter()
+        .take(PER_PAGE as usize)
+        .map(|row| context! { path => pages::person_path(&row.email), ..Value::from_serialize(row) })
+        .collect();
     Ok(page(
         "console/subscribers.html",
-        Some(&session),
+        Some(session),
         context! {
-            counts => status_counts(&state).await?, rows => rows, q => search.unwrap_or(""),
-            status => query.status.unwrap_or_default(), page => page_no, more => more,
+            counts => status_counts(state).await?, rows => rows, q => filter.search.unwrap_or(""),
+            // minijinja here has no urlencode filter: the search goes into the page links encoded.
+            q_param => url::form_urlencoded::byte_serialize(filter.search.unwrap_or("").as_bytes()).collect::<String>(),
+            status => filter.status_raw, page => filter.page, more => more, ..extra
         },
     ))
 }

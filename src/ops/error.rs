@@ -11,7 +11,9 @@ pub enum OpsError {
     /// The thing named does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// The thing is no longer in a state that allows this (a digest that has started).
+    /// The thing is no longer in a state that allows this (a digest that has started), or the
+    /// action would undo or repeat something (an address already subscribed, or erased and
+    /// suppressed).
     #[error("{0}")]
     Conflict(String),
     #[error("database error")]

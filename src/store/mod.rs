@@ -5,6 +5,7 @@ pub mod articles;
 pub mod bounces;
 pub mod deliveries;
 pub mod digests;
+pub mod imports;
 pub mod lifecycle;
 pub mod pool;
 pub mod sessions;

@@ -21,6 +21,20 @@ pub enum ConsentAction {
     Signup,
     Confirm,
     Unsubscribe,
+    /// Came in with an imported list.
+    Import,
+    /// An operator added the address by hand.
+    Added,
+}
+
+/// Where an operator's action came from, kept with the consent record it made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, serde::Serialize, utoipa::ToSchema)]
+#[sqlx(type_name = "consent_interface", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum Interface {
+    Cli,
+    Api,
+    Console,
 }
 
 /// What a signup did, for the log line; the response never depends on it.
@@ -238,4 +252,214 @@ pub async fn counts(db: &PgPool) -> sqlx::Result<Vec<(SubscriberStatus, i64)>> {
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(|r| (r.status, r.count)).collect())
+}
+
+/// What adding one address did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    New {
+        id: Uuid,
+        status: SubscriberStatus,
+    },
+    /// A subscriber with this address (any case) exists; nothing changed.
+    Exists,
+    /// The address was erased after it unsubscribed, bounced or complained.
+    Suppressed,
+}
+
+/// One address by an operator, by the import's rules: never over an existing subscriber or a
+/// suppressed address; a pending one gets a confirmation mail in the same statement.
+pub async fn add_one(
+    conn: &mut PgConnection,
+    email: &SubscriberEmail,
+    name: Option<&SubscriberName>,
+    status: SubscriberStatus,
+    note: Option<&str>,
+    interface: Interface,
+) -> sqlx::Result<Added> {
+    let row = sqlx::query!(
+        r#"
+        WITH suppressed AS (
+            SELECT 1 FROM suppressions WHERE hash = sha256(convert_to(lower($2::text), 'UTF8'))
+        ),
+        inserted AS (
+            INSERT INTO subscribers (id, email, name, status, confirmed_at, confirmation_mails_at, confirmation_queued_by)
+            SELECT $1::uuid, $2::text, $3::text, $4::subscriber_status,
+                   CASE WHEN $4 = 'confirmed'::subscriber_status THEN now() END,
+                   CASE WHEN $4 = 'pending'::subscriber_status THEN ARRAY[now()] ELSE '{}' END,
+                   CASE WHEN $4 = 'pending'::subscriber_status THEN $1::uuid END
+            WHERE NOT EXISTS (SELECT 1 FROM suppressed)
+            ON CONFLICT (lower(email)) DO NOTHING
+            RETURNING id, status
+        ),
+        consent AS (
+            INSERT INTO consent_events (subscriber_id, action, note, interface)
+            SELECT id, 'added', $5::text, $6::consent_interface FROM inserted
+        ),
+        queued AS (
+            INSERT INTO deliveries (kind, subscriber_id)
+            SELECT 'confirmation', id FROM inserted WHERE status = 'pending'
+        )
+        SELECT (SELECT id FROM inserted) AS "id?", EXISTS (SELECT 1 FROM suppressed) AS "suppressed!"
+        "#,
+        Uuid::new_v4(),
+        email.as_str(),
+        name.map(SubscriberName::as_str),
+        status as SubscriberStatus,
+        note,
+        interface as Interface,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(match (row.id, row.suppressed) {
+        (Some(id), _) => Added::New { id, status },
+        (None, true) => Added::Suppressed,
+        (None, false) => Added::Exists,
+    })
+}
+
+/// A subscriber as the person's data shows them.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SubscriberDetail {
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub status: SubscriberStatus,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub confirmed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub unsubscribed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub async fn by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result<Option<SubscriberDetail>> {
+    sqlx::query_as!(
+        SubscriberDetail,
+        r#"SELECT id, email, name, status AS "status: SubscriberStatus", created_at, updated_at, confirmed_at,
+                  unsubscribed_at
+           FROM subscribers WHERE lower(email) = lower($1)"#,
+        email,
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// One consent record: what was done, when, from where.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ConsentRecord {
+    /// signup, confirm, unsubscribe, import or added
+    pub action: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub note: Option<String>,
+    pub interface: Option<Interface>,
+}
+
+pub async fn consent_of(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<Vec<ConsentRecord>> {
+    sqlx::query_as!(
+        ConsentRecord,
+        r#"SELECT action::text AS "action!", at, host(ip) AS ip, user_agent, note,
+                  interface AS "interface: Interface"
+           FROM consent_events WHERE subscriber_id = $1 ORDER BY at, id"#,
+        subscriber_id,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// One mail to the subscriber, with the server's last reply; never its tokens.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    /// confirmation or digest
+    pub kind: String,
+    pub digest_id: Option<Uuid>,
+    pub digest_subject: Option<String>,
+    /// pending, sent, failed or skipped
+    pub status: String,
+    pub attempts: i32,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The SMTP server's last reply to a failed attempt.
+    pub last_error: Option<String>,
+}
+
+pub async fn deliveries_of(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<Vec<DeliveryRecord>> {
+    sqlx::query_as!(
+        DeliveryRecord,
+        r#"SELECT d.id, d.kind::text AS "kind!", d.digest_id, g.subject AS "digest_subject?",
+                  d.status::text AS "status!", d.attempts, d.created_at, d.sent_at, d.last_error
+           FROM deliveries d LEFT JOIN digests g ON g.id = d.digest_id
+           WHERE d.subscriber_id = $1 ORDER BY d.created_at, d.id"#,
+        subscriber_id,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A row of the export.
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub email: String,
+    pub name: Option<String>,
+    pub status: SubscriberStatus,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Every subscriber (of one status), oldest first, as a stream: the export holds one row at a
+/// time, whatever the list's size.
+pub fn export(
+    db: &PgPool,
+    status: Option<SubscriberStatus>,
+) -> impl futures_core::Stream<Item = sqlx::Result<ExportRow>> + Send + '_ {
+    sqlx::query_as!(
+        ExportRow,
+        r#"SELECT email, name, status AS "status: SubscriberStatus", created_at
+           FROM subscribers WHERE ($1::subscriber_status IS NULL OR status = $1)
+           ORDER BY created_at, id"#,
+        status as Option<SubscriberStatus>,
+    )
+    .fetch(db)
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Erased {
+    /// Deleted with everything tied to it; `suppressed` when its hash stays behind.
+    Done {
+        suppressed: bool,
+    },
+    NotFound,
+}
+
+/// The subscriber and everything tied to them (consent records, tokens, deliveries, bounces:
+/// the foreign keys cascade) go in one transaction. Where they had unsubscribed, bounced or
+/// complained, the SHA-256 of the lower-cased address stays in `suppressions`.
+pub async fn erase(conn: &mut PgConnection, email: &str) -> sqlx::Result<Erased> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let found = sqlx::query!(
+        r#"SELECT id, status AS "status: SubscriberStatus" FROM subscribers WHERE lower(email) = lower($1) FOR UPDATE"#,
+        email,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(found) = found else {
+        return Ok(Erased::NotFound);
+    };
+    let suppress = matches!(
+        found.status,
+        SubscriberStatus::Unsubscribed | SubscriberStatus::Bounced | SubscriberStatus::Complained
+    );
+    if suppress {
+        sqlx::query!(
+            "INSERT INTO suppressions (hash, reason) SELECT sha256(convert_to(lower(email), 'UTF8')), status
+             FROM subscribers WHERE id = $1 ON CONFLICT (hash) DO NOTHING",
+            found.id,
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query!("DELETE FROM subscribers WHERE id = $1", found.id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(Erased::Done { suppressed: suppress })
 }

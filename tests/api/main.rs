@@ -23,5 +23,6 @@ mod openapi;
 mod recording;
 mod schedules;
 mod signup;
+mod subscribers;
 mod unsubscribe;
 mod workers;

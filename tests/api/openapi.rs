@@ -43,6 +43,17 @@ async fn the_openapi_document_covers_every_route() {
         ("/admin/ui/digests/{id}", "get"),
         ("/admin/ui/digests/{id}/retry", "post"),
         ("/admin/inbound", "post"),
+        ("/admin/subscribers", "post"),
+        ("/admin/subscribers/import", "post"),
+        ("/admin/subscribers/export", "get"),
+        ("/admin/subscribers/{email}", "get"),
+        ("/admin/subscribers/{email}", "delete"),
+        ("/admin/ui/subscribers", "post"),
+        ("/admin/ui/subscribers/import", "post"),
+        ("/admin/ui/subscribers/export", "get"),
+        ("/admin/ui/subscribers/{email}", "get"),
+        ("/admin/ui/subscribers/{email}/erase", "get"),
+        ("/admin/ui/subscribers/{email}/erase", "post"),
     ];
     for (path, method) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");

@@ -1,0 +1,275 @@
+//! Subscribers in and out, shared by the CLI, the admin API and the console: import a list, add
+//! one address, export, show everything held about a person, erase them.
+//!
+//! Import and add follow one set of rules: an existing subscriber is never changed, an address
+//! that unsubscribed, bounced or complained (or was erased after doing so) is never added back,
+//! a new address is `pending` with a confirmation mail queued in the same transaction unless
+//! the operator vouches for the person's consent (`confirmed` with a note).
+
+mod csv_input;
+
+use std::io::Read;
+
+use futures_util::StreamExt as _;
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub use self::csv_input::{InvalidLine, MAX_RECORD_BYTES, MAX_REPORTED};
+use super::OpsError;
+use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
+use crate::store::bounces::{self, BounceRecord};
+use crate::store::imports;
+use crate::store::subscribers::{self, Added, ConsentRecord, DeliveryRecord, Erased, Interface, SubscriberDetail};
+
+/// Why an import file was refused as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Not a list we can read (no header, no email column, not CSV); nothing was imported.
+    #[error("{0}")]
+    Format(String),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<ImportError> for OpsError {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::Format(message) => OpsError::invalid("file", message),
+            ImportError::Internal(e) => OpsError::Internal(e),
+        }
+    }
+}
+
+/// The operator's word on consent: with `confirmed`, new addresses need no confirmation mail,
+/// and the note (where and how the people agreed) is required and kept with each.
+#[derive(Debug, Clone)]
+pub struct Consent {
+    confirmed: bool,
+    note: Option<String>,
+}
+
+impl Consent {
+    pub fn parse(confirmed: bool, note: Option<&str>) -> Result<Self, OpsError> {
+        let note = note.map(crate::domain::single_line).map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        if note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
+            return Err(OpsError::invalid("consent", "Keep the consent note under 1000 characters."));
+        }
+        if confirmed && note.is_none() {
+            return Err(OpsError::invalid(
+                "consent",
+                "Adding people as confirmed needs a consent note: say where and how they agreed \
+                 (e.g. --consent \"signed up at our stand, 2026-11-20\").",
+            ));
+        }
+        Ok(Self { confirmed, note })
+    }
+}
+
+/// What an import did: `imported N, existing N, skipped N, invalid N`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportReport {
+    /// New subscribers.
+    pub imported: i64,
+    /// Already subscribers (pending or confirmed); left as they are.
+    pub existing: i64,
+    /// Not added: unsubscribed, bounced, complained or erased-and-suppressed addresses, and
+    /// repeats of an address earlier in the file.
+    pub skipped: i64,
+    /// The bad lines, each with its number and what is wrong (the first 1000).
+    pub invalid: Vec<InvalidLine>,
+    /// How many lines were bad in all.
+    pub invalid_count: u64,
+}
+
+impl std::fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "imported {}, existing {}, skipped {}, invalid {}",
+            self.imported, self.existing, self.skipped, self.invalid_count
+        )
+    }
+}
+
+/// Imports a CSV list in one transaction: every good row is streamed with `COPY` into a staging
+/// table, then one statement adds the new ones. A file that cannot be read as a list (or a
+/// database error) leaves nothing behind. Memory stays bounded whatever the size of `input`.
+pub async fn import(
+    db: &PgPool,
+    input: Box<dyn Read + Send>,
+    consent: &Consent,
+    interface: Interface,
+) -> Result<ImportReport, OpsError> {
+    let mut tx = db.begin().await?;
+    let mut copy = imports::stage(&mut tx).await?;
+    let (chunks, mut received) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let parser =
+        tokio::task::spawn_blocking(move || csv_input::parse(input, |chunk| chunks.blocking_send(chunk).is_ok()));
+    let mut failed = None;
+    while let Some(chunk) = received.recv().await {
+        if let Err(e) = copy.send(chunk).await {
+            failed = Some(e);
+            break;
+        }
+    }
+    // Lets the parser see that nobody is listening any more, if the copy failed.
+    drop(received);
+    let parsed = parser.await.map_err(|e| OpsError::Internal(e.into()));
+    let parsed = match (parsed, failed) {
+        (Ok(Ok(parsed)), None) => parsed,
+        (Ok(Err(e)), _) => {
+            copy.abort("the file was refused").await.ok();
+            return Err(e.into());
+        }
+        (_, Some(e)) => {
+            copy.abort("the copy failed").await.ok();
+            return Err(e.into());
+        }
+        (Err(e), None) => {
+            copy.abort("the parser failed").await.ok();
+            return Err(e);
+        }
+    };
+    copy.finish().await?;
+    let applied = imports::apply(&mut tx, consent.confirmed, consent.note.as_deref(), interface).await?;
+    tx.commit().await?;
+    tracing::info!(
+        rows = parsed.rows,
+        imported = applied.imported,
+        existing = applied.existing,
+        skipped = applied.skipped,
+        invalid = parsed.invalid_count,
+        ?interface,
+        "subscribers imported"
+    );
+    Ok(ImportReport {
+        imported: applied.imported,
+        existing: applied.existing,
+        skipped: applied.skipped,
+        invalid: parsed.invalid,
+        invalid_count: parsed.invalid_count,
+    })
+}
+
+/// A subscriber an operator added.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AddedSubscriber {
+    pub id: Uuid,
+    pub status: SubscriberStatus,
+}
+
+/// One address, by the import's rules. An existing subscriber or a suppressed address is a
+/// conflict, and changes nothing.
+pub async fn add(
+    db: &PgPool,
+    email: &str,
+    name: Option<&str>,
+    consent: &Consent,
+    interface: Interface,
+) -> Result<AddedSubscriber, OpsError> {
+    let email = SubscriberEmail::parse(email).map_err(|e| OpsError::invalid("email", e.to_string()))?;
+    let name = SubscriberName::parse(name.unwrap_or("")).map_err(|e| OpsError::invalid("name", e.to_string()))?;
+    let status = if consent.confirmed { SubscriberStatus::Confirmed } else { SubscriberStatus::Pending };
+    let mut conn = db.acquire().await?;
+    match subscribers::add_one(&mut conn, &email, name.as_ref(), status, consent.note.as_deref(), interface).await? {
+        Added::New { id, status } => {
+            tracing::info!(subscriber = %id, status = status.as_str(), ?interface, "subscriber added");
+            Ok(AddedSubscriber { id, status })
+        }
+        Added::Exists => Err(OpsError::Conflict("This address is already a subscriber; nothing was changed.".into())),
+        Added::Suppressed => Err(OpsError::Conflict(
+            "This address was erased after it unsubscribed, bounced or complained; it cannot be added again.".into(),
+        )),
+    }
+}
+
+/// Writes the subscribers (of one status) as CSV with a header row (`email,name,status,created_at`),
+/// a few hundred rows at a time: memory stays constant however long the list. Returns the rows.
+pub async fn export<W: AsyncWrite + Unpin>(
+    db: &PgPool,
+    status: Option<SubscriberStatus>,
+    mut out: W,
+) -> Result<u64, OpsError> {
+    let new_writer = || csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(80 * 1024));
+    let mut csv = new_writer();
+    csv.write_record(["email", "name", "status", "created_at"]).map_err(|e| OpsError::Internal(e.into()))?;
+    let mut rows = subscribers::export(db, status);
+    let mut count = 0;
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        let created = row.created_at.to_rfc3339();
+        csv.write_record([
+            row.email.as_str(),
+            row.name.as_deref().unwrap_or(""),
+            row.status.as_str(),
+            created.as_str(),
+        ])
+        .map_err(|e| OpsError::Internal(e.into()))?;
+        count += 1;
+        if count % 500 == 0 {
+            let chunk = std::mem::replace(&mut csv, new_writer());
+            write_chunk(&mut out, chunk).await?;
+        }
+    }
+    write_chunk(&mut out, csv).await?;
+    out.flush().await.map_err(|e| OpsError::Internal(e.into()))?;
+    Ok(count)
+}
+
+async fn write_chunk<W: AsyncWrite + Unpin>(out: &mut W, chunk: csv::Writer<Vec<u8>>) -> Result<(), OpsError> {
+    let bytes = chunk.into_inner().map_err(|e| OpsError::Internal(anyhow::anyhow!("{e}")))?;
+    out.write_all(&bytes).await.map_err(|e| OpsError::Internal(e.into()))
+}
+
+/// Everything held about one person (GDPR article 15): never token hashes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PersonData {
+    pub subscriber: SubscriberDetail,
+    /// Signup, confirmation, unsubscribe, import and additions, oldest first.
+    pub consent: Vec<ConsentRecord>,
+    /// Every mail, oldest first.
+    pub deliveries: Vec<DeliveryRecord>,
+    /// Bounces and complaints, newest first: kind, status, diagnostic, source, delivery_id, at.
+    #[schema(value_type = Vec<Object>)]
+    pub bounces: Vec<BounceRecord>,
+}
+
+pub async fn show(db: &PgPool, email: &str) -> Result<PersonData, OpsError> {
+    let mut conn = db.acquire().await?;
+    let subscriber = subscribers::by_email(&mut conn, lookup_key(email)?).await?.ok_or_else(not_found)?;
+    let consent = subscribers::consent_of(&mut conn, subscriber.id).await?;
+    let deliveries = subscribers::deliveries_of(&mut conn, subscriber.id).await?;
+    drop(conn);
+    let bounces = bounces::of_subscriber(db, subscriber.id).await?;
+    Ok(PersonData { subscriber, consent, deliveries, bounces })
+}
+
+/// Right to erasure (GDPR article 17): the subscriber and everything tied to them, in one
+/// transaction. Returns whether a hash of the address stays on the suppression list.
+pub async fn erase(db: &PgPool, email: &str) -> Result<bool, OpsError> {
+    let mut conn = db.acquire().await?;
+    match subscribers::erase(&mut conn, lookup_key(email)?).await? {
+        Erased::Done { suppressed } => {
+            tracing::info!(suppressed, "subscriber erased");
+            Ok(suppressed)
+        }
+        Erased::NotFound => Err(not_found()),
+    }
+}
+
+/// An address to look up: no stored address has control characters (Postgres refuses NUL in
+/// text outright) or is longer than an address can be.
+fn lookup_key(email: &str) -> Result<&str, OpsError> {
+    let email = email.trim();
+    if email.is_empty() || email.len() > 320 || email.chars().any(char::is_control) {
+        return Err(not_found());
+    }
+    Ok(email)
+}
+
+fn not_found() -> OpsError {
+    OpsError::NotFound("There is no subscriber with this address.".to_owned())
+}

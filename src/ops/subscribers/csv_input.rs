@@ -1,0 +1,279 @@
+//! Reading an import file: a header row naming the columns (`email` required; `name`,
+//! `created_at`, `status` optional; others ignored), UTF-8 with or without a byte-order mark,
+//! commas or semicolons (whichever the header uses more), quoted fields. Every row is checked
+//! here and turned into a line of CSV for `COPY`; a bad row becomes a report of its line number
+//! and what is wrong, never its address.
+
+use std::io::{self, BufRead, BufReader, Read};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+use super::ImportError;
+use crate::domain::{EmailError, SubscriberEmail, SubscriberName, SubscriberStatus};
+
+/// No legitimate row comes near this; a file with longer ones is not a subscriber list, and
+/// reading it must not take memory in proportion to it.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+/// Bad lines reported in full; past this they are only counted.
+pub const MAX_REPORTED: usize = 1000;
+/// COPY data is sent in chunks of about this size.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// A line that was not imported, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct InvalidLine {
+    pub line: u64,
+    pub error: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// The first [`MAX_REPORTED`] bad lines.
+    pub invalid: Vec<InvalidLine>,
+    pub invalid_count: u64,
+    pub rows: u64,
+}
+
+/// Reads `input` to its end, sending the good rows as COPY CSV chunks through `send` (which
+/// returns false when the receiver is gone). Runs on a blocking thread.
+pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool) -> Result<Parsed, ImportError> {
+    let mut reader = BufReader::with_capacity(64 * 1024, Limited::new(input));
+    let delimiter = sniff(&mut reader)?;
+    let mut csv = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(reader);
+    let headers = csv.byte_headers().map_err(read_error)?.clone();
+    if headers.is_empty() {
+        return Err(ImportError::Format(
+            "The file is empty: the first line must name the columns, e.g. email,name.".into(),
+        ));
+    }
+    let names: Vec<String> = headers
+        .iter()
+        .map(|h| std::str::from_utf8(h).map(|s| s.trim().to_ascii_lowercase()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| ImportError::Format("The header row is not UTF-8 text; save the file as UTF-8 CSV.".into()))?;
+    let column = |wanted: &str| names.iter().position(|n| n == wanted);
+    let Some(email_at) = column("email") else {
+        return Err(ImportError::Format(
+            "The header row has no email column; name the columns in the first line, e.g. email,name.".into(),
+        ));
+    };
+    let (name_at, created_at, status_at) = (column("name"), column("created_at"), column("status"));
+
+    let mut parsed = Parsed::default();
+    let mut out = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(CHUNK_BYTES + 1024));
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match csv.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(read_error(e)),
+        }
+        let line = record.position().map_or(0, csv::Position::line);
+        let field = |at: Option<usize>| at.and_then(|i| record.get(i)).unwrap_or(b"");
+        match check_row(field(Some(email_at)), field(name_at), field(created_at), field(status_at)) {
+            Ok(row) => {
+                parsed.rows += 1;
+                let created = row.created_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+                let status = row.status.map(SubscriberStatus::as_str).unwrap_or_default();
+                let line = line.to_string();
+                out.write_record([
+                    line.as_str(),
+                    row.email.as_str(),
+                    row.name.as_ref().map_or("", SubscriberName::as_str),
+                    created.as_str(),
+                    status,
+                ])
+                .map_err(|e| ImportError::Internal(e.into()))?;
+            }
+            Err(error) => {
+                parsed.invalid_count += 1;
+                if parsed.invalid.len() < MAX_REPORTED {
+                    parsed.invalid.push(InvalidLine { line, error });
+                }
+            }
+        }
+        if out.get_ref().len() >= CHUNK_BYTES {
+            let chunk =
+                std::mem::replace(&mut out, csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new()));
+            let bytes = chunk.into_inner().map_err(|e| ImportError::Internal(anyhow::anyhow!("{e}")))?;
+            if !send(bytes) {
+                return Err(ImportError::Internal(anyhow::anyhow!("the import was stopped")));
+            }
+        }
+    }
+    let bytes = out.into_inner().map_err(|e| ImportError::Internal(anyhow::anyhow!("{e}")))?;
+    if !bytes.is_empty() && !send(bytes) {
+        return Err(ImportError::Internal(anyhow::anyhow!("the import was stopped")));
+    }
+    Ok(parsed)
+}
+
+struct Row {
+    email: SubscriberEmail,
+    name: Option<SubscriberName>,
+    created_at: Option<DateTime<Utc>>,
+    status: Option<SubscriberStatus>,
+}
+
+/// One row's fields; the error names what is wrong and never repeats the value.
+fn check_row(email: &[u8], name: &[u8], created_at: &[u8], status: &[u8]) -> Result<Row, String> {
+    fn text<'a>(bytes: &'a [u8], column: &str) -> Result<&'a str, String> {
+        std::str::from_utf8(bytes).map_err(|_| format!("the {column} is not UTF-8 text; save the file as UTF-8 CSV"))
+    }
+    let email = SubscriberEmail::parse(text(email, "email")?).map_err(|e| match e {
+        EmailError::Empty => "no email address".to_owned(),
+        EmailError::TooLong => "the email address is longer than 254 characters".to_owned(),
+        EmailError::Invalid => "not a valid email address".to_owned(),
+    })?;
+    let name = SubscriberName::parse(text(name, "name")?).map_err(|e| format!("name: {e}"))?;
+    let created_at = parse_time(text(created_at, "created_at")?)?;
+    let status = match text(status, "status")?.trim() {
+        "" => None,
+        s => Some(
+            serde_json::from_value::<SubscriberStatus>(serde_json::Value::String(s.to_ascii_lowercase()))
+                .map_err(|_| "status must be pending, confirmed, unsubscribed, bounced or complained".to_owned())?,
+        ),
+    };
+    Ok(Row { email, name, created_at, status })
+}
+
+/// RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC) or a date.
+fn parse_time(raw: &str) -> Result<Option<DateTime<Utc>>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S") {
+        return Ok(Some(t.and_utc()));
+    }
+    if let Some(t) = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)) {
+        return Ok(Some(t.and_utc()));
+    }
+    Err("created_at must be a time such as 2026-01-31T09:00:00Z or a date such as 2026-01-31".to_owned())
+}
+
+/// Skips a UTF-8 byte-order mark and chooses the delimiter the header row uses more of.
+fn sniff(reader: &mut impl BufRead) -> Result<u8, ImportError> {
+    let buffer = reader.fill_buf().map_err(io_error)?;
+    let bom = buffer.starts_with(b"\xEF\xBB\xBF");
+    let start = if bom { 3 } else { 0 };
+    let header = &buffer[start..];
+    let header = &header[..header.iter().position(|&b| b == b'\n').unwrap_or(header.len())];
+    let (mut commas, mut semicolons, mut quoted) = (0, 0, false);
+    for &b in header {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => commas += 1,
+            b';' if !quoted => semicolons += 1,
+            _ => {}
+        }
+    }
+    reader.consume(start);
+    Ok(if semicolons > commas { b';' } else { b',' })
+}
+
+fn read_error(e: csv::Error) -> ImportError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => io_error(e),
+        other => ImportError::Format(format!("The file could not be read as CSV: {other:?}")),
+    }
+}
+
+fn io_error(e: io::Error) -> ImportError {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<TooLong>()) {
+        Some(TooLong(line)) => ImportError::Format(format!(
+            "Line {line} is longer than {} KiB (or opens a quote that never closes); is this a CSV list of addresses?",
+            MAX_RECORD_BYTES / 1024
+        )),
+        None => ImportError::Format(format!("The file could not be read: {e}")),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("record too long at line {0}")]
+struct TooLong(u64);
+
+/// Refuses a record (a line, or several inside a quoted field) longer than
+/// [`MAX_RECORD_BYTES`], before the CSV reader would buffer it whole.
+struct Limited<R> {
+    inner: R,
+    in_quotes: bool,
+    since_break: usize,
+    line: u64,
+}
+
+impl<R> Limited<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, in_quotes: false, since_break: 0, line: 1 }
+    }
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            match b {
+                b'"' => self.in_quotes = !self.in_quotes,
+                b'\n' => {
+                    self.line += 1;
+                    if !self.in_quotes {
+                        self.since_break = 0;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            self.since_break += 1;
+            if self.since_break > MAX_RECORD_BYTES {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, TooLong(self.line)));
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &[u8]) -> (Result<Parsed, ImportError>, String) {
+        let mut copied = Vec::new();
+        let result = parse(Box::new(io::Cursor::new(text.to_vec())), |chunk| {
+            copied.extend(chunk);
+            true
+        });
+        (result, String::from_utf8(copied).unwrap())
+    }
+
+    #[test]
+    fn reads_semicolons_quotes_and_a_byte_order_mark() {
+        let (parsed, copied) = run(b"\xEF\xBB\xBFName;E-mail;EMAIL\n\"Doe; Jane\";x;jane@example.com\n");
+        let parsed = parsed.unwrap();
+        assert_eq!(parsed.rows, 1);
+        assert_eq!(copied, "2,jane@example.com,Doe; Jane,,\n");
+    }
+
+    #[test]
+    fn reports_bad_lines_by_number_without_the_address() {
+        let (parsed, _) = run(b"email,name,created_at\nnot-an-address,,\nok@example.com,,yesterday\n\xff@x.com,,\n");
+        let parsed = parsed.unwrap();
+        assert_eq!(parsed.rows, 0);
+        let lines: Vec<u64> = parsed.invalid.iter().map(|i| i.line).collect();
+        assert_eq!(lines, [2, 3, 4]);
+        assert!(parsed.invalid.iter().all(|i| !i.error.contains("not-an-address") && !i.error.contains("ok@")));
+    }
+
+    #[test]
+    fn refuses_a_file_without_an_email_column_or_with_a_giant_line() {
+        assert!(
+            matches!(run(b"name,mail\nx,y@z.com\n").0, Err(ImportError::Format(m)) if m.contains("no email column"))
+        );
+        let mut giant = b"email\n".to_vec();
+        giant.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
+        assert!(matches!(run(&giant).0, Err(ImportError::Format(m)) if m.contains("Line 2 is longer")));
+        assert!(matches!(run(b"").0, Err(ImportError::Format(_))));
+    }
+}
