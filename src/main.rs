@@ -50,8 +50,15 @@ enum Command {
         recipient: Option<String>,
     },
     /// Check the deliverability settings (DKIM, bounce address, alignment) and print the DNS
-    /// records to publish. No network calls.
-    Doctor,
+    /// records to publish. No network calls unless asked.
+    Doctor {
+        /// Also look the TXT records up (DKIM, SPF, DMARC) and say which are published.
+        #[arg(long)]
+        dns: bool,
+        /// The nameserver to ask, IP:PORT (default: the first in /etc/resolv.conf); implies --dns.
+        #[arg(long, value_name = "ADDR")]
+        dns_server: Option<String>,
+    },
     /// Import, add, export, show and erase subscribers.
     #[command(subcommand)]
     Subscribers(SubscribersCommand),
@@ -133,7 +140,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
             until_interrupted(run_articles(&db, &settings, command), &shutdown).await
         }
         Command::Inbound { recipient } => run_inbound(&settings, recipient.as_deref()).await,
-        Command::Doctor => run_doctor(&settings),
+        Command::Doctor { dns, dns_server } => run_doctor(&settings, dns, dns_server.as_deref()).await,
         Command::Digest(command) => {
             let db = broadsheet::store::pool::connect(&settings.database).await?;
             until_interrupted(run_digest(&db, &settings, command), &shutdown).await

@@ -1,6 +1,9 @@
 //! Subscribers: the admin API (list, add, import, export, a person's data, erasure) and the
 //! console's pages (`/admin/ui/subscribers`: counts by status, search by address, pages of 50,
 //! add, import, export; a person's page with their history and erasure, in `subscribers/pages.rs`).
+//!
+//! (A little over 400 lines: six API routes and the console list's handlers, each with its
+//! OpenAPI annotation; the person's pages already live in `subscribers/pages.rs`.)
 
 mod pages;
 

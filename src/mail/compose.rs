@@ -145,18 +145,7 @@ impl Composer {
         confirm: &Token,
         unsubscribe: &Token,
     ) -> anyhow::Result<BuiltMessage> {
-        let unsubscribe_url = self.unsubscribe_url(unsubscribe);
-        let rendered = self.templates.render(
-            "confirmation",
-            ConfirmationContext {
-                newsletter: &self.newsletter,
-                name: to.name,
-                confirm_url: self.base_url.join(&format!("/subscriptions/confirm?token={}", confirm.expose())),
-                unsubscribe_url: unsubscribe_url.clone(),
-                ttl_hours: self.token_ttl_hours.clone(),
-            },
-        )?;
-        self.message(to, rendered, unsubscribe, &unsubscribe_url, "confirmation")
+        self.with_confirm_link("confirmation", to, confirm, unsubscribe)
     }
 
     /// The welcome mail, once a subscriber confirmed.
@@ -176,9 +165,21 @@ impl Composer {
 
     /// The one reminder to a pending subscriber, with a fresh confirmation link.
     pub fn reminder(&self, to: Recipient<'_>, confirm: &Token, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
+        self.with_confirm_link("reminder", to, confirm, unsubscribe)
+    }
+
+    /// A mail asking to confirm (`template` is `confirmation` or `reminder`; the template name
+    /// is also the campaign in `Feedback-ID`).
+    fn with_confirm_link(
+        &self,
+        template: &str,
+        to: Recipient<'_>,
+        confirm: &Token,
+        unsubscribe: &Token,
+    ) -> anyhow::Result<BuiltMessage> {
         let unsubscribe_url = self.unsubscribe_url(unsubscribe);
         let rendered = self.templates.render(
-            "reminder",
+            template,
             ConfirmationContext {
                 newsletter: &self.newsletter,
                 name: to.name,
@@ -187,7 +188,7 @@ impl Composer {
                 ttl_hours: self.token_ttl_hours.clone(),
             },
         )?;
-        self.message(to, rendered, unsubscribe, &unsubscribe_url, "reminder")
+        self.message(to, rendered, unsubscribe, &unsubscribe_url, template)
     }
 
     /// One digest message. Only the greeting and the unsubscribe link differ per recipient.

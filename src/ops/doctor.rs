@@ -151,3 +151,42 @@ fn round_trip(signer: &DkimSigner) -> Result<(), String> {
     let signed = signer.sign(b"From: a@b.example\r\nSubject: doctor\r\n\r\nhello\r\n");
     signer.verify_own(&signed)
 }
+
+/// `--dns`: looks up the TXT records the checkup asks for and says which are published as
+/// printed. `server` is a nameserver's address (default: the first in /etc/resolv.conf).
+pub async fn check_dns(checkup: &Checkup, server: Option<std::net::SocketAddr>) -> Vec<Finding> {
+    let Some(server) = server.or_else(super::dns::system_nameserver) else {
+        return vec![Finding {
+            level: Level::Error,
+            message: "no nameserver to ask (none in /etc/resolv.conf)".to_owned(),
+        }];
+    };
+    let compact = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let mut findings = Vec::new();
+    for record in checkup.records.iter().filter(|r| r.kind == "TXT") {
+        let found = match super::dns::txt(server, &record.name, std::time::Duration::from_secs(5)).await {
+            Ok(found) => found,
+            Err(e) => {
+                findings.push(Finding { level: Level::Error, message: format!("DNS: {} TXT: {e}", record.name) });
+                continue;
+            }
+        };
+        // The DKIM key must be exactly what we sign with; SPF and DMARC are ours to suggest.
+        let prefix = record.value.split(';').next().unwrap_or_default().split(' ').next().unwrap_or_default();
+        let (level, message) = if record.why == "DKIM public key" {
+            if found.iter().any(|f| compact(f) == compact(&record.value)) {
+                (Level::Ok, format!("DNS: {} publishes the DKIM key that signs", record.name))
+            } else if found.is_empty() {
+                (Level::Error, format!("DNS: {} has no TXT record; publish the one above", record.name))
+            } else {
+                (Level::Error, format!("DNS: {} publishes another key than the one that signs", record.name))
+            }
+        } else if found.iter().any(|f| f.starts_with(prefix)) {
+            (Level::Ok, format!("DNS: {} has a {prefix} record", record.name))
+        } else {
+            (Level::Warn, format!("DNS: {} has no {prefix} record", record.name))
+        };
+        findings.push(Finding { level, message });
+    }
+    findings
+}

@@ -4,6 +4,7 @@
 
 pub mod articles;
 pub mod digests;
+mod dns;
 pub mod doctor;
 mod error;
 pub mod feeds;

@@ -1,4 +1,7 @@
 //! Subscribers and their consent trail.
+//!
+//! (Over 400 lines: one aggregate whose statements are long SQL — the one-statement signup with
+//! its daily cap, a person's data, erasure with suppression — each next to the code that uses it.)
 
 use std::net::IpAddr;
 
