@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::AdminAuth;
 use super::console::page;
-use super::error::{Error, ErrorBody, PageError};
+use super::error::{AdminRefusals, Error, ErrorBody, PageError};
 use super::input::{FromFields, FromJsonObject, JsonBody, optional_text, required_text};
 use super::session::{CsrfForm, Session};
 use crate::domain::ArticleInput;
@@ -77,9 +77,7 @@ pub struct ArticleList {
         (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "A field to fix", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn add_article(
     _: AdminAuth,
@@ -98,9 +96,7 @@ async fn add_article(
 /// Articles, newest first.
 #[utoipa::path(get, path = "/admin/articles", tag = "admin", security(("admin_token" = [])),
     responses((status = 200, description = "Articles", body = ArticleList),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn list_articles(_: AdminAuth, State(state): State<AppState>) -> Result<Json<ArticleList>, Error> {
     Ok(Json(ArticleList { articles: articles::list(&state.db, 500).await? }))

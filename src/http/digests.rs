@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::AdminAuth;
 use super::console::page;
-use super::error::{Error, ErrorBody, PageError};
+use super::error::{AdminRefusals, Error, ErrorBody, PageError};
 use super::input::{FromFields, FromJsonObject, JsonBody, optional_text};
 use super::session::{CsrfForm, Session};
 use crate::domain::{SubscriberStatus, Token, parse_idempotency_key};
@@ -94,9 +94,7 @@ fn article_ids(map: &Map<String, serde_json::Value>) -> Result<Option<Vec<Uuid>>
         (status = 400, description = "Not valid JSON, or a bad Idempotency-Key", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "No articles to send, an unknown article, or a bad send_at", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn send_digest(
     _: AdminAuth,
@@ -127,9 +125,7 @@ async fn send_digest(
         (status = 204, description = "Cancelled (or cancelled before)"),
         (status = 404, description = "No such digest", body = ErrorBody),
         (status = 409, description = "It has started: too late to cancel", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn cancel_digest(
     _: AdminAuth,
@@ -148,9 +144,7 @@ async fn cancel_digest(
     responses(
         (status = 200, description = "Counts", body = Progress),
         (status = 404, description = "No such digest", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn digest_status(
     _: AdminAuth,
@@ -181,9 +175,7 @@ pub struct PreviewQuery {
         (status = 200, description = "The rendered mail", content_type = "text/html", body = String),
         (status = 400, description = "A bad query string", body = ErrorBody),
         (status = 422, description = "No articles, or a bad article id", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn preview_digest(
     _: AdminAuth,

@@ -173,3 +173,18 @@ impl From<crate::domain::FieldError> for Error {
         crate::ops::OpsError::from(e).into()
     }
 }
+
+/// What every admin API route may answer besides its own responses, declared once for the
+/// OpenAPI document (`responses(..., AdminRefusals)`).
+#[derive(utoipa::IntoResponses)]
+pub enum AdminRefusals {
+    /// Missing or wrong admin token
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// Too many wrong admin tokens from this client; see Retry-After
+    #[response(status = 429)]
+    TooManyTries(ErrorBody),
+    /// The database is unreachable
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}

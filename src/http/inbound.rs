@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AdminAuth;
-use super::error::{Error, ErrorBody};
+use super::error::{AdminRefusals, Error, ErrorBody};
 use super::state::AppState;
 use crate::mail::inbound::MAX_INBOUND_BYTES;
 use crate::ops::inbound::{self, InboundSettings, Processed};
@@ -36,9 +36,7 @@ struct InboundQuery {
         (status = 200, description = "What was decided", body = Processed),
         (status = 400, description = "No message in the body", body = ErrorBody),
         (status = 413, description = "Larger than 10 MB", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn receive(
     _: AdminAuth,

@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::AdminAuth;
 use super::console::page;
-use super::error::{Error, ErrorBody, PageError};
+use super::error::{AdminRefusals, Error, ErrorBody, PageError};
 use super::input::{FromJsonObject, JsonBody, optional_text, required_text};
 use super::session::Session;
 use crate::domain::SubscriberStatus;
@@ -78,9 +78,7 @@ pub struct SubscriberPage {
         (status = 200, description = "A page of subscribers", body = SubscriberPage),
         (status = 400, description = "A bad query string", body = ErrorBody),
         (status = 422, description = "An unknown status", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn list_subscribers(
     _: AdminAuth,
@@ -139,9 +137,7 @@ impl FromJsonObject for AddRequest {
         (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "A field to fix", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn add_subscriber(
     _: AdminAuth,
@@ -189,9 +185,7 @@ fn parse_flag(raw: Option<&str>, field: &'static str) -> Result<bool, Error> {
         (status = 413, description = "Larger than 10 MiB: use the CLI", body = ErrorBody),
         (status = 415, description = "Not text/csv", body = ErrorBody),
         (status = 422, description = "Not a list we can read (no email column, a giant line), or consent missing; nothing was imported", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn import_subscribers(
     _: AdminAuth,
@@ -295,9 +289,7 @@ fn csv_stream(state: &AppState, status: Option<SubscriberStatus>) -> Response {
     responses(
         (status = 200, description = "The person's data", body = PersonData),
         (status = 404, description = "No subscriber with this address", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn show_subscriber(
     _: AdminAuth,
@@ -315,9 +307,7 @@ async fn show_subscriber(
     responses(
         (status = 204, description = "Erased"),
         (status = 404, description = "No subscriber with this address", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn erase_subscriber(
     _: AdminAuth,
