@@ -119,12 +119,12 @@ impl Worker {
         if ids.is_empty() {
             return;
         }
-        match deliveries::release(&self.db, self.id, ids).await {
-            Ok(_) => self.leases.let_go(ids.iter().copied()),
-            Err(e) => {
-                tracing::warn!(error = %e, rows = ids.len(), "handing back rows failed; their leases will return them")
-            }
+        if let Err(e) = deliveries::release(&self.db, self.id, ids).await {
+            tracing::warn!(error = %e, rows = ids.len(), "handing back rows failed; their leases will return them");
         }
+        // Either way they are no longer ours: were they still held, the keeper would renew their
+        // leases forever (found by faults/run's database outage: rows stuck until the stop).
+        self.leases.let_go(ids.iter().copied());
     }
 
     /// Settles rows that no longer need sending and mints the tokens of the rest, storing their
