@@ -434,6 +434,9 @@ async fn the_console_adds_imports_exports_shows_and_erases() {
     assert!(list.contains("csrf"), "{list}");
     let csrf = csrf_of(&list);
     assert!(list.contains("action=\"/admin/ui/subscribers/import\"") && list.contains("/admin/ui/subscribers/export"));
+    assert_eq!(list.matches("id=\"import\"").count(), 1, "the forms appear once, in the page, not in its title");
+    let title = &list[list.find("<title>").unwrap() + "<title>".len()..list.find("</title>").unwrap()];
+    assert!(!title.contains('<'), "a plain title: {title}");
 
     let imported = post(
         "/admin/ui/subscribers/import".into(),
