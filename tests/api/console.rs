@@ -37,6 +37,13 @@ async fn console_sessions_are_cookies_with_csrf_and_articles_can_be_edited_until
             .body(serde_urlencoded::to_string(fields).unwrap())
             .send()
     };
+    // Every console page has a plain title and its content once (a template's title block once
+    // swallowed a copy of the page).
+    for path in ["/admin", "/admin/ui/subscribers", "/admin/ui/articles", "/admin/ui/digests"] {
+        let html = get(path).await.unwrap().text().await.unwrap();
+        let title = &html[html.find("<title>").unwrap() + "<title>".len()..html.find("</title>").unwrap()];
+        assert!(!title.contains('<'), "{path}: a plain title, not {title:?}");
+    }
     let page = get("/admin/ui/articles").await.unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
