@@ -27,20 +27,31 @@ pub struct Applied {
 }
 
 /// Adds the staged addresses that are neither subscribers (in any status, any case) nor
-/// suppressed, in one statement: the subscriber, a consent record of kind `import`, and, for
-/// each new pending subscriber, a confirmation mail in the queue (counted against the
-/// address's daily cap like a signup's).
+/// suppressed, in one statement: the subscribers, pointing at one consent record of kind
+/// `import` for the whole file (the note, the time, the interface), and, for each new pending
+/// subscriber, a confirmation mail in the queue (counted against the address's daily cap like a
+/// signup's).
 ///
 /// A row's status is `confirmed` when `confirmed` is set and the file says nothing else;
 /// `pending` without it; a row the file marks `pending`, `unsubscribed`, `bounced` or
 /// `complained` keeps that word, so an exported list comes back as it was and never causes mail
 /// to someone who left.
+///
+/// Speed (measured on a 1M-row list): new rows go in sorted by address with ids that grow in
+/// that order (UUIDv7), so both unique indexes are appended to rather than written on
+/// random pages; the sort stays in memory; the suppression list is read only when it has
+/// entries (a SHA-256 per row otherwise).
 pub async fn apply(
     conn: &mut PgConnection,
     confirmed: bool,
     note: Option<&str>,
     interface: Interface,
 ) -> sqlx::Result<Applied> {
+    // For this transaction only: the sort by address (~150 MB for 1M rows) in memory rather than
+    // spilled to disk, and no JIT compilation for a statement that runs once.
+    sqlx::query!("SELECT set_config('work_mem', '256MB', true) AS work_mem, set_config('jit', 'off', true) AS jit")
+        .fetch_one(&mut *conn)
+        .await?;
     // The planner knows nothing of a table filled a moment ago.
     sqlx::query!("ANALYZE import_rows").execute(&mut *conn).await?;
     let row = sqlx::query!(
@@ -50,30 +61,49 @@ pub async fn apply(
             FROM import_rows ORDER BY lower(email), line
         ),
         fresh AS (
-            SELECT gen_random_uuid() AS id, c.email, c.name, c.created_at,
+            SELECT row_number() OVER (ORDER BY lower(c.email)) AS n, c.email, c.name, c.created_at,
                    CASE WHEN c.status IS NULL OR c.status = 'confirmed'
                         THEN CASE WHEN $1 THEN 'confirmed' ELSE 'pending' END::subscriber_status
                         ELSE c.status END AS status
             FROM candidates c
             WHERE NOT EXISTS (SELECT 1 FROM subscribers s WHERE lower(s.email) = lower(c.email))
-              AND NOT EXISTS (SELECT 1 FROM suppressions x
-                              WHERE x.hash = sha256(convert_to(lower(c.email), 'UTF8')))
+              AND (NOT EXISTS (SELECT 1 FROM suppressions)
+                   OR NOT EXISTS (SELECT 1 FROM suppressions x
+                                  WHERE x.hash = sha256(convert_to(lower(c.email), 'UTF8'))))
+        ),
+        record AS (
+            -- Only an import that adds someone leaves a record: a repeated file changes nothing.
+            INSERT INTO imports (note, interface, confirmed)
+            SELECT $2, $3, $1 WHERE EXISTS (SELECT 1 FROM fresh)
+            RETURNING id
+        ),
+        -- A UUIDv7 (RFC 9562) per row: the statement's time in milliseconds, the row's number as
+        -- a 30-bit counter (method 1, "fixed-length dedicated counter"), 44 random bits drawn once
+        -- per import. Ids that grow with the insert order put each primary-key entry at the
+        -- index's right edge instead of on a random page (a 1M-row import inserted in half the
+        -- time); computed inline, as a function call per row cost more than it saved.
+        stamp AS (
+            SELECT lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7' AS head,
+                   substr(md5(gen_random_uuid()::text), 1, 11) AS tail
+        ),
+        numbered AS (
+            SELECT (stamp.head || lpad(to_hex((f.n >> 18) & 4095), 3, '0') || to_hex(8 | ((f.n >> 16) & 3))
+                    || lpad(to_hex(f.n & 65535), 4, '0') || stamp.tail)::uuid AS id, f.*
+            FROM fresh f, stamp
         ),
         inserted AS (
             INSERT INTO subscribers (id, email, name, status, created_at, confirmed_at, unsubscribed_at,
-                                     confirmation_mails_at, confirmation_queued_by)
-            SELECT id, email, name, status, coalesce(created_at, now()),
-                   CASE WHEN status = 'confirmed' THEN now() END,
-                   CASE WHEN status = 'unsubscribed' THEN now() END,
-                   CASE WHEN status = 'pending' THEN ARRAY[now()] ELSE '{}' END,
-                   CASE WHEN status = 'pending' THEN id END
-            FROM fresh
+                                     confirmation_mails_at, confirmation_queued_by, import_id)
+            SELECT n.id, n.email, n.name, n.status, coalesce(n.created_at, now()),
+                   CASE WHEN n.status = 'confirmed' THEN now() END,
+                   CASE WHEN n.status = 'unsubscribed' THEN now() END,
+                   CASE WHEN n.status = 'pending' THEN ARRAY[now()] ELSE '{}' END,
+                   CASE WHEN n.status = 'pending' THEN n.id END,
+                   (SELECT id FROM record)
+            -- In `n` order, as `fresh` numbered them (a sort here would only cost).
+            FROM numbered n
             ON CONFLICT (lower(email)) DO NOTHING
             RETURNING id, status
-        ),
-        consent AS (
-            INSERT INTO consent_events (subscriber_id, action, note, interface)
-            SELECT id, 'import', $2::text, $3::consent_interface FROM inserted
         ),
         queued AS (
             INSERT INTO deliveries (kind, subscriber_id)

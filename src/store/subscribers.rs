@@ -361,9 +361,14 @@ pub struct ConsentRecord {
 pub async fn consent_of(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<Vec<ConsentRecord>> {
     sqlx::query_as!(
         ConsentRecord,
-        r#"SELECT action::text AS "action!", at, host(ip) AS ip, user_agent, note,
-                  interface AS "interface: Interface"
-           FROM consent_events WHERE subscriber_id = $1 ORDER BY at, id"#,
+        // An imported subscriber's consent is the import's record, kept once per file.
+        r#"SELECT action AS "action!", at AS "at!", ip, user_agent, note, interface AS "interface: Interface"
+           FROM (SELECT action::text, at, host(ip) AS ip, user_agent, note, interface, id
+                 FROM consent_events WHERE subscriber_id = $1
+                 UNION ALL
+                 SELECT 'import', i.at, NULL, NULL, i.note, i.interface, 0
+                 FROM subscribers s JOIN imports i ON i.id = s.import_id WHERE s.id = $1) records
+           ORDER BY at, id"#,
         subscriber_id,
     )
     .fetch_all(conn)

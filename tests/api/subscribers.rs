@@ -59,7 +59,7 @@ async fn an_imported_list_is_pending_with_mail_queued_and_importing_it_again_cha
     to.sort();
     assert_eq!(to, ["Bob@example.com", "ann@example.com"]);
     let consent: (String, Option<String>, Option<String>) = sqlx::query_as(
-        "SELECT action::text, interface::text, note FROM consent_events c JOIN subscribers s ON s.id = c.subscriber_id
+        "SELECT 'import', i.interface::text, i.note FROM imports i JOIN subscribers s ON s.import_id = i.id
          WHERE s.email = 'ann@example.com'",
     )
     .fetch_one(&app.db)
@@ -71,7 +71,9 @@ async fn an_imported_list_is_pending_with_mail_queued_and_importing_it_again_cha
     assert_eq!(text(&again.stdout).trim(), "imported 0, existing 3, skipped 4, invalid 2");
     assert_eq!(count(&app, "SELECT count(*) FROM subscribers").await, 6);
     assert_eq!(count(&app, "SELECT count(*) FROM deliveries").await, 2);
-    assert_eq!(count(&app, "SELECT count(*) FROM consent_events").await, 2);
+    // One consent record for the file, none for the repeat that added nobody.
+    assert_eq!(count(&app, "SELECT count(*) FROM imports").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM consent_events").await, 0);
 }
 
 #[tokio::test]
@@ -96,9 +98,21 @@ async fn confirmed_imports_need_a_consent_note_and_keep_it() {
     assert_eq!(created.to_rfc3339(), "2024-03-01T00:00:00+00:00");
     assert_eq!(count(&app, "SELECT count(*) FROM deliveries").await, 0);
     assert_eq!(
-        count(&app, "SELECT count(*) FROM consent_events WHERE action = 'import' AND note = 'signed up at our stand' AND interface = 'cli'").await,
+        count(
+            &app,
+            "SELECT count(*) FROM subscribers s JOIN imports i ON i.id = s.import_id
+             WHERE i.note = 'signed up at our stand' AND i.interface = 'cli' AND i.confirmed"
+        )
+        .await,
         2
     );
+    // The person's data shows the import as their consent record.
+    let data: serde_json::Value =
+        app.admin_get("/admin/subscribers/bea@example.com").send().await.unwrap().json().await.unwrap();
+    assert_eq!(data["consent"].as_array().map(Vec::len), Some(1), "{data}");
+    assert_eq!(data["consent"][0]["action"], "import");
+    assert_eq!(data["consent"][0]["note"], "signed up at our stand");
+    assert_eq!(data["consent"][0]["interface"], "cli");
 }
 
 #[tokio::test]
@@ -174,7 +188,7 @@ async fn the_import_api_takes_csv_up_to_its_limit_and_says_how_it_went() {
     assert_eq!(report["invalid"], serde_json::json!([{"line": 3, "error": "not a valid email address"}]));
     let name: String = sqlx::query_scalar("SELECT name FROM subscribers").fetch_one(&app.db).await.unwrap();
     assert_eq!(name, "Ann; the first");
-    assert_eq!(count(&app, "SELECT count(*) FROM consent_events WHERE interface = 'api'").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM imports WHERE interface = 'api'").await, 1);
 
     assert_eq!(
         post("/admin/subscribers/import?confirmed=true", "email\nb@example.com\n".into()).await.unwrap().status(),
@@ -453,7 +467,7 @@ async fn the_console_adds_imports_exports_shows_and_erases() {
     assert!(page.contains("imported 1, existing 0, skipped 0, invalid 1"), "{page}");
     assert!(page.contains("line 3: not a valid email address"));
     assert!(page.contains("href=\"/admin/ui/subscribers/ann%40example.com\""), "rows link to the person's page");
-    assert_eq!(count(&app, "SELECT count(*) FROM consent_events WHERE interface = 'console'").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM imports WHERE interface = 'console'").await, 1);
 
     let refused = post(
         "/admin/ui/subscribers".into(),
