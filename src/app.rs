@@ -46,11 +46,12 @@ impl Application {
                 SecretString::from(token.expose().to_owned())
             }
         };
+        let token_keys = settings.token_keys()?;
         let wake = Arc::new(Notify::new());
         let worker = if with_worker { Some(Worker::new(db.clone(), &settings, wake.clone())?) } else { None };
         let composer =
             Composer::new(&settings.mail, settings.http.base_url.clone(), settings.subscriptions.token_ttl_hours)?;
-        let state = AppState::new(db, settings, admin_token, wake, composer);
+        let state = AppState::new(db, settings, admin_token, wake, composer, token_keys);
         Ok(Self { listener, state, worker })
     }
 

@@ -44,6 +44,8 @@ pub struct Settings {
     #[serde(default)]
     pub bounces: BounceSettings,
     pub digests: DigestSettings,
+    #[serde(default)]
+    pub tokens: TokenSettings,
     #[serde(skip, default = "local")]
     pub environment: Environment,
 }
@@ -89,6 +91,20 @@ pub struct SubscriptionSettings {
     /// One reminder to a pending subscriber this long after their confirmation mail; 0 = none.
     pub reminder_after_hours: f64,
 }
+
+/// `[tokens]`: the keys confirmation and unsubscribe links are signed with.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// The first signs, every one verifies (rotation). Required in production; locally, when
+    /// empty, a key is generated once and kept in [`LOCAL_TOKEN_KEY`].
+    #[serde(default, deserialize_with = "secrets_list_or_commas")]
+    pub keys: Vec<SecretString>,
+}
+
+/// Where a local run keeps its generated link key, beside the local outbox, so links in the
+/// mails there survive a restart.
+pub const LOCAL_TOKEN_KEY: &str = "var/token-key";
 
 /// Automatic digests.
 #[derive(Debug, Clone, Deserialize)]
@@ -152,6 +168,26 @@ fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>,
             })
             .collect(),
         other => Err(serde::de::Error::custom(format!("expected a list of URLs, found {}", other.type_str()))),
+    }
+}
+
+/// [`list_or_commas`] for secrets: a TOML list, or one string with commas between the keys.
+fn secrets_list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| SecretString::from(s.to_owned()))
+            .collect()),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(SecretString::from(s)),
+                other => Err(serde::de::Error::custom(format!("expected text, found {}", other.type_str()))),
+            })
+            .collect(),
+        other => Err(serde::de::Error::custom(format!("expected a list of keys, found {}", other.type_str()))),
     }
 }
 
@@ -240,7 +276,8 @@ impl Settings {
             }
             let keys: Vec<&str> = path.iter().map(String::as_str).collect();
             // Tokens and secrets are text even when they happen to be all digits.
-            let secret = keys.last().is_some_and(|k| k.ends_with("token") || k.ends_with("secret"));
+            let secret =
+                keys.last().is_some_and(|k| k.ends_with("token") || k.ends_with("secret") || k.ends_with("keys"));
             let value = if secret { Value::String(raw.clone()) } else { scalar_from_env(raw) };
             set_key(&mut merged, &keys, value);
         }
@@ -261,6 +298,16 @@ impl Settings {
         }
         if self.admin.token.as_ref().is_some_and(|t| t.expose_secret().trim().chars().count() < 32) {
             return bad("admin.token", "must be at least 32 characters (e.g. `openssl rand -hex 32`)");
+        }
+        if production && self.tokens.keys.is_empty() {
+            return bad(
+                "tokens.keys",
+                "required in production: at least one key of 32 random bytes, base64 or hex (`openssl rand -base64 32`)",
+            );
+        }
+        if !self.tokens.keys.is_empty() {
+            crate::domain::TokenKeys::new(&self.tokens.keys)
+                .map_err(|e| ConfigError::Invalid(format!("tokens.keys: {e}")))?;
         }
         if self.database.max_connections == 0 {
             return bad("database.max_connections", "must be at least 1");
@@ -340,8 +387,61 @@ impl Settings {
         self.digests.timezone.parse().unwrap_or(chrono_tz::Tz::UTC)
     }
 
+    /// The keys links are signed with: `tokens.keys`, or (local runs only, when none is set) the
+    /// key in [`LOCAL_TOKEN_KEY`], generated on first use with mode 0600. Production refuses to
+    /// start without `tokens.keys` (see `validate`), so a generated key never signs real mail.
+    pub fn token_keys(&self) -> anyhow::Result<crate::domain::TokenKeys> {
+        use anyhow::Context as _;
+        if !self.tokens.keys.is_empty() || self.environment == Environment::Production {
+            return crate::domain::TokenKeys::new(&self.tokens.keys).map_err(|e| anyhow::anyhow!("tokens.keys: {e}"));
+        }
+        let path = Path::new(LOCAL_TOKEN_KEY);
+        let secret = read_or_create_key(path).with_context(|| {
+            format!("tokens.keys is not set and the local key {} cannot be read or created", path.display())
+        })?;
+        crate::domain::TokenKeys::new(&[secret])
+            .map_err(|e| anyhow::anyhow!("{}: {e}; delete it to have a new one generated", path.display()))
+    }
+
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs_f64(self.subscriptions.token_ttl_hours * 3600.0)
+    }
+}
+
+/// Reads the key at `path`, or writes a new one there first. Two processes starting at once
+/// agree on one key: the new key is written whole to a private temporary file and then linked
+/// into place, which fails if another process linked its key first (then that one is read).
+fn read_or_create_key(path: &Path) -> std::io::Result<SecretString> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => return Ok(SecretString::from(text.trim().to_owned())),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let secret = crate::domain::TokenKeys::generate_secret().map_err(std::io::Error::other)?;
+    let temporary = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&temporary).and_then(|mut file| {
+        use std::io::Write as _;
+        writeln!(file, "{}", secret.expose_secret())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "generated the local key that signs links in mail (tokens.keys)");
+            Ok(secret)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(SecretString::from(std::fs::read_to_string(path)?.trim().to_owned()))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -452,10 +552,53 @@ mod tests {
                 ("BROADSHEET_ENV", "production"),
                 ("BROADSHEET__MAIL__URL", "smtp://mail.example.com:587?tls=required"),
                 ("BROADSHEET__ADMIN__TOKEN", "0123456789abcdef0123456789abcdef"),
+                ("BROADSHEET__TOKENS__KEYS", KEY),
             ]),
         )
         .unwrap();
         assert_eq!(ok.log.format, LogFormat::Json);
+    }
+
+    const KEY: &str = "n4bQgYhMfWwaL+fRHOLi2zFTNdqKHMiXgSjqzOfB8Jc=";
+
+    #[test]
+    fn a_local_link_key_is_generated_once_privately_and_kept() {
+        let dir = std::env::temp_dir().join(format!("broadsheet-key-{}", uuid::Uuid::new_v4().simple()));
+        let path = dir.join("var").join("token-key");
+        let first = read_or_create_key(&path).unwrap();
+        let again = read_or_create_key(&path).unwrap();
+        assert_eq!(first.expose_secret(), again.expose_secret(), "links survive a restart");
+        crate::domain::TokenKeys::new(&[first]).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1, "no temporary file left");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_strong_link_key() {
+        let base = [
+            ("BROADSHEET_ENV", "production"),
+            ("BROADSHEET__MAIL__URL", "smtp://mail.example.com:587?tls=required"),
+            ("BROADSHEET__ADMIN__TOKEN", "0123456789abcdef0123456789abcdef"),
+        ];
+        let err = Settings::load_from(None, &vars(&base)).unwrap_err().to_string();
+        assert!(err.contains("tokens.keys") && err.contains("required"), "{err}");
+        for weak in ["secret", "00000000000000000000000000000000000000000000000000000000000000000000"] {
+            let err =
+                Settings::load_from(None, &vars(&[base.as_slice(), &[("BROADSHEET__TOKENS__KEYS", weak)]].concat()))
+                    .unwrap_err()
+                    .to_string();
+            assert!(err.contains("tokens.keys"), "{err}");
+        }
+        let two = format!("{KEY}, 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+        let ok = Settings::load_from(None, &vars(&[base.as_slice(), &[("BROADSHEET__TOKENS__KEYS", &two)]].concat()))
+            .unwrap();
+        assert_eq!(ok.tokens.keys.len(), 2, "a rotated-in key first, the old one after it");
+        ok.token_keys().unwrap();
     }
 
     #[test]

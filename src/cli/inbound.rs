@@ -21,6 +21,7 @@ pub async fn run_inbound(settings: &Settings, recipient: Option<&str>) -> Result
         .read_to_end(&mut raw)
         .map_err(|e| CliError::TryLater(format!("cannot read the message on stdin: {e}")))?;
     let bounce = settings.mail.bounce_address().map_err(|e| CliError::TryLater(format!("{}: {}", e.key, e.message)))?;
+    let token_keys = settings.token_keys().map_err(|e| CliError::TryLater(format!("{e:#}")))?;
     let db = crate::store::pool::connect(&settings.database)
         .await
         .map_err(|e| CliError::TryLater(format!("the database is unavailable ({e:#}); try again later")))?;
@@ -29,6 +30,7 @@ pub async fn run_inbound(settings: &Settings, recipient: Option<&str>) -> Result
         unsubscribe_mailto: settings.mail.unsubscribe_mailto.as_deref(),
         soft_limit: settings.bounces.soft_limit,
         soft_window_days: settings.bounces.soft_window_days,
+        token_keys: &token_keys,
     };
     let processed = inbound::process(&db, &inbound, &raw, recipient)
         .await

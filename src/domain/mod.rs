@@ -4,6 +4,7 @@ mod article;
 mod base_url;
 mod content;
 mod email;
+mod link_token;
 mod name;
 mod schedule;
 mod status;
@@ -14,6 +15,7 @@ pub use article::{ArticleInput, FieldError, MAX_BODY_BYTES, parse_idempotency_ke
 pub use base_url::BaseUrl;
 pub use content::{Article, BodyFormat, DigestContent};
 pub use email::{EmailError, SubscriberEmail};
+pub use link_token::{Claims, KeyError, LinkToken, MIN_KEY_BYTES, TokenKeys, TokenPurpose};
 pub use name::{NameError, SubscriberName};
 pub use schedule::Schedule;
 pub use status::{DeliveryStatus, DigestStatus, SubscriberStatus};

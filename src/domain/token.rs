@@ -8,8 +8,9 @@ const TOKEN_BYTES: usize = 32;
 /// 32 bytes in unpadded base64url.
 const TOKEN_CHARS: usize = 43;
 
-/// A secret that proves control of a mailbox: 256 bits from the OS RNG, shown to the user as
-/// base64url. Only its [`TokenHash`] is ever stored.
+/// A secret shown to a user as base64url: 256 bits from the OS RNG (console sessions, CSRF,
+/// idempotency keys, and the links mailed before signed links), of which only the [`TokenHash`]
+/// is ever stored; or a signed link token ([`super::TokenKeys::sign`]), which is stored nowhere.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(String);
 
@@ -39,6 +40,11 @@ impl Token {
             Ok(bytes) if bytes.len() == TOKEN_BYTES => Ok(Self(input.to_owned())),
             _ => Err(MalformedToken),
         }
+    }
+
+    /// A signed link token (see [`super::TokenKeys::sign`]), carried like a random one.
+    pub(super) fn from_link(text: String) -> Self {
+        Self(text)
     }
 
     pub fn hash(&self) -> TokenHash {

@@ -19,7 +19,6 @@ use super::AppState;
 use super::error::{Error, PageError};
 use super::input::{self, BodyKind, FromFields};
 use super::pages;
-use crate::domain::{SubscriberStatus, Token};
 use crate::store::subscribers::{self, ConsentAction};
 use crate::store::tokens::{self, ConfirmToken};
 
@@ -43,7 +42,7 @@ impl TokenQuery {
 /// The confirm button's form.
 #[derive(Serialize, ToSchema)]
 pub struct TokenForm {
-    /// The token from the link in the mail (43 characters, base64url).
+    /// The token from the link in the mail (base64url).
     pub token: Option<String>,
 }
 
@@ -64,10 +63,10 @@ fn invalid() -> Response {
         (status = 200, description = "A page with a confirm button", content_type = "text/html", body = String),
         (status = 400, description = "Missing or malformed token: a page offering a new link", content_type = "text/html", body = String),
     ))]
-async fn confirm_page(query: Result<Query<TokenQuery>, QueryRejection>) -> Response {
-    let token = TokenQuery::token(query).and_then(|t| Token::parse(&t).ok());
-    match token {
-        Some(token) => pages::page(StatusCode::OK, "confirm.html", context! { token => token.expose() }),
+async fn confirm_page(State(state): State<AppState>, query: Result<Query<TokenQuery>, QueryRejection>) -> Response {
+    // Only the signature is checked here (no database): a forged link gets no button.
+    match TokenQuery::token(query).filter(|t| state.token_keys.check(t).is_some()) {
+        Some(token) => pages::page(StatusCode::OK, "confirm.html", context! { token => token.trim() }),
         None => invalid(),
     }
 }
@@ -95,28 +94,22 @@ async fn confirm(
         state.limiter.check(ip).map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
     }
     let form: TokenForm = form_in(&headers, body)?;
-    let Some(token) = form.token.or_else(|| TokenQuery::token(query)).and_then(|t| Token::parse(&t).ok()) else {
+    let Some(token) = form.token.or_else(|| TokenQuery::token(query)).and_then(|t| state.token_keys.check(&t)) else {
         return Ok(invalid());
     };
 
     let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
-    let confirmed_now = match tokens::use_confirm_token(&mut tx, &token.hash()).await? {
+    let confirmed_now = match tokens::confirm(&mut tx, &token, chrono::Utc::now()).await? {
         ConfirmToken::Fresh(id) => {
-            if subscribers::confirm(&mut tx, id).await? {
-                subscribers::record_consent(&mut tx, id, ConsentAction::Confirm, &origin).await?;
-                tokens::retire_confirm_tokens(&mut tx, id).await?;
-                if state.settings.subscriptions.welcome {
-                    // In the confirming transaction: confirmed means welcomed, exactly once.
-                    crate::store::lifecycle::queue_welcome(&mut tx, id).await?;
-                }
-                tracing::info!(subscriber = %id, "subscription confirmed");
-                crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.confirmations);
-                Some(true)
-            } else if subscribers::status(&mut tx, id).await? == Some(SubscriberStatus::Confirmed) {
-                Some(false)
-            } else {
-                None
+            subscribers::record_consent(&mut tx, id, ConsentAction::Confirm, &origin).await?;
+            tokens::retire_stored_confirm_tokens(&mut tx, id).await?;
+            if state.settings.subscriptions.welcome {
+                // In the confirming transaction: confirmed means welcomed, exactly once.
+                crate::store::lifecycle::queue_welcome(&mut tx, id).await?;
             }
+            tracing::info!(subscriber = %id, "subscription confirmed");
+            crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.confirmations);
+            Some(true)
         }
         ConfirmToken::AlreadyConfirmed => Some(false),
         ConfirmToken::Invalid => None,

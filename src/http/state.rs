@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 
 use super::RateLimiter;
 use crate::config::Settings;
-use crate::domain::TokenHash;
+use crate::domain::{TokenHash, TokenKeys};
 use crate::mail::Composer;
 
 #[derive(Clone)]
@@ -27,6 +27,8 @@ pub struct AppState {
     pub auth_failures: Arc<RateLimiter>,
     /// Renders digest previews exactly as the worker renders mail.
     pub composer: Arc<Composer>,
+    /// Verify the signed tokens in confirmation and unsubscribe links (`tokens.keys`).
+    pub token_keys: Arc<TokenKeys>,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
         admin_token: SecretString,
         wake: Arc<Notify>,
         composer: Composer,
+        token_keys: TokenKeys,
     ) -> Self {
         let limits = &settings.limits;
         Self {
@@ -44,6 +47,7 @@ impl AppState {
             auth_failures: Arc::new(RateLimiter::new(limits.admin_auth_failures_per_minute, limits.ipv6_prefix)),
             admin_token_hash: admin_token_hash(&admin_token),
             composer: Arc::new(composer),
+            token_keys: Arc::new(token_keys),
             db,
             settings: Arc::new(settings),
             admin_token: Arc::new(admin_token),

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::OpsError;
-use crate::domain::Token;
+use crate::domain::TokenKeys;
 use crate::mail::BounceAddress;
 use crate::mail::inbound::{self, Bounce, Inbound, InboundKind};
 use crate::store::bounces::{self, Target};
@@ -26,6 +26,8 @@ pub struct InboundSettings<'a> {
     pub unsubscribe_mailto: Option<&'a str>,
     pub soft_limit: i64,
     pub soft_window_days: f64,
+    /// Verify the unsubscribe token in a mail's subject.
+    pub token_keys: &'a TokenKeys,
 }
 
 /// The decision, as `broadsheet inbound` prints it and the API returns it.
@@ -77,14 +79,14 @@ pub async fn process(
             })
         }
         InboundKind::Unsubscribe { token, .. } => {
-            let Some(token) = token.as_deref().and_then(|t| Token::parse(t).ok()) else {
+            let Some(token) = token.as_deref().and_then(|t| settings.token_keys.check(t)) else {
                 return Ok(Processed::ignored(
                     "a mail to the unsubscribe address without a valid token in its subject",
                 ));
             };
             let mut tx = db.begin().await?;
             let origin = Origin { ip: None, user_agent: Some("unsubscribe by mail".to_owned()) };
-            let Some((_, changed)) = subscribers::unsubscribe_with_token(&mut tx, &token.hash(), &origin).await? else {
+            let Some((_, changed)) = subscribers::unsubscribe_with_token(&mut tx, &token, &origin).await? else {
                 return Ok(Processed::ignored("an unsubscribe token that is unknown or expired"));
             };
             tx.commit().await?;

@@ -61,6 +61,8 @@ pub struct Claimed {
     pub email: SubscriberEmail,
     pub name: Option<String>,
     pub status: SubscriberStatus,
+    /// The subscriber's `token_version`, which a confirmation link carries.
+    pub token_version: i32,
 }
 
 pub async fn claim(db: &PgPool, worker: Uuid, limit: i64, lease_secs: f64) -> sqlx::Result<Vec<Claimed>> {
@@ -82,7 +84,8 @@ pub async fn claim(db: &PgPool, worker: Uuid, limit: i64, lease_secs: f64) -> sq
         FROM due, subscribers s
         WHERE d.id = due.id AND s.id = d.subscriber_id
         RETURNING d.id, d.kind AS "kind: DeliveryKind", d.attempts, d.subscriber_id, d.digest_id,
-                  s.email AS "email: SubscriberEmail", s.name, s.status AS "status: SubscriberStatus"
+                  s.email AS "email: SubscriberEmail", s.name, s.status AS "status: SubscriberStatus",
+                  s.token_version
         "#,
         limit,
         worker,

@@ -164,34 +164,42 @@ pub async fn confirm(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Resu
 }
 
 /// Unsubscribes whoever an unsubscribe token belongs to, with the consent record, and retires
-/// their confirmation links ("this wasn't me"). `None` for an unknown or expired token;
-/// `Some(false)` when they had already left.
+/// their confirmation links ("this wasn't me"; leaving pending moves the version signed
+/// confirmation links carry). `None` for an unknown, forged or expired token, or a subscriber
+/// who has since been erased; `Some(false)` when they had already left.
 pub async fn unsubscribe_with_token(
     conn: &mut PgConnection,
-    token: &crate::domain::TokenHash,
+    token: &crate::domain::LinkToken,
     origin: &Origin,
 ) -> sqlx::Result<Option<(Uuid, bool)>> {
-    let Some(id) = super::tokens::unsubscribe_subject(&mut *conn, token).await? else {
+    let Some(id) = super::tokens::unsubscribe_subject(&mut *conn, token, chrono::Utc::now()).await? else {
         return Ok(None);
     };
-    let changed = unsubscribe(&mut *conn, id).await?;
+    let Some(changed) = unsubscribe_if_exists(&mut *conn, id).await? else {
+        return Ok(None);
+    };
     if changed {
         record_consent(&mut *conn, id, ConsentAction::Unsubscribe, origin).await?;
-        super::tokens::retire_confirm_tokens(&mut *conn, id).await?;
+        super::tokens::retire_stored_confirm_tokens(&mut *conn, id).await?;
     }
     Ok(Some((id, changed)))
 }
 
-/// Idempotent: returns false when there was nothing to change.
-pub async fn unsubscribe(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<bool> {
-    let done = sqlx::query!(
-        "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = now(), updated_at = now()
-         WHERE id = $1 AND status IN ('pending', 'confirmed')",
+/// Idempotent. `None` when there is no such subscriber (a signed link outlives an erasure); else whether
+/// this changed their status.
+async fn unsubscribe_if_exists(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<Option<bool>> {
+    let row = sqlx::query!(
+        r#"WITH changed AS (
+               UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = now(), updated_at = now()
+               WHERE id = $1 AND status IN ('pending', 'confirmed')
+               RETURNING id)
+           SELECT EXISTS (SELECT 1 FROM changed) AS "changed!",
+                  EXISTS (SELECT 1 FROM subscribers WHERE id = $1) AS "exists!""#,
         subscriber_id,
     )
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(row.exists.then_some(row.changed))
 }
 
 pub async fn status(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<Option<SubscriberStatus>> {
@@ -440,7 +448,7 @@ pub enum Erased {
     NotFound,
 }
 
-/// The subscriber and everything tied to them (consent records, tokens, deliveries, bounces:
+/// The subscriber and everything tied to them (consent records, stored tokens, deliveries, bounces:
 /// the foreign keys cascade) go in one transaction. Where they had unsubscribed, bounced or
 /// complained, the SHA-256 of the lower-cased address stays in `suppressions`.
 pub async fn erase(conn: &mut PgConnection, email: &str) -> sqlx::Result<Erased> {

@@ -1,28 +1,22 @@
-//! Confirmation and unsubscribe tokens, stored only as SHA-256 hashes.
+//! What a link's token is worth. Links are signed and need no row (`domain::TokenKeys`); the
+//! database says only whether a confirmation link is still good: its subscriber pending, with
+//! the `token_version` the link carries (confirming, or leaving pending any other way, moves it
+//! on: see the migration `stateless_tokens`).
+//!
+//! Links mailed before that release are random tokens whose SHA-256 is in `subscription_tokens`.
+//! They are honoured here until they expire; nothing writes that table any more, the
+//! housekeeping chore purges it, and it can be dropped once the longest lifetime (a year, for
+//! unsubscribe links) has passed after deploying.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::TokenHash;
+use crate::domain::{LinkToken, SubscriberStatus, TokenHash, TokenPurpose};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(type_name = "token_purpose", rename_all = "lowercase")]
-pub enum TokenPurpose {
-    Confirm,
-    Unsubscribe,
-}
-
-pub struct NewToken {
-    pub hash: TokenHash,
-    pub subscriber_id: Uuid,
-    pub purpose: TokenPurpose,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// Deletes up to `limit` tokens that expired more than a day ago (until then a stale link still
-/// gets the "this link has expired" page rather than "unknown link"). Every digest stores one
-/// token per recipient, so without this the table would only grow. Returns how many went.
+/// Deletes up to `limit` stored tokens that expired more than a day ago (until then a stale link
+/// still gets the "this link has expired" page rather than "unknown link"). Only tokens from
+/// before signed links are stored; returns how many went.
 pub async fn purge_expired(db: &PgPool, limit: i64) -> sqlx::Result<u64> {
     let done = sqlx::query!(
         "DELETE FROM subscription_tokens WHERE hash IN (
@@ -34,73 +28,88 @@ pub async fn purge_expired(db: &PgPool, limit: i64) -> sqlx::Result<u64> {
     Ok(done.rows_affected())
 }
 
-/// One round trip for a whole batch of outgoing mails.
-pub async fn insert_many(db: &PgPool, tokens: &[NewToken]) -> sqlx::Result<()> {
-    if tokens.is_empty() {
-        return Ok(());
-    }
-    let hashes: Vec<Vec<u8>> = tokens.iter().map(|t| t.hash.0.to_vec()).collect();
-    let subscribers: Vec<Uuid> = tokens.iter().map(|t| t.subscriber_id).collect();
-    let purposes: Vec<String> = tokens
-        .iter()
-        .map(|t| match t.purpose {
-            TokenPurpose::Confirm => "confirm".to_owned(),
-            TokenPurpose::Unsubscribe => "unsubscribe".to_owned(),
-        })
-        .collect();
-    let expiries: Vec<DateTime<Utc>> = tokens.iter().map(|t| t.expires_at).collect();
-    sqlx::query!(
-        "INSERT INTO subscription_tokens (hash, subscriber_id, purpose, expires_at)
-         SELECT h, s, p::token_purpose, e FROM unnest($1::bytea[], $2::uuid[], $3::text[], $4::timestamptz[]) AS t(h, s, p, e)",
-        &hashes,
-        &subscribers,
-        &purposes,
-        &expiries,
-    )
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
 /// What a confirmation token turned out to be.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ConfirmToken {
-    /// Valid, unused and unexpired: it is now used.
+    /// Valid and unused: its subscriber is now confirmed.
     Fresh(Uuid),
-    /// Already used, and its subscriber is confirmed: a second click is harmless.
+    /// Genuine, and its subscriber is confirmed: a second click is harmless.
     AlreadyConfirmed,
-    /// Unknown, expired, or used by a subscriber who is not confirmed.
+    /// Unknown, forged, expired, spent while pending, or its subscriber unsubscribed or erased.
     Invalid,
 }
 
-/// Marks the token used in the same statement that checks it, so two concurrent clicks cannot
-/// both win.
-pub async fn use_confirm_token(conn: &mut PgConnection, hash: &TokenHash) -> sqlx::Result<ConfirmToken> {
-    let fresh = sqlx::query_scalar!(
+/// Confirms the subscriber a confirmation token names, if the token is still good. The check and
+/// the change are one `UPDATE … WHERE token_version = $v AND status = 'pending'`, so of two
+/// simultaneous clicks one confirms and the other (which waits for the row) finds it confirmed.
+pub async fn confirm(conn: &mut PgConnection, token: &LinkToken, now: DateTime<Utc>) -> sqlx::Result<ConfirmToken> {
+    let (subscriber, fresh) = match token {
+        LinkToken::Signed(claims) => {
+            if claims.purpose != TokenPurpose::Confirm {
+                return Ok(ConfirmToken::Invalid);
+            }
+            let fresh = if claims.expired(now) {
+                false
+            } else {
+                sqlx::query_scalar!(
+                    "UPDATE subscribers
+                     SET status = 'confirmed', confirmed_at = now(), updated_at = now(),
+                         token_version = token_version + 1
+                     WHERE id = $1 AND status = 'pending' AND token_version = $2
+                     RETURNING id",
+                    claims.subscriber,
+                    claims.version.unwrap_or(0),
+                )
+                .fetch_optional(&mut *conn)
+                .await?
+                .is_some()
+            };
+            (claims.subscriber, fresh)
+        }
+        LinkToken::Stored(hash) => match use_stored_confirm_token(&mut *conn, hash).await? {
+            Some(id) => (id, super::subscribers::confirm(&mut *conn, id).await?),
+            None => match stored_confirm_subject(&mut *conn, hash).await? {
+                Some(id) => (id, false),
+                None => return Ok(ConfirmToken::Invalid),
+            },
+        },
+    };
+    if fresh {
+        return Ok(ConfirmToken::Fresh(subscriber));
+    }
+    // A statement of its own: after waiting for a simultaneous click's row lock, this one sees
+    // what that click committed.
+    Ok(match super::subscribers::status(conn, subscriber).await? {
+        Some(SubscriberStatus::Confirmed) => ConfirmToken::AlreadyConfirmed,
+        _ => ConfirmToken::Invalid,
+    })
+}
+
+/// Marks a stored token used in the same statement that checks it.
+async fn use_stored_confirm_token(conn: &mut PgConnection, hash: &TokenHash) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
         "UPDATE subscription_tokens SET used_at = now()
          WHERE hash = $1 AND purpose = 'confirm' AND used_at IS NULL AND expires_at > now()
          RETURNING subscriber_id",
         &hash.0[..],
     )
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(id) = fresh {
-        return Ok(ConfirmToken::Fresh(id));
-    }
-    let confirmed = sqlx::query_scalar!(
-        r#"SELECT EXISTS (
-             SELECT 1 FROM subscription_tokens t JOIN subscribers s ON s.id = t.subscriber_id
-             WHERE t.hash = $1 AND t.purpose = 'confirm' AND t.used_at IS NOT NULL AND s.status = 'confirmed'
-           ) AS "confirmed!""#,
-        &hash.0[..],
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok(if confirmed { ConfirmToken::AlreadyConfirmed } else { ConfirmToken::Invalid })
+    .fetch_optional(conn)
+    .await
 }
 
-/// Once a subscriber has confirmed or left, the other confirmation links in their inbox are spent.
-pub async fn retire_confirm_tokens(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<()> {
+/// Whose a used stored confirmation token was (for "already confirmed").
+async fn stored_confirm_subject(conn: &mut PgConnection, hash: &TokenHash) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT subscriber_id FROM subscription_tokens WHERE hash = $1 AND purpose = 'confirm' AND used_at IS NOT NULL",
+        &hash.0[..],
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Once a subscriber has confirmed or left, the stored confirmation links in their inbox are
+/// spent too (signed ones are spent by the version moving on).
+pub async fn retire_stored_confirm_tokens(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE subscription_tokens SET used_at = now()
          WHERE subscriber_id = $1 AND purpose = 'confirm' AND used_at IS NULL",
@@ -111,14 +120,26 @@ pub async fn retire_confirm_tokens(conn: &mut PgConnection, subscriber_id: Uuid)
     Ok(())
 }
 
-/// Unsubscribe tokens stay valid for repeated use (the link is in every mail, and mail clients
-/// may POST it more than once) until they expire.
-pub async fn unsubscribe_subject(conn: &mut PgConnection, hash: &TokenHash) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar!(
-        "SELECT subscriber_id FROM subscription_tokens
-         WHERE hash = $1 AND purpose = 'unsubscribe' AND expires_at > now()",
-        &hash.0[..],
-    )
-    .fetch_optional(conn)
-    .await
+/// Whom an unsubscribe token names, if it is one and unexpired. Unsubscribe tokens stay valid
+/// for repeated use (the link is in every mail, and mail clients may POST it more than once).
+/// Whether that subscriber still exists is the caller's to find out.
+pub async fn unsubscribe_subject(
+    conn: &mut PgConnection,
+    token: &LinkToken,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Uuid>> {
+    match token {
+        LinkToken::Signed(claims) => {
+            Ok((claims.purpose == TokenPurpose::Unsubscribe && !claims.expired(now)).then_some(claims.subscriber))
+        }
+        LinkToken::Stored(hash) => {
+            sqlx::query_scalar!(
+                "SELECT subscriber_id FROM subscription_tokens
+                 WHERE hash = $1 AND purpose = 'unsubscribe' AND expires_at > now()",
+                &hash.0[..],
+            )
+            .fetch_optional(conn)
+            .await
+        }
+    }
 }

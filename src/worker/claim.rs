@@ -1,5 +1,5 @@
-//! Claiming: batches of due rows, leased to this worker, their tokens minted and stored, queued
-//! for the send loop; rows that cannot be started are handed back.
+//! Claiming: batches of due rows, leased to this worker, their tokens minted (signed; nothing is
+//! stored), queued for the send loop; rows that cannot be started are handed back.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +14,6 @@ use super::{Job, Worker};
 use crate::domain::DigestContent;
 use crate::mail::DigestView;
 use crate::store::deliveries::{self, Claimed, DeliveryKind, Outcome};
-use crate::store::tokens;
 use crate::telemetry::metrics::{self, METRICS};
 
 /// How often an idle worker looks for due rows (retries, other processes' signups) unwoken.
@@ -82,18 +81,7 @@ impl Worker {
                 }
                 continue;
             }
-            let jobs = match self.prepare(batch, &outcomes).await {
-                Ok(jobs) => jobs,
-                Err((ids, e)) => {
-                    tracing::warn!(error = %e, "storing tokens failed; releasing the batch");
-                    self.release(&ids).await;
-                    tokio::select! {
-                        () = tokio::time::sleep(db_backoff) => {},
-                        () = shutdown.cancelled() => break,
-                    }
-                    continue;
-                }
-            };
+            let jobs = self.prepare(batch, &outcomes).await;
             let mut jobs = jobs.into_iter();
             while let Some(job) = jobs.next() {
                 let id = job.id;
@@ -127,16 +115,11 @@ impl Worker {
         self.leases.let_go(ids.iter().copied());
     }
 
-    /// Settles rows that no longer need sending and mints the tokens of the rest, storing their
-    /// hashes in one statement before any message leaves. Rendering happens in the send tasks,
-    /// spread over the runtime's threads.
-    pub(super) async fn prepare(
-        &self,
-        batch: Vec<Claimed>,
-        outcomes: &Outcomes,
-    ) -> Result<Vec<Job>, (Vec<i64>, sqlx::Error)> {
+    /// Settles rows that no longer need sending and mints the tokens of the rest (signing only:
+    /// no database write). Rendering happens in the send tasks, spread over the runtime's threads.
+    pub(super) async fn prepare(&self, batch: Vec<Claimed>, outcomes: &Outcomes) -> Vec<Job> {
         let mut jobs = Vec::with_capacity(batch.len());
-        let mut new_tokens = Vec::new();
+        let now = chrono::Utc::now();
         for delivery in batch {
             if delivery.status != delivery.kind.wanted_status() {
                 metrics::inc(&METRICS.skipped);
@@ -148,17 +131,17 @@ impl Worker {
                 (DeliveryKind::Digest, Some(digest)) => self.digest_view(digest).await.map(Some),
                 (DeliveryKind::Digest, None) => Err(anyhow::anyhow!("digest delivery without a digest")),
             };
-            match view.and_then(|view| Ok((view, mint(&delivery, self.token_ttl, &mut new_tokens)?))) {
-                Ok((view, minted)) => jobs.push(Job { id: delivery.id, delivery, view, minted }),
+            match view {
+                Ok(view) => {
+                    let minted = mint(&delivery, &self.token_keys, self.token_ttl, now);
+                    jobs.push(Job { id: delivery.id, delivery, view, minted });
+                }
                 Err(e) => {
                     let _ = outcomes.send((delivery.id, self.cannot_build(&delivery, &e))).await;
                 }
             }
         }
-        if let Err(e) = tokens::insert_many(&self.db, &new_tokens).await {
-            return Err((jobs.iter().map(|j| j.id).collect(), e));
-        }
-        Ok(jobs)
+        jobs
     }
 
     pub(super) async fn digest_view(&self, id: Uuid) -> anyhow::Result<Arc<DigestView>> {

@@ -2,8 +2,8 @@
 //! record (`record`), with leases renewed meanwhile (`leases`) and chores beside it
 //! (`housekeeping`, the feed poller in `feeds`).
 //!
-//! A claimer task claims batches of due deliveries, stores the hashes of any tokens the messages
-//! carry, and queues them for the send loop, which starts one task per message as send slots
+//! A claimer task claims batches of due deliveries, mints (signs) the tokens the messages carry,
+//! and queues them for the send loop, which starts one task per message as send slots
 //! come free. A semaphore bounds the messages in flight (`mail.concurrency`); every SMTP
 //! transaction runs under a timeout (`mail.send_timeout_secs`). Outcomes go through a bounded
 //! channel to a recorder that writes them in batches (`record`); while writes lag, the channel's
@@ -58,6 +58,8 @@ pub struct Worker {
     composer: Composer,
     /// How long a confirmation link works (`subscriptions.token_ttl_hours`).
     token_ttl: chrono::Duration,
+    /// Sign the links in mail (`tokens.keys`).
+    token_keys: crate::domain::TokenKeys,
     wake: Arc<Notify>,
     concurrency: usize,
     /// Most rows claimed at once, and the length of the queue between claiming and sending: a
@@ -100,6 +102,7 @@ impl Worker {
             ))?,
             reminder_after_secs: (reminder > 0.0).then_some(reminder * 3600.0),
             daily_cap: i64::from(settings.limits.confirmation_mails_per_address_per_day),
+            token_ttl_secs: settings.token_ttl().as_secs_f64(),
         };
         Ok(Self {
             id,
@@ -107,6 +110,7 @@ impl Worker {
             transport: Arc::new(MailTransport::from_settings(&settings.mail)?),
             composer,
             token_ttl: chrono::Duration::from_std(settings.token_ttl())?,
+            token_keys: settings.token_keys()?,
             wake,
             concurrency: settings.mail.concurrency,
             batch_size: batch_size(settings.mail.concurrency, rate, lease.saturating_sub(send_timeout).as_secs_f64()),
@@ -316,7 +320,7 @@ pub fn outcome_queue(batch_size: usize) -> usize {
     batch_size * 2
 }
 
-/// A claimed row ready to go: its tokens are minted and stored, its message not yet rendered.
+/// A claimed row ready to go: its tokens are minted, its message not yet rendered.
 struct Job {
     id: i64,
     delivery: Claimed,

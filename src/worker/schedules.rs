@@ -57,6 +57,8 @@ pub struct Plan {
     pub reminder_after_secs: Option<f64>,
     /// `limits.confirmation_mails_per_address_per_day`, which reminders count in.
     pub daily_cap: i64,
+    /// `subscriptions.token_ttl_hours` in seconds: a reminder goes only while the first link works.
+    pub token_ttl_secs: f64,
 }
 
 pub async fn run(db: PgPool, plan: Plan, clock: Clock, wake: Arc<Notify>, shutdown: CancellationToken) {
@@ -84,7 +86,7 @@ pub async fn run(db: PgPool, plan: Plan, clock: Clock, wake: Arc<Notify>, shutdo
         }
         if let Some(after) = plan.reminder_after_secs {
             if pass % REMINDERS_EVERY == 0 {
-                match lifecycle::queue_reminders(&db, now, after, plan.daily_cap).await {
+                match lifecycle::queue_reminders(&db, now, after, plan.token_ttl_secs, plan.daily_cap).await {
                     Ok(0) => {}
                     Ok(n) => {
                         tracing::info!(reminders = n, "reminders to confirm queued");

@@ -170,6 +170,7 @@ async fn no_address_or_token_reaches_the_logs_at_info() {
         .env("BROADSHEET__HTTP__ADDR", format!("127.0.0.1:{port}"))
         .env("BROADSHEET__HTTP__BASE_URL", crate::support::BASE_URL)
         .env("BROADSHEET__MAIL__URL", harness.sink().url())
+        .env("BROADSHEET__TOKENS__KEYS", harness.token_keys_env())
         .env("BROADSHEET__LOG__FORMAT", "json")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())

@@ -24,5 +24,6 @@ mod recording;
 mod schedules;
 mod signup;
 mod subscribers;
+mod tokens;
 mod unsubscribe;
 mod workers;

@@ -109,6 +109,8 @@ impl TestApp {
             ("BROADSHEET__MAIL__LEASE_SECS", "5".to_owned()),
             ("BROADSHEET__LIMITS__SIGNUPS_PER_IP_PER_MINUTE", "0".to_owned()),
             ("BROADSHEET__ADMIN__TOKEN", ADMIN_TOKEN.to_owned()),
+            // A key of its own for every test app: links from one test mean nothing to another.
+            ("BROADSHEET__TOKENS__KEYS", random_token_key()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -123,6 +125,18 @@ impl TestApp {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let base_url = options.base_url.unwrap_or_else(|| BASE_URL.to_owned());
         Self { address, db, db_name, sink, client, settings, base_url, shutdown, server: Some(server) }
+    }
+
+    /// `tokens.keys` as the environment gives it (commas between keys), for processes that must
+    /// read and make this app's links.
+    pub fn token_keys_env(&self) -> String {
+        use secrecy::ExposeSecret as _;
+        self.settings.tokens.keys.iter().map(|k| k.expose_secret().to_owned()).collect::<Vec<_>>().join(",")
+    }
+
+    /// This app's link keys, to make links the way its worker does (or forge them).
+    pub fn token_keys(&self) -> broadsheet::domain::TokenKeys {
+        broadsheet::domain::TokenKeys::new(&self.settings.tokens.keys).unwrap()
     }
 
     pub fn database_url(&self) -> String {
@@ -158,6 +172,7 @@ impl TestApp {
             .env("DATABASE_URL", self.database_url())
             .env("BROADSHEET__HTTP__BASE_URL", BASE_URL)
             .env("BROADSHEET__MAIL__FROM", "Broadsheet <news@example.test>")
+            .env("BROADSHEET__TOKENS__KEYS", self.token_keys_env())
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -325,6 +340,12 @@ impl TestApp {
             let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
         }
     }
+}
+
+/// A fresh `tokens.keys` entry.
+pub fn random_token_key() -> String {
+    use secrecy::ExposeSecret as _;
+    broadsheet::domain::TokenKeys::generate_secret().unwrap().expose_secret().to_owned()
 }
 
 /// The query string value of `token` in a link.
