@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::mint::mint;
 use super::record::Outcomes;
-use super::{Job, Worker};
+use super::{Job, TIMING, Worker};
 use crate::domain::DigestContent;
 use crate::mail::DigestView;
 use crate::store::deliveries::{self, Claimed, DeliveryKind, Outcome};
@@ -55,6 +55,14 @@ impl Worker {
             let limit = room.min(self.batch_size) as i64;
             let batch = match deliveries::claim(&self.db, self.id, limit, self.lease_secs).await {
                 Ok(batch) => {
+                    // bench/run's backlog scenario reads these: the claim's cost per batch must
+                    // not grow with the rows pending elsewhere in the queue.
+                    tracing::debug!(
+                        target: TIMING,
+                        claim_ms = claimed_at.elapsed().as_secs_f64() * 1e3,
+                        rows = batch.len(),
+                        "claimed"
+                    );
                     db_backoff = Duration::from_millis(100);
                     self.leases.hold(batch.iter().map(|d| d.id), claimed_at);
                     batch

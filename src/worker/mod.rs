@@ -45,6 +45,9 @@ use crate::config::Settings;
 use crate::mail::{Composer, DigestView, MailTransport};
 use crate::ops::feeds::FetchPolicy;
 use crate::store::deliveries::Claimed;
+/// The log target of the per-batch timings (claim, outcome write) at debug level: off unless
+/// `RUST_LOG` asks for it, as `bench/run` does (`broadsheet::worker::timing=debug`).
+const TIMING: &str = "broadsheet::worker::timing";
 /// Claims are capped so one worker does not hoard rows others could send.
 const MAX_BATCH: usize = 500;
 /// After the sends of a stopping worker end (at most the send timeout), this long is left for

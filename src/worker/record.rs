@@ -7,11 +7,12 @@
 //! is written a row stays held, its lease renewed (see `leases`).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use tokio::sync::{Notify, mpsc};
 
+use super::TIMING;
 use super::leases::Leases;
 use crate::store::deliveries::{self, Outcome};
 
@@ -37,8 +38,15 @@ pub async fn run(
     while received.recv_many(&mut pending, FLUSH_AT).await > 0 {
         let mut tries = 0;
         loop {
+            let started = Instant::now();
             match deliveries::record(&db, worker, &pending).await {
                 Ok(_) => {
+                    tracing::debug!(
+                        target: TIMING,
+                        record_ms = started.elapsed().as_secs_f64() * 1e3,
+                        rows = pending.len(),
+                        "recorded"
+                    );
                     // A retry may now be due sooner than the claim loop's nap: let it look again.
                     if pending.iter().any(|(_, o)| matches!(o, Outcome::Retry { .. })) {
                         wake.notify_one();
