@@ -220,11 +220,12 @@ pub async fn record(db: &PgPool, worker: Uuid, results: &[(i64, Outcome)]) -> sq
 
 /// For the rest of the transaction, the planner may reach rows only through an index and join
 /// only by nested loop: for a batch of ids that leaves the primary-key lookup (see the module
-/// documentation for why the planner must not choose).
+/// documentation for why the planner must not choose). JIT goes off too: "off" only prices the
+/// other plans out (at 1e10), and a price that high would make any plan look worth compiling.
 async fn by_primary_key(tx: &mut PgConnection) -> sqlx::Result<()> {
     sqlx::query!(
         "SELECT set_config('enable_seqscan', 'off', true) AS seqscan, set_config('enable_hashjoin', 'off', true) AS hashjoin,
-                set_config('enable_mergejoin', 'off', true) AS mergejoin"
+                set_config('enable_mergejoin', 'off', true) AS mergejoin, set_config('jit', 'off', true) AS jit"
     )
     .fetch_one(tx)
     .await?;
