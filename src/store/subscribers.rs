@@ -119,7 +119,9 @@ pub async fn signup(
         SELECT s.id AS "id!", s.status AS "status!: SubscriberStatus", EXISTS (SELECT 1 FROM queued) AS "queued!"
         FROM subscriber s
         "#,
-        Uuid::new_v4(),
+        // Time-ordered (UUIDv7): each new key lands at the right edge of the primary-key index
+        // rather than on a random page of it, which a large list would have to read back first.
+        Uuid::now_v7(),
         email.as_str(),
         name.map(SubscriberName::as_str),
         origin.ip.map(IpNetwork::from),
@@ -313,7 +315,7 @@ pub async fn add_one(
         )
         SELECT (SELECT id FROM inserted) AS "id?", EXISTS (SELECT 1 FROM suppressed) AS "suppressed!"
         "#,
-        Uuid::new_v4(),
+        Uuid::now_v7(),
         email.as_str(),
         name.map(SubscriberName::as_str),
         status as SubscriberStatus,
