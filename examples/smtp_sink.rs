@@ -1,6 +1,8 @@
 //! A fast SMTP sink for benchmarks: accepts everything, keeps nothing but counts.
 //!
-//! `cargo run --release --example smtp_sink -- --port 2525 --out stats.json`
+//! `cargo run --release --example smtp_sink -- --port 2525 --out stats.json [--no-pipelining]`
+//! It offers PIPELINING (RFC 2920), as postfix's smtp-sink does; it answers commands in order
+//! whether or not they came in one packet.
 //! On SIGTERM/SIGINT it writes {messages, bytes, recipients, duplicates, per_second[]} to --out.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,6 +27,11 @@ async fn main() {
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let port: u16 = arg("--port").and_then(|p| p.parse().ok()).unwrap_or(2525);
     let out = arg("--out").unwrap_or_else(|| "smtp-sink-stats.json".to_owned());
+    let ehlo: &'static [u8] = if args.iter().any(|a| a == "--no-pipelining") {
+        b"250-bench-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n"
+    } else {
+        b"250-bench-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n"
+    };
     let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
     eprintln!("smtp_sink listening on 127.0.0.1:{port}");
     let stats = Arc::new(Mutex::new(Stats::default()));
@@ -50,7 +57,7 @@ async fn main() {
                     }
                     let upper = line.to_ascii_uppercase();
                     let reply: &[u8] = if upper.starts_with(b"EHLO") {
-                        b"250-bench-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n"
+                        ehlo
                     } else if upper.starts_with(b"MAIL")
                         || upper.starts_with(b"RSET")
                         || upper.starts_with(b"NOOP")

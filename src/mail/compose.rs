@@ -2,11 +2,13 @@
 //! the bytes of one message out. Preview (admin API, console, CLI) and send (worker) render
 //! through the same functions here; minting tokens and storing their hashes is the worker's.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use lettre::message::Mailbox;
 use serde::Serialize;
 
+use super::prepared::{self, DigestHeaders, NAME_MARK, PreparedDigest, PreparedRecipient, URL_MARK};
 use super::settings::MailSettings;
 use super::{BounceAddress, DkimSigner};
 use super::{BuiltMessage, EmailTemplates, MessageParts, RenderedEmail, TemplateError, build_message, recipient};
@@ -52,6 +54,9 @@ pub struct DigestView {
     pub articles: minijinja::Value,
     /// The digest's id once it exists (not in a preview): its archive page is linked.
     pub id: Option<uuid::Uuid>,
+    /// The messages composed once as pieces, on the first send (`None` inside: the templates
+    /// do not allow it, and every message is built whole).
+    prepared: OnceLock<Option<PreparedDigest>>,
 }
 
 impl DigestView {
@@ -70,7 +75,13 @@ impl DigestView {
             })
             .collect();
         let campaign = content.id.map_or_else(|| "preview".to_owned(), |id| id.simple().to_string());
-        Self { subject: content.subject.clone(), campaign, articles: minijinja::Value::from(articles), id: content.id }
+        Self {
+            subject: content.subject.clone(),
+            campaign,
+            articles: minijinja::Value::from(articles),
+            id: content.id,
+            prepared: OnceLock::new(),
+        }
     }
 
     /// [`DigestView::new`] on a blocking thread: Markdown and HTML of a digest's articles are
@@ -160,7 +171,7 @@ impl Composer {
                 archive_url: self.archive.then(|| self.base_url.join("/archive")),
             },
         )?;
-        self.message(to, rendered, unsubscribe, &unsubscribe_url, "welcome")
+        self.message(to, rendered, unsubscribe.expose(), &unsubscribe_url, "welcome")
     }
 
     /// The one reminder to a pending subscriber, with a fresh confirmation link.
@@ -188,14 +199,114 @@ impl Composer {
                 ttl_hours: self.token_ttl_hours.clone(),
             },
         )?;
-        self.message(to, rendered, unsubscribe, &unsubscribe_url, template)
+        self.message(to, rendered, unsubscribe.expose(), &unsubscribe_url, template)
     }
 
-    /// One digest message. Only the greeting and the unsubscribe link differ per recipient.
+    /// One digest message. Only the greeting and the unsubscribe link differ per recipient, so
+    /// the message is spliced from pieces composed once per digest (see [`prepared`]), already
+    /// dot-stuffed for SMTP; it is built whole only when the templates or the values do not
+    /// allow that.
     pub fn digest(&self, view: &DigestView, to: Recipient<'_>, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
         let unsubscribe_url = self.unsubscribe_url(unsubscribe);
-        let rendered = self.render_digest(view, to.name, &unsubscribe_url)?;
-        self.message(to, rendered, unsubscribe, &unsubscribe_url, &view.campaign)
+        if let Some(prepared) = view.prepared.get_or_init(|| self.prepare_digest(view)) {
+            let stuffed = self.dkim.is_none();
+            if let Some(message) =
+                self.prepared_digest(prepared, to, &unsubscribe_url, unsubscribe.expose(), stuffed)?
+            {
+                return Ok(match &self.dkim {
+                    // The signature covers the body as the recipient reads it: signed whole, then stuffed.
+                    Some(signer) => BuiltMessage {
+                        bytes: prepared::dot_stuff(&signer.sign(&message.bytes)),
+                        dot_stuffed: true,
+                        ..message
+                    },
+                    None => message,
+                });
+            }
+        }
+        self.built_digest(view, to, &unsubscribe_url, unsubscribe.expose())
+    }
+
+    /// The digest message built whole by lettre's builder: the way before [`prepared`], and the
+    /// fallback.
+    fn built_digest(
+        &self,
+        view: &DigestView,
+        to: Recipient<'_>,
+        unsubscribe_url: &str,
+        token: &str,
+    ) -> anyhow::Result<BuiltMessage> {
+        let rendered = self.render_digest(view, to.name, unsubscribe_url)?;
+        self.message(to, rendered, token, unsubscribe_url, &view.campaign)
+    }
+
+    #[cfg(test)]
+    pub(super) fn built_digest_for_tests(
+        &self,
+        view: &DigestView,
+        to: Recipient<'_>,
+        unsubscribe_url: &str,
+        token: &str,
+    ) -> BuiltMessage {
+        self.built_digest(view, to, unsubscribe_url, token).unwrap()
+    }
+
+    fn prepared_digest(
+        &self,
+        prepared: &PreparedDigest,
+        to: Recipient<'_>,
+        unsubscribe_url: &str,
+        token: &str,
+        stuffed: bool,
+    ) -> anyhow::Result<Option<BuiltMessage>> {
+        let message = prepared.message(
+            PreparedRecipient {
+                to: recipient(to.email, to.name)?,
+                name: to.name,
+                unsubscribe_url,
+                list_unsubscribe: match self.mailto(token) {
+                    Some(mailto) => format!("<{unsubscribe_url}>, <{mailto}>"),
+                    None => format!("<{unsubscribe_url}>"),
+                },
+                envelope_from: self.bounce.as_ref().map(|bounce| bounce.for_delivery(to.delivery)),
+                message_id: format!("<{}@{}>", uuid::Uuid::new_v4(), super::message_id_domain(&self.from)),
+            },
+            self.seven_bit.load(Ordering::Relaxed),
+            stuffed,
+        )?;
+        Ok(message.map(|m| BuiltMessage {
+            envelope: m.envelope,
+            bytes: m.bytes,
+            message_id: m.message_id,
+            dot_stuffed: stuffed,
+        }))
+    }
+
+    /// The digest's pieces, if a probe message spliced from them reads exactly like the one the
+    /// builder makes (same headers, same decoded parts), with a name and without: a template
+    /// override that filters the name or the link falls back to building every message.
+    fn prepare_digest(&self, view: &DigestView) -> Option<PreparedDigest> {
+        let named = self.render_digest(view, Some(NAME_MARK), URL_MARK).ok()?;
+        let anonymous = self.render_digest(view, None, URL_MARK).ok()?;
+        let headers = DigestHeaders {
+            from: &self.from,
+            subject: &named.subject,
+            list_id: &self.list_id,
+            feedback_id: self.feedback_id(&view.campaign),
+        };
+        let prepared = PreparedDigest::new(&named, &anonymous, headers)?;
+        let email = SubscriberEmail::parse("probe@example.com").ok()?;
+        let url = self.base_url.join("/unsubscribe?token=PR0BE&x=<'\">");
+        for name in [Some(".Zoë <&> \"O'Brien\" Ünïcode"), None] {
+            let to = Recipient { email: &email, name, delivery: 0 };
+            let spliced = self.prepared_digest(&prepared, to, &url, "PR0BE", false).ok()??;
+            let built = self.built_digest(view, to, &url, "PR0BE").ok()?;
+            if let Err(difference) = prepared::same_message(&spliced.bytes, &built.bytes) {
+                tracing::info!(digest = %view.campaign, %difference, "digest messages are built whole: the templates do more than print the name and link");
+                return None;
+            }
+        }
+        Some(prepared)
     }
 
     /// The digest as [`Composer::digest`] renders it, for a recipient called "Reader" and with a
@@ -208,11 +319,20 @@ impl Composer {
         self.base_url.join(&format!("/unsubscribe?token={}", unsubscribe.expose()))
     }
 
+    fn mailto(&self, token: &str) -> Option<String> {
+        self.unsubscribe_mailto.as_ref().map(|address| format!("mailto:{address}?subject=unsubscribe-{token}"))
+    }
+
+    /// Gmail's Feedback-ID: campaign, kind, list and sender; complaint rates are reported per field.
+    fn feedback_id(&self, campaign: &str) -> String {
+        format!("{campaign}:newsletter:{}:broadsheet", self.from.email.domain())
+    }
+
     fn message(
         &self,
         to: Recipient<'_>,
         rendered: RenderedEmail,
-        unsubscribe: &Token,
+        token: &str,
         unsubscribe_url: &str,
         campaign: &str,
     ) -> anyhow::Result<BuiltMessage> {
@@ -224,12 +344,8 @@ impl Composer {
             html: rendered.html,
             unsubscribe_url: Some(unsubscribe_url),
             list_id: Some(&self.list_id),
-            unsubscribe_mailto: self
-                .unsubscribe_mailto
-                .as_ref()
-                .map(|address| format!("mailto:{address}?subject=unsubscribe-{}", unsubscribe.expose())),
-            // Gmail's Feedback-ID: campaign, kind, list and sender; complaint rates are reported per field.
-            feedback_id: Some(format!("{campaign}:newsletter:{}:broadsheet", self.from.email.domain())),
+            unsubscribe_mailto: self.mailto(token),
+            feedback_id: Some(self.feedback_id(campaign)),
             envelope_from: self.bounce.as_ref().map(|bounce| bounce.for_delivery(to.delivery)),
             dkim: self.dkim.as_ref(),
             seven_bit: self.seven_bit.load(Ordering::Relaxed),

@@ -36,6 +36,9 @@ pub struct BuiltMessage {
     pub envelope: Envelope,
     pub bytes: Vec<u8>,
     pub message_id: String,
+    /// `bytes` are dot-stuffed for SMTP's DATA already (a prepared digest message): the
+    /// transport writes them as they are instead of stuffing them itself.
+    pub dot_stuffed: bool,
 }
 
 /// lettre adds no `Message-ID` by itself; ours is a random UUID at the sender's domain, so it is
@@ -75,7 +78,7 @@ pub fn build_message(parts: MessageParts<'_>) -> anyhow::Result<BuiltMessage> {
         Some(signer) => signer.sign(&message.formatted()),
         None => message.formatted(),
     };
-    Ok(BuiltMessage { envelope: message.envelope().clone(), bytes, message_id })
+    Ok(BuiltMessage { envelope: message.envelope().clone(), bytes, message_id, dot_stuffed: false })
 }
 
 /// SMTP allows lines of up to 998 octets; beyond that a body must be encoded.

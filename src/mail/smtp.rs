@@ -3,10 +3,12 @@
 //! Why not lettre's own pool: lettre 0.11.23 does not set `TCP_NODELAY`, and Nagle's algorithm
 //! then holds each small SMTP command back for ~40 ms, capping a connection at ~23 messages per
 //! second. We open the socket with nodelay and hand it to lettre's connection, which still does
-//! the protocol (EHLO, STARTTLS, AUTH, pipelining of nothing, dot-stuffing). The pool can give
-//! way to lettre's once a release carries the nodelay fix (upstream PR #1159) and a benchmark
-//! shows the same msgs/s; the staged transaction below (where a refusal came, 8BITMIME) would
-//! stay, as lettre's `send` does not say which command was refused.
+//! the protocol (EHLO, STARTTLS, AUTH, and the transaction of every message built whole). Digest
+//! messages, prepared and dot-stuffed once per digest, skip lettre's transaction: they are
+//! written straight to the same stream, pipelined where the server allows (`smtp_data`). The
+//! staged transaction (where a refusal came, 8BITMIME) is kept on both paths, as lettre's `send`
+//! does not say which command was refused; that, and the data phase, is why this pool would stay
+//! even once a lettre release carries the nodelay fix (upstream PR #1159).
 //!
 //! Concurrency is bounded by the worker's semaphore, not here: the pool only keeps idle
 //! connections for reuse, and drops those that sat idle long enough for a server to hang up.
@@ -29,6 +31,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::TlsMode;
+use super::smtp_data::{RawSession, SharedStream};
 
 /// Servers commonly drop idle clients after 60 s or more; reuse only well inside that.
 const MAX_IDLE: Duration = Duration::from_secs(30);
@@ -42,8 +45,21 @@ pub struct SmtpPool {
     tls: TlsMode,
     credentials: Option<Credentials>,
     client_id: ClientId,
-    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: Mutex<Vec<(Session, Instant)>>,
     rustls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// A pooled connection: lettre's, and our own handle on its stream for messages that are
+/// dot-stuffed already (`None` once lettre's STARTTLS put its TLS layer between).
+struct Session {
+    smtp: AsyncSmtpConnection,
+    raw: Option<RawSession>,
+}
+
+impl Session {
+    fn has_broken(&self) -> bool {
+        self.smtp.has_broken() || self.raw.as_ref().is_some_and(|raw| !raw.is_clean())
+    }
 }
 
 /// What went wrong with one send, in the terms the retry policy needs.
@@ -104,22 +120,25 @@ impl SmtpPool {
 
     /// Sends one message: over an idle connection when there is one, else a new one. A reused
     /// connection that turns out to be dead (the server hung up while it was idle) gets one retry
-    /// on a fresh connection, so an idle timeout never costs a message an attempt.
-    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SmtpSendError> {
-        if let Some(mut conn) = self.take_idle() {
-            match transact(&mut conn, envelope, message).await {
+    /// on a fresh connection, so an idle timeout never costs a message an attempt. `stuffed`:
+    /// the message is dot-stuffed already (see `smtp_data`).
+    pub async fn send(&self, envelope: &Envelope, message: &[u8], stuffed: bool) -> Result<(), SmtpSendError> {
+        if let Some(mut session) = self.take_idle() {
+            match transact(&mut session, envelope, message, stuffed).await {
                 Ok(()) => {
-                    self.put_back(conn);
+                    self.put_back(session);
                     return Ok(());
                 }
                 // The server answered with a reply code: that is the verdict for this message,
                 // unless it is 421 (the server is closing the idle connection).
-                Err(Failure::Reply(stage, e)) if e.status().is_some_and(|code| u16::from(code) != 421) => {
-                    self.put_back(conn);
-                    return Err(verdict(stage, &e));
+                Err(Failure::Reply { stage, refusal, reusable }) if refusal.code != 421 => {
+                    if reusable {
+                        self.put_back(session);
+                    }
+                    return Err(verdict(stage, &refusal));
                 }
                 Err(Failure::NeedsSevenBit) => {
-                    self.put_back(conn);
+                    self.put_back(session);
                     return Err(SmtpSendError::NeedsSevenBit);
                 }
                 // Dead connection (closed while idle, or a garbled or missing reply): try a
@@ -127,21 +146,23 @@ impl SmtpPool {
                 Err(_) => {}
             }
         }
-        let mut conn = self.connect().await?;
-        match transact(&mut conn, envelope, message).await {
+        let mut session = self.connect().await?;
+        match transact(&mut session, envelope, message, stuffed).await {
             Ok(()) => {
-                self.put_back(conn);
+                self.put_back(session);
                 Ok(())
             }
-            Err(Failure::Reply(stage, e)) => {
-                self.put_back(conn);
-                Err(verdict(stage, &e))
+            Err(Failure::Reply { stage, refusal, reusable }) => {
+                if reusable {
+                    self.put_back(session);
+                }
+                Err(verdict(stage, &refusal))
             }
             Err(Failure::NeedsSevenBit) => {
-                self.put_back(conn);
+                self.put_back(session);
                 Err(SmtpSendError::NeedsSevenBit)
             }
-            Err(Failure::Broken(e)) => Err(classify(&e)),
+            Err(Failure::Broken(e)) => Err(SmtpSendError::Transient(e)),
         }
     }
 
@@ -151,37 +172,37 @@ impl SmtpPool {
     pub async fn close(&self) {
         let idle: Vec<_> = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
         let mut quits = tokio::task::JoinSet::new();
-        for (mut conn, _) in idle {
+        for (mut session, _) in idle {
             quits.spawn(async move {
-                let _ = conn.quit().await;
+                let _ = session.smtp.quit().await;
             });
         }
         let _ =
             tokio::time::timeout(Duration::from_secs(1), async { while quits.join_next().await.is_some() {} }).await;
     }
 
-    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
+    fn take_idle(&self) -> Option<Session> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((conn, since)) = idle.pop() {
-            if since.elapsed() < MAX_IDLE && !conn.has_broken() {
-                return Some(conn);
+        while let Some((session, since)) = idle.pop() {
+            if since.elapsed() < MAX_IDLE && !session.has_broken() {
+                return Some(session);
             }
         }
         None
     }
 
     /// Keeps a connection for the next message, unless it broke.
-    fn put_back(&self, conn: AsyncSmtpConnection) {
-        if conn.has_broken() {
+    fn put_back(&self, session: Session) {
+        if session.has_broken() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_POOLED {
-            idle.push((conn, Instant::now()));
+            idle.push((session, Instant::now()));
         }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpSendError> {
+    async fn connect(&self) -> Result<Session, SmtpSendError> {
         let unavailable = |what: &str, e: &dyn std::fmt::Display| SmtpSendError::Unavailable(format!("{what}: {e}"));
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((self.host.as_str(), self.port)))
             .await
@@ -205,15 +226,21 @@ impl SmtpPool {
         // outage, never the message's permanent failure, or one misconfiguration would fail
         // every message in the queue.
         let session = |what: &str, e: &SmtpError| SmtpSendError::Unavailable(format!("{what}: {}", describe(e)));
-        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.client_id)
+        // lettre and our data phase share the stream; see `smtp_data`.
+        let shared = SharedStream::new(stream);
+        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(shared.clone()), &self.client_id)
             .await
             .map_err(|e| session("SMTP greeting", &e))?;
         let mut encrypted = self.tls == TlsMode::Implicit;
+        let mut raw = true;
         match self.tls {
             TlsMode::Opportunistic | TlsMode::Required if conn.can_starttls() => {
                 let params = TlsParameters::new_rustls(self.host.clone()).map_err(|e| unavailable("TLS setup", &e))?;
                 conn.starttls(params, &self.client_id).await.map_err(|e| session("STARTTLS", &e))?;
                 encrypted = true;
+                // lettre's TLS layer now sits above the shared stream: writing to it directly
+                // would bypass the encryption. Prepared messages go through lettre here.
+                raw = false;
             }
             TlsMode::Required => {
                 let why = if self.credentials.is_some() {
@@ -241,30 +268,46 @@ impl SmtpPool {
                 .await
                 .map_err(|e| session("SMTP login", &e))?;
         }
-        Ok(conn)
+        // The EHLO reply is in the transcript (AUTH's replies offer nothing); reading it also
+        // stops the recording.
+        let pipelining = shared.offers_pipelining();
+        Ok(Session { smtp: conn, raw: raw.then(|| RawSession::new(shared, pipelining)) })
     }
 }
 
 /// Where in the transaction a reply came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
+pub(super) enum Stage {
     Mail,
     Rcpt,
     Data,
 }
 
-enum Failure {
-    /// A negative reply; the connection was reset and can carry the next message.
-    Reply(Stage, SmtpError),
-    NeedsSevenBit,
-    /// No reply, or a garbled one: the connection is gone.
-    Broken(SmtpError),
+/// A negative reply: its code, and how it reads in a delivery's error.
+#[derive(Debug)]
+pub(super) struct Refusal {
+    pub code: u16,
+    pub described: String,
 }
 
-/// One message: MAIL, RCPT, DATA and the content, as lettre's `send` does, but keeping apart
-/// where a refusal came (a 5xx to RCPT or to the content is this recipient's hard bounce; a 5xx
-/// to MAIL is about us) and checking 8BITMIME before anything is sent.
-async fn transact(conn: &mut AsyncSmtpConnection, envelope: &Envelope, message: &[u8]) -> Result<(), Failure> {
+pub(super) enum Failure {
+    /// A negative reply. `reusable`: the session was reset and can carry the next message.
+    Reply {
+        stage: Stage,
+        refusal: Refusal,
+        reusable: bool,
+    },
+    NeedsSevenBit,
+    /// No reply, or a garbled one: the connection is gone.
+    Broken(String),
+}
+
+/// One message: MAIL, RCPT, DATA and the content, keeping apart where a refusal came (a 5xx to
+/// RCPT or to the content is this recipient's hard bounce; a 5xx to MAIL is about us) and
+/// checking 8BITMIME before anything is sent. A message dot-stuffed already goes by our own data
+/// phase where the session allows, else (behind lettre's STARTTLS) unstuffed through lettre's.
+async fn transact(session: &mut Session, envelope: &Envelope, message: &[u8], stuffed: bool) -> Result<(), Failure> {
+    let conn = &mut session.smtp;
     let mut options = Vec::new();
     let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
     if (envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii))
@@ -278,8 +321,30 @@ async fn transact(conn: &mut AsyncSmtpConnection, envelope: &Envelope, message: 
         }
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
+    match (&mut session.raw, stuffed) {
+        (Some(raw), true) => raw.transact(envelope, options, message).await,
+        (None, true) => lettre_transact(conn, envelope, options, &super::prepared::dot_unstuff(message)).await,
+        (_, false) => lettre_transact(conn, envelope, options, message).await,
+    }
+}
+
+/// The transaction through lettre's commands (which stuff the message themselves).
+async fn lettre_transact(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    options: Vec<MailParameter>,
+    message: &[u8],
+) -> Result<(), Failure> {
+    let mut refused = None;
     let reply = |stage: Stage| {
-        move |e: SmtpError| if e.status().is_some() { Failure::Reply(stage, e) } else { Failure::Broken(e) }
+        move |e: SmtpError| match e.status() {
+            Some(code) => Failure::Reply {
+                stage,
+                refusal: Refusal { code: u16::from(code), described: describe(&e) },
+                reusable: true,
+            },
+            None => Failure::Broken(e.to_string()),
+        }
     };
     let sent = async {
         conn.command(Mail::new(envelope.from().cloned(), options)).await.map_err(reply(Stage::Mail))?;
@@ -291,10 +356,13 @@ async fn transact(conn: &mut AsyncSmtpConnection, envelope: &Envelope, message: 
         Ok(())
     }
     .await;
-    if let Err(Failure::Reply(_, e)) = &sent {
+    if let Err(Failure::Reply { refusal, .. }) = &sent {
+        refused = Some(refusal.code);
+    }
+    if let Some(code) = refused {
         // 421: the server is closing the connection. Otherwise get it ready for the next
         // message; a server that does not take RSET is closed.
-        if e.status().map(u16::from) == Some(421) || conn.command(Rset).await.is_err() {
+        if code == 421 || conn.command(Rset).await.is_err() {
             conn.abort().await;
         }
     }
@@ -302,23 +370,22 @@ async fn transact(conn: &mut AsyncSmtpConnection, envelope: &Envelope, message: 
 }
 
 /// A negative reply, by where it came: 5xx to RCPT or to the content is the recipient's.
-fn verdict(stage: Stage, e: &SmtpError) -> SmtpSendError {
+fn verdict(stage: Stage, refusal: &Refusal) -> SmtpSendError {
     match stage {
-        Stage::Rcpt | Stage::Data if e.is_permanent() && e.status().map(u16::from) != Some(530) => {
-            SmtpSendError::Rejected(describe(e))
+        Stage::Rcpt | Stage::Data if refusal.code >= 500 && refusal.code != 530 => {
+            SmtpSendError::Rejected(refusal.described.clone())
         }
-        _ => classify(e),
+        _ => classify(refusal),
     }
 }
 
 /// A 5xx reply to the message's own transaction is final, except 530 ("authentication
-/// required": our settings, not the message); everything else (4xx, I/O, a garbled reply) is
-/// worth retrying.
-fn classify(e: &SmtpError) -> SmtpSendError {
-    match e.status().map(u16::from) {
-        Some(530) => SmtpSendError::Unavailable(describe(e)),
-        _ if e.is_permanent() => SmtpSendError::Permanent(describe(e)),
-        _ => SmtpSendError::Transient(describe(e)),
+/// required": our settings, not the message); everything else (4xx) is worth retrying.
+fn classify(refusal: &Refusal) -> SmtpSendError {
+    match refusal.code {
+        530 => SmtpSendError::Unavailable(refusal.described.clone()),
+        500.. => SmtpSendError::Permanent(refusal.described.clone()),
+        _ => SmtpSendError::Transient(refusal.described.clone()),
     }
 }
 

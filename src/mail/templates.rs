@@ -31,23 +31,28 @@ pub fn html_formatter(
     value: &minijinja::Value,
 ) -> Result<(), minijinja::Error> {
     match value.as_str() {
-        Some(text) if state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() => {
-            let mut escaped = String::with_capacity(text.len() + 16);
-            for c in text.chars() {
-                match c {
-                    '&' => escaped.push_str("&amp;"),
-                    '<' => escaped.push_str("&lt;"),
-                    '>' => escaped.push_str("&gt;"),
-                    '"' => escaped.push_str("&quot;"),
-                    '\'' => escaped.push_str("&#x27;"),
-                    c => escaped.push(c),
-                }
-            }
-            out.write_str(&escaped)
-                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
-        }
+        Some(text) if state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() => out
+            .write_str(&escape_html(text))
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())),
         _ => minijinja::escape_formatter(out, state, value),
     }
+}
+
+/// Text as the templates print it into HTML: `& < > " '` escaped. Also what a prepared digest
+/// splices into its HTML part, so both paths escape a name the same way.
+pub fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#x27;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -47,10 +47,18 @@ impl MailTransport {
         }
     }
 
-    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
+    /// `stuffed`: the message is dot-stuffed for SMTP already (a prepared digest message).
+    pub async fn send(&self, envelope: &Envelope, message: &[u8], stuffed: bool) -> Result<(), SendError> {
         match self {
-            Self::Smtp(pool) => pool.send(envelope, message).await,
+            Self::Smtp(pool) => pool.send(envelope, message, stuffed).await,
             Self::File(dir) => {
+                let unstuffed;
+                let message = if stuffed {
+                    unstuffed = super::prepared::dot_unstuff(message);
+                    &unstuffed
+                } else {
+                    message
+                };
                 // Written under a temporary name and renamed, so a reader never sees half a message.
                 let name = uuid::Uuid::new_v4();
                 let tmp = dir.join(format!(".{name}.tmp"));

@@ -62,8 +62,11 @@ impl Worker {
         let counters = &METRICS;
         counters.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
-        let sent =
-            tokio::time::timeout(self.send_timeout, self.transport.send(&message.envelope, &message.bytes)).await;
+        let sent = tokio::time::timeout(
+            self.send_timeout,
+            self.transport.send(&message.envelope, &message.bytes, message.dot_stuffed),
+        )
+        .await;
         counters.observe_smtp(started.elapsed());
         counters.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         sent

@@ -20,6 +20,7 @@ mod hardening;
 mod invalid_input;
 mod lifecycle;
 mod openapi;
+mod pipelining;
 mod recording;
 mod schedules;
 mod signup;

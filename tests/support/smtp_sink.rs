@@ -59,6 +59,10 @@ struct State {
     transactions: usize,
     /// Leave 8BITMIME out of the EHLO reply, as some relays do.
     no_8bitmime: bool,
+    /// Leave PIPELINING out of the EHLO reply (the client must then wait for each reply).
+    no_pipelining: bool,
+    /// Commands that arrived in the same read as the one before them: a client pipelining.
+    pipelined_commands: usize,
     connections: usize,
     /// AUTH commands received (the sink advertises AUTH but never STARTTLS).
     auth_commands: usize,
@@ -133,6 +137,17 @@ impl SmtpSink {
     /// From the next EHLO on, do not offer 8BITMIME.
     pub fn without_8bitmime(&self) {
         self.shared.state.lock().unwrap().no_8bitmime = true;
+    }
+
+    /// From the next EHLO on, do not offer PIPELINING.
+    pub fn without_pipelining(&self) {
+        self.shared.state.lock().unwrap().no_pipelining = true;
+    }
+
+    /// Commands that were already waiting when the one before was answered: more than zero
+    /// means the client pipelined.
+    pub fn pipelined_commands(&self) -> usize {
+        self.shared.lock().pipelined_commands
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -304,18 +319,29 @@ async fn session(socket: TcpStream, shared: Arc<Shared>, script: Script) {
 
     reply!("220 sink ESMTP ready");
     while read_line(&mut reader, &mut line).await {
+        // Bytes already read past this command: the client sent the next one without waiting.
+        if !reader.buffer().is_empty() {
+            shared.lock().pipelined_commands += 1;
+        }
         let command = String::from_utf8_lossy(&line);
         let command = command.trim_end_matches(['\r', '\n']);
         let verb = command.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
         match verb.as_str() {
             "EHLO" => {
                 transaction = None;
-                let no_8bitmime = shared.state.lock().unwrap().no_8bitmime;
-                reply!(if no_8bitmime {
-                    "250-sink\r\n250-SMTPUTF8\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 52428800"
-                } else {
-                    "250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 52428800"
-                });
+                let (no_8bitmime, no_pipelining) = {
+                    let state = shared.lock();
+                    (state.no_8bitmime, state.no_pipelining)
+                };
+                let mut ehlo = String::from("250-sink\r\n");
+                if !no_pipelining {
+                    ehlo.push_str("250-PIPELINING\r\n");
+                }
+                if !no_8bitmime {
+                    ehlo.push_str("250-8BITMIME\r\n");
+                }
+                ehlo.push_str("250-SMTPUTF8\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 52428800");
+                reply!(&ehlo);
             }
             "HELO" => {
                 transaction = None;
