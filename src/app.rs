@@ -48,10 +48,13 @@ impl Application {
         };
         let token_keys = settings.token_keys()?;
         let wake = Arc::new(Notify::new());
-        let worker = if with_worker { Some(Worker::new(db.clone(), &settings, wake.clone())?) } else { None };
+        let mut worker = if with_worker { Some(Worker::new(db.clone(), &settings, wake.clone())?) } else { None };
         let composer =
             Composer::new(&settings.mail, settings.http.base_url.clone(), settings.subscriptions.token_ttl_hours)?;
-        let state = AppState::new(db, settings, admin_token, wake, composer, token_keys);
+        let mut state = AppState::new(db, settings, admin_token, wake, composer, token_keys);
+        if let Some(worker) = worker.as_mut() {
+            state = state.with_handover(worker.handover());
+        }
         Ok(Self { listener, state, worker })
     }
 

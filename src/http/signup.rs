@@ -124,8 +124,11 @@ async fn handle(state: &AppState, peer: SocketAddr, headers: &HeaderMap, email: 
 
     let cap = state.settings.limits.confirmation_mails_per_address_per_day;
     let mut conn = state.db.acquire().await.map_err(Error::unavailable)?;
-    let signup = subscribers::signup(&mut conn, &email, name.as_ref(), &origin, cap).await?;
-    if signup.queued {
+    // A place in the in-process worker's channel, if it has room: then the confirmation goes
+    // to it directly, already leased (`store::handover`), and needs no claim.
+    let slot = state.handover.as_ref().and_then(|h| h.reserve());
+    let signup = subscribers::signup(&mut conn, &email, name.as_ref(), &origin, cap, slot).await?;
+    if signup.queued && !signup.handed_over {
         state.wake.notify_one();
     }
     crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.signups);

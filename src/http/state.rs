@@ -11,6 +11,7 @@ use super::RateLimiter;
 use crate::config::Settings;
 use crate::domain::{TokenHash, TokenKeys};
 use crate::mail::Composer;
+use crate::store::handover::Handover;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -29,6 +30,9 @@ pub struct AppState {
     pub composer: Arc<Composer>,
     /// Verify the signed tokens in confirmation and unsubscribe links (`tokens.keys`).
     pub token_keys: Arc<TokenKeys>,
+    /// Signups hand their confirmation straight to the in-process worker through this, when
+    /// the process runs one (`serve` without `--no-worker`).
+    pub handover: Option<Handover>,
 }
 
 impl AppState {
@@ -52,7 +56,14 @@ impl AppState {
             settings: Arc::new(settings),
             admin_token: Arc::new(admin_token),
             wake,
+            handover: None,
         }
+    }
+
+    /// Signups hand their confirmations to the in-process worker through `handover`.
+    pub fn with_handover(mut self, handover: Handover) -> Self {
+        self.handover = Some(handover);
+        self
     }
 }
 

@@ -5,6 +5,7 @@ pub mod articles;
 pub mod bounces;
 pub mod deliveries;
 pub mod digests;
+pub mod handover;
 pub mod imports;
 pub mod lifecycle;
 pub mod pool;

@@ -9,6 +9,8 @@ use sqlx::types::ipnetwork::IpNetwork;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::deliveries::{Claimed, DeliveryKind};
+use super::handover::Slot;
 use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
 
 /// Where a consent event came from: what the law and a careful operator want on record.
@@ -46,6 +48,8 @@ pub struct Signup {
     pub subscriber_id: Uuid,
     pub status: SubscriberStatus,
     pub queued: bool,
+    /// The confirmation went straight to the in-process worker: nobody needs waking.
+    pub handed_over: bool,
 }
 
 /// A whole signup in one statement, so it costs one round trip and is atomic without an explicit
@@ -69,8 +73,10 @@ pub async fn signup(
     name: Option<&SubscriberName>,
     origin: &Origin,
     cap: u32,
+    slot: Option<Slot<'_>>,
 ) -> sqlx::Result<Signup> {
     let user_agent = origin.user_agent.as_deref().map(|ua| truncate(ua, 512));
+    let lease = slot.as_ref().map(|s| (s.worker, s.lease_secs));
     let row = sqlx::query!(
         r#"
         WITH subscriber AS (
@@ -105,18 +111,23 @@ pub async fn signup(
                                      WHERE d.subscriber_id = subscribers.id AND d.kind = 'confirmation'
                                        AND d.status = 'pending')
                     THEN EXCLUDED.id END
-            RETURNING id, status, coalesce(confirmation_queued_by = $1, false) AS queued
+            RETURNING id, email, name, status, token_version, coalesce(confirmation_queued_by = $1, false) AS queued
         ),
         consent AS (
             INSERT INTO consent_events (subscriber_id, action, ip, user_agent)
             SELECT id, 'signup', $4, $5 FROM subscriber
         ),
+        -- Leased to the in-process worker ($7, for $8 seconds) when it has room for the row: as
+        -- its claim would leave it (see `store::handover`); otherwise due now, for any claimer.
         queued AS (
-            INSERT INTO deliveries (kind, subscriber_id)
-            SELECT 'confirmation', s.id FROM subscriber s WHERE s.queued
+            INSERT INTO deliveries (kind, subscriber_id, locked_by, locked_until, attempts)
+            SELECT 'confirmation', s.id, $7::uuid, now() + make_interval(secs => $8::float8),
+                   CASE WHEN $7::uuid IS NULL THEN 0 ELSE 1 END
+            FROM subscriber s WHERE s.queued
             RETURNING id
         )
-        SELECT s.id AS "id!", s.status AS "status!: SubscriberStatus", EXISTS (SELECT 1 FROM queued) AS "queued!"
+        SELECT s.id AS "id!", s.email AS "email!: SubscriberEmail", s.name, s.status AS "status!: SubscriberStatus",
+               s.token_version AS "token_version!", (SELECT id FROM queued) AS "delivery?"
         FROM subscriber s
         "#,
         // Time-ordered (UUIDv7): each new key lands at the right edge of the primary-key index
@@ -127,10 +138,26 @@ pub async fn signup(
         origin.ip.map(IpNetwork::from),
         user_agent,
         i64::from(cap),
+        lease.map(|(worker, _)| worker),
+        lease.map(|(_, secs)| secs),
     )
     .fetch_one(conn)
     .await?;
-    Ok(Signup { subscriber_id: row.id, status: row.status, queued: row.queued })
+    if let (Some(id), Some(slot)) = (row.delivery, slot) {
+        slot.send(Claimed {
+            id,
+            kind: DeliveryKind::Confirmation,
+            attempts: 1,
+            subscriber_id: row.id,
+            digest_id: None,
+            email: row.email,
+            name: row.name,
+            status: row.status,
+            token_version: row.token_version,
+        });
+        return Ok(Signup { subscriber_id: row.id, status: row.status, queued: true, handed_over: true });
+    }
+    Ok(Signup { subscriber_id: row.id, status: row.status, queued: row.delivery.is_some(), handed_over: false })
 }
 
 pub async fn record_consent(

@@ -17,6 +17,7 @@
 
 mod claim;
 mod feeds;
+mod handed;
 mod housekeeping;
 mod leases;
 mod mint;
@@ -45,6 +46,7 @@ use crate::config::Settings;
 use crate::mail::{Composer, DigestView, MailTransport};
 use crate::ops::feeds::FetchPolicy;
 use crate::store::deliveries::Claimed;
+use crate::store::handover::{Handed, Handover};
 /// The log target of the per-batch timings (claim, outcome write) at debug level: off unless
 /// `RUST_LOG` asks for it, as `bench/run` does (`broadsheet::worker::timing=debug`).
 const TIMING: &str = "broadsheet::worker::timing";
@@ -86,6 +88,8 @@ pub struct Worker {
     plan: std::sync::Mutex<Option<schedules::Plan>>,
     /// The scheduler's time; tests set it.
     clock: Clock,
+    /// Confirmations this process's signups hand over already leased, once `handover` is called.
+    handed: Option<mpsc::Receiver<Handed>>,
 }
 
 impl Worker {
@@ -130,12 +134,22 @@ impl Worker {
             digests: std::sync::Mutex::new(HashMap::new()),
             plan: std::sync::Mutex::new(Some(plan)),
             clock: Clock::system(),
+            handed: None,
             feeds: (
                 settings.feeds.urls.clone(),
                 Duration::from_secs_f64(settings.feeds.poll_minutes * 60.0),
                 FetchPolicy::new(settings.feeds.allow_private),
             ),
         })
+    }
+
+    /// The channel through which this process's signups hand this worker their confirmations,
+    /// leased to it already (`store::handover`). Room for a batch: beyond that, while sending
+    /// lags, signups queue their rows for the claimer.
+    pub fn handover(&mut self) -> Handover {
+        let (handover, handed) = crate::store::handover::channel(self.id, self.lease_secs, self.batch_size);
+        self.handed = Some(handed);
+        handover
     }
 
     /// The scheduler reads the time from `clock` instead of the system's (tests).
@@ -149,8 +163,9 @@ impl Worker {
     /// their send timeout (plus a second), outcomes get what is left of the wind-down, and rows
     /// still held after that are handed back (or, if the database cannot be reached, left to
     /// their leases). Each stage says in the log what it waits for.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(worker = %self.id, concurrency = self.concurrency, "worker started");
+        let handed = self.handed.take();
         let worker = Arc::new(self);
         let slots = Arc::new(Semaphore::new(worker.concurrency));
         // Room for two batches of outcomes: one being written, one arriving. Beyond that, sends
@@ -184,6 +199,9 @@ impl Worker {
         // tokens stored, so the send slots never wait on those round trips.
         let (ready, mut jobs) = mpsc::channel::<Job>(worker.batch_size);
         let mut claimer = JoinSet::new();
+        if let Some(handed) = handed {
+            claimer.spawn(worker.clone().handed_loop(handed, ready.clone(), outcomes.clone(), shutdown.clone()));
+        }
         claimer.spawn(worker.clone().claim_loop(ready, outcomes.clone(), shutdown.clone()));
         let mut sends = JoinSet::new();
         let mut next_send = Instant::now();

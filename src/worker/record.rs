@@ -14,7 +14,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::TIMING;
 use super::leases::Leases;
-use crate::store::deliveries::{self, Outcome};
+use crate::store::deliveries::{Outcome, OutcomeWriter};
 
 /// At most this many outcomes go into one write.
 pub const FLUSH_AT: usize = 500;
@@ -35,11 +35,23 @@ pub async fn run(
     wake: Arc<Notify>,
 ) {
     let mut pending: Vec<(i64, Outcome)> = Vec::with_capacity(FLUSH_AT);
+    // Opened at the first write and again after a failed one (the database may have restarted).
+    let mut writer: Option<OutcomeWriter> = None;
     while received.recv_many(&mut pending, FLUSH_AT).await > 0 {
         let mut tries = 0;
         loop {
             let started = Instant::now();
-            match deliveries::record(&db, worker, &pending).await {
+            let written = match writer.as_mut() {
+                Some(w) => w.record(worker, &pending).await,
+                None => match OutcomeWriter::connect(&db).await {
+                    Ok(w) => writer.insert(w).record(worker, &pending).await,
+                    Err(e) => Err(e),
+                },
+            };
+            if written.is_err() {
+                writer = None;
+            }
+            match written {
                 Ok(_) => {
                     tracing::debug!(
                         target: TIMING,
@@ -69,5 +81,8 @@ pub async fn run(
             }
         }
         leases.let_go(pending.drain(..).map(|(id, _)| id));
+    }
+    if let Some(writer) = writer {
+        let _ = writer.close().await;
     }
 }

@@ -16,6 +16,7 @@ mod deliverability;
 mod delivery;
 mod digest;
 mod feeds;
+mod handover;
 mod hardening;
 mod invalid_input;
 mod lifecycle;

@@ -176,7 +176,9 @@ async fn outcome_writes_and_renewals_look_rows_up_by_primary_key_whatever_the_ba
     assert_eq!(deliveries::renew(&own, worker, &ids, 60.0).await.unwrap().len(), 500);
     let outcomes: Vec<_> =
         ids.iter().map(|id| (*id, Outcome::Sent { message_id: format!("<{id}@example.test>") })).collect();
-    assert_eq!(deliveries::record(&own, worker, &outcomes).await.unwrap(), 500);
+    let mut writer = deliveries::OutcomeWriter::connect(&own).await.unwrap();
+    assert_eq!(writer.record(worker, &outcomes).await.unwrap(), 500);
+    writer.close().await.unwrap();
     own.close().await;
 
     // Each renewal and each outcome is one primary-key probe.

@@ -1,0 +1,65 @@
+//! Confirmations handed straight to the in-process worker.
+//!
+//! A signup served by a process that also runs the worker inserts its confirmation's delivery
+//! row already leased to that worker (as a claim would have left it: `locked_by`, `locked_until`
+//! at the end of the lease, one attempt counted) and passes the row to the
+//! worker over a channel. The worker never has to find it: no claim statement, no empty claim and
+//! no look for the next due row after it, which at a steady trickle of signups were three of the
+//! five statements each signup cost Postgres.
+//!
+//! The row is in the table, leased, before anyone is told of it, so a crash loses nothing: the
+//! lease runs out and any worker claims the row as it would a crashed worker's claim. When the
+//! channel is full (sending lags behind signups) or the worker has stopped, the signup queues
+//! its row unleased and wakes the claimer instead, as a process without a worker always does.
+
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::deliveries::Claimed;
+
+/// A delivery inserted already leased to the worker that receives it.
+#[derive(Debug)]
+pub struct Handed {
+    pub delivery: Claimed,
+    /// Taken before the inserting statement, so the worker's view of the lease errs short.
+    pub leased_at: Instant,
+}
+
+/// The signup side of the channel to the in-process worker.
+#[derive(Clone, Debug)]
+pub struct Handover {
+    worker: Uuid,
+    lease_secs: f64,
+    tx: mpsc::Sender<Handed>,
+}
+
+/// A place in the channel, taken before the signup's statement runs: a row is leased only when
+/// it is certain to reach the worker at once.
+pub struct Slot<'a> {
+    permit: mpsc::Permit<'a, Handed>,
+    pub worker: Uuid,
+    pub lease_secs: f64,
+    pub leased_at: Instant,
+}
+
+/// The channel from signups to the worker `worker`, whose leases last `lease_secs`.
+pub fn channel(worker: Uuid, lease_secs: f64, capacity: usize) -> (Handover, mpsc::Receiver<Handed>) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    (Handover { worker, lease_secs, tx }, rx)
+}
+
+impl Handover {
+    /// A place for one row, if the worker is running and has room.
+    pub fn reserve(&self) -> Option<Slot<'_>> {
+        let permit = self.tx.try_reserve().ok()?;
+        Some(Slot { permit, worker: self.worker, lease_secs: self.lease_secs, leased_at: Instant::now() })
+    }
+}
+
+impl Slot<'_> {
+    pub fn send(self, delivery: Claimed) {
+        self.permit.send(Handed { delivery, leased_at: self.leased_at });
+    }
+}

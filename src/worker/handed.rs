@@ -1,0 +1,59 @@
+//! Rows the signups of this process handed over already leased (`store::handover`): held,
+//! their tokens minted, and queued for the send loop like a claimed batch, without a claim.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::record::Outcomes;
+use super::{Job, Worker};
+use crate::store::handover::Handed;
+
+impl Worker {
+    /// Until shutdown: each handed row joins the held set (its lease renewed from then on) and
+    /// goes to the send loop. At shutdown the channel closes (signups fall back to queueing for
+    /// a claimer) and what is still in it is handed back for the next worker; a row a signup
+    /// puts in after that waits for its lease to run out, like a crashed worker's.
+    pub(super) async fn handed_loop(
+        self: Arc<Self>,
+        mut handed: mpsc::Receiver<Handed>,
+        ready: mpsc::Sender<Job>,
+        outcomes: Outcomes,
+        shutdown: CancellationToken,
+    ) {
+        let mut batch = Vec::new();
+        'receiving: loop {
+            let received = tokio::select! {
+                n = handed.recv_many(&mut batch, self.batch_size) => n,
+                () = shutdown.cancelled() => break,
+            };
+            if received == 0 {
+                break;
+            }
+            for h in &batch {
+                self.leases.hold([h.delivery.id], h.leased_at);
+            }
+            let jobs = self.prepare(batch.drain(..).map(|h| h.delivery).collect(), &outcomes).await;
+            let mut jobs = jobs.into_iter();
+            while let Some(job) = jobs.next() {
+                let id = job.id;
+                let stopped = tokio::select! {
+                    sent = ready.send(job) => sent.is_err(),
+                    () = shutdown.cancelled() => true,
+                };
+                if stopped {
+                    let ids: Vec<i64> = std::iter::once(id).chain(jobs.map(|j| j.id)).collect();
+                    self.release(&ids).await;
+                    break 'receiving;
+                }
+            }
+        }
+        handed.close();
+        let mut left = Vec::new();
+        while let Ok(h) = handed.try_recv() {
+            left.push(h.delivery.id);
+        }
+        self.release(&left).await;
+    }
+}

@@ -1,0 +1,114 @@
+//! Confirmations handed straight to the in-process worker, already leased (`store::handover`):
+//! sent once, rescued by their lease when the worker dies holding them, and queued for the
+//! claimer when the worker has no room.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use broadsheet::domain::SubscriberEmail;
+use broadsheet::store::{handover, subscribers};
+use broadsheet::worker::Worker;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{Fault, Options, Script, TestApp, token_of};
+
+#[tokio::test]
+async fn a_signup_hands_its_confirmation_to_the_worker_leased_and_it_goes_out_once() {
+    let app = TestApp::spawn().await;
+    let (link, _) = app.confirmation_link_for("ada@example.com", "Ada").await;
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    // One attempt, as a claim would have counted it; nothing left leased.
+    let (attempts, status): (i32, String) =
+        sqlx::query_as("SELECT attempts, status::text FROM deliveries").fetch_one(&app.db).await.unwrap();
+    assert_eq!((attempts, status.as_str()), (1, "sent"));
+    assert_eq!(app.stuck().await, 0);
+    assert_eq!(app.sink().count_for("ada@example.com"), 1);
+    // The link it carries works like any other.
+    let confirm = app.post_form("/subscriptions/confirm", &[("token", &token_of(&link))]).await;
+    assert_eq!(confirm.status(), 200);
+    assert_eq!(app.status_of("ada@example.com").await.as_deref(), Some("confirmed"));
+}
+
+#[tokio::test]
+async fn a_confirmation_handed_to_a_worker_that_dies_is_sent_by_another_once_the_lease_ends() {
+    let app = TestApp::spawn_with(Options {
+        with_worker: false,
+        extra: vec![
+            ("BROADSHEET__MAIL__LEASE_SECS".into(), "2".into()),
+            ("BROADSHEET__MAIL__SEND_TIMEOUT_SECS".into(), "1".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    // A worker that leases the row and dies with it in its channel, never read.
+    let dead = uuid::Uuid::new_v4();
+    let (to_dead, channel) = handover::channel(dead, 2.0, 8);
+    let email = SubscriberEmail::parse("grace@example.com").unwrap();
+    let mut conn = app.db.acquire().await.unwrap();
+    let signup = subscribers::signup(&mut conn, &email, None, &Default::default(), 3, to_dead.reserve()).await.unwrap();
+    drop(conn);
+    assert!(signup.handed_over);
+    drop(channel);
+    let (locked_by, attempts): (Option<uuid::Uuid>, i32) =
+        sqlx::query_as("SELECT locked_by, attempts FROM deliveries").fetch_one(&app.db).await.unwrap();
+    assert_eq!((locked_by, attempts), (Some(dead), 1), "inserted already leased, one attempt counted");
+
+    // A live worker leaves the row alone while the lease lasts, then sends it.
+    let stop = CancellationToken::new();
+    let worker = Worker::new(app.db.clone(), &app.settings, Default::default()).unwrap();
+    let running = tokio::spawn(worker.run(stop.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.sink().count_for("grace@example.com"), 0, "not taken while another worker's lease lasts");
+    app.sink().wait_for(1, Duration::from_secs(15)).await;
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    assert_eq!(app.sink().count_for("grace@example.com"), 1);
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM deliveries").fetch_one(&app.db).await.unwrap();
+    assert_eq!(attempts, 2, "the dead worker's lease counted as an attempt, like a crashed claim");
+    assert_eq!(app.stuck().await, 0);
+}
+
+#[tokio::test]
+async fn signups_queue_their_confirmations_for_the_claimer_while_the_worker_has_no_room() {
+    // One send slot, stalled for a while by the first recipient: the worker's queues fill up.
+    let script: Script = Arc::new(|rcpt: &str, attempt: usize| match rcpt {
+        "first@example.com" if attempt == 1 => Fault::Stall(Duration::from_secs(3)),
+        _ => Fault::Accept,
+    });
+    let app = TestApp::spawn_with(Options {
+        script: Some(script),
+        extra: vec![
+            ("BROADSHEET__MAIL__CONCURRENCY".into(), "1".into()),
+            ("BROADSHEET__MAIL__SEND_TIMEOUT_SECS".into(), "10".into()),
+            ("BROADSHEET__MAIL__LEASE_SECS".into(), "30".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(app.sign_up("first@example.com", "First").await.status(), 200);
+    app.wait_for_count(
+        "SELECT count(*) FROM deliveries WHERE locked_by IS NOT NULL",
+        |n| n == 1,
+        Duration::from_secs(5),
+        "the first confirmation to be in flight",
+    )
+    .await;
+    let emails: Vec<String> = (0..200).map(|i| format!("reader{i}@example.com")).collect();
+    for email in &emails {
+        assert_eq!(app.sign_up(email, "Reader").await.status(), 200);
+    }
+    // The worker took what it had room for; the rest waits, unleased, for the claimer.
+    let unleased: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'pending' AND locked_by IS NULL")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(unleased > 0, "some confirmations were queued for the claimer");
+
+    app.wait_until_queue_settled(Duration::from_secs(60)).await;
+    for email in emails.iter().map(String::as_str).chain(["first@example.com"]) {
+        assert_eq!(app.sink().count_for(email), 1, "{email}");
+    }
+    assert_eq!(app.stuck().await, 0);
+}
