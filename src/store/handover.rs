@@ -36,9 +36,11 @@ pub struct Handover {
 }
 
 /// A place in the channel, taken before the signup's statement runs: a row is leased only when
-/// it is certain to reach the worker at once.
-pub struct Slot<'a> {
-    permit: mpsc::Permit<'a, Handed>,
+/// it is certain to reach the worker at once. The statement and the handing over must not be
+/// separated by a cancellation (a client hanging up drops its request's future): the signup runs
+/// them in a task of its own. A slot dropped unused frees its place.
+pub struct Slot {
+    permit: mpsc::OwnedPermit<Handed>,
     pub worker: Uuid,
     pub lease_secs: f64,
     pub leased_at: Instant,
@@ -52,13 +54,13 @@ pub fn channel(worker: Uuid, lease_secs: f64, capacity: usize) -> (Handover, mps
 
 impl Handover {
     /// A place for one row, if the worker is running and has room.
-    pub fn reserve(&self) -> Option<Slot<'_>> {
-        let permit = self.tx.try_reserve().ok()?;
+    pub fn reserve(&self) -> Option<Slot> {
+        let permit = self.tx.clone().try_reserve_owned().ok()?;
         Some(Slot { permit, worker: self.worker, lease_secs: self.lease_secs, leased_at: Instant::now() })
     }
 }
 
-impl Slot<'_> {
+impl Slot {
     pub fn send(self, delivery: Claimed) {
         self.permit.send(Handed { delivery, leased_at: self.leased_at });
     }

@@ -73,7 +73,7 @@ pub async fn signup(
     name: Option<&SubscriberName>,
     origin: &Origin,
     cap: u32,
-    slot: Option<Slot<'_>>,
+    slot: Option<Slot>,
 ) -> sqlx::Result<Signup> {
     let user_agent = origin.user_agent.as_deref().map(|ua| truncate(ua, 512));
     let lease = slot.as_ref().map(|s| (s.worker, s.lease_secs));

@@ -8,6 +8,7 @@ use std::time::Duration;
 use broadsheet::domain::SubscriberEmail;
 use broadsheet::store::{handover, subscribers};
 use broadsheet::worker::Worker;
+use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{Fault, Options, Script, TestApp, token_of};
@@ -110,5 +111,55 @@ async fn signups_queue_their_confirmations_for_the_claimer_while_the_worker_has_
     for email in emails.iter().map(String::as_str).chain(["first@example.com"]) {
         assert_eq!(app.sink().count_for(email), 1, "{email}");
     }
+    assert_eq!(app.stuck().await, 0);
+}
+
+#[tokio::test]
+async fn a_signup_whose_client_hangs_up_still_hands_its_confirmation_over() {
+    // A long lease: a row inserted leased but never handed over would wait a minute for it.
+    let app = TestApp::spawn_with(Options {
+        extra: vec![("BROADSHEET__MAIL__LEASE_SECS".into(), "60".into())],
+        ..Default::default()
+    })
+    .await;
+    // Each signup's statement takes a moment, so the hang-ups below land while it runs.
+    sqlx::query(
+        "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM pg_sleep(0.2); RETURN NEW; END $$",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query("CREATE TRIGGER slow_insert BEFORE INSERT ON deliveries FOR EACH ROW EXECUTE FUNCTION slow_insert()")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let mut clients = Vec::new();
+    for i in 0..10 {
+        let body = format!("email=gone{i}%40example.com&name=Gone");
+        let request = format!(
+            "POST /subscriptions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let addr = addr.clone();
+        clients.push(tokio::spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            stream.write_all(request.as_bytes()).await.unwrap();
+            // Hang up without waiting for the answer, while the signup is under way.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stream.set_linger(Some(Duration::ZERO)).unwrap();
+            drop(stream);
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    app.wait_until_queue_settled(Duration::from_secs(15)).await;
+    let subscribers: i64 = sqlx::query_scalar("SELECT count(*) FROM subscribers").fetch_one(&app.db).await.unwrap();
+    assert!(subscribers > 0, "the signups were made");
+    assert_eq!(app.sink().received().len() as i64, subscribers, "every signup that was made got its mail");
     assert_eq!(app.stuck().await, 0);
 }
