@@ -149,7 +149,7 @@ async fn a_signup_whose_client_hangs_up_still_hands_its_confirmation_over() {
             stream.write_all(request.as_bytes()).await.unwrap();
             // Hang up without waiting for the answer, while the signup is under way.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            stream.set_linger(Some(Duration::ZERO)).unwrap();
+            stream.set_zero_linger().unwrap();
             drop(stream);
         }));
     }
