@@ -321,10 +321,14 @@ async fn transact(session: &mut Session, envelope: &Envelope, message: &[u8], st
         }
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
+    // Our pipelined transaction whenever the connection allows it (not under STARTTLS): one
+    // round trip fewer per command and no byte-by-byte stuffing. Messages built one at a time
+    // (confirmations, welcome mail, per-recipient signatures) are stuffed here, in one pass.
     match (&mut session.raw, stuffed) {
         (Some(raw), true) => raw.transact(envelope, options, message).await,
+        (Some(raw), false) => raw.transact(envelope, options, &super::prepared::dot_stuff(message)).await,
         (None, true) => lettre_transact(conn, envelope, options, &super::prepared::dot_unstuff(message)).await,
-        (_, false) => lettre_transact(conn, envelope, options, message).await,
+        (None, false) => lettre_transact(conn, envelope, options, message).await,
     }
 }
 
