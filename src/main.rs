@@ -13,6 +13,10 @@ use broadsheet::worker::Worker;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc rather than glibc's malloc: allocation was a seventh of the service's CPU per signup.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "broadsheet",
