@@ -22,6 +22,10 @@ pub const FLUSH_AT: usize = 500;
 /// the rows are let go, for their leases to run out and bring them back.
 const TRIES: u32 = 20;
 
+/// Batches smaller than this wait up to [`GATHER`] for more outcomes before they are written.
+const TRICKLE: usize = 16;
+const GATHER: Duration = Duration::from_millis(2);
+
 pub type Outcomes = mpsc::Sender<(i64, Outcome)>;
 
 /// Collects outcomes and writes them in batches. There is no timer: each write takes whatever
@@ -38,6 +42,19 @@ pub async fn run(
     // Opened at the first write and again after a failed one (the database may have restarted).
     let mut writer: Option<OutcomeWriter> = None;
     while received.recv_many(&mut pending, FLUSH_AT).await > 0 {
+        // A trickle (confirmations at a steady signup rate) would cost a statement per row or
+        // two: give more outcomes a moment to arrive. A digest fills batches without waiting.
+        if pending.len() < TRICKLE {
+            let _ = tokio::time::timeout(GATHER, async {
+                while pending.len() < TRICKLE {
+                    let room = TRICKLE - pending.len();
+                    if received.recv_many(&mut pending, room).await == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
         let mut tries = 0;
         loop {
             let started = Instant::now();
