@@ -13,8 +13,10 @@ use crate::store::handover::Handed;
 impl Worker {
     /// Until shutdown: each handed row joins the held set (its lease renewed from then on) and
     /// goes to the send loop. At shutdown the channel closes (signups fall back to queueing for
-    /// a claimer) and what is still in it is handed back for the next worker; a row a signup
-    /// puts in after that waits for its lease to run out, like a crashed worker's.
+    /// a claimer), the signups that took a place before that finish putting their rows in, and
+    /// all of it is handed back for the next worker. (Found by faults/run: a signup in flight at
+    /// SIGTERM left its row locked after the stop.) Should the stop's bound cut this short, the
+    /// leases bring those rows back.
     pub(super) async fn handed_loop(
         self: Arc<Self>,
         mut handed: mpsc::Receiver<Handed>,
@@ -50,8 +52,9 @@ impl Worker {
             }
         }
         handed.close();
+        // Ends once the channel is empty and no place is taken (tokio's `recv` after `close`).
         let mut left = Vec::new();
-        while let Ok(h) = handed.try_recv() {
+        while let Some(h) = handed.recv().await {
             left.push(h.delivery.id);
         }
         self.release(&left).await;

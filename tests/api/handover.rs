@@ -163,3 +163,31 @@ async fn a_signup_whose_client_hangs_up_still_hands_its_confirmation_over() {
     assert_eq!(app.sink().received().len() as i64, subscribers, "every signup that was made got its mail");
     assert_eq!(app.stuck().await, 0);
 }
+
+#[tokio::test]
+async fn a_signup_in_flight_when_the_worker_stops_leaves_nothing_locked() {
+    let app = TestApp::spawn_with(Options { with_worker: false, ..Default::default() }).await;
+    let mut worker = Worker::new(app.db.clone(), &app.settings, Default::default()).unwrap();
+    let handover = worker.handover();
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(worker.run(stop.clone()));
+    // A signup takes its place in the channel, then the stop comes before its statement ends.
+    let slot = handover.reserve().expect("the worker has room");
+    stop.cancel();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let email = SubscriberEmail::parse("late@example.com").unwrap();
+    let mut conn = app.db.acquire().await.unwrap();
+    let signup = subscribers::signup(&mut conn, &email, None, &Default::default(), 3, Some(slot)).await.unwrap();
+    assert!(signup.handed_over);
+    drop(conn);
+    tokio::time::timeout(Duration::from_secs(10), running).await.expect("stops in bounded time").unwrap().unwrap();
+    let (locked, pending): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE locked_by IS NOT NULL), count(*) FILTER (WHERE status = 'pending') FROM deliveries",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((locked, pending), (0, 1), "handed back, due for the next worker");
+    // Signups after the stop queue their rows for a claimer.
+    assert!(handover.reserve().is_none());
+}
