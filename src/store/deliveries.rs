@@ -7,10 +7,10 @@
 //! 100k queued rows, claim plus outcome per 128-row batch: 7.7 ms with the claim moving
 //! `next_attempt_at` (indexed), 5.6 ms without it at fill factor 60 (7.5 and 7.3 ms with only one
 //! of the two). The claim scan skips leased rows by `locked_until` (at most the rows in flight,
-//! a few hundred per worker), and a crashed worker's rows become claimable when their leases end. Results are written back in
-//! batches, and only by the worker that still holds the lease; while a worker holds rows it
-//! renews their leases, so a row whose outcome is still on its way to the table is never claimed
-//! by another worker.
+//! a few hundred per worker), and a crashed worker's rows become claimable when their leases
+//! end. Results are written back in batches, and only by the worker that still holds the lease;
+//! while a worker holds rows it renews their leases, so a row whose outcome is still on its way
+//! to the table is never claimed by another worker.
 //!
 //! Statements that touch claimed rows find them by primary key, whatever the statistics say. With
 //! `status = 'pending'` in the outcome write, the planner matched the partial index
@@ -18,9 +18,10 @@
 //! for each batch (measured: 1–2.6 s per 500 rows). Without it, it still chose a sequential scan
 //! of the whole table up to a few hundred thousand rows (30 ms a batch at 60k). So these
 //! statements test `locked_by` only (a row holds one only while pending: claims set it, outcomes
-//! and hand-backs clear it) and run with sequential scans and hash/merge joins off for their
-//! transaction (`by_primary_key`), leaving one plan: a primary-key lookup per row (7 ms per 500
-//! rows, the same at 60k and 1M pending).
+//! and hand-backs clear it) and run with sequential scans and hash/merge joins off (renewals for
+//! their transaction, `by_primary_key`; outcome writes for the recorder's whole connection,
+//! `OutcomeWriter`), leaving one plan: a primary-key lookup per row (7 ms per 500 rows, the same
+//! at 60k and 1M pending).
 
 use sqlx::{ConnectOptions as _, Connection as _, PgConnection, PgPool};
 use uuid::Uuid;
