@@ -51,10 +51,8 @@ impl Application {
         let mut worker = if with_worker { Some(Worker::new(db.clone(), &settings, wake.clone())?) } else { None };
         let composer =
             Composer::new(&settings.mail, settings.http.base_url.clone(), settings.subscriptions.token_ttl_hours)?;
-        let mut state = AppState::new(db, settings, admin_token, wake, composer, token_keys);
-        if let Some(worker) = worker.as_mut() {
-            state = state.with_handover(worker.handover());
-        }
+        let handover = worker.as_mut().map(Worker::handover);
+        let state = AppState::new(db, settings, admin_token, wake, composer, token_keys, handover);
         Ok(Self { listener, state, worker })
     }
 

@@ -18,6 +18,7 @@ pub mod pages;
 mod rate_limit;
 mod session;
 mod signup;
+mod signup_queue;
 mod state;
 mod subscribers;
 mod unsubscribe;

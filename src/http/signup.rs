@@ -24,8 +24,6 @@ use super::error::{Error, ErrorBody, PageError};
 use super::input::{self, BodyKind, FromFields};
 use super::pages;
 use crate::domain::{SubscriberEmail, SubscriberName};
-use crate::store::handover::Handover;
-use crate::store::subscribers;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(signup_page)).routes(routes!(subscribe))
@@ -123,24 +121,9 @@ async fn handle(state: &AppState, peer: SocketAddr, headers: &HeaderMap, email: 
         state.limiter.check(ip).map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
     }
 
-    let cap = state.settings.limits.confirmation_mails_per_address_per_day;
-    // A place in the in-process worker's channel, if it has room: then the confirmation goes
-    // to it directly, already leased (`store::handover`), and needs no claim.
-    let slot = state.handover.as_ref().and_then(Handover::reserve);
-    // In a task of its own: a client that hangs up drops this request's future, and a row
-    // inserted leased but never handed over would wait for its lease to run out (found by
-    // bench/run: wrk's last requests left a minute of confirmations behind).
-    let (db, wake) = (state.db.clone(), state.wake.clone());
-    let signup = tokio::spawn(async move {
-        let mut conn = db.acquire().await.map_err(Error::unavailable)?;
-        let signup = subscribers::signup(&mut conn, &email, name.as_ref(), &origin, cap, slot).await?;
-        if signup.queued && !signup.handed_over {
-            wake.notify_one();
-        }
-        Ok::<_, Error>(signup)
-    })
-    .await
-    .map_err(|e| Error::Internal(anyhow::anyhow!("the signup task failed: {e}")))??;
+    // Queued for a statement shared with the signups arriving meanwhile (`signup_queue`), which
+    // from then on owns it: a client that hangs up cannot cancel it halfway.
+    let signup = state.signups.signup(email, name, origin).await?;
     crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.signups);
     tracing::info!(subscriber = %signup.subscriber_id, queued = signup.queued, "signup");
     Ok(())

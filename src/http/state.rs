@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use super::RateLimiter;
+use super::signup_queue::SignupQueue;
 use crate::config::Settings;
 use crate::domain::{TokenHash, TokenKeys};
 use crate::mail::Composer;
@@ -30,13 +31,15 @@ pub struct AppState {
     pub composer: Arc<Composer>,
     /// Verify the signed tokens in confirmation and unsubscribe links (`tokens.keys`).
     pub token_keys: Arc<TokenKeys>,
-    /// Signups hand their confirmation straight to the in-process worker through this, when
-    /// the process runs one (`serve` without `--no-worker`).
-    pub handover: Option<Handover>,
+    /// Signups, gathered into shared statements (`signup_queue`); they hand their confirmations
+    /// straight to the in-process worker when the process runs one.
+    pub signups: SignupQueue,
 }
 
 impl AppState {
     /// The per-client limits come from `settings.limits`; the session fingerprint from the token.
+    /// `handover` reaches the in-process worker, when the process runs one (`serve` without
+    /// `--no-worker`).
     pub fn new(
         db: PgPool,
         settings: Settings,
@@ -44,9 +47,12 @@ impl AppState {
         wake: Arc<Notify>,
         composer: Composer,
         token_keys: TokenKeys,
+        handover: Option<Handover>,
     ) -> Self {
         let limits = &settings.limits;
+        let cap = limits.confirmation_mails_per_address_per_day;
         Self {
+            signups: SignupQueue::start(db.clone(), cap, handover, wake.clone()),
             limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),
             auth_failures: Arc::new(RateLimiter::new(limits.admin_auth_failures_per_minute, limits.ipv6_prefix)),
             admin_token_hash: admin_token_hash(&admin_token),
@@ -56,14 +62,7 @@ impl AppState {
             settings: Arc::new(settings),
             admin_token: Arc::new(admin_token),
             wake,
-            handover: None,
         }
-    }
-
-    /// Signups hand their confirmations to the in-process worker through `handover`.
-    pub fn with_handover(mut self, handover: Handover) -> Self {
-        self.handover = Some(handover);
-        self
     }
 }
 

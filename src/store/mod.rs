@@ -10,5 +10,6 @@ pub mod imports;
 pub mod lifecycle;
 pub mod pool;
 pub mod sessions;
+pub mod signups;
 pub mod subscribers;
 pub mod tokens;

@@ -1,7 +1,6 @@
 //! Subscribers and their consent trail.
 //!
-//! (Over 400 lines: one aggregate whose statements are long SQL — the one-statement signup with
-//! its daily cap, a person's data, erasure with suppression — each next to the code that uses it.)
+//! The signup statement itself lives in `store::signups`.
 
 use std::net::IpAddr;
 
@@ -9,8 +8,6 @@ use sqlx::types::ipnetwork::IpNetwork;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::deliveries::{Claimed, DeliveryKind};
-use super::handover::Slot;
 use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
 
 /// Where a consent event came from: what the law and a careful operator want on record.
@@ -40,124 +37,6 @@ pub enum Interface {
     Cli,
     Api,
     Console,
-}
-
-/// What a signup did, for the log line; the response never depends on it.
-#[derive(Debug)]
-pub struct Signup {
-    pub subscriber_id: Uuid,
-    pub status: SubscriberStatus,
-    pub queued: bool,
-    /// The confirmation went straight to the in-process worker: nobody needs waking.
-    pub handed_over: bool,
-}
-
-/// A whole signup in one statement, so it costs one round trip and is atomic without an explicit
-/// transaction: create the subscriber or find the existing one (case-insensitively), record the
-/// consent event, and queue a confirmation mail when the subscriber is pending, unless one is
-/// already waiting or the address had `cap` in the last day.
-///
-/// Someone who unsubscribed (or bounced, or complained) starts over as pending and must confirm again; a
-/// confirmed subscriber is left as they are.
-///
-/// The cap holds however many signups for one address arrive at once: the times of the day's
-/// mails live on the subscriber row (`confirmation_mails_at`), and the upsert reads and extends
-/// them under the row lock, on the newest version of the row, where a count of deliveries would
-/// read the statement's snapshot and miss the mails that simultaneous signups just queued. The
-/// row remembers which request queued the latest mail, so the statement knows whether it did.
-/// "Unless one is already waiting" still reads the snapshot: a burst may queue a second or third
-/// mail, never more than the cap.
-pub async fn signup(
-    conn: &mut PgConnection,
-    email: &SubscriberEmail,
-    name: Option<&SubscriberName>,
-    origin: &Origin,
-    cap: u32,
-    slot: Option<Slot>,
-) -> sqlx::Result<Signup> {
-    let user_agent = origin.user_agent.as_deref().map(|ua| truncate(ua, 512));
-    let lease = slot.as_ref().map(|s| (s.worker, s.lease_secs));
-    let row = sqlx::query!(
-        r#"
-        WITH subscriber AS (
-            INSERT INTO subscribers (id, email, name, confirmation_mails_at, confirmation_queued_by)
-            VALUES ($1, $2, $3,
-                    CASE WHEN $6::bigint > 0 THEN ARRAY[now()] ELSE '{}' END,
-                    CASE WHEN $6 > 0 THEN $1::uuid END)
-            ON CONFLICT (lower(email)) DO UPDATE SET
-                name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name
-                            ELSE coalesce(EXCLUDED.name, subscribers.name) END,
-                status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced', 'complained')
-                              THEN 'pending'::subscriber_status ELSE subscribers.status END,
-                updated_at = now(),
-                -- The same condition twice (SET cannot name another new value): the subscriber
-                -- is or becomes pending, had fewer than the cap in the last day, and no mail is
-                -- waiting (through the subscriber's own index, not the queue's).
-                confirmation_mails_at = CASE
-                    WHEN subscribers.status IN ('pending', 'unsubscribed', 'bounced', 'complained')
-                     AND (SELECT count(*) FROM unnest(subscribers.confirmation_mails_at) t
-                          WHERE t > now() - interval '1 day') < $6
-                     AND NOT EXISTS (SELECT 1 FROM deliveries d
-                                     WHERE d.subscriber_id = subscribers.id AND d.kind = 'confirmation'
-                                       AND d.status = 'pending')
-                    THEN ARRAY(SELECT t FROM unnest(subscribers.confirmation_mails_at) t
-                               WHERE t > now() - interval '1 day') || now()
-                    ELSE subscribers.confirmation_mails_at END,
-                confirmation_queued_by = CASE
-                    WHEN subscribers.status IN ('pending', 'unsubscribed', 'bounced', 'complained')
-                     AND (SELECT count(*) FROM unnest(subscribers.confirmation_mails_at) t
-                          WHERE t > now() - interval '1 day') < $6
-                     AND NOT EXISTS (SELECT 1 FROM deliveries d
-                                     WHERE d.subscriber_id = subscribers.id AND d.kind = 'confirmation'
-                                       AND d.status = 'pending')
-                    THEN EXCLUDED.id END
-            RETURNING id, email, name, status, token_version, coalesce(confirmation_queued_by = $1, false) AS queued
-        ),
-        consent AS (
-            INSERT INTO consent_events (subscriber_id, action, ip, user_agent)
-            SELECT id, 'signup', $4, $5 FROM subscriber
-        ),
-        -- Leased to the in-process worker ($7, for $8 seconds) when it has room for the row: as
-        -- its claim would leave it (see `store::handover`); otherwise due now, for any claimer.
-        queued AS (
-            INSERT INTO deliveries (kind, subscriber_id, locked_by, locked_until, attempts)
-            SELECT 'confirmation', s.id, $7::uuid, now() + make_interval(secs => $8::float8),
-                   CASE WHEN $7::uuid IS NULL THEN 0 ELSE 1 END
-            FROM subscriber s WHERE s.queued
-            RETURNING id
-        )
-        SELECT s.id AS "id!", s.email AS "email!: SubscriberEmail", s.name, s.status AS "status!: SubscriberStatus",
-               s.token_version AS "token_version!", (SELECT id FROM queued) AS "delivery?"
-        FROM subscriber s
-        "#,
-        // Time-ordered (UUIDv7): each new key lands at the right edge of the primary-key index
-        // rather than on a random page of it, which a large list would have to read back first.
-        Uuid::now_v7(),
-        email.as_str(),
-        name.map(SubscriberName::as_str),
-        origin.ip.map(IpNetwork::from),
-        user_agent,
-        i64::from(cap),
-        lease.map(|(worker, _)| worker),
-        lease.map(|(_, secs)| secs),
-    )
-    .fetch_one(conn)
-    .await?;
-    if let (Some(id), Some(slot)) = (row.delivery, slot) {
-        slot.send(Claimed {
-            id,
-            kind: DeliveryKind::Confirmation,
-            attempts: 1,
-            subscriber_id: row.id,
-            digest_id: None,
-            email: row.email,
-            name: row.name,
-            status: row.status,
-            token_version: row.token_version,
-        });
-        return Ok(Signup { subscriber_id: row.id, status: row.status, queued: true, handed_over: true });
-    }
-    Ok(Signup { subscriber_id: row.id, status: row.status, queued: row.delivery.is_some(), handed_over: false })
 }
 
 pub async fn record_consent(
@@ -237,7 +116,7 @@ pub async fn status(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Resul
         .await
 }
 
-fn truncate(s: &str, max: usize) -> &str {
+pub(super) fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::TestApp;
+use crate::support::{Options, TestApp};
 
 #[tokio::test]
 async fn a_visitor_signs_up_confirms_from_the_mail_and_is_subscribed() {
@@ -119,6 +119,82 @@ async fn someone_who_unsubscribed_can_sign_up_again_and_must_confirm_again() {
     assert_eq!(app.status_of("back@example.com").await.as_deref(), Some("pending"));
     app.post_form("/subscriptions/confirm", &[("token", &crate::support::token_of(&link))]).await;
     assert_eq!(app.status_of("back@example.com").await.as_deref(), Some("confirmed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_signups_shares_statements_and_everyone_gets_one_mail_and_a_consent_record() {
+    let app = TestApp::spawn_with(Options {
+        extra: vec![("BROADSHEET__DATABASE__MAX_CONNECTIONS".into(), "20".into())],
+        ..Default::default()
+    })
+    .await;
+    // 200 people at once, and one of them six more times, in other spellings, in the same burst
+    // (their signups cannot share a statement: Postgres upserts a row once per statement).
+    let mut emails: Vec<String> = (0..200).map(|i| format!("reader{i}@example.com")).collect();
+    emails.extend(["Reader7@example.com", "READER7@EXAMPLE.COM", "reader7@Example.com"].map(String::from));
+    emails.extend(["reader7@example.com"; 3].map(String::from));
+    let mut signups = tokio::task::JoinSet::new();
+    for email in emails.clone() {
+        let (client, url) = (app.client.clone(), format!("{}/subscriptions", app.address));
+        signups.spawn(async move { client.post(url).json(&json!({ "email": email })).send().await });
+    }
+    while let Some(response) = signups.join_next().await {
+        assert_eq!(response.unwrap().unwrap().status(), 202);
+    }
+    app.wait_until_queue_settled(Duration::from_secs(20)).await;
+
+    let subscribers: i64 = sqlx::query_scalar("SELECT count(*) FROM subscribers").fetch_one(&app.db).await.unwrap();
+    assert_eq!(subscribers, 200);
+    // A consent record for every request, the repeated ones included.
+    let (records, statements): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT xmin::text) FROM consent_events WHERE action = 'signup'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(records, 206);
+    assert!(statements < records, "each of the {records} signups ran in a statement of its own");
+    for i in (0..200).filter(|&i| i != 7) {
+        assert_eq!(app.sink().count_for(&format!("reader{i}@example.com")), 1, "reader{i}");
+    }
+    // The repeated address: within the daily cap (3), and each mail its own delivery row.
+    let again = app.sink().count_for("reader7@example.com");
+    assert!((1..=3).contains(&again), "reader7 got {again} mails");
+    let delivered: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'sent'").fetch_one(&app.db).await.unwrap();
+    assert_eq!(delivered, 199 + i64::try_from(again).unwrap());
+    assert_eq!(app.stuck().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signup_stuck_behind_a_locked_row_does_not_hold_up_the_others() {
+    let app = TestApp::spawn().await;
+    sqlx::query("INSERT INTO subscribers (id, email) VALUES (gen_random_uuid(), 'locked@example.com')")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    // Another transaction (an import, another process) holds the subscriber's row.
+    let mut holder = app.lock_subscribers().await;
+    let (client, url) = (app.client.clone(), format!("{}/subscriptions", app.address));
+    let stuck =
+        tokio::spawn(async move { client.post(url).json(&json!({ "email": "locked@example.com" })).send().await });
+    app.wait_for_lock_waiters(1).await;
+    // Everyone else's signups go through meanwhile (they would share its statement otherwise).
+    for i in 0..3 {
+        let response = tokio::time::timeout(
+            Duration::from_secs(10),
+            app.post_json("/subscriptions", &json!({ "email": format!("free{i}@example.com") })),
+        )
+        .await
+        .expect("a signup waited behind another address's locked row");
+        assert_eq!(response.status(), 202);
+    }
+    assert!(!stuck.is_finished());
+    sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    assert_eq!(stuck.await.unwrap().unwrap().status(), 202);
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    for email in ["locked@example.com", "free0@example.com", "free1@example.com", "free2@example.com"] {
+        assert_eq!(app.sink().count_for(email), 1, "{email}");
+    }
 }
 
 #[tokio::test]

@@ -139,6 +139,30 @@ impl TestApp {
         broadsheet::domain::TokenKeys::new(&self.settings.tokens.keys).unwrap()
     }
 
+    /// Another transaction (an import, another process) holding every subscriber row, on a
+    /// connection of its own, until the caller commits on it.
+    pub async fn lock_subscribers(&self) -> PgConnection {
+        let mut holder = PgConnection::connect(&self.database_url()).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+        sqlx::query("SELECT 1 FROM subscribers FOR UPDATE").execute(&mut holder).await.unwrap();
+        holder
+    }
+
+    /// Waits until at least `n` statements on the app's database wait for a lock (asked on a
+    /// connection of its own: the app's pool may be busy waiting).
+    pub async fn wait_for_lock_waiters(&self, n: i64) {
+        let waiting = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock'",
+            self.db_name
+        );
+        let mut observer = PgConnection::connect(&self.database_url()).await.unwrap();
+        let started = Instant::now();
+        while sqlx::query_scalar::<_, i64>(&waiting).fetch_one(&mut observer).await.unwrap() < n {
+            assert!(started.elapsed() < Duration::from_secs(20), "the signups never reached the database");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn database_url(&self) -> String {
         format!("{}/{}", server_url(), self.db_name)
     }

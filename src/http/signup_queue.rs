@@ -1,0 +1,226 @@
+//! Signups gathered into one statement (group commit).
+//!
+//! A request hands its signup to a queue and waits for the answer. A few tasks take from it:
+//! each takes whatever has queued up since it last looked (one signup when the service is quiet,
+//! dozens under load) and runs them as one statement (`store::signups::signup_many`). A signup
+//! alone still costs one statement and waits for nothing; under load the statement, its round
+//! trip and the commit's WAL flush, which were most of what a signup cost Postgres, are shared.
+//!
+//! The tasks, not the request, own a signup once it is queued: a client that hangs up cannot
+//! cancel it between the statement and the hand-over of its confirmation (`store::handover`).
+//! A statement that fails for any reason but an unreachable database is run again one signup at
+//! a time, so one bad row cannot fail its neighbours.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::Postgres;
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+
+use super::error::Error;
+use crate::domain::{SubscriberEmail, SubscriberName};
+use crate::store::handover::{Handover, Slot};
+use crate::store::signups::{self, Done, Request, Signup};
+use crate::store::subscribers::Origin;
+
+/// At most this many statements at once. Normally one: the next batch gathers while a
+/// statement runs (bench/run, 8 and 64 connections: one statement at a time 3,303–3,884 and
+/// 7,251–8,087 req/s; two 3,090–3,099 and 6,359–7,613; four 3,032 and 8,162, each run beside
+/// the others, since a second statement mostly splits what would have been one batch). The others are for a statement
+/// that waits (a row lock held by an import or another process's signup for the same
+/// address): after `LINGER` the next batch goes ahead rather than wait behind it.
+const STATEMENTS: usize = 4;
+/// How long a gathered batch waits for the statement before it; a statement under load takes
+/// a few milliseconds.
+const LINGER: Duration = Duration::from_millis(10);
+/// At most this many signups in one statement.
+const BATCH: usize = 256;
+/// Signups waiting for a statement; past this, requests wait to join the queue.
+const QUEUE: usize = 4096;
+
+/// The signup side: cheap to clone, one per process.
+#[derive(Clone)]
+pub struct SignupQueue {
+    tx: mpsc::Sender<Job>,
+}
+
+struct Job {
+    email: SubscriberEmail,
+    name: Option<SubscriberName>,
+    origin: Origin,
+    reply: oneshot::Sender<Result<Signup, Error>>,
+}
+
+struct Runner {
+    db: PgPool,
+    /// `limits.confirmation_mails_per_address_per_day`.
+    cap: u32,
+    handover: Option<Handover>,
+    wake: Arc<Notify>,
+    jobs: Mutex<mpsc::Receiver<Job>>,
+    /// Statements running now, and a signal each time one ends.
+    running: AtomicUsize,
+    finished: Notify,
+}
+
+impl SignupQueue {
+    /// Starts the tasks; they end when the last clone of the queue is dropped.
+    pub fn start(db: PgPool, cap: u32, handover: Option<Handover>, wake: Arc<Notify>) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let runner = Arc::new(Runner {
+            db,
+            cap,
+            handover,
+            wake,
+            jobs: Mutex::new(rx),
+            running: AtomicUsize::new(0),
+            finished: Notify::new(),
+        });
+        for _ in 0..STATEMENTS {
+            tokio::spawn(runner.clone().run());
+        }
+        Self { tx }
+    }
+
+    pub async fn signup(
+        &self,
+        email: SubscriberEmail,
+        name: Option<SubscriberName>,
+        origin: Origin,
+    ) -> Result<Signup, Error> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job { email, name, origin, reply };
+        self.tx.send(job).await.map_err(|_| Error::Internal(anyhow::anyhow!("the signup queue has stopped")))?;
+        answer.await.map_err(|_| Error::Internal(anyhow::anyhow!("a signup was dropped without an answer")))?
+    }
+}
+
+impl Runner {
+    async fn run(self: Arc<Self>) {
+        loop {
+            let jobs = {
+                let mut rx = self.jobs.lock().await;
+                let Some(first) = rx.recv().await else { return };
+                // Registered before the count is read, so an end between the two is not missed.
+                let finished = self.finished.notified();
+                tokio::pin!(finished);
+                finished.as_mut().enable();
+                if self.running.load(Ordering::Acquire) > 0 {
+                    let _ = tokio::time::timeout(LINGER, finished).await;
+                }
+                let mut jobs = vec![first];
+                while jobs.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
+                }
+                jobs
+            };
+            self.running.fetch_add(1, Ordering::AcqRel);
+            self.batch(jobs).await;
+            self.running.fetch_sub(1, Ordering::AcqRel);
+            self.finished.notify_waiters();
+        }
+    }
+
+    async fn batch(&self, jobs: Vec<Job>) {
+        let mut conn = match self.db.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                let _ = Error::unavailable(e);
+                return unavailable(jobs);
+            }
+        };
+        // Postgres upserts a row once per statement: signups for one address (a double click)
+        // go into statements of their own, one after the other.
+        let mut rest = jobs;
+        while !rest.is_empty() {
+            let mut seen = HashSet::with_capacity(rest.len());
+            let (now, later): (Vec<Job>, Vec<Job>) =
+                rest.into_iter().partition(|job| seen.insert(job.email.as_str().to_lowercase()));
+            rest = later;
+            self.statement(&mut conn, now).await;
+        }
+    }
+
+    async fn statement(&self, conn: &mut PoolConnection<Postgres>, jobs: Vec<Job>) {
+        // A place in the worker's channel for each, taken before the statement: a row is
+        // inserted leased only when it is certain to reach the worker.
+        let slots: Vec<Option<Slot>> =
+            jobs.iter().map(|_| self.handover.as_ref().and_then(Handover::reserve)).collect();
+        match self.attempt(conn, &jobs, &slots).await {
+            Ok(done) => self.answer(jobs, slots, done),
+            Err(e) if crate::store::pool::is_unavailable(&e) => {
+                let _ = Error::unavailable(e);
+                unavailable(jobs)
+            }
+            Err(e) if jobs.len() > 1 => {
+                tracing::warn!(error = %e, signups = jobs.len(), "a batch of signups failed; running them one at a time");
+                for (job, slot) in jobs.into_iter().zip(slots) {
+                    let (job, slot) = (vec![job], vec![slot]);
+                    match self.attempt(conn, &job, &slot).await {
+                        Ok(done) => self.answer(job, slot, done),
+                        Err(e) => fail(job, e),
+                    }
+                }
+            }
+            Err(e) => fail(jobs, e),
+        }
+    }
+
+    /// The statement for `jobs`; the answer holds each job's result at the job's place.
+    async fn attempt(
+        &self,
+        conn: &mut PoolConnection<Postgres>,
+        jobs: &[Job],
+        slots: &[Option<Slot>],
+    ) -> sqlx::Result<Vec<Option<Done>>> {
+        let requests: Vec<Request> = jobs
+            .iter()
+            .zip(slots)
+            .map(|(job, slot)| Request::new(&job.email, job.name.as_ref(), &job.origin).leased_to(slot.as_ref()))
+            .collect();
+        let mut done: HashMap<_, _> =
+            signups::signup_many(conn, &requests, self.cap).await?.into_iter().map(|d| (d.request, d)).collect();
+        Ok(requests.iter().map(|r| done.remove(&r.id)).collect())
+    }
+
+    fn answer(&self, jobs: Vec<Job>, slots: Vec<Option<Slot>>, done: Vec<Option<Done>>) {
+        for ((job, slot), done) in jobs.into_iter().zip(slots).zip(done) {
+            let result = match done {
+                Some(done) => {
+                    let signup = done.hand_over(slot);
+                    if signup.queued && !signup.handed_over {
+                        self.wake.notify_one();
+                    }
+                    Ok(signup)
+                }
+                None => Err(Error::Internal(anyhow::anyhow!("the signup statement returned no row for a request"))),
+            };
+            // The client may have hung up; what was done is done either way.
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+fn unavailable(jobs: Vec<Job>) {
+    for job in jobs {
+        let _ = job.reply.send(Err(Error::Unavailable));
+    }
+}
+
+/// Only ever one job here: a batch that failed is run again one signup at a time.
+fn fail(jobs: Vec<Job>, e: sqlx::Error) {
+    let mut e = Some(e);
+    for job in jobs {
+        // `Error::Database` answers 503 for an unreachable database and 500 otherwise.
+        let error =
+            e.take().map_or_else(|| Error::Internal(anyhow::anyhow!("the signup statement failed")), Error::Database);
+        let _ = job.reply.send(Err(error));
+    }
+}

@@ -1,0 +1,232 @@
+//! Signups: the one statement that creates or finds a subscriber, records their consent and
+//! queues the confirmation mail, for one signup or for many at once.
+//!
+//! Many at once is how the service runs it (`http::signup_queue` gathers the signups that arrive
+//! while the previous statement runs): each row still costs its index entries and foreign-key
+//! checks, but the statement, its round trip and the commit (a WAL flush) are paid once per
+//! batch instead of once per signup, and those were most of what a signup cost Postgres.
+
+use sqlx::PgConnection;
+use sqlx::types::ipnetwork::IpNetwork;
+use uuid::Uuid;
+
+use super::deliveries::{Claimed, DeliveryKind};
+use super::handover::Slot;
+use super::subscribers::{Origin, truncate};
+use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
+
+/// What a signup did, for the log line; the response never depends on it.
+#[derive(Debug)]
+pub struct Signup {
+    pub subscriber_id: Uuid,
+    pub status: SubscriberStatus,
+    pub queued: bool,
+    /// The confirmation went straight to the in-process worker: nobody needs waking.
+    pub handed_over: bool,
+}
+
+/// One signup of a batch.
+pub struct Request<'a> {
+    /// Names the request in the answer, and becomes the subscriber's id if the address is new.
+    /// Time-ordered (UUIDv7): each new key lands at the right edge of the primary-key index
+    /// rather than on a random page of it, which a large list would have to read back first.
+    pub id: Uuid,
+    pub email: &'a SubscriberEmail,
+    pub name: Option<&'a SubscriberName>,
+    pub origin: &'a Origin,
+    /// The in-process worker (id, lease in seconds) that takes the confirmation, if any.
+    pub lease: Option<(Uuid, f64)>,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(email: &'a SubscriberEmail, name: Option<&'a SubscriberName>, origin: &'a Origin) -> Self {
+        Self { id: Uuid::now_v7(), email, name, origin, lease: None }
+    }
+
+    /// The confirmation, if this signup queues one, is leased to the holder of `slot`.
+    pub fn leased_to(mut self, slot: Option<&Slot>) -> Self {
+        self.lease = slot.map(|s| (s.worker, s.lease_secs));
+        self
+    }
+}
+
+/// What the statement did for one request.
+#[derive(Debug)]
+pub struct Done {
+    /// The request's `id`.
+    pub request: Uuid,
+    pub subscriber_id: Uuid,
+    pub email: SubscriberEmail,
+    pub name: Option<String>,
+    pub status: SubscriberStatus,
+    pub token_version: i32,
+    /// The confirmation queued, if any: leased to the request's worker when it named one.
+    pub delivery: Option<i64>,
+}
+
+impl Done {
+    /// Hands the queued confirmation to the worker that holds `slot`, if the row was leased to it.
+    pub fn hand_over(self, slot: Option<Slot>) -> Signup {
+        let (subscriber_id, status) = (self.subscriber_id, self.status);
+        match (self.delivery, slot) {
+            (Some(id), Some(slot)) => {
+                slot.send(Claimed {
+                    id,
+                    kind: DeliveryKind::Confirmation,
+                    attempts: 1,
+                    subscriber_id,
+                    digest_id: None,
+                    email: self.email,
+                    name: self.name,
+                    status,
+                    token_version: self.token_version,
+                });
+                Signup { subscriber_id, status, queued: true, handed_over: true }
+            }
+            (delivery, _) => Signup { subscriber_id, status, queued: delivery.is_some(), handed_over: false },
+        }
+    }
+}
+
+/// One signup on its own; `slot`, when given, receives the confirmation (see `store::handover`).
+pub async fn signup(
+    conn: &mut PgConnection,
+    email: &SubscriberEmail,
+    name: Option<&SubscriberName>,
+    origin: &Origin,
+    cap: u32,
+    slot: Option<Slot>,
+) -> sqlx::Result<Signup> {
+    let request = Request::new(email, name, origin).leased_to(slot.as_ref());
+    let mut done = signup_many(conn, &[request], cap).await?;
+    match done.pop() {
+        Some(done) => Ok(done.hand_over(slot)),
+        None => Err(sqlx::Error::RowNotFound),
+    }
+}
+
+/// Many signups in one statement, so they cost one round trip and one commit and are atomic
+/// without an explicit transaction: create each subscriber or find the existing one
+/// (case-insensitively), record the consent event, and queue a confirmation mail when the
+/// subscriber is pending, unless one is already waiting or the address had `cap` in the last
+/// day. The answer holds one `Done` per request, in no particular order.
+///
+/// No two requests may be for the same address (Postgres refuses to upsert one row twice in a
+/// statement; the caller runs those in separate statements). Rows are inserted in address order,
+/// so two batches that share addresses wait for each other rather than deadlock.
+///
+/// Someone who unsubscribed (or bounced, or complained) starts over as pending and must confirm
+/// again; a confirmed subscriber is left as they are.
+///
+/// The cap holds however many signups for one address arrive at once: the times of the day's
+/// mails live on the subscriber row (`confirmation_mails_at`), and the upsert reads and extends
+/// them under the row lock, on the newest version of the row, where a count of deliveries would
+/// read the statement's snapshot and miss the mails that simultaneous signups just queued. The
+/// row remembers which request queued the latest mail, so the statement knows whether it did.
+/// "Unless one is already waiting" still reads the snapshot: a burst may queue a second or third
+/// mail, never more than the cap.
+pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap: u32) -> sqlx::Result<Vec<Done>> {
+    let n = requests.len();
+    let (mut ids, mut emails, mut names) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut ips, mut agents) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut workers, mut leases) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for r in requests {
+        ids.push(r.id);
+        emails.push(r.email.as_str().to_owned());
+        names.push(r.name.map(|n| n.as_str().to_owned()));
+        ips.push(r.origin.ip.map(IpNetwork::from));
+        agents.push(r.origin.user_agent.as_deref().map(|ua| truncate(ua, 512).to_owned()));
+        workers.push(r.lease.map(|(worker, _)| worker));
+        leases.push(r.lease.map(|(_, secs)| secs));
+    }
+    let rows = sqlx::query!(
+        r#"
+        WITH input AS (
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::inet[], $5::text[], $7::uuid[], $8::float8[])
+                AS i(id, email, name, ip, user_agent, worker, lease_secs)
+        ),
+        subscriber AS (
+            INSERT INTO subscribers (id, email, name, confirmation_mails_at, confirmation_queued_by)
+            SELECT id, email, name,
+                   CASE WHEN $6::bigint > 0 THEN ARRAY[now()] ELSE '{}' END,
+                   CASE WHEN $6 > 0 THEN id END
+            FROM input ORDER BY lower(email)
+            ON CONFLICT (lower(email)) DO UPDATE SET
+                name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name
+                            ELSE coalesce(EXCLUDED.name, subscribers.name) END,
+                status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced', 'complained')
+                              THEN 'pending'::subscriber_status ELSE subscribers.status END,
+                updated_at = now(),
+                -- The same condition twice (SET cannot name another new value): the subscriber
+                -- is or becomes pending, had fewer than the cap in the last day, and no mail is
+                -- waiting (through the subscriber's own index, not the queue's).
+                confirmation_mails_at = CASE
+                    WHEN subscribers.status IN ('pending', 'unsubscribed', 'bounced', 'complained')
+                     AND (SELECT count(*) FROM unnest(subscribers.confirmation_mails_at) t
+                          WHERE t > now() - interval '1 day') < $6
+                     AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                     WHERE d.subscriber_id = subscribers.id AND d.kind = 'confirmation'
+                                       AND d.status = 'pending')
+                    THEN ARRAY(SELECT t FROM unnest(subscribers.confirmation_mails_at) t
+                               WHERE t > now() - interval '1 day') || now()
+                    ELSE subscribers.confirmation_mails_at END,
+                confirmation_queued_by = CASE
+                    WHEN subscribers.status IN ('pending', 'unsubscribed', 'bounced', 'complained')
+                     AND (SELECT count(*) FROM unnest(subscribers.confirmation_mails_at) t
+                          WHERE t > now() - interval '1 day') < $6
+                     AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                     WHERE d.subscriber_id = subscribers.id AND d.kind = 'confirmation'
+                                       AND d.status = 'pending')
+                    THEN EXCLUDED.id END
+            RETURNING id, email, name, status, token_version, confirmation_queued_by
+        ),
+        -- Each request beside the subscriber it created or found: the addresses of a batch are
+        -- distinct, so the address matches them up.
+        matched AS (
+            SELECT i.id AS request, i.ip, i.user_agent, i.worker, i.lease_secs,
+                   s.id, s.email, s.name, s.status, s.token_version,
+                   coalesce(s.confirmation_queued_by = i.id, false) AS queued
+            FROM input i JOIN subscriber s ON lower(s.email) = lower(i.email)
+        ),
+        consent AS (
+            INSERT INTO consent_events (subscriber_id, action, ip, user_agent)
+            SELECT id, 'signup', ip, user_agent FROM matched
+        ),
+        -- Leased to the in-process worker when the request names one: as its claim would leave
+        -- it (see `store::handover`); otherwise due now, for any claimer.
+        queued AS (
+            INSERT INTO deliveries (kind, subscriber_id, locked_by, locked_until, attempts)
+            SELECT 'confirmation', m.id, m.worker, now() + make_interval(secs => m.lease_secs),
+                   CASE WHEN m.worker IS NULL THEN 0 ELSE 1 END
+            FROM matched m WHERE m.queued
+            RETURNING id, subscriber_id
+        )
+        SELECT m.request AS "request!", m.id AS "id!", m.email AS "email!: SubscriberEmail", m.name,
+               m.status AS "status!: SubscriberStatus", m.token_version AS "token_version!",
+               q.id AS "delivery?"
+        FROM matched m LEFT JOIN queued q ON q.subscriber_id = m.id
+        "#,
+        &ids,
+        &emails as &[String],
+        &names as &[Option<String>],
+        &ips as &[Option<IpNetwork>],
+        &agents as &[Option<String>],
+        i64::from(cap),
+        &workers as &[Option<Uuid>],
+        &leases as &[Option<f64>],
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Done {
+            request: r.request,
+            subscriber_id: r.id,
+            email: r.email,
+            name: r.name,
+            status: r.status,
+            token_version: r.token_version,
+            delivery: r.delivery,
+        })
+        .collect())
+}
