@@ -8,6 +8,7 @@ use std::io::Read as _;
 use super::CliError;
 use crate::config::Settings;
 use crate::mail::inbound::MAX_INBOUND_BYTES;
+use crate::ops::OpsError;
 use crate::ops::inbound::{self, InboundSettings};
 
 /// Reads the message, decides, prints. Every failure is [`CliError::TryLater`] (exit 75, which
@@ -21,7 +22,14 @@ pub async fn run_inbound(settings: &Settings, recipient: Option<&str>) -> Result
         .read_to_end(&mut raw)
         .map_err(|e| CliError::TryLater(format!("cannot read the message on stdin: {e}")))?;
     let bounce = settings.mail.bounce_address().map_err(|e| CliError::TryLater(format!("{}: {}", e.key, e.message)))?;
-    let token_keys = settings.token_keys().map_err(|e| CliError::TryLater(format!("{e:#}")))?;
+    // Only an unsubscribe mail needs the keys; a bounce report must not wait for them (the MTA
+    // may run this where the local key file cannot be read).
+    let token_keys = settings
+        .token_keys()
+        .inspect_err(|e| {
+            tracing::warn!(error = format!("{e:#}"), "tokens.keys unavailable; unsubscribe mails will be deferred")
+        })
+        .ok();
     let db = crate::store::pool::connect(&settings.database)
         .await
         .map_err(|e| CliError::TryLater(format!("the database is unavailable ({e:#}); try again later")))?;
@@ -30,11 +38,12 @@ pub async fn run_inbound(settings: &Settings, recipient: Option<&str>) -> Result
         unsubscribe_mailto: settings.mail.unsubscribe_mailto.as_deref(),
         soft_limit: settings.bounces.soft_limit,
         soft_window_days: settings.bounces.soft_window_days,
-        token_keys: &token_keys,
+        token_keys: token_keys.as_ref(),
     };
-    let processed = inbound::process(&db, &inbound, &raw, recipient)
-        .await
-        .map_err(|e| CliError::TryLater(format!("{e}; try again later")))?;
+    let processed = inbound::process(&db, &inbound, &raw, recipient).await.map_err(|e| match e {
+        OpsError::Internal(e) => CliError::TryLater(format!("{e:#}; try again later")),
+        e => CliError::TryLater(format!("{e}; try again later")),
+    })?;
     match &processed.reason {
         Some(reason) => println!("{}: {reason}", processed.outcome),
         None => println!("{}", processed.outcome),

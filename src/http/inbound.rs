@@ -54,7 +54,7 @@ async fn receive(
         unsubscribe_mailto: state.settings.mail.unsubscribe_mailto.as_deref(),
         soft_limit: state.settings.bounces.soft_limit,
         soft_window_days: state.settings.bounces.soft_window_days,
-        token_keys: &state.token_keys,
+        token_keys: Some(&state.token_keys),
     };
     let recipient = query.recipient.as_deref().filter(|r| !r.trim().is_empty());
     let processed = inbound::process(&state.db, &settings, &body, recipient).await?;

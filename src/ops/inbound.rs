@@ -26,8 +26,9 @@ pub struct InboundSettings<'a> {
     pub unsubscribe_mailto: Option<&'a str>,
     pub soft_limit: i64,
     pub soft_window_days: f64,
-    /// Verify the unsubscribe token in a mail's subject.
-    pub token_keys: &'a TokenKeys,
+    /// Verify the unsubscribe token in a mail's subject. Only unsubscribe mails need them: a
+    /// process that cannot read its keys still takes bounce reports and complaints.
+    pub token_keys: Option<&'a TokenKeys>,
 }
 
 /// The decision, as `broadsheet inbound` prints it and the API returns it.
@@ -79,7 +80,13 @@ pub async fn process(
             })
         }
         InboundKind::Unsubscribe { token, .. } => {
-            let Some(token) = token.as_deref().and_then(|t| settings.token_keys.check(t)) else {
+            let Some(keys) = settings.token_keys else {
+                // Kept by the MTA (try again later) rather than dropped: the person asked to leave.
+                return Err(OpsError::Internal(anyhow::anyhow!(
+                    "an unsubscribe mail arrived, but tokens.keys cannot be read to check its token"
+                )));
+            };
+            let Some(token) = token.as_deref().and_then(|t| keys.check(t)) else {
                 return Ok(Processed::ignored(
                     "a mail to the unsubscribe address without a valid token in its subject",
                 ));

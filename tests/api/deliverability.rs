@@ -131,6 +131,46 @@ async fn a_postfix_bounce_report_piped_to_broadsheet_inbound_bounces_the_tagged_
 }
 
 #[tokio::test]
+async fn inbound_takes_a_bounce_report_without_token_keys_and_defers_an_unsubscribe_mail_until_it_has_them() {
+    let app = TestApp::spawn_with(Options { extra: bounce_settings(), ..Default::default() }).await;
+    app.add_confirmed(&[FIXTURE_RECIPIENT]).await;
+    queue_digest(&app, "News").await;
+    app.wait_until_queue_settled(Duration::from_secs(20)).await;
+    // No tokens.keys, and a local key file that cannot be read (a directory stands in its place),
+    // as where an MTA runs the command from a directory of its own.
+    let dir = std::env::temp_dir().join(format!("broadsheet-inbound-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(dir.join(broadsheet::config::LOCAL_TOKEN_KEY)).unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write as _;
+        let mut command = app.cli_command(args);
+        command
+            .current_dir(&dir)
+            .env_remove("BROADSHEET__TOKENS__KEYS")
+            .env("BROADSHEET__MAIL__BOUNCE_ADDRESS", BOUNCE_ADDRESS)
+            .env("BROADSHEET__MAIL__BOUNCE_SECRET", BOUNCE_SECRET)
+            .env("BROADSHEET__MAIL__UNSUBSCRIBE_MAILTO", "unsubscribe@news.example.test");
+        let mut child = command.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+
+    let tag = verp().for_delivery(delivery_of(&app, FIXTURE_RECIPIENT).await);
+    let out = run(&["inbound", "--recipient", &tag], &POSTFIX_DSN.replace(FIXTURE_TAG, &tag));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("hard-bounce"), "{stdout}");
+    assert_eq!(app.status_of(FIXTURE_RECIPIENT).await.as_deref(), Some("bounced"));
+
+    // An unsubscribe mail needs the keys to check its token: the MTA keeps it and tries again.
+    let mail = "From: ada@example.org\r\nTo: unsubscribe@news.example.test\r\nSubject: unsubscribe-abc\r\n\r\n\r\n";
+    let out = run(&["inbound"], mail);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains("tokens.keys"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn complaints_through_the_api_mark_the_subscriber_and_bad_input_is_a_4xx_or_ignored() {
     let app = TestApp::spawn_with(Options { extra: bounce_settings(), ..Default::default() }).await;
     app.add_confirmed(&["ada@example.com"]).await;
