@@ -16,8 +16,21 @@ use crate::support::{Fault, Options, Script, TestApp, token_of};
 #[tokio::test]
 async fn a_signup_hands_its_confirmation_to_the_worker_leased_and_it_goes_out_once() {
     let app = TestApp::spawn().await;
+    // How each delivery row looked when it was inserted: a claim leaves the row as the hand-over
+    // does, so only this tells the two paths apart.
+    for statement in [
+        "CREATE TABLE inserted (id bigint, locked_by uuid, attempts int)",
+        "CREATE FUNCTION note_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN INSERT INTO inserted VALUES (NEW.id, NEW.locked_by, NEW.attempts); RETURN NEW; END $$",
+        "CREATE TRIGGER note_insert AFTER INSERT ON deliveries FOR EACH ROW EXECUTE FUNCTION note_insert()",
+    ] {
+        sqlx::query(statement).execute(&app.db).await.unwrap();
+    }
     let (link, _) = app.confirmation_link_for("ada@example.com", "Ada").await;
     app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    let (leased, attempts): (bool, i32) =
+        sqlx::query_as("SELECT locked_by IS NOT NULL, attempts FROM inserted").fetch_one(&app.db).await.unwrap();
+    assert_eq!((leased, attempts), (true, 1), "inserted already leased to the worker, not queued for a claim");
     // One attempt, as a claim would have counted it; nothing left leased.
     let (attempts, status): (i32, String) =
         sqlx::query_as("SELECT attempts, status::text FROM deliveries").fetch_one(&app.db).await.unwrap();
