@@ -27,12 +27,12 @@ use crate::store::handover::{Handover, Slot};
 use crate::store::signups::{self, Done, Request, Signup};
 use crate::store::subscribers::Origin;
 
-/// At most this many statements at once. Normally one: the next batch gathers while a
-/// statement runs (bench/run, 8 and 64 connections: one statement at a time 3,303–3,884 and
-/// 7,251–8,087 req/s; two 3,090–3,099 and 6,359–7,613; four 3,032 and 8,162, each run beside
-/// the others, since a second statement mostly splits what would have been one batch). The others are for a statement
-/// that waits (a row lock held by an import or another process's signup for the same
-/// address): after `LINGER` the next batch goes ahead rather than wait behind it.
+/// At most this many statements at once. Normally one runs while the next batch gathers: a
+/// second statement mostly splits what would have been one batch (bench/run, alternating runs:
+/// one at a time 3,078–3,884 req/s at 8 connections and 6,696–8,087 at 64; two 3,090–3,099 and
+/// 6,359–7,613; four 3,032 and 8,162). The others are for a statement that waits (a row lock
+/// held by an import, or by another process's signup for the same address): after `LINGER` the
+/// next batch goes ahead beside it.
 const STATEMENTS: usize = 4;
 /// How long a gathered batch waits for the statement before it; a statement under load takes
 /// a few milliseconds.
