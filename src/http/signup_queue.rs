@@ -29,7 +29,7 @@ use crate::store::subscribers::Origin;
 
 /// At most this many statements at once. Normally one runs while the next batch gathers: a
 /// second statement mostly splits what would have been one batch (bench/run, alternating runs:
-/// one at a time 3,078–3,884 req/s at 8 connections and 6,696–8,087 at 64; two 3,090–3,099 and
+/// one at a time 2,995–3,884 req/s at 8 connections and 7,154–8,087 at 64; two 2,885–3,099 and
 /// 6,359–7,613; four 3,032 and 8,162). The others are for a statement that waits (a row lock
 /// held by an import, or by another process's signup for the same address): after `LINGER` the
 /// next batch goes ahead beside it.
