@@ -157,27 +157,20 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
                 status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced', 'complained')
                               THEN 'pending'::subscriber_status ELSE subscribers.status END,
                 updated_at = now(),
-                -- The same condition twice (SET cannot name another new value): the subscriber
-                -- is or becomes pending, had fewer than the cap in the last day, and no mail is
-                -- waiting (through the subscriber's own index, not the queue's).
-                confirmation_mails_at = CASE
-                    WHEN subscribers.status IN ('pending', 'unsubscribed', 'bounced', 'complained')
-                     AND (SELECT count(*) FROM unnest(subscribers.confirmation_mails_at) t
-                          WHERE t > now() - interval '1 day') < $6
-                     AND NOT EXISTS (SELECT 1 FROM deliveries d
-                                     WHERE d.subscriber_id = subscribers.id AND d.kind = 'confirmation'
-                                       AND d.status = 'pending')
-                    THEN ARRAY(SELECT t FROM unnest(subscribers.confirmation_mails_at) t
-                               WHERE t > now() - interval '1 day') || now()
-                    ELSE subscribers.confirmation_mails_at END,
-                confirmation_queued_by = CASE
-                    WHEN subscribers.status IN ('pending', 'unsubscribed', 'bounced', 'complained')
-                     AND (SELECT count(*) FROM unnest(subscribers.confirmation_mails_at) t
-                          WHERE t > now() - interval '1 day') < $6
-                     AND NOT EXISTS (SELECT 1 FROM deliveries d
-                                     WHERE d.subscriber_id = subscribers.id AND d.kind = 'confirmation'
-                                       AND d.status = 'pending')
-                    THEN EXCLUDED.id END
+                -- A mail is queued when the subscriber is or becomes pending, had fewer than the
+                -- cap in the last day, and no mail is waiting (through the subscriber's own
+                -- index, not the queue's); both columns follow from that one decision.
+                (confirmation_mails_at, confirmation_queued_by) = (
+                    SELECT CASE WHEN decision.queue THEN decision.recent || now() ELSE subscribers.confirmation_mails_at END,
+                           CASE WHEN decision.queue THEN EXCLUDED.id END
+                    FROM (SELECT r.recent,
+                                 subscribers.status IN ('pending', 'unsubscribed', 'bounced', 'complained')
+                                 AND cardinality(r.recent) < $6
+                                 AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                                 WHERE d.subscriber_id = subscribers.id AND d.kind = 'confirmation'
+                                                   AND d.status = 'pending') AS queue
+                          FROM (SELECT ARRAY(SELECT t FROM unnest(subscribers.confirmation_mails_at) t
+                                             WHERE t > now() - interval '1 day') AS recent) r) decision)
             RETURNING id, email, name, status, token_version, confirmation_queued_by
         ),
         -- Each request beside the subscriber it created or found: the addresses of a batch are
