@@ -110,7 +110,6 @@ pub async fn run_tick(db: &PgPool, newsletter: &str, tick: DateTime<Utc>) -> Res
     let created = digests::create_in(&mut tx, &subject, &ids, None, None).await?;
     digests::tick_sent(&mut tx, tick, created.id).await?;
     tx.commit().await?;
-    digests::after_queueing(db, created.recipients).await;
     Ok(Tick::Sent(created))
 }
 

@@ -166,6 +166,16 @@ impl OutcomeWriter {
         record(&mut self.conn, worker, results).await
     }
 
+    /// Writes the rows of a batch of digest chunk sends (see `store::chunks::record`).
+    pub async fn record_chunk_sends(&mut self, results: &[(super::chunks::Fresh, Outcome)]) -> sqlx::Result<u64> {
+        super::chunks::record(&mut self.conn, results).await
+    }
+
+    /// Adds written rows to their chunks (see `store::chunks::count`).
+    pub async fn count_chunk_sends(&mut self, worker: Uuid, chunks: &[super::chunks::Progress]) -> sqlx::Result<u64> {
+        super::chunks::count(&mut self.conn, worker, chunks).await
+    }
+
     pub async fn close(self) -> sqlx::Result<()> {
         self.conn.close().await
     }

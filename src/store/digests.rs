@@ -1,4 +1,4 @@
-//! Digests: a subject, its articles, and one delivery per recipient.
+//! Digests: a subject, its articles, their recipients (`store::chunks`) and a delivery per recipient.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -23,11 +23,11 @@ pub struct Created {
     pub new: bool,
 }
 
-/// Creates the digest. Without `send_at` it starts at once: one delivery per confirmed subscriber
-/// is queued in the same transaction, so the recipient list is exactly the confirmed subscribers
-/// at this moment. With `send_at` it waits, `scheduled`, for a worker to start it
-/// ([`start_due`]). The deliveries are one `INSERT … SELECT`, so a million recipients cost one
-/// statement, not a million round trips.
+/// Creates the digest. Without `send_at` it starts at once: its recipients, the subscribers
+/// confirmed at this moment, are set down in the same transaction (in chunks of ids, one
+/// statement whatever their number; each recipient's delivery row is written when their mail
+/// has gone, see `store::chunks`). With `send_at` it waits, `scheduled`, for a worker to start it
+/// ([`start_due`]).
 pub async fn create(
     db: &PgPool,
     subject: &str,
@@ -45,7 +45,6 @@ pub async fn create(
     }
     let created = create_in(&mut tx, subject, articles, idempotency_key, send_at).await?;
     tx.commit().await?;
-    after_queueing(db, created.recipients).await;
     Ok(created)
 }
 
@@ -85,36 +84,20 @@ pub async fn create_in(
     Ok(Created { id, recipients, status, send_at, new: true })
 }
 
-/// One delivery per subscriber confirmed now, in the caller's transaction.
+/// The subscribers confirmed now become the digest's recipients (in chunks, `store::chunks`), in
+/// the caller's transaction.
 async fn queue_recipients(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<i64> {
-    let queued = sqlx::query!(
-        "INSERT INTO deliveries (kind, subscriber_id, digest_id)
-         SELECT 'digest', s.id, $1 FROM subscribers s WHERE s.status = 'confirmed'",
-        id,
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    let recipients = i64::try_from(queued).unwrap_or(i64::MAX);
+    let recipients = super::chunks::create(tx, id).await?;
     sqlx::query!("UPDATE digests SET recipients = $2 WHERE id = $1", id, i32::try_from(recipients).unwrap_or(i32::MAX))
         .execute(&mut *tx)
         .await?;
     Ok(recipients)
 }
 
-/// After a big digest is queued: see [`BULK`].
-pub async fn after_queueing(db: &PgPool, recipients: i64) {
-    if recipients >= BULK {
-        // A big digest multiplies the queue in one statement; autovacuum notices only a minute
-        // or so later, and until then every plan on the queue is made for the table it was.
-        super::deliveries::analyze(db).await;
-    }
-}
-
 /// Starts the scheduled digest due longest ago (`send_at <= now`), if any: claims its row
 /// (`FOR UPDATE SKIP LOCKED`, so workers never wait for each other), marks it `sending` and
-/// queues a delivery per subscriber confirmed now, all in one transaction. A worker that dies
-/// half-way leaves the row `scheduled` and nothing queued; the next one starts it. Returns the
+/// sets down the subscribers confirmed now as its recipients, all in one transaction. A worker
+/// that dies half-way leaves the row `scheduled` and nothing queued; the next one starts it. Returns the
 /// digest and its recipients.
 pub async fn start_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<Option<(Uuid, i64)>> {
     let mut tx = db.begin().await?;
@@ -133,7 +116,6 @@ pub async fn start_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<Option<(
         .await?;
     let recipients = queue_recipients(&mut tx, id).await?;
     tx.commit().await?;
-    after_queueing(db, recipients).await;
     Ok(Some((id, recipients)))
 }
 
@@ -187,9 +169,6 @@ async fn by_key(tx: &mut PgConnection, key: &str) -> sqlx::Result<Option<Created
     }))
 }
 
-/// Inserts beyond this many rows refresh the queue's statistics at once.
-const BULK: i64 = 10_000;
-
 pub async fn by_idempotency_key(db: &PgPool, key: &str) -> sqlx::Result<Option<Created>> {
     let mut conn = db.acquire().await?;
     by_key(&mut conn, key).await
@@ -220,7 +199,9 @@ pub async fn progress(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Progress>> {
     let row = sqlx::query!(
         r#"SELECT d.id, d.subject, d.created_at, d.recipients, d.state, d.send_at,
                   count(*) FILTER (WHERE x.status = 'sent') AS "sent!",
-                  count(*) FILTER (WHERE x.status = 'pending') AS "pending!",
+                  count(*) FILTER (WHERE x.status = 'pending')
+                    + (SELECT coalesce(sum(c.size - c.written), 0) FROM digest_chunks c WHERE c.digest_id = d.id AND NOT c.done)::int8
+                    AS "pending!",
                   count(*) FILTER (WHERE x.status = 'failed') AS "failed!",
                   count(*) FILTER (WHERE x.status = 'skipped') AS "skipped!",
                   (SELECT count(*) FROM bounces b JOIN deliveries y ON y.id = b.delivery_id
@@ -273,7 +254,9 @@ pub async fn recent(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Progress>> {
     let rows = sqlx::query!(
         r#"SELECT d.id, d.subject, d.created_at, d.recipients, d.state, d.send_at,
                   count(x.id) FILTER (WHERE x.status = 'sent') AS "sent!",
-                  count(x.id) FILTER (WHERE x.status = 'pending') AS "pending!",
+                  count(x.id) FILTER (WHERE x.status = 'pending')
+                    + (SELECT coalesce(sum(c.size - c.written), 0) FROM digest_chunks c WHERE c.digest_id = d.id AND NOT c.done)::int8
+                    AS "pending!",
                   count(x.id) FILTER (WHERE x.status = 'failed') AS "failed!",
                   count(x.id) FILTER (WHERE x.status = 'skipped') AS "skipped!",
                   (SELECT count(*) FROM bounces b JOIN deliveries y ON y.id = b.delivery_id

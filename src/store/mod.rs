@@ -3,6 +3,7 @@
 
 pub mod articles;
 pub mod bounces;
+pub mod chunks;
 pub mod deliveries;
 pub mod digests;
 pub mod handover;

@@ -1,4 +1,4 @@
-//! Claiming: batches of due rows, leased to this worker, their tokens minted (signed; nothing is
+//! Claiming: batches of due rows (or a digest chunk's sends), leased to this worker, their tokens minted (signed; nothing is
 //! stored), queued for the send loop; rows that cannot be started are handed back.
 
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use super::record::Outcomes;
 use super::{Job, TIMING, Worker};
 use crate::domain::DigestContent;
 use crate::mail::DigestView;
+use crate::store::chunks;
 use crate::store::deliveries::{self, Claimed, DeliveryKind, Outcome};
 use crate::telemetry::metrics::{self, METRICS};
 
@@ -39,8 +40,9 @@ impl Worker {
                 continue;
             }
             // Claim only what the queue to the send loop has room for, and only once it has room
-            // for half a batch: claimed rows never wait in this task, and while sends are slow
-            // nothing more is claimed (so nothing is claimed only to be handed back).
+            // for half a batch: claimed rows never wait in this task (a digest chunk's sends may
+            // not all fit: the rest wait here, leased), and while sends are slow nothing more is
+            // claimed (so nothing is claimed only to be handed back).
             let room = tokio::select! {
                 permits = ready.reserve_many((self.batch_size / 2).max(1)) => match permits {
                     Ok(permits) => {
@@ -53,7 +55,7 @@ impl Worker {
             };
             let claimed_at = Instant::now();
             let limit = room.min(self.batch_size) as i64;
-            let batch = match deliveries::claim(&self.db, self.id, limit, self.lease_secs).await {
+            let batch = match self.claim_next(limit, claimed_at).await {
                 Ok(batch) => {
                     // bench/run's backlog scenario reads these: the claim's cost per batch must
                     // not grow with the rows pending elsewhere in the queue.
@@ -64,7 +66,6 @@ impl Worker {
                         "claimed"
                     );
                     db_backoff = Duration::from_millis(100);
-                    self.leases.hold(batch.iter().map(|d| d.id), claimed_at);
                     batch
                 }
                 Err(e) => {
@@ -110,17 +111,57 @@ impl Worker {
         }
     }
 
+    /// Due rows of the queue first (confirmations, retries), held from `claimed_at`; when there
+    /// are none, the sends of the next digest chunk.
+    async fn claim_next(&self, limit: i64, claimed_at: Instant) -> sqlx::Result<Vec<Claimed>> {
+        let batch = deliveries::claim(&self.db, self.id, limit, self.lease_secs).await?;
+        if !batch.is_empty() {
+            self.leases.hold(batch.iter().map(|d| d.id), claimed_at);
+            return Ok(batch);
+        }
+        loop {
+            let leased_at = Instant::now();
+            let Some(chunk) = chunks::claim(&self.db, self.id, self.lease_secs).await? else {
+                return Ok(Vec::new());
+            };
+            let sends = match chunks::recipients(&self.db, chunk).await {
+                Ok(sends) => sends,
+                Err(e) => {
+                    // Otherwise its lease would keep it from everyone until it ran out.
+                    let _ = chunks::release(&self.db, self.id, &[chunk.id], &[false]).await;
+                    return Err(e);
+                }
+            };
+            if sends.is_empty() {
+                // Everyone in it has a row (its last holder died after writing them) or left.
+                chunks::release(&self.db, self.id, &[chunk.id], &[true]).await?;
+                continue;
+            }
+            self.leases.hold_chunk(chunk, &sends, leased_at);
+            return Ok(sends);
+        }
+    }
+
     /// Hands rows back unsent, without counting an attempt. If this fails the leases return them.
     pub(super) async fn release(&self, ids: &[i64]) {
         if ids.is_empty() {
             return;
         }
-        if let Err(e) = deliveries::release(&self.db, self.id, ids).await {
-            tracing::warn!(error = %e, rows = ids.len(), "handing back rows failed; their leases will return them");
+        // They are no longer ours whatever the table says: were they still held, the keeper
+        // would renew their leases forever (found by faults/run's database outage: rows stuck
+        // until the stop).
+        let (queued, chunks) = self.leases.hand_back(ids);
+        if !queued.is_empty()
+            && let Err(e) = deliveries::release(&self.db, self.id, &queued).await
+        {
+            tracing::warn!(error = %e, rows = queued.len(), "handing back rows failed; their leases will return them");
         }
-        // Either way they are no longer ours: were they still held, the keeper would renew their
-        // leases forever (found by faults/run's database outage: rows stuck until the stop).
-        self.leases.let_go(ids.iter().copied());
+        // A digest chunk goes back whole; its next holder sends to those who have no row yet.
+        if !chunks.is_empty()
+            && let Err(e) = chunks::release(&self.db, self.id, &chunks, &vec![false; chunks.len()]).await
+        {
+            tracing::warn!(error = %e, chunks = chunks.len(), "handing back digest chunks failed; their leases will return them");
+        }
     }
 
     /// Settles rows that no longer need sending and mints the tokens of the rest (signing only:

@@ -10,6 +10,9 @@
 //!
 //! The worker also knows, per row, until when its lease is certain, and starts no send that
 //! could outlive it.
+//!
+//! A digest chunk's sends have no row until their outcome is written: the chunk holds the lease
+//! for all of them, and is let go with the write of its last outcome.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,16 +22,25 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::store::deliveries;
+use crate::store::chunks::{self, Fresh, Leased, Progress};
+use crate::store::deliveries::{self, Claimed};
 
 pub struct Leases {
     worker: Uuid,
     lease: Duration,
     /// How often the keeper renews.
     every: Duration,
+    held: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
     /// Held row → the moment its lease runs out as far as this worker can be sure (measured from
-    /// before the statement that set it, so never later than the database's own).
-    held: Mutex<HashMap<i64, Instant>>,
+    /// before the statement that set it, so never later than the database's own), and for a
+    /// digest chunk's send, the row it will become (its lease is the chunk's).
+    rows: HashMap<i64, (Instant, Option<(i64, Fresh)>)>,
+    /// Held chunk → sends not yet settled, and whether all of them so far were recorded.
+    chunks: HashMap<i64, (usize, bool)>,
 }
 
 impl Leases {
@@ -38,38 +50,103 @@ impl Leases {
     pub fn new(worker: Uuid, lease: Duration, send_timeout: Duration) -> Self {
         let slack = lease.saturating_sub(send_timeout);
         let every = (lease / 3).min(slack / 3).max(Duration::from_millis(50));
-        Self { worker, lease, every, held: Mutex::new(HashMap::new()) }
+        Self { worker, lease, every, held: Mutex::new(Held::default()) }
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Instant>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, Held> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Rows just claimed; `claimed_at` was taken before the claim statement.
     pub fn hold(&self, ids: impl IntoIterator<Item = i64>, claimed_at: Instant) {
         let until = claimed_at + self.lease;
-        self.map().extend(ids.into_iter().map(|id| (id, until)));
+        self.map().rows.extend(ids.into_iter().map(|id| (id, (until, None))));
     }
 
-    /// Rows whose outcome is written, or that were handed back: no longer ours.
+    /// A chunk just leased and the sends it makes (none of them a row yet).
+    pub fn hold_chunk(&self, chunk: Leased, rows: &[Claimed], claimed_at: Instant) {
+        let until = claimed_at + self.lease;
+        let mut held = self.map();
+        held.chunks.insert(chunk.id, (rows.len(), true));
+        held.rows.extend(rows.iter().map(|r| {
+            (r.id, (until, Some((chunk.id, Fresh { id: r.id, subscriber: r.subscriber_id, digest: chunk.digest }))))
+        }));
+    }
+
+    /// Before a batch of outcomes is written: which of them are chunk sends (rows to insert), and
+    /// what the batch does to their chunks. A chunk whose last send this is will be let go with
+    /// the write (and marked done if no send of it was handed back).
+    pub fn settle<T>(&self, outcomes: &[(i64, T)]) -> (Vec<(Fresh, usize)>, Vec<Progress>) {
+        let mut held = self.map();
+        let mut fresh = Vec::new();
+        let mut counts: Vec<(i64, i32)> = Vec::new();
+        for (i, (id, _)) in outcomes.iter().enumerate() {
+            if let Some((_, Some((chunk, row)))) = held.rows.get(id) {
+                fresh.push((*row, i));
+                match counts.iter_mut().find(|(c, _)| c == chunk) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((*chunk, 1)),
+                }
+            }
+        }
+        let progress = counts
+            .into_iter()
+            .map(|(chunk, written)| {
+                let (left, complete) = held.chunks.get_mut(&chunk).map_or((0, false), |(left, complete)| {
+                    *left = left.saturating_sub(written as usize);
+                    (*left, *complete)
+                });
+                Progress { chunk, written, finished: left == 0, done: left == 0 && complete }
+            })
+            .collect();
+        (fresh, progress)
+    }
+
+    /// Rows whose outcome is written (or given up on): no longer ours, nor their finished chunks.
     pub fn let_go(&self, ids: impl IntoIterator<Item = i64>) {
         let mut held = self.map();
         for id in ids {
-            held.remove(&id);
+            held.rows.remove(&id);
         }
+        held.chunks.retain(|_, (left, _)| *left > 0);
+    }
+
+    /// Rows handed back unsent: the queued ones to hand back in the table, and the chunks whose
+    /// last send this was, to let go of (not done: what is left of them is sent by the next holder).
+    pub fn hand_back(&self, ids: &[i64]) -> (Vec<i64>, Vec<i64>) {
+        let mut held = self.map();
+        let (mut queued, mut chunks) = (Vec::new(), Vec::new());
+        for id in ids {
+            match held.rows.remove(id) {
+                Some((_, Some((chunk, _)))) => {
+                    if let Some((left, complete)) = held.chunks.get_mut(&chunk) {
+                        *left = left.saturating_sub(1);
+                        *complete = false;
+                        if *left == 0 {
+                            held.chunks.remove(&chunk);
+                            chunks.push(chunk);
+                        }
+                    }
+                }
+                // Not held any more (its lease is another worker's) or a queued row: the table's
+                // hand-back only touches rows still leased to us.
+                _ => queued.push(*id),
+            }
+        }
+        (queued, chunks)
     }
 
     /// How long the lease of a held row is certain to last from now (zero if it is not held).
     pub fn remaining(&self, id: i64) -> Duration {
-        self.map().get(&id).map_or(Duration::ZERO, |until| until.saturating_duration_since(Instant::now()))
+        self.map().rows.get(&id).map_or(Duration::ZERO, |(until, _)| until.saturating_duration_since(Instant::now()))
     }
 
     pub fn count(&self) -> usize {
-        self.map().len()
+        self.map().rows.len()
     }
 
     pub fn ids(&self) -> Vec<i64> {
-        self.map().keys().copied().collect()
+        self.map().rows.keys().copied().collect()
     }
 
     /// Renews every held row's lease every `every` until `stop`.
@@ -84,26 +161,42 @@ impl Leases {
     }
 
     async fn renew(&self, db: &PgPool) {
-        let ids = self.ids();
-        if ids.is_empty() {
+        let (rows, chunks): (Vec<i64>, Vec<i64>) = {
+            let held = self.map();
+            let rows = held.rows.iter().filter(|(_, (_, fresh))| fresh.is_none()).map(|(id, _)| *id).collect();
+            (rows, held.chunks.keys().copied().collect())
+        };
+        if rows.is_empty() && chunks.is_empty() {
             return;
         }
         let started = Instant::now();
+        let lease = self.lease.as_secs_f64();
         // A renewal that takes longer than a renewal period is no use to rows it was meant for.
-        let renewed =
-            tokio::time::timeout(self.lease, deliveries::renew(db, self.worker, &ids, self.lease.as_secs_f64())).await;
+        let renewed: Result<sqlx::Result<(Vec<i64>, Vec<i64>)>, _> = tokio::time::timeout(self.lease, async {
+            let rows =
+                if rows.is_empty() { Vec::new() } else { deliveries::renew(db, self.worker, &rows, lease).await? };
+            let chunks =
+                if chunks.is_empty() { Vec::new() } else { chunks::renew(db, self.worker, &chunks, lease).await? };
+            Ok((rows, chunks))
+        })
+        .await;
         match renewed {
-            Ok(Ok(renewed)) => {
+            Ok(Ok((rows, chunks))) => {
                 let until = started + self.lease;
                 let mut held = self.map();
-                for id in renewed {
-                    if let Some(deadline) = held.get_mut(&id) {
+                for id in rows {
+                    if let Some((deadline, _)) = held.rows.get_mut(&id) {
+                        *deadline = until;
+                    }
+                }
+                for (deadline, fresh) in held.rows.values_mut() {
+                    if fresh.is_some_and(|(chunk, _)| chunks.contains(&chunk)) {
                         *deadline = until;
                     }
                 }
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, rows = ids.len(), "renewing leases failed; trying again"),
-            Err(_) => tracing::warn!(rows = ids.len(), "renewing leases took longer than a lease; trying again"),
+            Ok(Err(e)) => tracing::warn!(error = %e, rows = rows.len(), "renewing leases failed; trying again"),
+            Err(_) => tracing::warn!(rows = rows.len(), "renewing leases took longer than a lease; trying again"),
         }
     }
 }

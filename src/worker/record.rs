@@ -14,6 +14,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::TIMING;
 use super::leases::Leases;
+use crate::store::chunks::{Fresh, Progress};
 use crate::store::deliveries::{Outcome, OutcomeWriter};
 
 /// At most this many outcomes go into one write.
@@ -55,51 +56,108 @@ pub async fn run(
             })
             .await;
         }
+        // Sends to a digest chunk's recipients become rows now; the rest are rows already.
+        let (fresh_at, chunks) = leases.settle(&pending);
+        let ids: Vec<i64> = pending.iter().map(|(id, _)| *id).collect();
+        let mut marks: Vec<Option<Fresh>> = vec![None; pending.len()];
+        for (fresh, i) in fresh_at {
+            marks[i] = Some(fresh);
+        }
+        let (mut queued, mut fresh) = (Vec::new(), Vec::new());
+        for ((id, outcome), mark) in pending.drain(..).zip(marks) {
+            match mark {
+                Some(row) => fresh.push((row, outcome)),
+                None => queued.push((id, outcome)),
+            }
+        }
+        let mut batch = Batch { queued, fresh, chunks, fresh_written: false, counted: false };
         let mut tries = 0;
         loop {
             let started = Instant::now();
-            let written = match writer.as_mut() {
-                Some(w) => w.record(worker, &pending).await,
-                None => match OutcomeWriter::connect(&db).await {
-                    Ok(w) => writer.insert(w).record(worker, &pending).await,
-                    Err(e) => Err(e),
-                },
-            };
-            if written.is_err() {
-                writer = None;
-            }
+            let written = batch_write(&db, &mut writer, worker, &mut batch).await;
             match written {
-                Ok(_) => {
+                Ok(()) => {
                     tracing::debug!(
                         target: TIMING,
                         record_ms = started.elapsed().as_secs_f64() * 1e3,
-                        rows = pending.len(),
+                        rows = ids.len(),
                         "recorded"
                     );
                     // A retry may now be due sooner than the claim loop's nap: let it look again.
-                    if pending.iter().any(|(_, o)| matches!(o, Outcome::Retry { .. })) {
+                    if batch.outcomes().any(|o| matches!(o, Outcome::Retry { .. })) {
                         wake.notify_one();
                     }
                     break;
                 }
                 Err(e) if tries < TRIES => {
                     tries += 1;
-                    tracing::warn!(error = %e, rows = pending.len(), "recording delivery outcomes failed; retrying");
+                    tracing::warn!(error = %e, rows = ids.len(), "recording delivery outcomes failed; retrying");
                     tokio::time::sleep(Duration::from_millis(250 * u64::from(tries))).await;
                 }
                 Err(e) => {
                     tracing::error!(
                         error = %e,
-                        rows = pending.len(),
+                        rows = ids.len(),
                         "giving up recording outcomes; their leases will return the rows (sent ones go out again)"
                     );
                     break;
                 }
             }
         }
-        leases.let_go(pending.drain(..).map(|(id, _)| id));
+        leases.let_go(ids);
     }
     if let Some(writer) = writer {
         let _ = writer.close().await;
     }
+}
+
+/// One batch of outcomes: for rows already in the queue, and for digest chunk sends, whose rows
+/// are written now (with their chunks' counters).
+struct Batch {
+    queued: Vec<(i64, Outcome)>,
+    fresh: Vec<(Fresh, Outcome)>,
+    chunks: Vec<Progress>,
+    /// The chunk sends' rows are written, and added to their chunks' counters: a retry after a
+    /// failure does neither twice (the counters would count twice).
+    fresh_written: bool,
+    counted: bool,
+}
+
+impl Batch {
+    fn outcomes(&self) -> impl Iterator<Item = &Outcome> {
+        self.queued.iter().map(|(_, o)| o).chain(self.fresh.iter().map(|(_, o)| o))
+    }
+}
+
+/// Writes a batch on the recorder's connection, opening it first if need be (and dropping it
+/// after a failure: the database may have restarted).
+async fn batch_write(
+    db: &PgPool,
+    writer: &mut Option<OutcomeWriter>,
+    worker: uuid::Uuid,
+    batch: &mut Batch,
+) -> sqlx::Result<()> {
+    let w = match writer {
+        Some(w) => w,
+        None => writer.insert(OutcomeWriter::connect(db).await?),
+    };
+    let written = async {
+        if !batch.fresh_written && !batch.fresh.is_empty() {
+            w.record_chunk_sends(&batch.fresh).await?;
+        }
+        batch.fresh_written = true;
+        if !batch.counted && !batch.chunks.is_empty() {
+            w.count_chunk_sends(worker, &batch.chunks).await?;
+        }
+        batch.counted = true;
+        if !batch.queued.is_empty() {
+            w.record(worker, &batch.queued).await?;
+        }
+        sqlx::Result::Ok(())
+    }
+    .await;
+    if written.is_err() {
+        *writer = None;
+    }
+    written
 }

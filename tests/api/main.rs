@@ -8,6 +8,7 @@ mod support;
 mod abuse;
 mod archive;
 mod browser;
+mod chunks;
 mod cli;
 mod confirm;
 mod connections;

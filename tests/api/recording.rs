@@ -22,8 +22,9 @@ fn start_worker(app: &TestApp) -> (CancellationToken, tokio::task::JoinHandle<an
     (stop.clone(), tokio::spawn(worker.run(stop)))
 }
 
-/// Every statement that marks deliveries sent takes `secs` longer, as an outcome write did in a
-/// burst on an un-analysed table (1–2.6 s per batch). Claims and lease renewals are not slowed.
+/// Every statement that marks deliveries sent (or, for a digest, writes them sent) takes `secs`
+/// longer, as an outcome write did in a burst on an un-analysed table (1–2.6 s per batch). Claims
+/// and lease renewals are not slowed.
 async fn slow_outcome_writes(app: &TestApp, secs: f64) {
     let function = format!(
         "CREATE FUNCTION slow_outcomes() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -33,13 +34,15 @@ async fn slow_outcome_writes(app: &TestApp, secs: f64) {
          END $$"
     );
     sqlx::query(&function).execute(&app.db).await.unwrap();
-    sqlx::query(
-        "CREATE TRIGGER slow_outcomes AFTER UPDATE ON deliveries REFERENCING NEW TABLE AS written
-         FOR EACH STATEMENT EXECUTE FUNCTION slow_outcomes()",
-    )
-    .execute(&app.db)
-    .await
-    .unwrap();
+    for event in ["UPDATE", "INSERT"] {
+        sqlx::query(&format!(
+            "CREATE TRIGGER slow_{event} AFTER {event} ON deliveries REFERENCING NEW TABLE AS written
+             FOR EACH STATEMENT EXECUTE FUNCTION slow_outcomes()"
+        ))
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
 }
 
 fn short_leases(concurrency: &str) -> Options {

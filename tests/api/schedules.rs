@@ -112,7 +112,7 @@ async fn a_scheduled_digest_can_be_cancelled_from_the_api_and_the_cli_and_its_ar
     assert_eq!(deliveries, 0, "nothing was queued for a cancelled digest");
 }
 
-/// Two workers, one killed while it is starting the digest (its row claimed, its deliveries
+/// Two workers, one killed while it is starting the digest (its row claimed, its recipients
 /// being inserted): the other starts it, and every recipient gets it exactly once.
 #[tokio::test]
 async fn a_scheduled_digest_starts_once_with_two_workers_and_one_killed_while_starting_it() {
@@ -130,12 +130,12 @@ async fn a_scheduled_digest_starts_once_with_two_workers_and_one_killed_while_st
         .unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
 
-    // Hold inserts into the queue so the first worker stops half-way through starting it.
+    // Hold inserts of its recipients so the first worker stops half-way through starting it.
     let mut blocker = app.db.begin().await.unwrap();
-    sqlx::query("LOCK TABLE deliveries IN SHARE MODE").execute(&mut *blocker).await.unwrap();
+    sqlx::query("LOCK TABLE digest_chunks IN SHARE MODE").execute(&mut *blocker).await.unwrap();
     let clock = Clock::manual(at("2026-12-07T08:00:05Z"));
     let (_, doomed) = start_worker(&app, &clock);
-    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO deliveries%'";
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO digest_chunks%'";
     app.wait_for_count(waiting, |n| n == 1, Duration::from_secs(10), "the first worker to be mid-start").await;
     let state: String = sqlx::query_scalar("SELECT state FROM digests").fetch_one(&app.db).await.unwrap();
     assert_eq!(state, "scheduled", "the half-made start is not visible");
@@ -144,7 +144,7 @@ async fn a_scheduled_digest_starts_once_with_two_workers_and_one_killed_while_st
     doomed.abort();
     let _ = doomed.await;
     sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO deliveries%'",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO digest_chunks%'",
     )
     .execute(&app.db)
     .await

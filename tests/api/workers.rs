@@ -170,15 +170,13 @@ async fn a_crashed_workers_deliveries_are_finished_by_another_after_the_lease() 
     queue_digest(&app).await;
 
     let (_stop, crashed) = start_worker(&app);
-    let count = "SELECT count(*) FROM deliveries WHERE locked_by IS NOT NULL";
+    // A digest's sends are leased as a chunk of its recipients.
+    let count = "SELECT count(*) FROM digest_chunks WHERE locked_by IS NOT NULL";
     app.wait_for_count(count, |n| n > 0, Duration::from_secs(10), "the first worker to claim rows").await;
     crashed.abort(); // kill: no release, no recording
     let _ = crashed.await;
-    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE locked_by IS NOT NULL")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    assert!(held > 0, "the crash left claimed rows behind");
+    let held: i64 = sqlx::query_scalar(count).fetch_one(&app.db).await.unwrap();
+    assert!(held > 0, "the crash left its chunk leased");
 
     stalled.store(false, std::sync::atomic::Ordering::SeqCst);
     let (stop, rescuer) = start_worker(&app);
@@ -201,10 +199,13 @@ async fn shutdown_finishes_in_flight_sends_and_leaves_nothing_locked() {
     app.wait_for_count(count, |n| n > 0, Duration::from_secs(10), "some sends").await;
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(10), worker).await.expect("stops in bounded time").unwrap().unwrap();
-    let locked: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE locked_by IS NOT NULL")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let locked: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM deliveries WHERE locked_by IS NOT NULL)
+                + (SELECT count(*) FROM digest_chunks WHERE locked_by IS NOT NULL)",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     assert_eq!(locked, 0, "claimed work is finished or handed back");
     let sent: i64 =
         sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'sent'").fetch_one(&app.db).await.unwrap();

@@ -294,10 +294,13 @@ impl TestApp {
 
     /// Deliveries still pending, or held by a worker.
     pub async fn stuck(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'pending' OR locked_by IS NOT NULL")
-            .fetch_one(&self.db)
-            .await
-            .unwrap()
+        sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending' OR locked_by IS NOT NULL)
+                    + (SELECT count(*) FROM digest_chunks WHERE NOT done OR locked_by IS NOT NULL)",
+        )
+        .fetch_one(&self.db)
+        .await
+        .unwrap()
     }
 
     pub async fn status_of(&self, email: &str) -> Option<String> {
@@ -320,7 +323,9 @@ impl TestApp {
 
     /// Waits until no delivery is pending (all sent, failed or skipped).
     pub async fn wait_until_queue_settled(&self, timeout: Duration) {
-        let pending = "SELECT count(*) FROM deliveries WHERE status = 'pending'";
+        // A digest's recipients have no row until their mail has gone: open chunks are pending.
+        let pending = "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending')
+                              + (SELECT count(*) FROM digest_chunks WHERE NOT done)";
         self.wait_for_count(pending, |n| n == 0, timeout, "the delivery queue to settle").await;
     }
 
