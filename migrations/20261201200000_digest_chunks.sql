@@ -13,7 +13,7 @@ CREATE TABLE digest_chunks (
     size         integer NOT NULL,
     -- Delivery rows written for this chunk so far: progress counts `size - written` as pending.
     written      integer NOT NULL DEFAULT 0,
-    -- Every recipient has a row (or left the table): nothing more to do.
+    -- Every recipient has a row (or left the table): nothing more to do, and `recipients` is emptied.
     done         boolean NOT NULL DEFAULT false,
     attempts     integer NOT NULL DEFAULT 0,
     locked_by    uuid,

@@ -32,8 +32,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
-    let depth =
-        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM deliveries WHERE status = 'pending'"#).fetch_one(&state.db);
+    // A digest's recipients have no row until their mail has gone: those left in open chunks wait too.
+    let depth = sqlx::query_scalar!(
+        r#"SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending')
+                  + (SELECT coalesce(sum(size - written), 0) FROM digest_chunks WHERE NOT done)::int8 AS "n!""#
+    )
+    .fetch_one(&state.db);
     let depth = tokio::time::timeout(Duration::from_secs(2), depth).await.ok().and_then(Result::ok);
     (
         [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -95,12 +95,14 @@ pub async fn renew(db: &PgPool, worker: Uuid, ids: &[i64], lease_secs: f64) -> s
     .await
 }
 
-/// Lets chunks go: `done` ones need nothing more; the others (sends handed back unstarted) go back
-/// to the queue at once, for whoever claims them next to send what is left.
+/// Lets chunks go: `done` ones need nothing more (their list of ids goes: the delivery rows say who
+/// got the digest); the others (sends handed back unstarted) go back to the queue at once, for
+/// whoever claims them next to send what is left.
 pub async fn release(db: &PgPool, worker: Uuid, ids: &[i64], done: &[bool]) -> sqlx::Result<u64> {
     let released = sqlx::query!(
         "UPDATE digest_chunks c
-         SET done = c.done OR r.done, locked_by = NULL, locked_until = NULL, attempts = greatest(c.attempts - 1, 0)
+         SET done = c.done OR r.done, recipients = CASE WHEN r.done THEN '{}' ELSE c.recipients END,
+             locked_by = NULL, locked_until = NULL, attempts = greatest(c.attempts - 1, 0)
          FROM unnest($1::bigint[], $3::bool[]) AS r(id, done)
          WHERE c.id = r.id AND c.locked_by = $2",
         ids,
@@ -195,7 +197,8 @@ pub async fn record(conn: &mut PgConnection, results: &[(Fresh, Outcome)]) -> sq
     Ok(u64::try_from(inserted).unwrap_or(0))
 }
 
-/// Adds a batch's rows to their chunks' counters, and lets go of the chunks it finished. A
+/// Adds a batch's rows to their chunks' counters, and lets go of the chunks it finished (a done
+/// one drops its list of ids, as in [`release`]). A
 /// statement of its own, after the rows': the chunk row stays locked only for this short update,
 /// never for a long row write, so the renewals that keep the chunk's other sends leased meanwhile
 /// are not held up (in one statement with the rows, a write slower than a lease let the lease run
@@ -209,6 +212,7 @@ pub async fn count(conn: &mut PgConnection, worker: Uuid, chunks: &[Progress]) -
         "UPDATE digest_chunks c
          SET written = c.written + u.written,
              done = c.done OR u.done,
+             recipients = CASE WHEN u.done THEN '{}' ELSE c.recipients END,
              locked_by = CASE WHEN u.finished THEN NULL ELSE c.locked_by END,
              locked_until = CASE WHEN u.finished THEN NULL ELSE c.locked_until END
          FROM unnest($1::bigint[], $2::int[], $3::bool[], $4::bool[]) AS u(id, written, finished, done)

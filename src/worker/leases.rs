@@ -214,6 +214,55 @@ mod tests {
         assert!((leases.every.as_secs_f64() - 1.0 / 3.0).abs() < 1e-9);
     }
 
+    fn chunk_sends(ids: &[i64]) -> Vec<Claimed> {
+        ids.iter()
+            .map(|&id| Claimed {
+                id,
+                kind: deliveries::DeliveryKind::Digest,
+                attempts: 1,
+                subscriber_id: Uuid::from_u128(u128::try_from(id).unwrap()),
+                digest_id: None,
+                email: crate::domain::SubscriberEmail::parse(&format!("r{id}@example.com")).unwrap(),
+                name: None,
+                status: crate::domain::SubscriberStatus::Confirmed,
+                token_version: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_chunk_is_finished_with_its_last_outcome_and_done_only_if_no_send_was_handed_back() {
+        let leases = Leases::new(Uuid::nil(), Duration::from_secs(10), Duration::from_secs(2));
+        let digest = Uuid::from_u128(7);
+        leases.hold_chunk(Leased { id: 1, digest }, &chunk_sends(&[10, 11, 12]), Instant::now());
+        leases.hold_chunk(Leased { id: 2, digest }, &chunk_sends(&[20, 21]), Instant::now());
+        leases.hold([99], Instant::now());
+
+        // A batch with a queued row and sends of both chunks: only the chunk sends become rows.
+        let (fresh, progress) = leases.settle(&[(99, ()), (10, ()), (20, ()), (11, ())]);
+        assert_eq!(
+            fresh.iter().map(|(f, i)| (f.id, f.subscriber, *i)).collect::<Vec<_>>(),
+            [(10, Uuid::from_u128(10), 1), (20, Uuid::from_u128(20), 2), (11, Uuid::from_u128(11), 3)]
+        );
+        assert_eq!(
+            progress,
+            [
+                Progress { chunk: 1, written: 2, finished: false, done: false },
+                Progress { chunk: 2, written: 1, finished: false, done: false }
+            ]
+        );
+        leases.let_go([99, 10, 20, 11]);
+        assert!(leases.remaining(12) > Duration::from_secs(9), "the rest of the chunk is still held");
+
+        // Chunk 2's last send is handed back: it is let go, not done. Chunk 1 ends with an outcome.
+        assert_eq!(leases.hand_back(&[21]), (vec![], vec![2]));
+        let (_, progress) = leases.settle(&[(12, ())]);
+        assert_eq!(progress, [Progress { chunk: 1, written: 1, finished: true, done: true }]);
+        leases.let_go([12]);
+        assert_eq!(leases.count(), 0);
+        assert!(leases.map().chunks.is_empty());
+    }
+
     #[test]
     fn a_row_is_held_from_its_claim_until_let_go() {
         let leases = Leases::new(Uuid::nil(), Duration::from_secs(10), Duration::from_secs(2));
