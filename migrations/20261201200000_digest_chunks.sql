@@ -9,12 +9,11 @@ CREATE TABLE digest_chunks (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     digest_id    uuid NOT NULL REFERENCES digests (id) ON DELETE CASCADE,
     recipients   uuid[] NOT NULL,
-    -- cardinality(recipients), kept beside it so progress never reads the arrays.
+    -- cardinality(recipients), kept beside it so progress reads no array of a chunk not started.
     size         integer NOT NULL,
-    -- Delivery rows written for this chunk so far: progress counts `size - written` as pending.
-    written      integer NOT NULL DEFAULT 0,
     -- Every recipient has a row (or left the table): nothing more to do, and `recipients` is emptied.
     done         boolean NOT NULL DEFAULT false,
+    -- Times leased: a chunk never leased has no delivery rows yet.
     attempts     integer NOT NULL DEFAULT 0,
     locked_by    uuid,
     locked_until timestamptz
@@ -29,3 +28,15 @@ DROP INDEX deliveries_digest;
 CREATE UNIQUE INDEX deliveries_digest ON deliveries (digest_id, subscriber_id) WHERE digest_id IS NOT NULL;
 -- A digest's rows still to send (retries): small, so counting them stays cheap with a large backlog.
 CREATE INDEX deliveries_digest_pending ON deliveries (digest_id) WHERE digest_id IS NOT NULL AND status = 'pending';
+
+-- Recipients of open chunks still without a delivery row, per digest: what progress and the queue
+-- depth count as pending beside pending rows. A chunk never leased has no rows, so only chunks in
+-- progress (a few per worker) are looked up, through deliveries_digest.
+CREATE VIEW digest_chunks_waiting AS
+SELECT c.digest_id,
+       CASE WHEN c.attempts = 0 THEN c.size
+            ELSE c.size - (SELECT count(*) FROM deliveries d
+                           WHERE d.digest_id = c.digest_id AND d.subscriber_id = ANY (c.recipients))::int
+       END AS waiting
+FROM digest_chunks c
+WHERE NOT c.done;

@@ -35,7 +35,7 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
     // A digest's recipients have no row until their mail has gone: those left in open chunks wait too.
     let depth = sqlx::query_scalar!(
         r#"SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending')
-                  + (SELECT coalesce(sum(size - written), 0) FROM digest_chunks WHERE NOT done)::int8 AS "n!""#
+                  + (SELECT coalesce(sum(waiting), 0) FROM digest_chunks_waiting)::int8 AS "n!""#
     )
     .fetch_one(&state.db);
     let depth = tokio::time::timeout(Duration::from_secs(2), depth).await.ok().and_then(Result::ok);

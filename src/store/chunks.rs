@@ -96,13 +96,13 @@ pub async fn renew(db: &PgPool, worker: Uuid, ids: &[i64], lease_secs: f64) -> s
 }
 
 /// Lets chunks go: `done` ones need nothing more (their list of ids goes: the delivery rows say who
-/// got the digest); the others (sends handed back unstarted) go back to the queue at once, for
+/// got the digest, as in [`record`]); the others (sends handed back unstarted) go back to the queue at once, for
 /// whoever claims them next to send what is left.
 pub async fn release(db: &PgPool, worker: Uuid, ids: &[i64], done: &[bool]) -> sqlx::Result<u64> {
     let released = sqlx::query!(
         "UPDATE digest_chunks c
          SET done = c.done OR r.done, recipients = CASE WHEN r.done THEN '{}' ELSE c.recipients END,
-             locked_by = NULL, locked_until = NULL, attempts = greatest(c.attempts - 1, 0)
+             locked_by = NULL, locked_until = NULL
          FROM unnest($1::bigint[], $3::bool[]) AS r(id, done)
          WHERE c.id = r.id AND c.locked_by = $2",
         ids,
@@ -122,20 +122,26 @@ pub struct Fresh {
     pub digest: Uuid,
 }
 
-/// What a batch of outcomes does to one chunk: `written` more rows, and whether that was the
-/// chunk's last send (`finished`), and if so whether every recipient got a row (`done`).
+/// A chunk whose last send is in a batch of outcomes: let go with the batch's write, and `done`
+/// unless a send of it was handed back (then the next holder sends what is left).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
+pub struct Finished {
     pub chunk: i64,
-    pub written: i32,
-    pub finished: bool,
     pub done: bool,
 }
 
-/// Writes the delivery rows of a batch of chunk sends, each with its outcome, in one statement. A
-/// row that exists already (the chunk's lease was lost and the new holder wrote it first) is left
-/// as it is. Retries become ordinary pending rows, which the delivery queue takes from there.
-pub async fn record(conn: &mut PgConnection, results: &[(Fresh, Outcome)]) -> sqlx::Result<u64> {
+/// Writes the delivery rows of a batch of chunk sends, each with its outcome, and lets go of the
+/// chunks whose last send is in it, in one statement. A row that exists already (the chunk's lease
+/// was lost and the new holder wrote it first) is left as it is. Retries become ordinary pending
+/// rows, which the delivery queue takes from there. A chunk is locked here only once all its sends
+/// are settled, so a slow write never holds up the renewals its other sends need (tried: a counter
+/// updated with every batch let a write slower than a lease expire the chunk's lease mid-send).
+pub async fn record(
+    conn: &mut PgConnection,
+    worker: Uuid,
+    results: &[(Fresh, Outcome)],
+    finished: &[Finished],
+) -> sqlx::Result<u64> {
     let n = results.len();
     let (mut ids, mut subscribers, mut digests) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut statuses, mut attempts, mut delays) =
@@ -179,6 +185,13 @@ pub async fn record(conn: &mut PgConnection, results: &[(Fresh, Outcome)]) -> sq
             SELECT subscriber_id, id, 'hard',
                    coalesce(substring(last_error FROM '\m[245]\.[0-9]{1,3}\.[0-9]{1,3}\M'), '5.0.0'), last_error, 'smtp'
             FROM inserted WHERE id = ANY($9)
+        ),
+        finished AS (
+            UPDATE digest_chunks c
+            SET done = c.done OR f.done, recipients = CASE WHEN f.done THEN '{}' ELSE c.recipients END,
+                locked_by = NULL, locked_until = NULL
+            FROM unnest($10::bigint[], $11::bool[]) AS f(id, done)
+            WHERE c.id = f.id AND c.locked_by = $12
         )
         SELECT count(*) AS "n!" FROM inserted
         "#,
@@ -191,41 +204,13 @@ pub async fn record(conn: &mut PgConnection, results: &[(Fresh, Outcome)]) -> sq
         &errors as &[Option<String>],
         &message_ids as &[Option<String>],
         &bounced,
+        &finished.iter().map(|f| f.chunk).collect::<Vec<_>>(),
+        &finished.iter().map(|f| f.done).collect::<Vec<_>>(),
+        worker,
     )
     .fetch_one(conn)
     .await?;
     Ok(u64::try_from(inserted).unwrap_or(0))
-}
-
-/// Adds a batch's rows to their chunks' counters, and lets go of the chunks it finished (a done
-/// one drops its list of ids, as in [`release`]). A
-/// statement of its own, after the rows': the chunk row stays locked only for this short update,
-/// never for a long row write, so the renewals that keep the chunk's other sends leased meanwhile
-/// are not held up (in one statement with the rows, a write slower than a lease let the lease run
-/// out and another worker send part of the chunk again).
-pub async fn count(conn: &mut PgConnection, worker: Uuid, chunks: &[Progress]) -> sqlx::Result<u64> {
-    let chunk_ids: Vec<i64> = chunks.iter().map(|c| c.chunk).collect();
-    let written: Vec<i32> = chunks.iter().map(|c| c.written).collect();
-    let finished: Vec<bool> = chunks.iter().map(|c| c.finished).collect();
-    let done: Vec<bool> = chunks.iter().map(|c| c.done).collect();
-    let counted = sqlx::query!(
-        "UPDATE digest_chunks c
-         SET written = c.written + u.written,
-             done = c.done OR u.done,
-             recipients = CASE WHEN u.done THEN '{}' ELSE c.recipients END,
-             locked_by = CASE WHEN u.finished THEN NULL ELSE c.locked_by END,
-             locked_until = CASE WHEN u.finished THEN NULL ELSE c.locked_until END
-         FROM unnest($1::bigint[], $2::int[], $3::bool[], $4::bool[]) AS u(id, written, finished, done)
-         WHERE c.id = u.id AND c.locked_by = $5",
-        &chunk_ids,
-        &written,
-        &finished,
-        &done,
-        worker,
-    )
-    .execute(conn)
-    .await?;
-    Ok(counted.rows_affected())
 }
 
 /// How an outcome reads as a new delivery row.

@@ -167,13 +167,13 @@ impl OutcomeWriter {
     }
 
     /// Writes the rows of a batch of digest chunk sends (see `store::chunks::record`).
-    pub async fn record_chunk_sends(&mut self, results: &[(super::chunks::Fresh, Outcome)]) -> sqlx::Result<u64> {
-        super::chunks::record(&mut self.conn, results).await
-    }
-
-    /// Adds written rows to their chunks (see `store::chunks::count`).
-    pub async fn count_chunk_sends(&mut self, worker: Uuid, chunks: &[super::chunks::Progress]) -> sqlx::Result<u64> {
-        super::chunks::count(&mut self.conn, worker, chunks).await
+    pub async fn record_chunk_sends(
+        &mut self,
+        worker: Uuid,
+        results: &[(super::chunks::Fresh, Outcome)],
+        finished: &[super::chunks::Finished],
+    ) -> sqlx::Result<u64> {
+        super::chunks::record(&mut self.conn, worker, results, finished).await
     }
 
     pub async fn close(self) -> sqlx::Result<()> {

@@ -200,7 +200,7 @@ pub async fn progress(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Progress>> {
         r#"SELECT d.id, d.subject, d.created_at, d.recipients, d.state, d.send_at,
                   count(*) FILTER (WHERE x.status = 'sent') AS "sent!",
                   count(*) FILTER (WHERE x.status = 'pending')
-                    + (SELECT coalesce(sum(c.size - c.written), 0) FROM digest_chunks c WHERE c.digest_id = d.id AND NOT c.done)::int8
+                    + (SELECT coalesce(sum(w.waiting), 0) FROM digest_chunks_waiting w WHERE w.digest_id = d.id)::int8
                     AS "pending!",
                   count(*) FILTER (WHERE x.status = 'failed') AS "failed!",
                   count(*) FILTER (WHERE x.status = 'skipped') AS "skipped!",
@@ -255,7 +255,7 @@ pub async fn recent(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Progress>> {
         r#"SELECT d.id, d.subject, d.created_at, d.recipients, d.state, d.send_at,
                   count(x.id) FILTER (WHERE x.status = 'sent') AS "sent!",
                   count(x.id) FILTER (WHERE x.status = 'pending')
-                    + (SELECT coalesce(sum(c.size - c.written), 0) FROM digest_chunks c WHERE c.digest_id = d.id AND NOT c.done)::int8
+                    + (SELECT coalesce(sum(w.waiting), 0) FROM digest_chunks_waiting w WHERE w.digest_id = d.id)::int8
                     AS "pending!",
                   count(x.id) FILTER (WHERE x.status = 'failed') AS "failed!",
                   count(x.id) FILTER (WHERE x.status = 'skipped') AS "skipped!",

@@ -22,7 +22,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::store::chunks::{self, Fresh, Leased, Progress};
+use crate::store::chunks::{self, Finished, Fresh, Leased};
 use crate::store::deliveries::{self, Claimed};
 
 pub struct Leases {
@@ -73,33 +73,25 @@ impl Leases {
         }));
     }
 
-    /// Before a batch of outcomes is written: which of them are chunk sends (rows to insert), and
-    /// what the batch does to their chunks. A chunk whose last send this is will be let go with
-    /// the write (and marked done if no send of it was handed back).
-    pub fn settle<T>(&self, outcomes: &[(i64, T)]) -> (Vec<(Fresh, usize)>, Vec<Progress>) {
+    /// Before a batch of outcomes is written: which of them are chunk sends (rows to insert, with
+    /// their place in the batch), and the chunks whose last send is in it, to be let go with the
+    /// write (and marked done if no send of theirs was handed back).
+    pub fn settle<T>(&self, outcomes: &[(i64, T)]) -> (Vec<(Fresh, usize)>, Vec<Finished>) {
         let mut held = self.map();
         let mut fresh = Vec::new();
-        let mut counts: Vec<(i64, i32)> = Vec::new();
+        let mut finished = Vec::new();
         for (i, (id, _)) in outcomes.iter().enumerate() {
-            if let Some((_, Some((chunk, row)))) = held.rows.get(id) {
-                fresh.push((*row, i));
-                match counts.iter_mut().find(|(c, _)| c == chunk) {
-                    Some((_, n)) => *n += 1,
-                    None => counts.push((*chunk, 1)),
+            let Some((_, Some((chunk, row)))) = held.rows.get(id) else { continue };
+            let (chunk, row) = (*chunk, *row);
+            fresh.push((row, i));
+            if let Some((left, complete)) = held.chunks.get_mut(&chunk) {
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    finished.push(Finished { chunk, done: *complete });
                 }
             }
         }
-        let progress = counts
-            .into_iter()
-            .map(|(chunk, written)| {
-                let (left, complete) = held.chunks.get_mut(&chunk).map_or((0, false), |(left, complete)| {
-                    *left = left.saturating_sub(written as usize);
-                    (*left, *complete)
-                });
-                Progress { chunk, written, finished: left == 0, done: left == 0 && complete }
-            })
-            .collect();
-        (fresh, progress)
+        (fresh, finished)
     }
 
     /// Rows whose outcome is written (or given up on): no longer ours, nor their finished chunks.
@@ -244,20 +236,14 @@ mod tests {
             fresh.iter().map(|(f, i)| (f.id, f.subscriber, *i)).collect::<Vec<_>>(),
             [(10, Uuid::from_u128(10), 1), (20, Uuid::from_u128(20), 2), (11, Uuid::from_u128(11), 3)]
         );
-        assert_eq!(
-            progress,
-            [
-                Progress { chunk: 1, written: 2, finished: false, done: false },
-                Progress { chunk: 2, written: 1, finished: false, done: false }
-            ]
-        );
+        assert!(progress.is_empty(), "no chunk is finished yet");
         leases.let_go([99, 10, 20, 11]);
         assert!(leases.remaining(12) > Duration::from_secs(9), "the rest of the chunk is still held");
 
         // Chunk 2's last send is handed back: it is let go, not done. Chunk 1 ends with an outcome.
         assert_eq!(leases.hand_back(&[21]), (vec![], vec![2]));
         let (_, progress) = leases.settle(&[(12, ())]);
-        assert_eq!(progress, [Progress { chunk: 1, written: 1, finished: true, done: true }]);
+        assert_eq!(progress, [Finished { chunk: 1, done: true }]);
         leases.let_go([12]);
         assert_eq!(leases.count(), 0);
         assert!(leases.map().chunks.is_empty());

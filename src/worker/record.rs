@@ -14,7 +14,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::TIMING;
 use super::leases::Leases;
-use crate::store::chunks::{Fresh, Progress};
+use crate::store::chunks::{Finished, Fresh};
 use crate::store::deliveries::{Outcome, OutcomeWriter};
 
 /// At most this many outcomes go into one write.
@@ -57,7 +57,7 @@ pub async fn run(
             .await;
         }
         // Sends to a digest chunk's recipients become rows now; the rest are rows already.
-        let (fresh_at, chunks) = leases.settle(&pending);
+        let (fresh_at, finished) = leases.settle(&pending);
         let ids: Vec<i64> = pending.iter().map(|(id, _)| *id).collect();
         let mut marks: Vec<Option<Fresh>> = vec![None; pending.len()];
         for (fresh, i) in fresh_at {
@@ -70,7 +70,7 @@ pub async fn run(
                 None => queued.push((id, outcome)),
             }
         }
-        let mut batch = Batch { queued, fresh, chunks, fresh_written: false, counted: false };
+        let mut batch = Batch { queued, fresh, finished, fresh_written: false };
         let mut tries = 0;
         loop {
             let started = Instant::now();
@@ -116,11 +116,10 @@ pub async fn run(
 struct Batch {
     queued: Vec<(i64, Outcome)>,
     fresh: Vec<(Fresh, Outcome)>,
-    chunks: Vec<Progress>,
-    /// The chunk sends' rows are written, and added to their chunks' counters: a retry after a
-    /// failure does neither twice (the counters would count twice).
+    /// Chunks whose last send is in this batch.
+    finished: Vec<Finished>,
+    /// The chunk sends' rows are written (a retry after the other write failed does not repeat it).
     fresh_written: bool,
-    counted: bool,
 }
 
 impl Batch {
@@ -143,13 +142,9 @@ async fn batch_write(
     };
     let written = async {
         if !batch.fresh_written && !batch.fresh.is_empty() {
-            w.record_chunk_sends(&batch.fresh).await?;
+            w.record_chunk_sends(worker, &batch.fresh, &batch.finished).await?;
         }
         batch.fresh_written = true;
-        if !batch.counted && !batch.chunks.is_empty() {
-            w.count_chunk_sends(worker, &batch.chunks).await?;
-        }
-        batch.counted = true;
         if !batch.queued.is_empty() {
             w.record(worker, &batch.queued).await?;
         }
