@@ -31,6 +31,7 @@ impl Worker {
         shutdown: CancellationToken,
     ) {
         let mut db_backoff = Duration::from_millis(100);
+        let mut chunk_queued = false;
         while !shutdown.is_cancelled() {
             if let Some(pause) = self.outage.remaining() {
                 tokio::select! {
@@ -40,10 +41,15 @@ impl Worker {
                 continue;
             }
             // Claim only what the queue to the send loop has room for, and only once it has room
-            // for half a batch: claimed rows never wait in this task (a digest chunk's sends may
-            // not all fit: the rest wait here, leased), and while sends are slow nothing more is
-            // claimed (so nothing is claimed only to be handed back).
-            let room = tokio::select! {
+            // for half a batch: claimed rows never wait in this task, and while sends are slow
+            // nothing more is claimed (so nothing is claimed only to be handed back). A digest
+            // chunk is the exception: its 256 sends do not all fit, and once the last is queued
+            // the next chunk is claimed at once, so that the queue's 128 sends cover the claim's
+            // few ms (waiting for room first left the send slots idle for part of every chunk).
+            let room = if chunk_queued {
+                self.batch_size / 2
+            } else {
+                tokio::select! {
                 permits = ready.reserve_many((self.batch_size / 2).max(1)) => match permits {
                     Ok(permits) => {
                         drop(permits);
@@ -52,11 +58,13 @@ impl Worker {
                     Err(_) => break, // the send loop has stopped
                 },
                 () = shutdown.cancelled() => break,
+                }
             };
             let claimed_at = Instant::now();
             let limit = room.min(self.batch_size) as i64;
             let batch = match self.claim_next(limit, claimed_at).await {
-                Ok(batch) => {
+                Ok((batch, from_chunk)) => {
+                    chunk_queued = from_chunk;
                     // bench/run's backlog scenario reads these: the claim's cost per batch must
                     // not grow with the rows pending elsewhere in the queue.
                     tracing::debug!(
@@ -69,6 +77,7 @@ impl Worker {
                     batch
                 }
                 Err(e) => {
+                    chunk_queued = false;
                     tracing::warn!(error = %e, "claiming deliveries failed; retrying");
                     tokio::select! {
                         () = tokio::time::sleep(db_backoff) => {},
@@ -113,16 +122,17 @@ impl Worker {
 
     /// Due rows of the queue first (confirmations, retries), held from `claimed_at`; when there
     /// are none, the sends of the next digest chunk.
-    async fn claim_next(&self, limit: i64, claimed_at: Instant) -> sqlx::Result<Vec<Claimed>> {
+    /// The batch, and whether it is a chunk's.
+    async fn claim_next(&self, limit: i64, claimed_at: Instant) -> sqlx::Result<(Vec<Claimed>, bool)> {
         let batch = deliveries::claim(&self.db, self.id, limit, self.lease_secs).await?;
         if !batch.is_empty() {
             self.leases.hold(batch.iter().map(|d| d.id), claimed_at);
-            return Ok(batch);
+            return Ok((batch, false));
         }
         loop {
             let leased_at = Instant::now();
             let Some(chunk) = chunks::claim(&self.db, self.id, self.lease_secs).await? else {
-                return Ok(Vec::new());
+                return Ok((Vec::new(), false));
             };
             let sends = match chunks::recipients(&self.db, chunk).await {
                 Ok(sends) => sends,
@@ -138,7 +148,7 @@ impl Worker {
                 continue;
             }
             self.leases.hold_chunk(chunk, &sends, leased_at);
-            return Ok(sends);
+            return Ok((sends, true));
         }
     }
 

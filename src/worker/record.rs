@@ -26,6 +26,11 @@ const TRIES: u32 = 20;
 /// Batches smaller than this wait up to [`GATHER`] for more outcomes before they are written.
 const TRICKLE: usize = 16;
 const GATHER: Duration = Duration::from_millis(2);
+/// Batches that arrive faster than a trickle (a digest) wait up to [`BULK_GATHER`] to reach this
+/// size: a write's fixed cost (planning, commit, round trip) is about that of 40 rows, and written
+/// as soon as they arrived, a digest's batches stayed near 36 rows at 21,000 messages a second.
+const BULK: usize = 160;
+const BULK_GATHER: Duration = Duration::from_millis(5);
 
 pub type Outcomes = mpsc::Sender<(i64, Outcome)>;
 
@@ -46,15 +51,9 @@ pub async fn run(
         // A trickle (confirmations at a steady signup rate) would cost a statement per row or
         // two: give more outcomes a moment to arrive. A digest fills batches without waiting.
         if pending.len() < TRICKLE {
-            let _ = tokio::time::timeout(GATHER, async {
-                while pending.len() < TRICKLE {
-                    let room = TRICKLE - pending.len();
-                    if received.recv_many(&mut pending, room).await == 0 {
-                        break;
-                    }
-                }
-            })
-            .await;
+            gather(&mut received, &mut pending, TRICKLE, GATHER).await;
+        } else if pending.len() < BULK {
+            gather(&mut received, &mut pending, BULK, BULK_GATHER).await;
         }
         // Sends to a digest chunk's recipients become rows now; the rest are rows already.
         let (fresh_at, finished) = leases.settle(&pending);
@@ -109,6 +108,24 @@ pub async fn run(
     if let Some(writer) = writer {
         let _ = writer.close().await;
     }
+}
+
+/// Adds outcomes to `pending` until it holds `size` of them or `within` has passed.
+async fn gather(
+    received: &mut mpsc::Receiver<(i64, Outcome)>,
+    pending: &mut Vec<(i64, Outcome)>,
+    size: usize,
+    within: Duration,
+) {
+    let _ = tokio::time::timeout(within, async {
+        while pending.len() < size {
+            let room = size - pending.len();
+            if received.recv_many(pending, room).await == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// One batch of outcomes: for rows already in the queue, and for digest chunk sends, whose rows
