@@ -27,7 +27,7 @@ const TRIES: u32 = 20;
 const TRICKLE: usize = 16;
 const GATHER: Duration = Duration::from_millis(2);
 /// Batches that arrive faster than a trickle (a digest) wait up to [`BULK_GATHER`] to reach this
-/// size: a write's fixed cost (planning, commit, round trip) is about that of 40 rows, and written
+/// size (or the outcome channel's, if smaller): a write's fixed cost (planning, commit, round trip) is about that of 40 rows, and written
 /// as soon as they arrived, a digest's batches stayed near 36 rows at 21,000 messages a second.
 const BULK: usize = 160;
 const BULK_GATHER: Duration = Duration::from_millis(5);
@@ -47,13 +47,16 @@ pub async fn run(
     let mut pending: Vec<(i64, Outcome)> = Vec::with_capacity(FLUSH_AT);
     // Opened at the first write and again after a failed one (the database may have restarted).
     let mut writer: Option<OutcomeWriter> = None;
+    // No more than the channel holds: what is sent but unrecorded stays within the bound that
+    // the channel's size sets (see the module documentation).
+    let bulk = BULK.min(received.max_capacity());
     while received.recv_many(&mut pending, FLUSH_AT).await > 0 {
         // A trickle (confirmations at a steady signup rate) would cost a statement per row or
         // two: give more outcomes a moment to arrive. A digest fills batches without waiting.
         if pending.len() < TRICKLE {
             gather(&mut received, &mut pending, TRICKLE, GATHER).await;
-        } else if pending.len() < BULK {
-            gather(&mut received, &mut pending, BULK, BULK_GATHER).await;
+        } else if pending.len() < bulk {
+            gather(&mut received, &mut pending, bulk, BULK_GATHER).await;
         }
         // Sends to a digest chunk's recipients become rows now; the rest are rows already.
         let (fresh_at, finished) = leases.settle(&pending);
