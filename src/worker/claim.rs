@@ -1,5 +1,6 @@
-//! Claiming: batches of due rows (or a digest chunk's sends), leased to this worker, their tokens minted (signed; nothing is
-//! stored), queued for the send loop; rows that cannot be started are handed back.
+//! Claiming: batches of due rows (or a digest chunk's sends), leased to this worker, their tokens
+//! minted (signed; nothing is stored), queued for the send loop; rows that cannot be started are
+//! handed back.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,18 +47,19 @@ impl Worker {
             // chunk is the exception: its 256 sends do not all fit, and once the last is queued
             // the next chunk is claimed at once, so that the queue's 128 sends cover the claim's
             // few ms (waiting for room first left the send slots idle for part of every chunk).
-            let room = if chunk_queued {
+            // (Not for a rate-capped worker: it would only hold recipients another worker could send.)
+            let room = if chunk_queued && self.spacing.is_none() {
                 self.batch_size / 2
             } else {
                 tokio::select! {
-                permits = ready.reserve_many((self.batch_size / 2).max(1)) => match permits {
-                    Ok(permits) => {
-                        drop(permits);
-                        ready.capacity()
-                    }
-                    Err(_) => break, // the send loop has stopped
-                },
-                () = shutdown.cancelled() => break,
+                    permits = ready.reserve_many((self.batch_size / 2).max(1)) => match permits {
+                        Ok(permits) => {
+                            drop(permits);
+                            ready.capacity()
+                        }
+                        Err(_) => break, // the send loop has stopped
+                    },
+                    () = shutdown.cancelled() => break,
                 }
             };
             let claimed_at = Instant::now();
@@ -121,8 +123,7 @@ impl Worker {
     }
 
     /// Due rows of the queue first (confirmations, retries), held from `claimed_at`; when there
-    /// are none, the sends of the next digest chunk.
-    /// The batch, and whether it is a chunk's.
+    /// are none, the sends of the next digest chunk. Says whether the batch is a chunk's.
     async fn claim_next(&self, limit: i64, claimed_at: Instant) -> sqlx::Result<(Vec<Claimed>, bool)> {
         let batch = deliveries::claim(&self.db, self.id, limit, self.lease_secs).await?;
         if !batch.is_empty() {
