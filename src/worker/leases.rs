@@ -94,6 +94,20 @@ impl Leases {
         (fresh, finished)
     }
 
+    /// Chunk sends whose outcome could not be written: their chunks are not done, whatever their
+    /// other sends' outcomes (they are let go undone, and the next holder sends to whoever has no
+    /// row: at least once).
+    pub fn unrecorded(&self, ids: impl IntoIterator<Item = i64>) {
+        let mut held = self.map();
+        let chunks: Vec<i64> =
+            ids.into_iter().filter_map(|id| held.rows.get(&id).and_then(|(_, f)| *f)).map(|(c, _)| c).collect();
+        for chunk in chunks {
+            if let Some((_, complete)) = held.chunks.get_mut(&chunk) {
+                *complete = false;
+            }
+        }
+    }
+
     /// Rows whose outcome is written (or given up on): no longer ours, nor their finished chunks.
     pub fn let_go(&self, ids: impl IntoIterator<Item = i64>) {
         let mut held = self.map();
@@ -247,6 +261,14 @@ mod tests {
         leases.let_go([12]);
         assert_eq!(leases.count(), 0);
         assert!(leases.map().chunks.is_empty());
+
+        // A chunk one of whose outcomes could not be written is finished undone.
+        leases.hold_chunk(Leased { id: 3, digest }, &chunk_sends(&[30, 31]), Instant::now());
+        let _ = leases.settle(&[(30, ())]);
+        leases.unrecorded([30]);
+        leases.let_go([30]);
+        let (_, progress) = leases.settle(&[(31, ())]);
+        assert_eq!(progress, [Finished { chunk: 3, done: false }]);
     }
 
     #[test]

@@ -27,8 +27,9 @@ const TRIES: u32 = 20;
 const TRICKLE: usize = 16;
 const GATHER: Duration = Duration::from_millis(2);
 /// Batches that arrive faster than a trickle (a digest) wait up to [`BULK_GATHER`] to reach this
-/// size (or the outcome channel's, if smaller): a write's fixed cost (planning, commit, round trip) is about that of 40 rows, and written
-/// as soon as they arrived, a digest's batches stayed near 36 rows at 21,000 messages a second.
+/// size (or the outcome channel's, if smaller): a write's fixed cost (planning, commit, round
+/// trip) is about that of 40 rows, and written as soon as they arrived, a digest's batches stayed
+/// near 36 rows at 21,000 messages a second.
 const BULK: usize = 160;
 const BULK_GATHER: Duration = Duration::from_millis(5);
 
@@ -102,6 +103,12 @@ pub async fn run(
                         rows = ids.len(),
                         "giving up recording outcomes; their leases will return the rows (sent ones go out again)"
                     );
+                    // A digest chunk with sends of this batch must not be marked done by a later
+                    // batch: these recipients have no row, and one whose send failed would
+                    // never get the digest. Let go of it undone instead, for the next holder.
+                    if !batch.fresh_written {
+                        leases.unrecorded(batch.fresh.iter().map(|(f, _)| f.id));
+                    }
                     break;
                 }
             }
