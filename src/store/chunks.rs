@@ -6,7 +6,7 @@
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::deliveries::{Claimed, DeliveryKind, Outcome};
+use super::deliveries::{Claimed, DeliveryKind, Outcome, OutcomeRow};
 use crate::domain::{DeliveryStatus, SubscriberEmail, SubscriberStatus};
 
 /// Recipients per chunk: a lease covers this many sends, and a worker that dies mid-chunk leaves
@@ -98,13 +98,12 @@ pub async fn renew(db: &PgPool, worker: Uuid, ids: &[i64], lease_secs: f64) -> s
 /// Lets chunks go: `done` ones need nothing more (their list of ids goes: the delivery rows say who
 /// got the digest, as in [`record`]); the others (sends handed back unstarted) go back to the queue at once, for
 /// whoever claims them next to send what is left.
-pub async fn release(db: &PgPool, worker: Uuid, ids: &[i64], done: &[bool]) -> sqlx::Result<u64> {
+pub async fn release(db: &PgPool, worker: Uuid, ids: &[i64], done: bool) -> sqlx::Result<u64> {
     let released = sqlx::query!(
-        "UPDATE digest_chunks c
-         SET done = c.done OR r.done, recipients = CASE WHEN r.done THEN '{}' ELSE c.recipients END,
+        "UPDATE digest_chunks
+         SET done = done OR $3, recipients = CASE WHEN $3 THEN '{}' ELSE recipients END,
              locked_by = NULL, locked_until = NULL
-         FROM unnest($1::bigint[], $3::bool[]) AS r(id, done)
-         WHERE c.id = r.id AND c.locked_by = $2",
+         WHERE id = ANY($1) AND locked_by = $2",
         ids,
         worker,
         done,
@@ -153,7 +152,7 @@ pub async fn record(
         digests.push(fresh.digest);
         let row = OutcomeRow::of(outcome);
         statuses.push(row.status);
-        attempts.push(row.attempts);
+        attempts.push(i32::from(row.attempted));
         delays.push(row.delay);
         errors.push(row.error);
         message_ids.push(row.message_id);
@@ -211,35 +210,4 @@ pub async fn record(
     .fetch_one(conn)
     .await?;
     Ok(u64::try_from(inserted).unwrap_or(0))
-}
-
-/// How an outcome reads as a new delivery row.
-struct OutcomeRow {
-    status: DeliveryStatus,
-    /// Attempts made: this one, unless the server was never reached.
-    attempts: i32,
-    delay: f64,
-    error: Option<String>,
-    message_id: Option<String>,
-}
-
-impl OutcomeRow {
-    fn of(outcome: &Outcome) -> Self {
-        let row = |status, attempts, delay, error: Option<&str>| OutcomeRow {
-            status,
-            attempts,
-            delay,
-            error: error.map(str::to_owned),
-            message_id: None,
-        };
-        match outcome {
-            Outcome::Sent { message_id } => {
-                OutcomeRow { message_id: Some(message_id.clone()), ..row(DeliveryStatus::Sent, 1, 0.0, None) }
-            }
-            Outcome::Retry { error, after_secs } => row(DeliveryStatus::Pending, 1, *after_secs, Some(error)),
-            Outcome::Postponed { error, after_secs } => row(DeliveryStatus::Pending, 0, *after_secs, Some(error)),
-            Outcome::Failed { error } | Outcome::Bounced { error } => row(DeliveryStatus::Failed, 1, 0.0, Some(error)),
-            Outcome::Skipped { reason } => row(DeliveryStatus::Skipped, 0, 0.0, Some(reason)),
-        }
-    }
 }

@@ -202,20 +202,11 @@ async fn record(conn: &mut PgConnection, worker: Uuid, results: &[(i64, Outcome)
         ids.push(*id);
         uncounted.push(matches!(outcome, Outcome::Postponed { .. }));
         bounced.push(matches!(outcome, Outcome::Bounced { .. }));
-        let (status, error, message_id, delay) = match outcome {
-            Outcome::Sent { message_id } => (DeliveryStatus::Sent, None, Some(message_id.clone()), 0.0),
-            Outcome::Retry { error, after_secs } | Outcome::Postponed { error, after_secs } => {
-                (DeliveryStatus::Pending, Some(error.clone()), None, *after_secs)
-            }
-            Outcome::Failed { error } | Outcome::Bounced { error } => {
-                (DeliveryStatus::Failed, Some(error.clone()), None, 0.0)
-            }
-            Outcome::Skipped { reason } => (DeliveryStatus::Skipped, Some((*reason).to_owned()), None, 0.0),
-        };
-        statuses.push(status);
-        errors.push(error);
-        message_ids.push(message_id);
-        delays.push(delay);
+        let row = OutcomeRow::of(outcome);
+        statuses.push(row.status);
+        errors.push(row.error);
+        message_ids.push(row.message_id);
+        delays.push(row.delay);
     }
     // A hard bounce at send time changes the subscriber in the same statement as the outcome.
     let done = sqlx::query_scalar!(
@@ -262,6 +253,41 @@ async fn record(conn: &mut PgConnection, worker: Uuid, results: &[(i64, Outcome)
     .fetch_one(conn)
     .await?;
     Ok(u64::try_from(done).unwrap_or(0))
+}
+
+/// How an outcome reads as a delivery row: the same for a queued row's update and for a digest
+/// chunk send's insert (`store::chunks`).
+pub(super) struct OutcomeRow {
+    pub status: DeliveryStatus,
+    /// Whether the attempt counts: not when the server was never reached, nor for a skip.
+    pub attempted: bool,
+    /// Seconds until the next try (a retry).
+    pub delay: f64,
+    pub error: Option<String>,
+    pub message_id: Option<String>,
+}
+
+impl OutcomeRow {
+    pub(super) fn of(outcome: &Outcome) -> Self {
+        let row = |status, attempted, delay, error: Option<&str>| OutcomeRow {
+            status,
+            attempted,
+            delay,
+            error: error.map(str::to_owned),
+            message_id: None,
+        };
+        match outcome {
+            Outcome::Sent { message_id } => {
+                OutcomeRow { message_id: Some(message_id.clone()), ..row(DeliveryStatus::Sent, true, 0.0, None) }
+            }
+            Outcome::Retry { error, after_secs } => row(DeliveryStatus::Pending, true, *after_secs, Some(error)),
+            Outcome::Postponed { error, after_secs } => row(DeliveryStatus::Pending, false, *after_secs, Some(error)),
+            Outcome::Failed { error } | Outcome::Bounced { error } => {
+                row(DeliveryStatus::Failed, true, 0.0, Some(error))
+            }
+            Outcome::Skipped { reason } => row(DeliveryStatus::Skipped, false, 0.0, Some(reason)),
+        }
+    }
 }
 
 /// For the rest of the transaction, [`PRIMARY_KEY_ONLY`]: the planner may reach rows only

@@ -1,4 +1,4 @@
-//! Digests: a subject, its articles, their recipients (`store::chunks`) and a delivery per recipient.
+//! Digests: a subject, its articles, their recipients (`store::chunks`), a delivery per recipient.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -97,8 +97,8 @@ async fn queue_recipients(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<i64> 
 /// Starts the scheduled digest due longest ago (`send_at <= now`), if any: claims its row
 /// (`FOR UPDATE SKIP LOCKED`, so workers never wait for each other), marks it `sending` and
 /// sets down the subscribers confirmed now as its recipients, all in one transaction. A worker
-/// that dies half-way leaves the row `scheduled` and nothing queued; the next one starts it. Returns the
-/// digest and its recipients.
+/// that dies half-way leaves the row `scheduled` and nothing set down; the next one starts it.
+/// Returns the digest and its recipients.
 pub async fn start_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<Option<(Uuid, i64)>> {
     let mut tx = db.begin().await?;
     let Some(id) = sqlx::query_scalar!(

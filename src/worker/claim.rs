@@ -139,13 +139,13 @@ impl Worker {
                 Ok(sends) => sends,
                 Err(e) => {
                     // Otherwise its lease would keep it from everyone until it ran out.
-                    let _ = chunks::release(&self.db, self.id, &[chunk.id], &[false]).await;
+                    let _ = chunks::release(&self.db, self.id, &[chunk.id], false).await;
                     return Err(e);
                 }
             };
             if sends.is_empty() {
                 // Everyone in it has a row (its last holder died after writing them) or left.
-                chunks::release(&self.db, self.id, &[chunk.id], &[true]).await?;
+                chunks::release(&self.db, self.id, &[chunk.id], true).await?;
                 continue;
             }
             self.leases.hold_chunk(chunk, &sends, leased_at);
@@ -169,7 +169,7 @@ impl Worker {
         }
         // A digest chunk goes back whole; its next holder sends to those who have no row yet.
         if !chunks.is_empty()
-            && let Err(e) = chunks::release(&self.db, self.id, &chunks, &vec![false; chunks.len()]).await
+            && let Err(e) = chunks::release(&self.db, self.id, &chunks, false).await
         {
             tracing::warn!(error = %e, chunks = chunks.len(), "handing back digest chunks failed; their leases will return them");
         }

@@ -43,6 +43,13 @@ struct Held {
     chunks: HashMap<i64, (usize, bool)>,
 }
 
+/// A batch of outcomes as [`Leases::settle`] splits it.
+pub struct Settled<T> {
+    pub queued: Vec<(i64, T)>,
+    pub fresh: Vec<(Fresh, T)>,
+    pub finished: Vec<Finished>,
+}
+
 impl Leases {
     /// `slack` is the lease less the send timeout: renewing three times within it leaves every
     /// held row at least the send timeout plus a third of the slack, so a row can always be
@@ -73,25 +80,27 @@ impl Leases {
         }));
     }
 
-    /// Before a batch of outcomes is written: which of them are chunk sends (rows to insert, with
-    /// their place in the batch), and the chunks whose last send is in it, to be let go with the
-    /// write (and marked done if no send of theirs was handed back).
-    pub fn settle<T>(&self, outcomes: &[(i64, T)]) -> (Vec<(Fresh, usize)>, Vec<Finished>) {
+    /// Before a batch of outcomes is written, splits it: outcomes of queued rows (updated in
+    /// place), outcomes of chunk sends (rows to insert), and the chunks whose last send is in it,
+    /// to be let go with the write (and marked done if no send of theirs was handed back).
+    pub fn settle<T>(&self, outcomes: impl IntoIterator<Item = (i64, T)>) -> Settled<T> {
         let mut held = self.map();
-        let mut fresh = Vec::new();
-        let mut finished = Vec::new();
-        for (i, (id, _)) in outcomes.iter().enumerate() {
-            let Some((_, Some((chunk, row)))) = held.rows.get(id) else { continue };
+        let mut settled = Settled { queued: Vec::new(), fresh: Vec::new(), finished: Vec::new() };
+        for (id, outcome) in outcomes {
+            let Some((_, Some((chunk, row)))) = held.rows.get(&id) else {
+                settled.queued.push((id, outcome));
+                continue;
+            };
             let (chunk, row) = (*chunk, *row);
-            fresh.push((row, i));
+            settled.fresh.push((row, outcome));
             if let Some((left, complete)) = held.chunks.get_mut(&chunk) {
                 *left = left.saturating_sub(1);
                 if *left == 0 {
-                    finished.push(Finished { chunk, done: *complete });
+                    settled.finished.push(Finished { chunk, done: *complete });
                 }
             }
         }
-        (fresh, finished)
+        settled
     }
 
     /// Chunk sends whose outcome could not be written: their chunks are not done, whatever their
@@ -245,30 +254,29 @@ mod tests {
         leases.hold([99], Instant::now());
 
         // A batch with a queued row and sends of both chunks: only the chunk sends become rows.
-        let (fresh, progress) = leases.settle(&[(99, ()), (10, ()), (20, ()), (11, ())]);
+        let settled = leases.settle([(99, 'a'), (10, 'b'), (20, 'c'), (11, 'd')]);
+        assert_eq!(settled.queued, [(99, 'a')]);
         assert_eq!(
-            fresh.iter().map(|(f, i)| (f.id, f.subscriber, *i)).collect::<Vec<_>>(),
-            [(10, Uuid::from_u128(10), 1), (20, Uuid::from_u128(20), 2), (11, Uuid::from_u128(11), 3)]
+            settled.fresh.iter().map(|(f, o)| (f.id, f.subscriber, *o)).collect::<Vec<_>>(),
+            [(10, Uuid::from_u128(10), 'b'), (20, Uuid::from_u128(20), 'c'), (11, Uuid::from_u128(11), 'd')]
         );
-        assert!(progress.is_empty(), "no chunk is finished yet");
+        assert!(settled.finished.is_empty(), "no chunk is finished yet");
         leases.let_go([99, 10, 20, 11]);
         assert!(leases.remaining(12) > Duration::from_secs(9), "the rest of the chunk is still held");
 
         // Chunk 2's last send is handed back: it is let go, not done. Chunk 1 ends with an outcome.
         assert_eq!(leases.hand_back(&[21]), (vec![], vec![2]));
-        let (_, progress) = leases.settle(&[(12, ())]);
-        assert_eq!(progress, [Finished { chunk: 1, done: true }]);
+        assert_eq!(leases.settle([(12, ())]).finished, [Finished { chunk: 1, done: true }]);
         leases.let_go([12]);
         assert_eq!(leases.count(), 0);
         assert!(leases.map().chunks.is_empty());
 
         // A chunk one of whose outcomes could not be written is finished undone.
         leases.hold_chunk(Leased { id: 3, digest }, &chunk_sends(&[30, 31]), Instant::now());
-        let _ = leases.settle(&[(30, ())]);
+        let _ = leases.settle([(30, ())]);
         leases.unrecorded([30]);
         leases.let_go([30]);
-        let (_, progress) = leases.settle(&[(31, ())]);
-        assert_eq!(progress, [Finished { chunk: 3, done: false }]);
+        assert_eq!(leases.settle([(31, ())]).finished, [Finished { chunk: 3, done: false }]);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use tokio::sync::{Notify, mpsc};
 
 use super::TIMING;
-use super::leases::Leases;
+use super::leases::{Leases, Settled};
 use crate::store::chunks::{Finished, Fresh};
 use crate::store::deliveries::{Outcome, OutcomeWriter};
 
@@ -53,26 +53,16 @@ pub async fn run(
     let bulk = BULK.min(received.max_capacity());
     while received.recv_many(&mut pending, FLUSH_AT).await > 0 {
         // A trickle (confirmations at a steady signup rate) would cost a statement per row or
-        // two: give more outcomes a moment to arrive. A digest fills batches without waiting.
+        // two: give more outcomes a moment to arrive. Faster ones (a digest) wait a little longer
+        // for a fuller batch.
         if pending.len() < TRICKLE {
             gather(&mut received, &mut pending, TRICKLE, GATHER).await;
         } else if pending.len() < bulk {
             gather(&mut received, &mut pending, bulk, BULK_GATHER).await;
         }
         // Sends to a digest chunk's recipients become rows now; the rest are rows already.
-        let (fresh_at, finished) = leases.settle(&pending);
         let ids: Vec<i64> = pending.iter().map(|(id, _)| *id).collect();
-        let mut marks: Vec<Option<Fresh>> = vec![None; pending.len()];
-        for (fresh, i) in fresh_at {
-            marks[i] = Some(fresh);
-        }
-        let (mut queued, mut fresh) = (Vec::new(), Vec::new());
-        for ((id, outcome), mark) in pending.drain(..).zip(marks) {
-            match mark {
-                Some(row) => fresh.push((row, outcome)),
-                None => queued.push((id, outcome)),
-            }
-        }
+        let Settled { queued, fresh, finished } = leases.settle(pending.drain(..));
         let mut batch = Batch { queued, fresh, finished, fresh_written: false };
         let mut tries = 0;
         loop {

@@ -128,6 +128,9 @@ async fn a_chunk_taken_over_after_a_crash_sends_only_to_those_without_a_row() {
         (1..=300).map(|i| format!("reader{i}@example.com")).partition(|e| sent.contains(e))
     };
     assert_eq!((already.len(), rest.len()), (100, 200));
+    // Progress counts the rows written and, in the chunk left half-done, those still without one.
+    let before = progress(&app, &id).await;
+    assert_eq!((before["sent"].as_i64(), before["pending"].as_i64()), (Some(100), Some(200)), "{before}");
 
     run_worker_until_settled(&app).await;
     assert!(already.iter().all(|e| app.sink().count_for(e) == 0), "nobody who has a row got it again");
