@@ -130,7 +130,10 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::Worker => {
             let db = broadsheet::store::pool::connect(&settings.database).await?;
             let worker = Worker::new(db.clone(), &settings, Default::default())?;
-            worker.run(shutdown).await.context("worker failed")?;
+            // On the runtime's threads rather than this one (blocked in `block_on`): each send
+            // its loop starts is then picked up by the thread that started it, not handed from
+            // the main thread to a woken worker thread.
+            tokio::spawn(worker.run(shutdown)).await.context("worker stopped abnormally")?.context("worker failed")?;
             close_pool(&db).await;
             Ok(())
         }
