@@ -146,6 +146,27 @@ pub async fn record(
     results: &[(Fresh, Outcome)],
     finished: &[Finished],
 ) -> sqlx::Result<u64> {
+    match write_rows(conn, worker, results, finished, false).await {
+        // Someone erased while their mail was in flight: their row would name nobody, and the
+        // foreign key refuses it with the whole batch, whose other recipients the chunk's next
+        // holder would then send the digest again. Written again without the rows of those who
+        // are gone (an erased person keeps no record), which costs the lookup only then.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(FOREIGN_KEY_VIOLATION) => {
+            write_rows(conn, worker, results, finished, true).await
+        }
+        written => written,
+    }
+}
+
+const FOREIGN_KEY_VIOLATION: &str = "23503";
+
+async fn write_rows(
+    conn: &mut PgConnection,
+    worker: Uuid,
+    results: &[(Fresh, Outcome)],
+    finished: &[Finished],
+    only_existing: bool,
+) -> sqlx::Result<u64> {
     let n = results.len();
     let (mut ids, mut subscribers, mut digests) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut statuses, mut attempts, mut delays) =
@@ -176,6 +197,8 @@ pub async fn record(
                    r.error, r.message_id, CASE WHEN r.status = 'sent' THEN now() END
             FROM unnest($1::bigint[], $2::uuid[], $3::uuid[], $4::delivery_status[], $5::int[], $6::float8[],
                         $7::text[], $8::text[]) AS r(id, subscriber, digest, status, attempts, delay, error, message_id)
+            WHERE NOT $13 OR (EXISTS (SELECT 1 FROM subscribers s WHERE s.id = r.subscriber)
+                              AND EXISTS (SELECT 1 FROM digests g WHERE g.id = r.digest))
             ON CONFLICT DO NOTHING
             RETURNING id, subscriber_id, last_error
         ),
@@ -211,6 +234,7 @@ pub async fn record(
         &finished.iter().map(|f| f.chunk).collect::<Vec<_>>(),
         &finished.iter().map(|f| f.done).collect::<Vec<_>>(),
         worker,
+        only_existing,
     )
     .fetch_one(conn)
     .await?;

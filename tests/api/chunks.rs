@@ -171,6 +171,60 @@ async fn recipients_who_leave_or_are_erased_before_their_turn_get_no_mail_and_th
 }
 
 #[tokio::test]
+async fn someone_erased_while_their_mail_is_in_flight_costs_the_others_no_second_mail() {
+    let app = TestApp::spawn_with(Options { with_worker: false, ..Default::default() }).await;
+    app.add_many_confirmed(300).await;
+    let id = queue_digest(&app).await;
+    // reader7 is erased as soon as their mail has gone, through the admin API. Either the
+    // erasure commits before the write of their row starts, or it lands while that write waits
+    // (two seconds, for reader7's row only): either way the row would name someone who is gone.
+    // Before the fix the whole batch was refused, and the chunk's next holder sent its other
+    // recipients the digest a second time.
+    sqlx::query(
+        "CREATE FUNCTION slow_for_reader7() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF EXISTS (SELECT 1 FROM subscribers WHERE id = NEW.subscriber_id AND email = 'reader7@example.com') THEN
+                 PERFORM pg_sleep(2);
+             END IF;
+             RETURN NEW;
+         END $$",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER slow_for_reader7 BEFORE INSERT ON deliveries
+         FOR EACH ROW WHEN (NEW.digest_id IS NOT NULL) EXECUTE FUNCTION slow_for_reader7()",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let worker = Worker::new(app.db.clone(), &app.settings, Default::default()).unwrap();
+    let stop = CancellationToken::new();
+    let handle = tokio::spawn(worker.run(stop.clone()));
+    crate::support::wait_until(Duration::from_secs(30), "reader7's mail", || async {
+        app.sink().count_for("reader7@example.com") == 1
+    })
+    .await;
+    let erased = app.client.delete(format!("{}/admin/subscribers/reader7@example.com", app.address));
+    let erased = erased.bearer_auth(crate::support::ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(erased.status(), 204);
+    app.wait_until_queue_settled(Duration::from_secs(60)).await;
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+
+    assert_eq!(count(&app, "SELECT count(*) FROM subscribers WHERE email = 'reader7@example.com'").await, 0);
+    for i in (1..=300).filter(|&i| i != 7) {
+        assert_eq!(app.sink().count_for(&format!("reader{i}@example.com")), 1, "reader{i}");
+    }
+    assert_eq!(app.deliveries().await, vec![("sent".to_owned(), 299)], "no row names the erased subscriber");
+    let after = progress(&app, &id).await;
+    assert_eq!((after["sent"].as_i64(), after["pending"].as_i64()), (Some(299), Some(0)), "{after}");
+    assert_eq!(after["status"], "done");
+    assert_eq!(app.stuck().await, 0);
+}
+
+#[tokio::test]
 async fn a_worker_stopped_mid_chunk_hands_the_chunk_back_and_the_next_sends_the_rest_once() {
     // Rate-capped, so the stop lands in the middle of the chunk.
     let app = TestApp::spawn_with(Options {
