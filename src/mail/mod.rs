@@ -6,6 +6,7 @@ mod dkim;
 mod fold;
 mod html;
 pub mod inbound;
+mod lane;
 mod markdown;
 mod message;
 mod nesting;
@@ -51,6 +52,7 @@ const TEXT_WIDTH: usize = 76;
 /// HTML only needs to stay well inside SMTP's 998 octets; shorter lines read better raw.
 const HTML_WIDTH: usize = 100;
 pub use dkim::{DkimSigner, KeyKind};
+pub use lane::{Lane, Next};
 pub use message::{BuiltMessage, MessageParts, build_message, message_id_domain, recipient};
 pub use settings::{MailSettings, MailSettingsError};
 pub use templates::{EmailTemplates, RenderedEmail, TemplateError, html_formatter};

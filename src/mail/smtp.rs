@@ -34,7 +34,7 @@ use super::TlsMode;
 use super::smtp_data::{RawSession, SharedStream};
 
 /// Servers commonly drop idle clients after 60 s or more; reuse only well inside that.
-const MAX_IDLE: Duration = Duration::from_secs(30);
+pub(super) const MAX_IDLE: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle connections kept beyond this are closed rather than pooled.
 const MAX_POOLED: usize = 256;
@@ -51,13 +51,13 @@ pub struct SmtpPool {
 
 /// A pooled connection: lettre's, and our own handle on its stream for messages that are
 /// dot-stuffed already (`None` once lettre's STARTTLS put its TLS layer between).
-struct Session {
-    smtp: AsyncSmtpConnection,
-    raw: Option<RawSession>,
+pub(super) struct Session {
+    pub(super) smtp: AsyncSmtpConnection,
+    pub(super) raw: Option<RawSession>,
 }
 
 impl Session {
-    fn has_broken(&self) -> bool {
+    pub(super) fn has_broken(&self) -> bool {
         self.smtp.has_broken() || self.raw.as_ref().is_some_and(|raw| !raw.is_clean())
     }
 }
@@ -181,7 +181,7 @@ impl SmtpPool {
             tokio::time::timeout(Duration::from_secs(1), async { while quits.join_next().await.is_some() {} }).await;
     }
 
-    fn take_idle(&self) -> Option<Session> {
+    pub(super) fn take_idle(&self) -> Option<Session> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some((session, since)) = idle.pop() {
             if since.elapsed() < MAX_IDLE && !session.has_broken() {
@@ -192,7 +192,7 @@ impl SmtpPool {
     }
 
     /// Keeps a connection for the next message, unless it broke.
-    fn put_back(&self, session: Session) {
+    pub(super) fn put_back(&self, session: Session) {
         if session.has_broken() {
             return;
         }
@@ -202,7 +202,7 @@ impl SmtpPool {
         }
     }
 
-    async fn connect(&self) -> Result<Session, SmtpSendError> {
+    pub(super) async fn connect(&self) -> Result<Session, SmtpSendError> {
         let unavailable = |what: &str, e: &dyn std::fmt::Display| SmtpSendError::Unavailable(format!("{what}: {e}"));
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((self.host.as_str(), self.port)))
             .await
@@ -308,6 +308,25 @@ pub(super) enum Failure {
 /// phase where the session allows, else (behind lettre's STARTTLS) unstuffed through lettre's.
 async fn transact(session: &mut Session, envelope: &Envelope, message: &[u8], stuffed: bool) -> Result<(), Failure> {
     let conn = &mut session.smtp;
+    let options = mail_options(conn, envelope, message)?;
+    // Our pipelined transaction whenever the connection allows it (not under STARTTLS): one
+    // round trip fewer per command and no byte-by-byte stuffing. Messages built one at a time
+    // (confirmations, welcome mail, per-recipient signatures) are stuffed here, in one pass.
+    match (&mut session.raw, stuffed) {
+        (Some(raw), true) => raw.transact(envelope, options, message).await,
+        (Some(raw), false) => raw.transact(envelope, options, &super::prepared::dot_stuff(message)).await,
+        (None, true) => lettre_transact(conn, envelope, options, &super::prepared::dot_unstuff(message)).await,
+        (None, false) => lettre_transact(conn, envelope, options, message).await,
+    }
+}
+
+/// MAIL FROM's parameters for this message on this session: SMTPUTF8 for non-ASCII addresses
+/// where offered, 8BITMIME for non-ASCII content (which a server without it must not get).
+pub(super) fn mail_options(
+    conn: &AsyncSmtpConnection,
+    envelope: &Envelope,
+    message: &[u8],
+) -> Result<Vec<MailParameter>, Failure> {
     let mut options = Vec::new();
     let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
     if (envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii))
@@ -321,15 +340,7 @@ async fn transact(session: &mut Session, envelope: &Envelope, message: &[u8], st
         }
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    // Our pipelined transaction whenever the connection allows it (not under STARTTLS): one
-    // round trip fewer per command and no byte-by-byte stuffing. Messages built one at a time
-    // (confirmations, welcome mail, per-recipient signatures) are stuffed here, in one pass.
-    match (&mut session.raw, stuffed) {
-        (Some(raw), true) => raw.transact(envelope, options, message).await,
-        (Some(raw), false) => raw.transact(envelope, options, &super::prepared::dot_stuff(message)).await,
-        (None, true) => lettre_transact(conn, envelope, options, &super::prepared::dot_unstuff(message)).await,
-        (None, false) => lettre_transact(conn, envelope, options, message).await,
-    }
+    Ok(options)
 }
 
 /// The transaction through lettre's commands (which stuff the message themselves).
@@ -374,7 +385,7 @@ async fn lettre_transact(
 }
 
 /// A negative reply, by where it came: 5xx to RCPT or to the content is the recipient's.
-fn verdict(stage: Stage, refusal: &Refusal) -> SmtpSendError {
+pub(super) fn verdict(stage: Stage, refusal: &Refusal) -> SmtpSendError {
     match stage {
         Stage::Rcpt | Stage::Data if refusal.code >= 500 && refusal.code != 530 => {
             SmtpSendError::Rejected(refusal.described.clone())

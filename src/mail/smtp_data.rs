@@ -113,6 +113,23 @@ pub struct RawSession {
     buffer: Vec<u8>,
 }
 
+/// A message's MAIL, RCPT and DATA commands, as written.
+pub struct Commands {
+    bytes: String,
+    rcpts: usize,
+}
+
+impl Commands {
+    pub fn new(envelope: &Envelope, options: Vec<MailParameter>) -> Self {
+        let mut bytes = Mail::new(envelope.from().cloned(), options).to_string();
+        for to in envelope.to() {
+            bytes.push_str(&Rcpt::new(to.clone(), Vec::new()).to_string());
+        }
+        bytes.push_str("DATA\r\n");
+        Self { bytes, rcpts: envelope.to().len() }
+    }
+}
+
 /// A reply: its code and its text lines joined by spaces.
 struct Reply {
     code: u16,
@@ -140,63 +157,85 @@ impl RawSession {
         options: Vec<MailParameter>,
         stuffed: &[u8],
     ) -> Result<(), Failure> {
-        let mut commands = Mail::new(envelope.from().cloned(), options).to_string();
-        let rcpts: Vec<String> = envelope.to().iter().map(|to| Rcpt::new(to.clone(), Vec::new()).to_string()).collect();
-        // The first refusal is the verdict; later replies in the same group only say the same.
-        let mut refused: Option<(Stage, Reply)> = None;
-        let data_accepted;
+        self.open(&Commands::new(envelope, options)).await?;
+        self.finish(stuffed, None).await
+    }
+
+    /// Opens a message's transaction: MAIL, RCPT and DATA, until the server's 354. On a refusal
+    /// the session is reset (RSET) and the first refusal is the verdict.
+    pub async fn open(&mut self, commands: &Commands) -> Result<(), Failure> {
         if self.pipelining {
             // RFC 2920: MAIL, the RCPTs and DATA in one group, DATA last; then the replies in order.
-            for rcpt in &rcpts {
-                commands.push_str(rcpt);
-            }
-            commands.push_str("DATA\r\n");
-            self.write(commands.as_bytes()).await?;
-            let mut stage = Stage::Mail;
-            for _ in 0..1 + rcpts.len() {
-                let reply = self.read_reply_after(&refused).await?;
-                if refused.is_none() && !(200..300).contains(&reply.code) {
-                    refused = Some((stage, reply));
-                }
-                stage = Stage::Rcpt;
-            }
-            let reply = self.read_reply_after(&refused).await?;
-            data_accepted = reply.code == 354;
-            if refused.is_none() && !data_accepted {
-                refused = Some((Stage::Data, reply));
-            }
-        } else {
-            self.write(commands.as_bytes()).await?;
+            self.write(commands.bytes.as_bytes()).await?;
+            return self.opened(commands.rcpts).await;
+        }
+        let mut lines = commands.bytes.split_inclusive('\n');
+        let mut stage = Stage::Mail;
+        for line in lines.by_ref() {
+            self.write(line.as_bytes()).await?;
             let reply = self.read_reply().await?;
+            if line.starts_with("DATA") {
+                return if reply.code == 354 { Ok(()) } else { self.refused(Stage::Data, reply).await };
+            }
             if !(200..300).contains(&reply.code) {
-                return self.refused(Stage::Mail, reply).await;
+                return self.refused(stage, reply).await;
             }
-            for rcpt in &rcpts {
-                self.write(rcpt.as_bytes()).await?;
-                let reply = self.read_reply().await?;
-                if !(200..300).contains(&reply.code) {
-                    return self.refused(Stage::Rcpt, reply).await;
+            stage = Stage::Rcpt;
+        }
+        Err(Failure::Broken("no DATA command in the envelope".to_owned()))
+    }
+
+    /// The replies to a pipelined MAIL, `rcpts` RCPTs and DATA.
+    async fn opened(&mut self, rcpts: usize) -> Result<(), Failure> {
+        // The first refusal is the verdict; later replies in the same group only say the same.
+        let mut refused: Option<(Stage, Reply)> = None;
+        let mut stage = Stage::Mail;
+        for _ in 0..1 + rcpts {
+            let reply = self.read_reply_after(&refused).await?;
+            if refused.is_none() && !(200..300).contains(&reply.code) {
+                refused = Some((stage, reply));
+            }
+            stage = Stage::Rcpt;
+        }
+        let reply = self.read_reply_after(&refused).await?;
+        let data_accepted = reply.code == 354;
+        if refused.is_none() && !data_accepted {
+            refused = Some((Stage::Data, reply));
+        }
+        match refused {
+            None => Ok(()),
+            Some((stage, reply)) => {
+                if data_accepted {
+                    // DATA went through although MAIL or a RCPT was refused (RFC 2920 3.1): end an
+                    // empty message, which the server must then refuse.
+                    self.write(b".\r\n").await?;
+                    self.read_reply().await?;
                 }
-            }
-            self.write(b"DATA\r\n").await?;
-            let reply = self.read_reply().await?;
-            data_accepted = reply.code == 354;
-            if !data_accepted {
-                refused = Some((Stage::Data, reply));
+                self.refused(stage, reply).await
             }
         }
-        if let Some((stage, reply)) = refused {
-            if data_accepted {
-                // DATA went through although MAIL or a RCPT was refused (RFC 2920 3.1): end an
-                // empty message, which the server must then refuse.
-                self.write(b".\r\n").await?;
-                self.read_reply().await?;
-            }
-            return self.refused(stage, reply).await;
-        }
-        self.write_message(stuffed).await?;
+    }
+
+    /// Sends the content of the message whose transaction is open and reads the verdict. With
+    /// `then`, the next message's MAIL, RCPT and DATA go in the same write (RFC 2920 allows the
+    /// content as the first "command" of a group): one round trip per message instead of two.
+    /// Its replies are left for [`Self::opened_next`]; a refusal of this message then resets
+    /// nothing (the reply to the end of data ends the transaction whatever it says).
+    pub async fn finish(&mut self, stuffed: &[u8], then: Option<&Commands>) -> Result<(), Failure> {
+        self.write_message(stuffed, then.map(|c| c.bytes.as_bytes())).await?;
         let reply = self.read_reply().await?;
-        if (200..300).contains(&reply.code) { Ok(()) } else { self.refused(Stage::Data, reply).await }
+        match (reply.code, then) {
+            (200..300, _) => Ok(()),
+            (code, Some(_)) => {
+                Err(Failure::Reply { stage: Stage::Data, refusal: reply.refusal(), reusable: code != 421 })
+            }
+            (_, None) => self.refused(Stage::Data, reply).await,
+        }
+    }
+
+    /// After [`Self::finish`] with `then`: the replies to that next message's envelope.
+    pub async fn opened_next(&mut self, then: &Commands) -> Result<(), Failure> {
+        self.opened(then.rcpts).await
     }
 
     /// After a refusal: 421 means the server is closing, so the session is over; otherwise RSET
@@ -230,26 +269,34 @@ impl RawSession {
         written.await.map_err(|e| Failure::Broken(format!("network error: {e}")))
     }
 
-    /// The message and the end-of-data line in one write where the stream takes two buffers at
-    /// once (a second write would be a second packet and a second system call per message).
-    async fn write_message(&mut self, stuffed: &[u8]) -> Result<(), Failure> {
+    /// The message, the end-of-data line and `then` (the next message's envelope, if any) in one
+    /// write where the stream takes several buffers at once (a second write would be a second
+    /// packet and a second system call per message).
+    async fn write_message(&mut self, stuffed: &[u8], then: Option<&[u8]>) -> Result<(), Failure> {
         // As lettre ends a message: a line break before the dot whether or not it ends in one.
         const END: &[u8] = b"\r\n.\r\n";
         let broken = |e: io::Error| Failure::Broken(format!("network error: {e}"));
+        let parts = [stuffed, END, then.unwrap_or_default()];
+        let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut written = 0;
-        while written < stuffed.len() {
-            let n = self
-                .stream
-                .write_vectored(&[io::IoSlice::new(&stuffed[written..]), io::IoSlice::new(END)])
-                .await
-                .map_err(broken)?;
+        while written < total {
+            let (mut skip, mut count) = (written, 0);
+            let mut slices = [io::IoSlice::new(&[]); 3];
+            for part in parts {
+                if skip >= part.len() {
+                    skip -= part.len();
+                    continue;
+                }
+                slices[count] = io::IoSlice::new(&part[skip..]);
+                count += 1;
+                skip = 0;
+            }
+            let n = self.stream.write_vectored(&slices[..count]).await.map_err(broken)?;
             if n == 0 {
                 return Err(broken(io::ErrorKind::WriteZero.into()));
             }
             written += n;
         }
-        let end_written = written - stuffed.len();
-        self.stream.write_all(&END[end_written..]).await.map_err(broken)?;
         self.stream.flush().await.map_err(broken)
     }
 

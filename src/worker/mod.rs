@@ -3,11 +3,11 @@
 //! (`housekeeping`, the feed poller in `feeds`).
 //!
 //! A claimer task claims batches of due deliveries, mints (signs) the tokens the messages carry,
-//! and queues them for the send loop, which starts one task per message as send slots
-//! come free. A semaphore bounds the messages in flight (`mail.concurrency`); every SMTP
-//! transaction runs under a timeout (`mail.send_timeout_secs`). Outcomes go through a bounded
+//! and queues them for the send lanes (`send`): `mail.concurrency` tasks, each with one SMTP
+//! session, taking jobs one after another, so at most that many messages are in flight. Every
+//! SMTP exchange runs under a timeout (`mail.send_timeout_secs`). Outcomes go through a bounded
 //! channel to a recorder that writes them in batches (`record`); while writes lag, the channel's
-//! back-pressure stops claiming.
+//! back-pressure holds the lanes, and with them claiming.
 //!
 //! Every claimed row is held, its lease renewed (`leases`), until its outcome is written: a
 //! message is sent again only after a crash (or a database unreachable for a whole lease), and
@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -47,6 +47,7 @@ use crate::mail::{Composer, DigestView, MailTransport};
 use crate::ops::feeds::FetchPolicy;
 use crate::store::deliveries::Claimed;
 use crate::store::handover::{Handed, Handover};
+use crate::telemetry::metrics::METRICS;
 /// The log target of the per-batch timings (claim, outcome write) at debug level: off unless
 /// `RUST_LOG` asks for it, as `bench/run` does (`broadsheet::worker::timing=debug`).
 const TIMING: &str = "broadsheet::worker::timing";
@@ -167,7 +168,6 @@ impl Worker {
         tracing::info!(worker = %self.id, concurrency = self.concurrency, "worker started");
         let handed = self.handed.take();
         let worker = Arc::new(self);
-        let slots = Arc::new(Semaphore::new(worker.concurrency));
         // Room for two batches of outcomes: one being written, one arriving. Beyond that, sends
         // wait (see `record`), so at most this, plus a write, plus the sends in flight, are sent
         // but not yet recorded.
@@ -197,68 +197,26 @@ impl Worker {
         }
         // Claiming runs ahead of sending: while a batch is sent, the next is claimed and its
         // tokens stored, so the send slots never wait on those round trips.
-        let (ready, mut jobs) = mpsc::channel::<Job>(worker.batch_size);
+        let (ready, jobs) = mpsc::channel::<Job>(worker.batch_size);
         let mut claimer = JoinSet::new();
         if let Some(handed) = handed {
             claimer.spawn(worker.clone().handed_loop(handed, ready.clone(), outcomes.clone(), shutdown.clone()));
         }
         claimer.spawn(worker.clone().claim_loop(ready, outcomes.clone(), shutdown.clone()));
+        let jobs = Arc::new(send::Jobs::new(jobs));
+        let pace = Arc::new(send::Pace::new());
         let mut sends = JoinSet::new();
-        let mut next_send = Instant::now();
-
-        while !shutdown.is_cancelled() {
-            while sends.try_join_next().is_some() {}
-            let job = tokio::select! {
-                job = jobs.recv() => match job {
-                    Some(job) => job,
-                    None => break,
-                },
-                () = shutdown.cancelled() => {
-                    break;
-                }
-            };
-            let permit = tokio::select! {
-                permit = slots.clone().acquire_owned() => permit?,
-                () = shutdown.cancelled() => {
-                    worker.release(&[job.id]).await;
-                    break;
-                }
-            };
-            if let Some(spacing) = worker.spacing {
-                let now = Instant::now();
-                if next_send > now {
-                    tokio::select! {
-                        () = tokio::time::sleep(next_send - now) => {},
-                        () = shutdown.cancelled() => {
-                            worker.release(&[job.id]).await;
-                            break;
-                        }
-                    }
-                }
-                next_send = next_send.max(now) + spacing;
-            }
-            // A row whose lease could run out before its send ends would be claimed by another
-            // worker and sent twice. Renewals keep every held row well clear of that; a row gets
-            // here only when they have been failing (the database is unreachable): hand it back.
-            if worker.leases.remaining(job.id) < worker.min_lease {
-                tracing::info!(delivery = job.id, "this row's lease is too short to start a send; handing it back");
-                worker.release(&[job.id]).await;
-                continue;
-            }
-            let (worker, outcomes) = (worker.clone(), outcomes.clone());
-            sends.spawn(async move {
-                let outcome = worker.render_and_send(&job).await;
-                // Waits while the recorder is behind, holding the send slot: back-pressure.
-                let _ = outcomes.send((job.id, outcome)).await;
-                drop(permit);
-            });
+        for _ in 0..worker.concurrency.max(1) {
+            let (worker, jobs, pace, outcomes) = (worker.clone(), jobs.clone(), pace.clone(), outcomes.clone());
+            sends.spawn(worker.lane(jobs, pace, outcomes, shutdown.clone()));
         }
+        shutdown.cancelled().await;
 
         let stopping = Instant::now();
         let sends_end = stopping + worker.send_timeout + Duration::from_secs(1);
         let all_end = sends_end + WIND_DOWN;
         tracing::info!(
-            in_flight = sends.len(),
+            in_flight = METRICS.in_flight.load(std::sync::atomic::Ordering::Relaxed),
             held = worker.leases.count(),
             bound_secs = (all_end - stopping).as_secs_f64(),
             "worker stopping: claiming stopped"
@@ -270,23 +228,19 @@ impl Worker {
             tracing::warn!("worker stopping: the claim in progress did not end; abandoning it");
             claimer.abort_all();
         }
-        jobs.close();
-        let mut unstarted = Vec::new();
-        while let Some(job) = jobs.recv().await {
-            unstarted.push(job.id);
-        }
+        let unstarted: Vec<i64> = jobs.drain().await.into_iter().map(|job| job.id).collect();
         if !unstarted.is_empty() {
             tracing::info!(rows = unstarted.len(), "worker stopping: handing back rows not yet started");
             let _ = tokio::time::timeout_at(sends_end.into(), worker.release(&unstarted)).await;
         }
         if !sends.is_empty() {
-            tracing::info!(in_flight = sends.len(), "worker stopping: waiting for sends in flight");
+            tracing::info!(lanes = sends.len(), "worker stopping: waiting for the send lanes to finish their messages");
         }
         if tokio::time::timeout_at(sends_end.into(), async { while sends.join_next().await.is_some() {} })
             .await
             .is_err()
         {
-            tracing::warn!(in_flight = sends.len(), "worker stopping: sends did not finish in time; abandoning them");
+            tracing::warn!(lanes = sends.len(), "worker stopping: sends did not finish in time; abandoning them");
             sends.abort_all();
             while sends.join_next().await.is_some() {}
         }

@@ -1,14 +1,234 @@
-//! Sending: one task per message, rendered for its recipient, sent under the send timeout, its
-//! outcome classified (sent, retry with backoff, postponed during an outage, failed for good).
+//! Sending: `concurrency` lanes, each a task with one SMTP session (`mail::Lane`) that takes
+//! jobs from the queue one after another, renders each for its recipient, sends it under the
+//! send timeout and classifies the outcome (sent, retry with backoff, postponed during an outage,
+//! failed for good). A lane with its next job already queued writes that job's envelope behind
+//! the current message (see `mail::lane`): one round trip per message.
+//!
+//! Lanes instead of a task per message: a message no longer waits for a dispatcher to start a
+//! task for it, and a session is never handed between tasks.
 
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::record::Outcomes;
 use super::{Job, RetryPolicy, Worker};
-use crate::mail::{BuiltMessage, Recipient, SendError};
+use crate::mail::{BuiltMessage, Next, Recipient, SendError};
 use crate::store::deliveries::{Claimed, DeliveryKind, Outcome};
 use crate::telemetry::metrics::{self, METRICS};
 
+/// The queue of jobs between the claimers and the lanes, shared by the lanes.
+pub(super) struct Jobs(Mutex<mpsc::Receiver<Job>>);
+
+impl Jobs {
+    pub(super) fn new(jobs: mpsc::Receiver<Job>) -> Self {
+        Self(Mutex::new(jobs))
+    }
+
+    async fn next(&self) -> Option<Job> {
+        self.0.lock().await.recv().await
+    }
+
+    /// A job if one is queued now, without waiting (nor for a lane that waits for one).
+    fn ready(&self) -> Option<Job> {
+        self.0.try_lock().ok()?.try_recv().ok()
+    }
+
+    /// At shutdown, once the lanes take no more: what is still queued.
+    pub(super) async fn drain(&self) -> Vec<Job> {
+        let mut jobs = self.0.lock().await;
+        jobs.close();
+        let mut left = Vec::new();
+        while let Some(job) = jobs.recv().await {
+            left.push(job);
+        }
+        left
+    }
+}
+
+/// The spacing of sends of a rate-capped worker, shared by its lanes: each send reserves the next
+/// free slot.
+pub(super) struct Pace(std::sync::Mutex<Instant>);
+
+impl Pace {
+    pub(super) fn new() -> Self {
+        Self(std::sync::Mutex::new(Instant::now()))
+    }
+
+    fn reserve(&self, spacing: Duration) -> Instant {
+        let mut next = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let at = (*next).max(Instant::now());
+        *next = at + spacing;
+        at
+    }
+}
+
+/// A job with its message, ready to go.
+struct Ready {
+    job: Job,
+    message: BuiltMessage,
+}
+
 impl Worker {
+    /// One lane, until shutdown or until the queue closes. Jobs it took but did not send are
+    /// handed back.
+    pub(super) async fn lane(
+        self: Arc<Self>,
+        jobs: Arc<Jobs>,
+        pace: Arc<Pace>,
+        outcomes: Outcomes,
+        shutdown: CancellationToken,
+    ) {
+        let mut lane = self.transport.lane();
+        // Taken and built, not yet sent: the next job whose envelope went ahead (first), or one
+        // that could not ride along.
+        let mut ahead: VecDeque<Ready> = VecDeque::new();
+        let mut may_retry_in_seven_bit = true;
+        loop {
+            let current = match ahead.pop_front() {
+                Some(ready) => ready,
+                None => {
+                    let job = match jobs.ready() {
+                        Some(job) if !shutdown.is_cancelled() => job,
+                        Some(job) => {
+                            self.release(&[job.id]).await;
+                            break;
+                        }
+                        None => {
+                            lane.park();
+                            tokio::select! {
+                                biased;
+                                () = shutdown.cancelled() => break,
+                                job = jobs.next() => match job {
+                                    Some(job) => job,
+                                    None => break,
+                                },
+                            }
+                        }
+                    };
+                    if let Some(spacing) = self.spacing {
+                        let at = pace.reserve(spacing);
+                        tokio::select! {
+                            () = tokio::time::sleep_until(at.into()) => {},
+                            () = shutdown.cancelled() => {
+                                self.release(&[job.id]).await;
+                                break;
+                            }
+                        }
+                    }
+                    match self.ready(job, &outcomes).await {
+                        Some(ready) => ready,
+                        None => continue,
+                    }
+                }
+            };
+            // The next job rides along only when it is queued already (never wait for one) and
+            // the worker is not rate-capped (its sends are spaced anyway).
+            let mut next = None;
+            if ahead.is_empty() && self.spacing.is_none() && lane.pipelines() && !shutdown.is_cancelled() {
+                while let Some(job) = jobs.ready() {
+                    if let Some(ready) = self.ready(job, &outcomes).await {
+                        next = Some(ready);
+                        break;
+                    }
+                }
+            }
+            let started = Instant::now();
+            METRICS.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let sent = tokio::time::timeout(
+                self.send_timeout,
+                lane.send(&current.message, next.as_ref().map(|n: &Ready| &n.message)),
+            )
+            .await;
+            METRICS.observe_smtp(started.elapsed());
+            METRICS.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            let (sent, next_state) = match sent {
+                Ok((sent, next_state)) => (Ok(sent), next_state),
+                Err(elapsed) => {
+                    lane.reset();
+                    (Err(elapsed), Next::NotSent)
+                }
+            };
+            // Nothing was sent: the server lacks 8BITMIME. Every message from now on is built
+            // with 7-bit bodies, and this one goes again at once.
+            if may_retry_in_seven_bit && matches!(sent, Ok(Err(SendError::NeedsSevenBit))) {
+                tracing::info!("the mail server does not offer 8BITMIME; sending bodies base64-encoded from now on");
+                self.composer.use_seven_bit();
+                may_retry_in_seven_bit = false;
+                for ready in std::iter::once(current).chain(next) {
+                    if let Some(rebuilt) = self.ready(ready.job, &outcomes).await {
+                        ahead.push_back(rebuilt);
+                    }
+                }
+                continue;
+            }
+            let outcome = self.classify_send(&current.job, &current.message, sent);
+            self.settle(current.job.id, outcome, &outcomes).await;
+            if let Some(next) = next {
+                match next_state {
+                    Next::Opened | Next::NotSent => ahead.push_front(next),
+                    Next::Refused(refusal) => {
+                        let outcome = self.classify_send(&next.job, &next.message, Ok(Err(refusal)));
+                        self.settle(next.job.id, outcome, &outcomes).await;
+                    }
+                }
+            }
+        }
+        let unsent: Vec<i64> = ahead.iter().map(|r| r.job.id).collect();
+        self.release(&unsent).await;
+        lane.close();
+    }
+
+    /// A job's message, or `None` if it is not to be sent after all: its lease is too short (a
+    /// row gets here only while renewals fail, the database unreachable: it is handed back), or
+    /// it cannot be built (its outcome is recorded).
+    async fn ready(&self, job: Job, outcomes: &Outcomes) -> Option<Ready> {
+        // A row whose lease could run out before its send ends would be claimed by another worker
+        // and sent twice.
+        if self.leases.remaining(job.id) < self.min_lease {
+            tracing::info!(delivery = job.id, "this row's lease is too short to start a send; handing it back");
+            self.release(&[job.id]).await;
+            return None;
+        }
+        match self.build(&job) {
+            Ok(message) => Some(Ready { job, message }),
+            Err(e) => {
+                let outcome = self.cannot_build(&job.delivery, &e);
+                self.settle(job.id, outcome, outcomes).await;
+                None
+            }
+        }
+    }
+
+    fn build(&self, job: &Job) -> anyhow::Result<BuiltMessage> {
+        let to = Recipient { email: &job.delivery.email, name: job.delivery.name.as_deref(), delivery: job.id };
+        let unsubscribe = &job.minted.unsubscribe;
+        match (job.delivery.kind, &job.view, &job.minted.confirm) {
+            (DeliveryKind::Digest, Some(view), _) => self.composer.digest(view, to, unsubscribe),
+            (DeliveryKind::Confirmation, _, Some(confirm)) => self.composer.confirmation(to, confirm, unsubscribe),
+            (DeliveryKind::Reminder, _, Some(confirm)) => self.composer.reminder(to, confirm, unsubscribe),
+            (DeliveryKind::Welcome, _, _) => self.composer.welcome(to, unsubscribe),
+            (kind, _, _) => Err(anyhow::anyhow!("a {kind:?} delivery without what it needs (digest or token)")),
+        }
+    }
+
+    /// Counts the outcome and hands it to the recorder (waiting while it is behind, which holds
+    /// this lane: back-pressure).
+    async fn settle(&self, id: i64, outcome: Outcome, outcomes: &Outcomes) {
+        let counters = &METRICS;
+        metrics::inc(match &outcome {
+            Outcome::Sent { .. } => &counters.sent,
+            Outcome::Retry { .. } | Outcome::Postponed { .. } => &counters.retried,
+            Outcome::Failed { .. } => &counters.failed,
+            Outcome::Bounced { .. } => &counters.bounced_at_send,
+            Outcome::Skipped { .. } => &counters.skipped,
+        });
+        let _ = outcomes.send((id, outcome)).await;
+    }
+
     /// A message that could not be put together (a template error, an address lettre refuses):
     /// retried like a transient failure, so a fixed template sends it.
     pub(super) fn cannot_build(&self, delivery: &Claimed, e: &anyhow::Error) -> Outcome {
@@ -18,58 +238,6 @@ impl Worker {
             "cannot build message"
         );
         retry_or_fail(self.retry, delivery.attempts, format!("cannot build message: {e:#}"))
-    }
-
-    pub(super) async fn render_and_send(&self, job: &Job) -> Outcome {
-        let mut may_retry_in_seven_bit = true;
-        loop {
-            let to = Recipient { email: &job.delivery.email, name: job.delivery.name.as_deref(), delivery: job.id };
-            let unsubscribe = &job.minted.unsubscribe;
-            let built = match (job.delivery.kind, &job.view, &job.minted.confirm) {
-                (DeliveryKind::Digest, Some(view), _) => self.composer.digest(view, to, unsubscribe),
-                (DeliveryKind::Confirmation, _, Some(confirm)) => self.composer.confirmation(to, confirm, unsubscribe),
-                (DeliveryKind::Reminder, _, Some(confirm)) => self.composer.reminder(to, confirm, unsubscribe),
-                (DeliveryKind::Welcome, _, _) => self.composer.welcome(to, unsubscribe),
-                (kind, _, _) => Err(anyhow::anyhow!("a {kind:?} delivery without what it needs (digest or token)")),
-            };
-            let message = match built {
-                Ok(message) => message,
-                Err(e) => return self.cannot_build(&job.delivery, &e),
-            };
-            let sent = self.timed_send(&message).await;
-            // Nothing was sent: the server lacks 8BITMIME. Every message from now on is built
-            // with 7-bit bodies, and this one goes again at once.
-            if may_retry_in_seven_bit && matches!(sent, Ok(Err(SendError::NeedsSevenBit))) {
-                tracing::info!("the mail server does not offer 8BITMIME; sending bodies base64-encoded from now on");
-                self.composer.use_seven_bit();
-                may_retry_in_seven_bit = false;
-                continue;
-            }
-            let outcome = self.classify_send(job, &message, sent);
-            let counters = &METRICS;
-            metrics::inc(match &outcome {
-                Outcome::Sent { .. } => &counters.sent,
-                Outcome::Retry { .. } | Outcome::Postponed { .. } => &counters.retried,
-                Outcome::Failed { .. } => &counters.failed,
-                Outcome::Bounced { .. } => &counters.bounced_at_send,
-                Outcome::Skipped { .. } => &counters.skipped,
-            });
-            return outcome;
-        }
-    }
-
-    async fn timed_send(&self, message: &BuiltMessage) -> Result<Result<(), SendError>, tokio::time::error::Elapsed> {
-        let counters = &METRICS;
-        counters.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let started = Instant::now();
-        let sent = tokio::time::timeout(
-            self.send_timeout,
-            self.transport.send(&message.envelope, &message.bytes, message.dot_stuffed),
-        )
-        .await;
-        counters.observe_smtp(started.elapsed());
-        counters.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        sent
     }
 
     pub(super) fn classify_send(

@@ -87,6 +87,53 @@ async fn a_server_that_offers_pipelining_gets_each_transaction_in_one_go() {
     assert!(app.sink().pipelined_commands() > 0, "MAIL, RCPT and DATA were sent together");
 }
 
+/// A lane with its next message queued writes that message's MAIL, RCPT and DATA behind the end
+/// of the one before (one round trip per message), and every message keeps its own verdict: a
+/// recipient refused for good, content refused, a recipient refused for now, and a connection
+/// that drops in the middle of a message (the message whose envelope rode behind it was not
+/// sent, and goes on a fresh connection).
+#[tokio::test]
+async fn a_lane_writes_the_next_envelope_behind_the_end_of_data_and_keeps_each_verdict_apart() {
+    let script: Script = Arc::new(|rcpt: &str, attempt| match rcpt {
+        "reader13@example.com" => Fault::RejectRcpt(550, "5.1.1 no such user"),
+        "reader27@example.com" => Fault::RejectData(554, "5.6.0 content refused"),
+        "reader40@example.com" if attempt == 1 => Fault::RejectRcpt(451, "4.3.0 try later"),
+        "reader55@example.com" if attempt == 1 => Fault::DropMidData,
+        _ => Fault::Accept,
+    });
+    let extra = vec![
+        ("BROADSHEET__MAIL__CONCURRENCY".to_owned(), "2".to_owned()),
+        ("BROADSHEET__MAIL__RETRY_BASE_SECS".to_owned(), "0.2".to_owned()),
+    ];
+    let app = TestApp::spawn_with(Options { script: Some(script), extra, ..Default::default() }).await;
+    app.add_many_confirmed(300).await;
+    app.add_article("News", "Body of the news.", None).await;
+    let created: Value = app.admin_post("/admin/digests").json(&json!({})).send().await.unwrap().json().await.unwrap();
+    app.wait_until_queue_settled(Duration::from_secs(60)).await;
+
+    assert!(app.sink().envelopes_behind_data() > 150, "{} of 300", app.sink().envelopes_behind_data());
+    for i in 1..=300 {
+        let wanted = usize::from(i != 13 && i != 27);
+        assert_eq!(app.sink().count_for(&format!("reader{i}@example.com")), wanted, "reader{i}");
+    }
+    assert_eq!(app.sink().attempts_for("reader13@example.com"), 1, "a 5xx at RCPT is not retried");
+    assert_eq!(app.sink().attempts_for("reader40@example.com"), 2, "a 4xx at RCPT is");
+    assert_eq!(app.sink().attempts_for("reader55@example.com"), 2, "as is a message whose connection dropped");
+    for email in ["reader13@example.com", "reader27@example.com"] {
+        assert_eq!(app.status_of(email).await.as_deref(), Some("bounced"), "{email}");
+    }
+    let progress: Value = app
+        .admin_get(&format!("/admin/digests/{}", created["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((progress["sent"].as_i64(), progress["bounced"].as_i64()), (Some(298), Some(2)), "{progress}");
+    assert_eq!(app.stuck().await, 0);
+}
+
 #[tokio::test]
 async fn a_server_without_pipelining_gets_one_command_at_a_time() {
     let app = TestApp::spawn_with(Options { script: Some(refusing_gone()), ..Default::default() }).await;

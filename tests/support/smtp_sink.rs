@@ -63,6 +63,9 @@ struct State {
     no_pipelining: bool,
     /// Commands that arrived in the same read as the one before them: a client pipelining.
     pipelined_commands: usize,
+    /// Final dots with the next transaction's commands behind them in the same read: a client
+    /// pipelining the next envelope with the end of a message.
+    envelopes_behind_data: usize,
     connections: usize,
     /// AUTH commands received (the sink advertises AUTH but never STARTTLS).
     auth_commands: usize,
@@ -148,6 +151,11 @@ impl SmtpSink {
     /// means the client pipelined.
     pub fn pipelined_commands(&self) -> usize {
         self.shared.lock().pipelined_commands
+    }
+
+    /// Messages whose final dot came with the next transaction's MAIL FROM behind it.
+    pub fn envelopes_behind_data(&self) -> usize {
+        self.shared.lock().envelopes_behind_data
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -406,6 +414,9 @@ async fn session(socket: TcpStream, shared: Arc<Shared>, script: Script) {
                         return; // the connection drops before any reply
                     }
                     if end {
+                        if reader.buffer().starts_with(b"MAIL") {
+                            shared.lock().envelopes_behind_data += 1;
+                        }
                         break;
                     }
                     body_lines += 1;
