@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::prepared::{self, DigestHeaders, NAME_MARK, PreparedDigest, PreparedRecipient, URL_MARK};
 use super::settings::MailSettings;
+use super::wire::Wire;
 use super::{BounceAddress, DkimSigner};
 use super::{BuiltMessage, EmailTemplates, MessageParts, RenderedEmail, TemplateError, build_message, recipient};
 use crate::domain::{BaseUrl, DigestContent, SubscriberEmail, Token};
@@ -216,7 +217,7 @@ impl Composer {
                 return Ok(match &self.dkim {
                     // The signature covers the body as the recipient reads it: signed whole, then stuffed.
                     Some(signer) => BuiltMessage {
-                        bytes: prepared::dot_stuff(&signer.sign(&message.bytes)),
+                        bytes: Wire::whole(prepared::dot_stuff(&signer.sign(&message.bytes.to_vec()))),
                         dot_stuffed: true,
                         ..message
                     },
@@ -301,7 +302,7 @@ impl Composer {
             let to = Recipient { email: &email, name, delivery: 0 };
             let spliced = self.prepared_digest(&prepared, to, &url, "PR0BE", false).ok()??;
             let built = self.built_digest(view, to, &url, "PR0BE").ok()?;
-            if let Err(difference) = prepared::same_message(&spliced.bytes, &built.bytes) {
+            if let Err(difference) = prepared::same_message(&spliced.bytes.to_vec(), &built.bytes.to_vec()) {
                 tracing::info!(digest = %view.campaign, %difference, "digest messages are built whole: the templates do more than print the name and link");
                 return None;
             }

@@ -12,11 +12,11 @@
 //! before any content went); a connection lost before the next message's 354 means it was not
 //! sent at all, and the caller sends it again on a fresh session.
 
-use std::borrow::Cow;
 use std::time::Instant;
 
 use super::smtp::{Failure, MAX_IDLE, Session, SmtpPool, SmtpSendError, mail_options, verdict};
 use super::smtp_data::Commands;
+use super::wire::Wire;
 use super::{BuiltMessage, MailTransport, SendError};
 
 /// What became of the next message handed to [`Lane::send`].
@@ -121,12 +121,14 @@ impl SmtpPool {
         let then = next.and_then(|n| {
             mail_options(&session.smtp, &n.envelope, &n.bytes).ok().map(|options| Commands::new(&n.envelope, options))
         });
-        let stuffed: Cow<'_, [u8]> = if current.dot_stuffed {
-            Cow::Borrowed(&current.bytes)
+        let stuffing;
+        let stuffed = if current.dot_stuffed {
+            &current.bytes
         } else {
-            Cow::Owned(super::prepared::dot_stuff(&current.bytes))
+            stuffing = Wire::whole(super::prepared::dot_stuff(&current.bytes.contiguous()));
+            &stuffing
         };
-        let sent = match raw.finish(&stuffed, then.as_ref()).await {
+        let sent = match raw.finish(stuffed, then.as_ref()).await {
             Ok(()) => Ok(()),
             Err(failure) => Err(self.lane_failure(lane, failure)),
         };

@@ -34,7 +34,8 @@ pub struct MessageParts<'a> {
 
 pub struct BuiltMessage {
     pub envelope: Envelope,
-    pub bytes: Vec<u8>,
+    /// Whole, or (a prepared digest's) in pieces: see `wire`.
+    pub bytes: super::wire::Wire,
     pub message_id: String,
     /// `bytes` are dot-stuffed for SMTP's DATA already (a prepared digest message): the
     /// transport writes them as they are instead of stuffing them itself.
@@ -78,7 +79,12 @@ pub fn build_message(parts: MessageParts<'_>) -> anyhow::Result<BuiltMessage> {
         Some(signer) => signer.sign(&message.formatted()),
         None => message.formatted(),
     };
-    Ok(BuiltMessage { envelope: message.envelope().clone(), bytes, message_id, dot_stuffed: false })
+    Ok(BuiltMessage {
+        envelope: message.envelope().clone(),
+        bytes: super::wire::Wire::whole(bytes),
+        message_id,
+        dot_stuffed: false,
+    })
 }
 
 /// SMTP allows lines of up to 998 octets; beyond that a body must be encoded.
@@ -161,14 +167,14 @@ mod tests {
     fn every_line_ending_becomes_crlf() {
         let from: Mailbox = "Broadsheet <news@example.com>".parse().unwrap();
         let built = build_message(parts(&from, "a\nb\r\nc\rd\n\ne", "<p>x</p>\r\n")).unwrap();
-        let raw = String::from_utf8(built.bytes).unwrap();
+        let raw = String::from_utf8(built.bytes.into_vec()).unwrap();
         assert!(raw.contains("a\r\nb\r\nc\r\nd\r\n\r\ne"), "{raw:?}");
         assert!(raw.contains("Content-Transfer-Encoding: 7bit"));
         let exactly = "y".repeat(MAX_LINE);
         let at_limit = build_message(parts(&from, &exactly, "<p>x</p>")).unwrap();
-        assert!(!String::from_utf8(at_limit.bytes).unwrap().contains("base64"));
+        assert!(!String::from_utf8(at_limit.bytes.into_vec()).unwrap().contains("base64"));
         let over = build_message(parts(&from, &format!("{exactly}y\nshort"), "<p>x</p>")).unwrap();
-        assert!(String::from_utf8(over.bytes).unwrap().contains("base64"));
+        assert!(String::from_utf8(over.bytes.into_vec()).unwrap().contains("base64"));
     }
 
     #[test]
@@ -176,7 +182,7 @@ mod tests {
         let from: Mailbox = "Broadsheet <news@example.com>".parse().unwrap();
         let long = "x".repeat(2000);
         let built = build_message(parts(&from, "plain\nlines – ünïcode", &format!("<p>{long}</p>"))).unwrap();
-        let raw = String::from_utf8(built.bytes).unwrap();
+        let raw = String::from_utf8(built.bytes.into_vec()).unwrap();
         assert!(raw.contains("Content-Transfer-Encoding: 8bit"), "{raw}");
         assert!(raw.contains("plain\r\nlines – ünïcode"));
         assert!(raw.contains("Content-Transfer-Encoding: base64"));

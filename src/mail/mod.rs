@@ -18,6 +18,7 @@ mod templates;
 mod transport;
 mod url;
 mod verp;
+mod wire;
 
 pub use html::{sanitize as sanitize_html, to_html as html_to_html, to_text as html_to_text};
 pub use markdown::{to_html as markdown_to_html, to_text as markdown_to_text};

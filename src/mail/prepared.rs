@@ -16,11 +16,13 @@
 //! filters the name or the link (`{{ name|upper }}`) falls back to the builder.
 
 use base64::Engine as _;
+use bytes::Bytes;
 use lettre::address::Envelope;
 use lettre::message::header::{self, ContentTransferEncoding, HeaderName, HeaderValue, Headers};
 use lettre::message::{Body, Mailbox, Mailboxes, MultiPart, SinglePart};
 
 use super::RenderedEmail;
+use super::wire::Wire;
 
 /// Stands for the recipient's name in the rendered templates: a private-use character, which
 /// neither HTML escaping nor any text we write contains.
@@ -41,10 +43,10 @@ enum Slot {
 #[derive(Debug)]
 struct Fixed {
     /// Unstuffed: for DKIM (which signs what the recipient reads) and base64 bodies.
-    plain: Vec<u8>,
+    plain: Bytes,
     /// Every line start after the first dot-stuffed (RFC 5321 4.5.2); whether the first byte
     /// needs a dot depends on what comes before it, so that one is decided per message.
-    stuffed: Vec<u8>,
+    stuffed: Bytes,
     starts_with_dot: bool,
     ends_line: bool,
     /// Length of the first and last line (without CRLF) and the longest line between them.
@@ -81,8 +83,8 @@ impl Fixed {
             last_line: lines.last().map_or(0, |l| l.len()),
             longest_inner,
             has_newline: lines.len() > 1,
-            plain,
-            stuffed,
+            plain: plain.into(),
+            stuffed: stuffed.into(),
         }
     }
 }
@@ -101,7 +103,7 @@ struct PreparedBody {
     /// Values go in HTML-escaped.
     html: bool,
     /// The part's headers with the blank line after them, for 7bit, 8bit and base64.
-    headers: [Vec<u8>; 3],
+    headers: [Bytes; 3],
 }
 
 impl PreparedBody {
@@ -134,7 +136,7 @@ impl PreparedBody {
             let mut bytes = part.formatted();
             // `headers CRLF body CRLF` with an empty body: keep the headers and the blank line.
             bytes.truncate(bytes.len() - 2);
-            bytes
+            Bytes::from(bytes)
         };
         Some(Self {
             // The markers are not ASCII; what stays of the text between them may be.
@@ -152,8 +154,9 @@ impl PreparedBody {
         })
     }
 
-    /// Appends this part (headers, body, the CRLF lettre ends a part with) to `out`.
-    fn write(&self, values: &Values<'_>, seven_bit: bool, stuffed: bool, out: &mut Vec<u8>) {
+    /// Appends this part (headers, body, the CRLF lettre ends a part with) to `out`: the text
+    /// between the values by reference, the values by copy.
+    fn write(&self, values: &Values<'_>, seven_bit: bool, stuffed: bool, out: &mut Wire) {
         let value = |slot: Slot| match (slot, self.html) {
             (Slot::Name, false) => values.name,
             (Slot::Name, true) => values.name_html.as_str(),
@@ -177,18 +180,18 @@ impl PreparedBody {
         }
         longest = longest.max(column);
         if longest <= MAX_LINE && (ascii || !seven_bit) {
-            out.extend_from_slice(&self.headers[usize::from(!ascii)]);
+            out.shared(&self.headers[usize::from(!ascii)]);
             let mut line_start = true;
             for piece in &self.pieces {
                 match piece {
                     Piece::Fixed(f) => {
                         if stuffed {
                             if line_start && f.starts_with_dot {
-                                out.push(b'.');
+                                out.extend(b".");
                             }
-                            out.extend_from_slice(&f.stuffed);
+                            out.shared(&f.stuffed);
                         } else {
-                            out.extend_from_slice(&f.plain);
+                            out.shared(&f.plain);
                         }
                         if !f.plain.is_empty() {
                             line_start = f.ends_line;
@@ -197,9 +200,9 @@ impl PreparedBody {
                     Piece::Slot(slot) => {
                         let v = value(*slot);
                         if stuffed && line_start && v.starts_with('.') {
-                            out.push(b'.');
+                            out.extend(b".");
                         }
-                        out.extend_from_slice(v.as_bytes());
+                        out.extend(v.as_bytes());
                         if !v.is_empty() {
                             line_start = false;
                         }
@@ -215,14 +218,14 @@ impl PreparedBody {
                     Piece::Slot(slot) => plain.extend_from_slice(value(*slot).as_bytes()),
                 }
             }
-            out.extend_from_slice(&self.headers[2]);
+            out.shared(&self.headers[2]);
             let encoded = base64::engine::general_purpose::STANDARD.encode(&plain);
             for chunk in encoded.as_bytes().chunks(76) {
-                out.extend_from_slice(chunk);
-                out.extend_from_slice(b"\r\n");
+                out.extend(chunk);
+                out.extend(b"\r\n");
             }
         }
-        out.extend_from_slice(b"\r\n");
+        out.extend(b"\r\n");
     }
 }
 
@@ -255,12 +258,12 @@ pub struct DigestHeaders<'a> {
 #[derive(Debug)]
 pub struct PreparedDigest {
     /// `From:` … up to (not including) `To:`.
-    from: Vec<u8>,
+    from: Bytes,
     /// `Subject:`.
-    subject: Vec<u8>,
+    subject: Bytes,
     /// `List-Unsubscribe-Post`, `List-Id`, `Feedback-ID`, `MIME-Version`, the multipart's
     /// `Content-Type` (with the boundary) and the blank line.
-    rest: Vec<u8>,
+    rest: Bytes,
     boundary: String,
     /// The envelope sender without VERP: the From address.
     sender: lettre::Address,
@@ -273,7 +276,7 @@ pub struct PreparedDigest {
 pub struct PreparedMessage {
     pub envelope: Envelope,
     /// The message dot-stuffed (when asked for), ending in CRLF.
-    pub bytes: Vec<u8>,
+    pub bytes: Wire,
     pub message_id: String,
 }
 
@@ -296,7 +299,7 @@ impl PreparedDigest {
         if [named, anonymous].iter().any(|r| r.subject.contains('\u{E000}')) || named.subject != anonymous.subject {
             return None;
         }
-        let one = |h: Headers| h.to_string().into_bytes();
+        let one = |h: Headers| Bytes::from(h.to_string().into_bytes());
         let mut from = Headers::new();
         from.set(header::From::from(Mailboxes::from(headers.from.clone())));
         let mut subject = Headers::new();
@@ -314,12 +317,12 @@ impl PreparedDigest {
             MultiPart::alternative().boundary(boundary.clone()).singlepart(SinglePart::plain(String::new()));
         let multipart = multipart.formatted();
         let end = multipart.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-        let mut rest = one(rest);
+        let mut rest = rest.to_string().into_bytes();
         rest.extend_from_slice(&multipart[..end]);
         Some(Self {
             from: one(from),
             subject: one(subject),
-            rest,
+            rest: rest.into(),
             named: (PreparedBody::new(&named.text, false)?, PreparedBody::new(&named.html, true)?),
             anonymous: (PreparedBody::new(&anonymous.text, false)?, PreparedBody::new(&anonymous.html, true)?),
             boundary,
@@ -354,30 +357,29 @@ impl PreparedDigest {
         };
         let envelope = Envelope::new(Some(envelope_from), vec![rcpt])?;
         let (text, html) = if name.is_some() { &self.named } else { &self.anonymous };
-        let mut out = Vec::with_capacity(
-            text.pieces.iter().chain(&html.pieces).map(Piece::len).sum::<usize>() + self.rest.len() + 1024,
-        );
+        // The recipient's own bytes: headers, name and link (twice each), boundaries.
+        let mut out = Wire::with_capacity(1024, 4 * (text.pieces.len() + html.pieces.len()) + 16);
         let mut per_recipient = Headers::new();
-        out.extend_from_slice(&self.from);
+        out.shared(&self.from);
         per_recipient.set(header::To::from(Mailboxes::from(r.to)));
-        out.extend_from_slice(per_recipient.to_string().as_bytes());
-        out.extend_from_slice(&self.subject);
+        out.extend(per_recipient.to_string().as_bytes());
+        out.shared(&self.subject);
         let mut per_recipient = Headers::new();
         per_recipient.set(header::MessageId::from(r.message_id.clone()));
         per_recipient
             .insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), r.list_unsubscribe));
         per_recipient.set(header::Date::now());
-        out.extend_from_slice(per_recipient.to_string().as_bytes());
-        out.extend_from_slice(&self.rest);
+        out.extend(per_recipient.to_string().as_bytes());
+        out.shared(&self.rest);
         for part in [text, html] {
-            out.extend_from_slice(b"--");
-            out.extend_from_slice(self.boundary.as_bytes());
-            out.extend_from_slice(b"\r\n");
+            out.extend(b"--");
+            out.extend(self.boundary.as_bytes());
+            out.extend(b"\r\n");
             part.write(&values, seven_bit, stuffed, &mut out);
         }
-        out.extend_from_slice(b"--");
-        out.extend_from_slice(self.boundary.as_bytes());
-        out.extend_from_slice(b"--\r\n");
+        out.extend(b"--");
+        out.extend(self.boundary.as_bytes());
+        out.extend(b"--\r\n");
         Ok(Some(PreparedMessage { envelope, bytes: out, message_id: r.message_id }))
     }
 }

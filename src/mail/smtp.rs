@@ -32,6 +32,7 @@ use tokio::net::TcpStream;
 
 use super::TlsMode;
 use super::smtp_data::{RawSession, SharedStream};
+use super::wire::Wire;
 
 /// Servers commonly drop idle clients after 60 s or more; reuse only well inside that.
 pub(super) const MAX_IDLE: Duration = Duration::from_secs(30);
@@ -122,7 +123,7 @@ impl SmtpPool {
     /// connection that turns out to be dead (the server hung up while it was idle) gets one retry
     /// on a fresh connection, so an idle timeout never costs a message an attempt. `stuffed`:
     /// the message is dot-stuffed already (see `smtp_data`).
-    pub async fn send(&self, envelope: &Envelope, message: &[u8], stuffed: bool) -> Result<(), SmtpSendError> {
+    pub async fn send(&self, envelope: &Envelope, message: &Wire, stuffed: bool) -> Result<(), SmtpSendError> {
         if let Some(mut session) = self.take_idle() {
             match transact(&mut session, envelope, message, stuffed).await {
                 Ok(()) => {
@@ -306,7 +307,7 @@ pub(super) enum Failure {
 /// RCPT or to the content is this recipient's hard bounce; a 5xx to MAIL is about us) and
 /// checking 8BITMIME before anything is sent. A message dot-stuffed already goes by our own data
 /// phase where the session allows, else (behind lettre's STARTTLS) unstuffed through lettre's.
-async fn transact(session: &mut Session, envelope: &Envelope, message: &[u8], stuffed: bool) -> Result<(), Failure> {
+async fn transact(session: &mut Session, envelope: &Envelope, message: &Wire, stuffed: bool) -> Result<(), Failure> {
     let conn = &mut session.smtp;
     let options = mail_options(conn, envelope, message)?;
     // Our pipelined transaction whenever the connection allows it (not under STARTTLS): one
@@ -314,9 +315,14 @@ async fn transact(session: &mut Session, envelope: &Envelope, message: &[u8], st
     // (confirmations, welcome mail, per-recipient signatures) are stuffed here, in one pass.
     match (&mut session.raw, stuffed) {
         (Some(raw), true) => raw.transact(envelope, options, message).await,
-        (Some(raw), false) => raw.transact(envelope, options, &super::prepared::dot_stuff(message)).await,
-        (None, true) => lettre_transact(conn, envelope, options, &super::prepared::dot_unstuff(message)).await,
-        (None, false) => lettre_transact(conn, envelope, options, message).await,
+        (Some(raw), false) => {
+            let stuffed = Wire::whole(super::prepared::dot_stuff(&message.contiguous()));
+            raw.transact(envelope, options, &stuffed).await
+        }
+        (None, true) => {
+            lettre_transact(conn, envelope, options, &super::prepared::dot_unstuff(&message.contiguous())).await
+        }
+        (None, false) => lettre_transact(conn, envelope, options, &message.contiguous()).await,
     }
 }
 
@@ -325,7 +331,7 @@ async fn transact(session: &mut Session, envelope: &Envelope, message: &[u8], st
 pub(super) fn mail_options(
     conn: &AsyncSmtpConnection,
     envelope: &Envelope,
-    message: &[u8],
+    message: &Wire,
 ) -> Result<Vec<MailParameter>, Failure> {
     let mut options = Vec::new();
     let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();

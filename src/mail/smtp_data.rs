@@ -20,6 +20,7 @@ use lettre::transport::smtp::extension::MailParameter;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::smtp::{Failure, Refusal, Stage};
+use super::wire::Wire;
 
 /// Replies longer than this are not SMTP (a multi-line EHLO reply is a few hundred bytes).
 const MAX_REPLY: usize = 64 * 1024;
@@ -155,7 +156,7 @@ impl RawSession {
         &mut self,
         envelope: &Envelope,
         options: Vec<MailParameter>,
-        stuffed: &[u8],
+        stuffed: &Wire,
     ) -> Result<(), Failure> {
         self.open(&Commands::new(envelope, options)).await?;
         self.finish(stuffed, None).await
@@ -221,7 +222,7 @@ impl RawSession {
     /// content as the first "command" of a group): one round trip per message instead of two.
     /// Its replies are left for [`Self::opened_next`]; a refusal of this message then resets
     /// nothing (the reply to the end of data ends the transaction whatever it says).
-    pub async fn finish(&mut self, stuffed: &[u8], then: Option<&Commands>) -> Result<(), Failure> {
+    pub async fn finish(&mut self, stuffed: &Wire, then: Option<&Commands>) -> Result<(), Failure> {
         self.write_message(stuffed, then.map(|c| c.bytes.as_bytes())).await?;
         let reply = self.read_reply().await?;
         match (reply.code, then) {
@@ -269,29 +270,30 @@ impl RawSession {
         written.await.map_err(|e| Failure::Broken(format!("network error: {e}")))
     }
 
-    /// The message, the end-of-data line and `then` (the next message's envelope, if any) in one
-    /// write where the stream takes several buffers at once (a second write would be a second
-    /// packet and a second system call per message).
-    async fn write_message(&mut self, stuffed: &[u8], then: Option<&[u8]>) -> Result<(), Failure> {
+    /// The message (its pieces, see `wire`), the end-of-data line and `then` (the next message's
+    /// envelope, if any) in one vectored write, so a message costs one system call and goes out
+    /// without first being copied into one buffer.
+    async fn write_message(&mut self, stuffed: &Wire, then: Option<&[u8]>) -> Result<(), Failure> {
         // As lettre ends a message: a line break before the dot whether or not it ends in one.
         const END: &[u8] = b"\r\n.\r\n";
         let broken = |e: io::Error| Failure::Broken(format!("network error: {e}"));
-        let parts = [stuffed, END, then.unwrap_or_default()];
+        let parts: Vec<&[u8]> =
+            stuffed.slices().chain([END, then.unwrap_or_default()]).filter(|p| !p.is_empty()).collect();
         let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut slices = Vec::with_capacity(parts.len());
         let mut written = 0;
         while written < total {
-            let (mut skip, mut count) = (written, 0);
-            let mut slices = [io::IoSlice::new(&[]); 3];
-            for part in parts {
+            slices.clear();
+            let mut skip = written;
+            for part in &parts {
                 if skip >= part.len() {
                     skip -= part.len();
                     continue;
                 }
-                slices[count] = io::IoSlice::new(&part[skip..]);
-                count += 1;
+                slices.push(io::IoSlice::new(&part[skip..]));
                 skip = 0;
             }
-            let n = self.stream.write_vectored(&slices[..count]).await.map_err(broken)?;
+            let n = self.stream.write_vectored(&slices).await.map_err(broken)?;
             if n == 0 {
                 return Err(broken(io::ErrorKind::WriteZero.into()));
             }

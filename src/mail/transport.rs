@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use super::settings::MailSettings;
 use super::smtp::{SmtpPool, SmtpSendError};
 use super::url::MailUrl;
+use super::wire::Wire;
 
 pub enum MailTransport {
     Smtp(SmtpPool),
@@ -48,17 +49,12 @@ impl MailTransport {
     }
 
     /// `stuffed`: the message is dot-stuffed for SMTP already (a prepared digest message).
-    pub async fn send(&self, envelope: &Envelope, message: &[u8], stuffed: bool) -> Result<(), SendError> {
+    pub async fn send(&self, envelope: &Envelope, message: &Wire, stuffed: bool) -> Result<(), SendError> {
         match self {
             Self::Smtp(pool) => pool.send(envelope, message, stuffed).await,
             Self::File(dir) => {
-                let unstuffed;
-                let message = if stuffed {
-                    unstuffed = super::prepared::dot_unstuff(message);
-                    &unstuffed
-                } else {
-                    message
-                };
+                let message = message.contiguous();
+                let message = if stuffed { super::prepared::dot_unstuff(&message) } else { message.into_owned() };
                 // Written under a temporary name and renamed, so a reader never sees half a message.
                 let name = uuid::Uuid::new_v4();
                 let tmp = dir.join(format!(".{name}.tmp"));

@@ -1,0 +1,119 @@
+//! A message's bytes as they go on the wire: whole, or in pieces, where most pieces are a
+//! prepared digest's text shared by all its messages and the rest (headers, name, link) the
+//! recipient's own. A vectored write sends the pieces without first copying them into one
+//! buffer: for a 35 KB digest message that copy was 16 % of the sender's CPU in `perf`.
+
+use bytes::Bytes;
+
+#[derive(Debug, Clone, Default)]
+pub struct Wire {
+    /// The recipient's own bytes, which `parts` refer to by range.
+    own: Vec<u8>,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Shared(Bytes),
+    Own(usize, usize),
+}
+
+impl Wire {
+    pub fn whole(bytes: Vec<u8>) -> Self {
+        let parts = vec![Part::Own(0, bytes.len())];
+        Self { own: bytes, parts }
+    }
+
+    pub fn with_capacity(own: usize, parts: usize) -> Self {
+        Self { own: Vec::with_capacity(own), parts: Vec::with_capacity(parts) }
+    }
+
+    /// Appends shared bytes, by reference.
+    pub fn shared(&mut self, bytes: &Bytes) {
+        if !bytes.is_empty() {
+            self.parts.push(Part::Shared(bytes.clone()));
+        }
+    }
+
+    /// Appends bytes of this message's own, by copy.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let start = self.own.len();
+        self.own.extend_from_slice(bytes);
+        match self.parts.last_mut() {
+            Some(Part::Own(_, end)) if *end == start => *end = self.own.len(),
+            _ => self.parts.push(Part::Own(start, self.own.len())),
+        }
+    }
+
+    pub fn slices(&self) -> impl Iterator<Item = &[u8]> {
+        self.parts.iter().map(|part| match part {
+            Part::Shared(bytes) => &bytes[..],
+            Part::Own(start, end) => &self.own[*start..*end],
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.slices().map(<[u8]>::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_ascii(&self) -> bool {
+        self.slices().all(<[u8]>::is_ascii)
+    }
+
+    /// The bytes in one piece, borrowed where they are one already.
+    pub fn contiguous(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self.parts.as_slice() {
+            [] => std::borrow::Cow::Borrowed(&[]),
+            [Part::Own(start, end)] => std::borrow::Cow::Borrowed(&self.own[*start..*end]),
+            [Part::Shared(bytes)] => std::borrow::Cow::Borrowed(&bytes[..]),
+            _ => std::borrow::Cow::Owned(self.to_vec()),
+        }
+    }
+
+    /// The bytes in one piece, for what needs them so (a signature, a file, lettre).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        for slice in self.slices() {
+            out.extend_from_slice(slice);
+        }
+        out
+    }
+
+    pub fn into_vec(self) -> Vec<u8> {
+        match self.parts.as_slice() {
+            [Part::Own(0, end)] if *end == self.own.len() => self.own,
+            _ => self.to_vec(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_read_as_the_bytes_they_were_made_of() {
+        let shared = Bytes::from_static(b"shared text\r\n");
+        let mut wire = Wire::with_capacity(16, 4);
+        wire.extend(b"To: a@b\r\n");
+        wire.extend(b"Subject: x\r\n");
+        wire.shared(&shared);
+        wire.shared(&Bytes::new());
+        wire.extend(b".");
+        wire.extend(b"");
+        wire.shared(&shared);
+        let expected = b"To: a@b\r\nSubject: x\r\nshared text\r\n.shared text\r\n".to_vec();
+        assert_eq!(wire.slices().count(), 4, "own bytes next to each other are one piece");
+        assert_eq!((wire.len(), wire.to_vec()), (expected.len(), expected.clone()));
+        assert!(wire.is_ascii());
+        assert_eq!(wire.into_vec(), expected);
+        assert_eq!(Wire::whole(b"abc".to_vec()).into_vec(), b"abc");
+    }
+}
