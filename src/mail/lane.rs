@@ -157,8 +157,9 @@ impl SmtpPool {
         if lane.session.as_ref().is_some_and(|s| s.has_broken() || lane.last_used.elapsed() >= MAX_IDLE) {
             lane.session = None;
         }
-        // A session that carried messages before may have been closed by the server meanwhile:
-        // one more try on a fresh one, so that costs no message an attempt (as in the pool).
+        // A session that carried messages before may have been closed by the server meanwhile
+        // (silently, or with a 421): one more try on a fresh one, so that costs no message an
+        // attempt (as in the pool).
         for fresh in [false, true] {
             let (mut session, connected) = match lane.session.take() {
                 Some(session) if !fresh => (session, false),
@@ -187,6 +188,10 @@ impl SmtpPool {
                     return Ok(true);
                 }
                 Err(Failure::Broken(_)) if !connected => {
+                    lane.session = None;
+                    continue;
+                }
+                Err(Failure::Reply { refusal, .. }) if !connected && refusal.code == 421 => {
                     lane.session = None;
                     continue;
                 }

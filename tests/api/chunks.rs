@@ -33,10 +33,6 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&app.db).await.unwrap()
 }
 
-async fn progress(app: &TestApp, id: &str) -> Value {
-    app.admin_get(&format!("/admin/digests/{id}")).send().await.unwrap().json().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_digest_writes_each_recipients_row_once_when_their_mail_has_gone() {
     let bounce = ("BROADSHEET__MAIL__BOUNCE_ADDRESS".to_owned(), BOUNCE_ADDRESS.to_owned());
@@ -65,7 +61,7 @@ async fn a_digest_writes_each_recipients_row_once_when_their_mail_has_gone() {
     // Nothing per recipient until their mail goes: three chunks hold the 600 recipients.
     assert_eq!(count(&app, "SELECT count(*) FROM deliveries").await, 0);
     assert_eq!(count(&app, "SELECT count(*) FROM digest_chunks").await, 3);
-    let before = progress(&app, &id).await;
+    let before = app.digest_progress(&id).await;
     assert_eq!((before["recipients"].as_i64(), before["pending"].as_i64()), (Some(600), Some(600)), "{before}");
     assert_eq!(before["status"], "sending");
 
@@ -89,7 +85,7 @@ async fn a_digest_writes_each_recipients_row_once_when_their_mail_has_gone() {
         .unwrap();
         assert_eq!(vec![to], mail.rcpt_to);
     }
-    let after = progress(&app, &id).await;
+    let after = app.digest_progress(&id).await;
     assert_eq!((after["sent"].as_i64(), after["pending"].as_i64()), (Some(600), Some(0)), "{after}");
     assert_eq!(after["status"], "done");
     assert_eq!(count(&app, "SELECT count(*) FROM digest_chunks WHERE done AND locked_by IS NULL").await, 3);
@@ -129,13 +125,13 @@ async fn a_chunk_taken_over_after_a_crash_sends_only_to_those_without_a_row() {
     };
     assert_eq!((already.len(), rest.len()), (100, 200));
     // Progress counts the rows written and, in the chunk left half-done, those still without one.
-    let before = progress(&app, &id).await;
+    let before = app.digest_progress(&id).await;
     assert_eq!((before["sent"].as_i64(), before["pending"].as_i64()), (Some(100), Some(200)), "{before}");
 
     run_worker_until_settled(&app).await;
     assert!(already.iter().all(|e| app.sink().count_for(e) == 0), "nobody who has a row got it again");
     assert!(rest.iter().all(|e| app.sink().count_for(e) == 1), "everyone else got it once");
-    let after = progress(&app, &id).await;
+    let after = app.digest_progress(&id).await;
     assert_eq!((after["sent"].as_i64(), after["pending"].as_i64()), (Some(300), Some(0)), "{after}");
     assert_eq!(app.stuck().await, 0);
 }
@@ -161,7 +157,7 @@ async fn recipients_who_leave_or_are_erased_before_their_turn_get_no_mail_and_th
         assert_eq!(app.sink().count_for(&format!("reader{i}@example.com")), 1);
     }
     assert_eq!(app.deliveries().await, vec![("sent".to_owned(), 3), ("skipped".to_owned(), 1)]);
-    let after = progress(&app, &id).await;
+    let after = app.digest_progress(&id).await;
     assert_eq!(
         (after["sent"].as_i64(), after["skipped"].as_i64(), after["pending"].as_i64()),
         (Some(3), Some(1), Some(0)),
@@ -218,7 +214,7 @@ async fn someone_erased_while_their_mail_is_in_flight_costs_the_others_no_second
         assert_eq!(app.sink().count_for(&format!("reader{i}@example.com")), 1, "reader{i}");
     }
     assert_eq!(app.deliveries().await, vec![("sent".to_owned(), 299)], "no row names the erased subscriber");
-    let after = progress(&app, &id).await;
+    let after = app.digest_progress(&id).await;
     assert_eq!((after["sent"].as_i64(), after["pending"].as_i64()), (Some(299), Some(0)), "{after}");
     assert_eq!(after["status"], "done");
     assert_eq!(app.stuck().await, 0);

@@ -58,14 +58,7 @@ async fn a_recipient_refused_at_send_time_is_bounced_and_left_out_of_the_next_di
     app.add_confirmed(&["ada@example.com", "gone@example.com"]).await;
     let first = queue_digest(&app, "First").await;
     app.wait_until_queue_settled(Duration::from_secs(20)).await;
-    let progress: Value = app
-        .admin_get(&format!("/admin/digests/{}", first["id"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let progress = app.digest_progress(first["id"].as_str().unwrap()).await;
     assert_eq!((progress["sent"].as_i64(), progress["bounced"].as_i64()), (Some(1), Some(1)), "{progress}");
 
     assert_eq!(app.status_of("gone@example.com").await.as_deref(), Some("bounced"));

@@ -33,14 +33,7 @@ async fn send_digest_and_check(app: &TestApp) {
     let created: Value = app.admin_post("/admin/digests").json(&json!({})).send().await.unwrap().json().await.unwrap();
     app.wait_until_queue_settled(Duration::from_secs(20)).await;
 
-    let progress: Value = app
-        .admin_get(&format!("/admin/digests/{}", created["id"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let progress = app.digest_progress(created["id"].as_str().unwrap()).await;
     assert_eq!((progress["sent"].as_i64(), progress["bounced"].as_i64()), (Some(3), Some(1)), "{progress}");
     assert_eq!(app.status_of("gone@example.com").await.as_deref(), Some("bounced"), "a 5xx at RCPT is a hard bounce");
     assert_eq!(app.sink().attempts_for("gone@example.com"), 1, "and is not retried");
@@ -122,14 +115,7 @@ async fn a_lane_writes_the_next_envelope_behind_the_end_of_data_and_keeps_each_v
     for email in ["reader13@example.com", "reader27@example.com"] {
         assert_eq!(app.status_of(email).await.as_deref(), Some("bounced"), "{email}");
     }
-    let progress: Value = app
-        .admin_get(&format!("/admin/digests/{}", created["id"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let progress = app.digest_progress(created["id"].as_str().unwrap()).await;
     assert_eq!((progress["sent"].as_i64(), progress["bounced"].as_i64()), (Some(298), Some(2)), "{progress}");
     assert_eq!(app.stuck().await, 0);
 }

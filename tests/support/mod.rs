@@ -280,6 +280,11 @@ impl TestApp {
         self.client.get(format!("{}{path}", self.address)).bearer_auth(ADMIN_TOKEN)
     }
 
+    /// A digest's progress as the admin API reports it (`GET /admin/digests/{id}`).
+    pub async fn digest_progress(&self, id: &str) -> serde_json::Value {
+        self.admin_get(&format!("/admin/digests/{id}")).send().await.unwrap().json().await.unwrap()
+    }
+
     /// Adds an article through the admin API and returns its id.
     pub async fn add_article(&self, title: &str, body: &str, url: Option<&str>) -> String {
         let response = self
