@@ -168,18 +168,15 @@ impl SmtpPool {
                     _ => (self.connect().await?, true),
                 },
             };
-            if !session.raw.as_ref().is_some_and(|raw| raw.pipelining) {
+            let options = mail_options(&session.smtp, &current.envelope, &current.bytes);
+            let Some(raw) = session.raw.as_mut().filter(|raw| raw.pipelining) else {
                 self.put_back(session);
                 return Ok(false);
-            }
-            let options = match mail_options(&session.smtp, &current.envelope, &current.bytes) {
-                Ok(options) => options,
-                Err(_) => {
-                    lane.session = Some(session);
-                    return Err(SmtpSendError::NeedsSevenBit);
-                }
             };
-            let Some(raw) = session.raw.as_mut() else { return Ok(false) };
+            let Ok(options) = options else {
+                lane.session = Some(session);
+                return Err(SmtpSendError::NeedsSevenBit);
+            };
             let opened = raw.open(&Commands::new(&current.envelope, options)).await;
             lane.session = Some(session);
             match opened {

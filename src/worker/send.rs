@@ -166,13 +166,13 @@ impl Worker {
                 continue;
             }
             let outcome = self.classify_send(&current.job, &current.message, sent);
-            self.settle(current.job.id, outcome, &outcomes).await;
+            self.report(current.job.id, outcome, &outcomes).await;
             if let Some(next) = next {
                 match next_state {
                     Next::Opened | Next::NotSent => ahead.push_front(next),
                     Next::Refused(refusal) => {
                         let outcome = self.classify_send(&next.job, &next.message, Ok(Err(refusal)));
-                        self.settle(next.job.id, outcome, &outcomes).await;
+                        self.report(next.job.id, outcome, &outcomes).await;
                     }
                 }
             }
@@ -197,7 +197,7 @@ impl Worker {
             Ok(message) => Some(Ready { job, message }),
             Err(e) => {
                 let outcome = self.cannot_build(&job.delivery, &e);
-                self.settle(job.id, outcome, outcomes).await;
+                self.report(job.id, outcome, outcomes).await;
                 None
             }
         }
@@ -217,7 +217,7 @@ impl Worker {
 
     /// Counts the outcome and hands it to the recorder (waiting while it is behind, which holds
     /// this lane: back-pressure).
-    async fn settle(&self, id: i64, outcome: Outcome, outcomes: &Outcomes) {
+    async fn report(&self, id: i64, outcome: Outcome, outcomes: &Outcomes) {
         let counters = &METRICS;
         metrics::inc(match &outcome {
             Outcome::Sent { .. } => &counters.sent,
