@@ -24,6 +24,7 @@ mod lifecycle;
 mod openapi;
 mod pipelining;
 mod recording;
+mod references;
 mod schedules;
 mod signup;
 mod subscribers;
