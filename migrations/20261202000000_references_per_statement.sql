@@ -17,17 +17,18 @@ CREATE FUNCTION deliveries_check_references() RETURNS trigger LANGUAGE plpgsql A
 DECLARE
     missing boolean;
 BEGIN
+    -- Counted, not searched row by row: each locking query names every row that exists once
+    -- (a semi-join), so a shortfall is a missing one. An EXISTS over an anti-join is planned for
+    -- its first row (a nested loop) and was quadratic in a statement of 20k rows (an import).
     WITH subscribers_named AS (
         SELECT s.id FROM subscribers s WHERE s.id IN (SELECT subscriber_id FROM added) FOR KEY SHARE
     ),
     digests_named AS (
         SELECT g.id FROM digests g WHERE g.id IN (SELECT digest_id FROM added) FOR KEY SHARE
     )
-    SELECT EXISTS (
-        SELECT 1 FROM added a
-        WHERE a.subscriber_id NOT IN (SELECT id FROM subscribers_named)
-           OR (a.digest_id IS NOT NULL AND a.digest_id NOT IN (SELECT id FROM digests_named))
-    ) INTO missing;
+    SELECT (SELECT count(*) FROM subscribers_named) < (SELECT count(DISTINCT subscriber_id) FROM added)
+        OR (SELECT count(*) FROM digests_named) < (SELECT count(DISTINCT digest_id) FROM added)
+    INTO missing;
     IF missing THEN
         RAISE EXCEPTION 'a delivery names a subscriber or digest that does not exist'
             USING ERRCODE = 'foreign_key_violation', TABLE = 'deliveries';
