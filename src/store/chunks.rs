@@ -153,10 +153,9 @@ pub async fn record(
 ) -> sqlx::Result<u64> {
     match write_rows(conn, worker, results, finished, false).await {
         // Someone erased while their mail was in flight: their row would name nobody, and the
-        // reference check (a foreign key's, made once per statement) refuses it with the whole
-        // batch, whose other recipients the chunk's next holder would then send the digest again.
-        // Written again without the rows of those who are gone (an erased person keeps no
-        // record), which costs the lookup only then.
+        // foreign key refuses it with the whole batch, whose other recipients the chunk's next
+        // holder would then send the digest again. Written again without the rows of those who
+        // are gone (an erased person keeps no record), which costs the lookup only then.
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(FOREIGN_KEY_VIOLATION) => {
             write_rows(conn, worker, results, finished, true).await
         }

@@ -357,7 +357,7 @@ pub enum Erased {
 }
 
 /// The subscriber and everything tied to them (consent records, stored tokens, deliveries, bounces:
-/// the foreign keys and, for deliveries, a trigger cascade) go in one transaction. Where they had unsubscribed, bounced or
+/// the foreign keys cascade) go in one transaction. Where they had unsubscribed, bounced or
 /// complained, the SHA-256 of the lower-cased address stays in `suppressions`.
 pub async fn erase(conn: &mut PgConnection, email: &str) -> sqlx::Result<Erased> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
