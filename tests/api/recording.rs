@@ -182,8 +182,13 @@ async fn outcome_writes_and_renewals_look_rows_up_by_primary_key_whatever_the_ba
     let mut observer = sqlx::PgConnection::connect(&app.database_url()).await.unwrap();
     sqlx::query_scalar::<_, i64>(others).fetch_one(&mut observer).await.unwrap();
     let left = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    // Bounded, and ending again what reconnected meanwhile, so a pool that keeps coming back
+    // fails the test with a message instead of hanging the suite.
+    let ending = Instant::now();
     while sqlx::query_scalar::<_, i64>(left).fetch_one(&mut observer).await.unwrap() > 0 {
+        assert!(ending.elapsed() < Duration::from_secs(15), "other connections to the test database did not go away");
         tokio::time::sleep(Duration::from_millis(20)).await;
+        sqlx::query_scalar::<_, i64>(others).fetch_one(&mut observer).await.unwrap();
     }
     observer.close().await.unwrap();
 
