@@ -1,4 +1,8 @@
 //! A prepared digest message against the one lettre's builder makes for the same recipient.
+//!
+//! Test code only (`prepared.rs` includes it under `#[cfg(test)]`, restated below): its
+//! `unwrap()`s are on fixed test inputs, where a failure is the test failing.
+#![cfg(test)]
 
 use chrono::Utc;
 use serde_json::json;
