@@ -81,6 +81,7 @@ impl Application {
         if let Some(worker) = worker {
             worker.await.context("worker task panicked")??;
         }
+        self.state.signups.close();
         close_pool(&self.state.db).await;
         Ok(())
     }

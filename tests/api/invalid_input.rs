@@ -98,6 +98,9 @@ async fn unknown_routes_and_methods_are_4xx() {
 #[tokio::test]
 async fn a_signup_gets_503_not_500_while_the_database_is_unreachable() {
     let app = TestApp::spawn().await;
+    // The signup queue keeps the connection it used: the outage must break that one too.
+    let before = app.post_json("/subscriptions", &json!({ "email": "before@example.com" })).await;
+    assert_eq!(before.status(), 202);
     // Cut every connection the app holds and refuse new ones for this database.
     sqlx::query(&format!("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS false", app.db_name))
         .execute(&admin(&app).await)

@@ -197,6 +197,22 @@ async fn a_signup_stuck_behind_a_locked_row_does_not_hold_up_the_others() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_service_gives_back_every_connection_its_signups_kept() {
+    let app = TestApp::spawn().await;
+    let db = app.db.clone();
+    for i in 0..5 {
+        let response = app.post_json("/subscriptions", &json!({ "email": format!("kept{i}@example.com") })).await;
+        assert_eq!(response.status(), 202);
+    }
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    // The signup queue keeps a connection between statements: after the stop, none may be left
+    // out of the pool.
+    app.stop().await;
+    assert!(db.is_closed());
+    assert_eq!(db.size(), 0, "a connection was still out of the pool after the stop");
+}
+
 #[tokio::test]
 async fn health_and_readiness() {
     let app = TestApp::spawn().await;
