@@ -81,7 +81,7 @@ impl Application {
         if let Some(worker) = worker {
             worker.await.context("worker task panicked")??;
         }
-        self.state.signups.close();
+        self.state.signups.close().await;
         close_pool(&self.state.db).await;
         Ok(())
     }

@@ -86,7 +86,8 @@ struct Runner {
 /// Connections kept between statements, the most recently used on top (see the module's
 /// documentation).
 struct Held {
-    keep: usize,
+    /// How many may be kept: `KEEP`, or a quarter of the pool if that is fewer.
+    limit: usize,
     conns: std::sync::Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
     /// Set at shutdown: nothing is kept any more, so the pool can close.
     closed: std::sync::atomic::AtomicBool,
@@ -94,8 +95,8 @@ struct Held {
 
 impl Held {
     fn new(pool: &PgPool) -> Self {
-        let keep = KEEP.min(pool.options().get_max_connections() / 4);
-        Self { keep: keep as usize, conns: std::sync::Mutex::new(Vec::new()), closed: false.into() }
+        let limit = KEEP.min(pool.options().get_max_connections() / 4);
+        Self { limit: limit as usize, conns: std::sync::Mutex::new(Vec::new()), closed: false.into() }
     }
 
     fn conns(&self) -> std::sync::MutexGuard<'_, Vec<(PoolConnection<Postgres>, Instant)>> {
@@ -116,7 +117,7 @@ impl Held {
 
     fn keep(&self, conn: PoolConnection<Postgres>) {
         let mut conns = self.conns();
-        if conns.len() < self.keep && !self.closed.load(Ordering::Acquire) {
+        if conns.len() < self.limit && !self.closed.load(Ordering::Acquire) {
             conns.push((conn, Instant::now()));
         }
     }
@@ -149,11 +150,17 @@ impl SignupQueue {
         Self { tx, held }
     }
 
-    /// At shutdown, before the pool closes: the connections kept between statements go back to
-    /// it, and so will those of statements still running.
-    pub fn close(&self) {
+    /// At shutdown, before the pool closes: the connections kept between statements are closed
+    /// here, and those of statements still running go back to the (closing) pool when they end.
+    /// Closed, not dropped: a dropped one is closed by a task the runtime may never get to run
+    /// before the process exits, and sqlx's `Pool::close` does not wait for connections out of
+    /// the pool (it returned within 2 ms with one still open).
+    pub async fn close(&self) {
         self.held.closed.store(true, Ordering::Release);
-        self.held.clear();
+        let kept = std::mem::take(&mut *self.held.conns());
+        for (conn, _) in kept {
+            let _ = conn.close().await;
+        }
     }
 
     pub async fn signup(
