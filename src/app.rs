@@ -89,9 +89,21 @@ impl Application {
 
 /// Closes the database pool, waiting at most a second for connections still in use (a query
 /// of an abandoned task): the process is about to exit and the server cleans up after it.
+///
+/// `Pool::close` runs until it is the last one to be called: sqlx 0.8.6 closes the idle
+/// connections, then waits for those in use to come back, and returns without closing one that
+/// came back idle while it waited (a connection dropped just before, still in sqlx's check on
+/// release). So it is called again until no connection is left.
 pub async fn close_pool(db: &PgPool) {
     tracing::info!("closing database connections");
-    if tokio::time::timeout(Duration::from_secs(1), db.close()).await.is_err() {
+    let closing = async {
+        db.close().await;
+        while db.size() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            db.close().await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(1), closing).await.is_err() {
         tracing::warn!("database connections still busy; leaving them to the server");
     }
 }

@@ -152,9 +152,10 @@ impl SignupQueue {
 
     /// At shutdown, before the pool closes: the connections kept between statements are closed
     /// here, and those of statements still running go back to the (closing) pool when they end.
-    /// Closed, not dropped: a dropped one is closed by a task the runtime may never get to run
-    /// before the process exits, and sqlx's `Pool::close` does not wait for connections out of
-    /// the pool (it returned within 2 ms with one still open).
+    /// Kept, they are out of the pool: `Pool::close` would wait for them (measured: it waits
+    /// for a connection in use until it comes back), and they come back only when the queue's
+    /// tasks end, after the pool has given up waiting. Closed, not dropped: a dropped one is
+    /// closed by a task it spawns, which the process may exit before.
     pub async fn close(&self) {
         self.held.closed.store(true, Ordering::Release);
         let kept = std::mem::take(&mut *self.held.conns());
