@@ -90,10 +90,10 @@ impl Application {
 /// Closes the database pool, waiting at most a second for connections still in use (a query
 /// of an abandoned task): the process is about to exit and the server cleans up after it.
 ///
-/// `Pool::close` runs until it is the last one to be called: sqlx 0.8.6 closes the idle
-/// connections, then waits for those in use to come back, and returns without closing one that
-/// came back idle while it waited (a connection dropped just before, still in sqlx's check on
-/// release). So it is called again until no connection is left.
+/// `Pool::close` is called again until no connection is left: sqlx 0.8.6's closes the idle
+/// connections, waits for those in use to come back, and returns without closing one that came
+/// back idle while it waited (a connection dropped just before, still in sqlx's check on
+/// release).
 pub async fn close_pool(db: &PgPool) {
     tracing::info!("closing database connections");
     let closing = async {
