@@ -41,23 +41,33 @@ impl SubscriberName {
     }
 }
 
-/// A URL (`://`, `www.`) or anything shaped like a domain: letters or digits, a dot, then at
-/// least two letters, as in `evil.com`, `evil.com/x` or `a.b.co`. Initials and titles (`J. R. R.
-/// Tolkien`, `Dr. Jane Doe`, `St. John`) have a space or the end after their dot, so they pass;
-/// `Jane.Doe` does not, which is the price of refusing `evil.com`. Full-width and ideographic dots
-/// count as dots (browsers accept them in domain names).
+/// A URL (`://`, a word starting `www.` and going on) or anything shaped like a domain: letters
+/// or digits, a dot, then at least two letters, as in `evil.com`, `evil.com/x` or `a.b.co`.
+/// Initials and titles (`J. R. R. Tolkien`, `Dr. Jane Doe`, `St. John`) have a space or the end
+/// after their dot, so they pass; `Jane.Doe` does not, which is the price of refusing `evil.com`.
+/// `www.` counts only where a word starts and something follows the dot, so `www.1x` is refused
+/// and a name ending in `…www.` (`Awww.`) is not. Full-width and ideographic dots count as dots
+/// (browsers accept them in domain names).
 fn contains_link(name: &str) -> bool {
     let lower = name.to_lowercase();
-    if lower.contains("://") || lower.contains("www.") {
+    if lower.contains("://") {
         return true;
     }
     let chars: Vec<char> = lower.chars().collect();
-    chars.iter().enumerate().any(|(i, &c)| {
-        let is_dot = matches!(c, '.' | '\u{3002}' | '\u{FF0E}' | '\u{FF61}');
-        let label_before = i > 0 && chars[i - 1].is_alphanumeric();
-        let tld_after = chars.get(i + 1..i + 3).is_some_and(|two| two.iter().all(|c| c.is_alphabetic()));
-        is_dot && label_before && tld_after
-    })
+    let is_dot = |c: char| matches!(c, '.' | '\u{3002}' | '\u{FF0E}' | '\u{FF61}');
+    let starts_word = |i: usize| i == 0 || !chars[i - 1].is_alphanumeric();
+    let www_host = (0..chars.len()).any(|i| {
+        starts_word(i)
+            && chars.get(i..i + 3) == Some(&['w', 'w', 'w'][..])
+            && chars.get(i + 3).is_some_and(|&c| is_dot(c))
+            && chars.get(i + 4).is_some_and(|c| c.is_alphanumeric())
+    });
+    www_host
+        || chars.iter().enumerate().any(|(i, &c)| {
+            let label_before = i > 0 && chars[i - 1].is_alphanumeric();
+            let tld_after = chars.get(i + 1..i + 3).is_some_and(|two| two.iter().all(|c| c.is_alphabetic()));
+            is_dot(c) && label_before && tld_after
+        })
 }
 
 fn is_format_char(c: char) -> bool {
@@ -93,6 +103,9 @@ mod tests {
             "Martin Luther King Jr.",
             "A.J. Smith",
             "Mr. T",
+            "Awww.",
+            "Awww. Bob",
+            "Www. Smith",
         ] {
             assert_eq!(SubscriberName::parse(name).unwrap().unwrap().as_str(), name);
         }
@@ -114,6 +127,8 @@ mod tests {
             "Visit EVIL.COM now",
             "win.big.example",
             "www.evil",
+            "see www.1x",
+            "WWW.EVIL",
             "http://x",
             "bob@evil.ru",
             "cheap meds at pharmacy.xyz!",
