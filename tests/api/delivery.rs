@@ -1,10 +1,14 @@
 use std::time::Duration;
 
-use crate::support::{Options, SmtpSink, TestApp, free_port};
+use crate::support::{Options, SmtpSink, TestApp};
 
 #[tokio::test]
 async fn a_signup_while_smtp_is_down_is_delivered_once_it_comes_back() {
-    let port = free_port();
+    // The port stays ours while SMTP is "down": bound but not listening, it refuses connections
+    // and no other test's listener can take it before the sink comes up on it.
+    let down = tokio::net::TcpSocket::new_v4().unwrap();
+    down.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let port = down.local_addr().unwrap().port();
     let app = TestApp::spawn_with(Options { start_sink: false, mail_port: Some(port), ..Options::default() }).await;
 
     let response = app.sign_up("patient@example.com", "").await;
@@ -14,6 +18,7 @@ async fn a_signup_while_smtp_is_down_is_delivered_once_it_comes_back() {
     app.wait_for_count(count, |n| n == 1, Duration::from_secs(10), "a failed attempt").await;
     assert_eq!(app.deliveries().await, vec![("pending".to_owned(), 1)]);
 
+    drop(down);
     let sink = SmtpSink::start_on(port).await;
     let mails = sink.wait_for(1, Duration::from_secs(15)).await;
     assert_eq!(mails.len(), 1);
@@ -71,8 +76,8 @@ async fn temporary_refusals_are_retried_until_they_succeed() {
 /// the server or our settings, not with the message: nothing may be failed for good because of it.
 #[tokio::test]
 async fn a_server_refusing_the_whole_session_is_retried_not_failed() {
-    let port = free_port();
-    let rude = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let rude = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let port = rude.local_addr().unwrap().port();
     let refusals = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = refusals.clone();
     let refusing = tokio::spawn(async move {

@@ -54,9 +54,10 @@ async fn a_confirmation_handed_to_a_worker_that_dies_is_sent_by_another_once_the
         ..Default::default()
     })
     .await;
-    // A worker that leases the row and dies with it in its channel, never read.
+    // A worker that leases the row and dies with it in its channel, never read. Its lease (5 s)
+    // outlasts the checks below however slow the machine is, then runs out within the wait.
     let dead = uuid::Uuid::new_v4();
-    let (to_dead, channel) = handover::channel(dead, 2.0, 8);
+    let (to_dead, channel) = handover::channel(dead, 5.0, 8);
     let email = SubscriberEmail::parse("grace@example.com").unwrap();
     let mut conn = app.db.acquire().await.unwrap();
     let signup = signups::signup(&mut conn, &email, None, &Default::default(), 3, to_dead.reserve()).await.unwrap();
@@ -85,16 +86,18 @@ async fn a_confirmation_handed_to_a_worker_that_dies_is_sent_by_another_once_the
 
 #[tokio::test]
 async fn signups_queue_their_confirmations_for_the_claimer_while_the_worker_has_no_room() {
-    // One send slot, stalled for a while by the first recipient: the worker's queues fill up.
+    // One send slot, stalled by the first recipient: the worker's queues fill up. The stall
+    // outlasts the 200 signups below on a loaded machine (they take about a second; once it ends
+    // the slot drains faster than signups come and nothing would be left for the claimer).
     let script: Script = Arc::new(|rcpt: &str, attempt: usize| match rcpt {
-        "first@example.com" if attempt == 1 => Fault::Stall(Duration::from_secs(3)),
+        "first@example.com" if attempt == 1 => Fault::Stall(Duration::from_secs(10)),
         _ => Fault::Accept,
     });
     let app = TestApp::spawn_with(Options {
         script: Some(script),
         extra: vec![
             ("BROADSHEET__MAIL__CONCURRENCY".into(), "1".into()),
-            ("BROADSHEET__MAIL__SEND_TIMEOUT_SECS".into(), "10".into()),
+            ("BROADSHEET__MAIL__SEND_TIMEOUT_SECS".into(), "20".into()),
             ("BROADSHEET__MAIL__LEASE_SECS".into(), "30".into()),
         ],
         ..Default::default()

@@ -97,11 +97,13 @@ async fn while_outcome_writes_lag_the_worker_stops_claiming_and_sending() {
     let mut most = 0;
     let started = Instant::now();
     loop {
+        // The sink first, then the table: both only grow, so a write that lands between the two
+        // reads can only shrink the gap seen, never add one that was not there at a single moment.
+        let received = app.sink().received().len();
         let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'sent'")
             .fetch_one(&app.db)
             .await
             .unwrap();
-        let received = app.sink().received().len();
         most = most.max(received.saturating_sub(recorded as usize));
         if recorded == 600 {
             break;

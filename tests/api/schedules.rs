@@ -135,7 +135,7 @@ async fn a_scheduled_digest_starts_once_with_two_workers_and_one_killed_while_st
     sqlx::query("LOCK TABLE digest_chunks IN SHARE MODE").execute(&mut *blocker).await.unwrap();
     let clock = Clock::manual(at("2026-12-07T08:00:05Z"));
     let (_, doomed) = start_worker(&app, &clock);
-    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO digest_chunks%'";
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO digest_chunks%'";
     app.wait_for_count(waiting, |n| n == 1, Duration::from_secs(10), "the first worker to be mid-start").await;
     let state: String = sqlx::query_scalar("SELECT state FROM digests").fetch_one(&app.db).await.unwrap();
     assert_eq!(state, "scheduled", "the half-made start is not visible");
@@ -144,7 +144,9 @@ async fn a_scheduled_digest_starts_once_with_two_workers_and_one_killed_while_st
     doomed.abort();
     let _ = doomed.await;
     sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO digest_chunks%'",
+        // This test's database only: every test shares the server, and another's backend is not ours.
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO digest_chunks%'",
     )
     .execute(&app.db)
     .await

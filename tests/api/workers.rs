@@ -106,9 +106,11 @@ async fn transient_failures_give_up_after_max_attempts() {
     let times = app.sink().attempt_times("never@example.com");
     assert_eq!(times.len(), 4);
     let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
-    assert!(gaps[0] >= 0.09 && gaps[0] < 0.35, "{gaps:?}");
+    // Lower bounds only, bar one far above any backoff here: a loaded machine adds its own delay
+    // (a commit, a claim, an SMTP exchange) to every gap, and no test should fail for being slow.
+    assert!(gaps[0] >= 0.09 && gaps[0] < 3.0, "{gaps:?}");
+    assert!(gaps[1] >= 0.19, "{gaps:?}");
     assert!(gaps[2] >= 0.39, "{gaps:?}");
-    assert!(gaps[2] > gaps[0], "{gaps:?}");
     assert_eq!(app.stuck().await, 0);
 }
 
