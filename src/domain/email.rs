@@ -141,9 +141,12 @@ mod tests {
         }
 
         #[test]
-        // Built without "..": a filter would reject about one case in twelve, and proptest gives
-        // up after 1,024 rejects, which a large PROPTEST_CASES reaches.
-        fn accepts_ordinary_addresses(local in "[a-z0-9]([._+-]?[a-z0-9]){0,11}", domain in "[a-z0-9]{1,20}\\.(com|org|net|io)") {
+        // ".." mapped away, not filtered: a filter rejects about one case in twelve, and proptest
+        // gives up after 1,024 rejects, which a large PROPTEST_CASES reaches.
+        fn accepts_ordinary_addresses(
+            local in "[a-z0-9][a-z0-9._+-]{0,20}[a-z0-9]".prop_map(|local| local.replace("..", "._")),
+            domain in "[a-z0-9]{1,20}\\.(com|org|net|io)",
+        ) {
             let input = format!("{local}@{domain}");
             let email = SubscriberEmail::parse(&input);
             prop_assert!(email.is_ok(), "refused {}", input);

@@ -56,17 +56,14 @@ fn contains_link(name: &str) -> bool {
     let chars: Vec<char> = lower.chars().collect();
     let is_dot = |c: char| matches!(c, '.' | '\u{3002}' | '\u{FF0E}' | '\u{FF61}');
     let starts_word = |i: usize| i == 0 || !chars[i - 1].is_alphanumeric();
-    let www_host = (0..chars.len()).any(|i| {
-        starts_word(i)
-            && chars.get(i..i + 3) == Some(&['w', 'w', 'w'][..])
-            && chars.get(i + 3).is_some_and(|&c| is_dot(c))
-            && chars.get(i + 4).is_some_and(|c| c.is_alphanumeric())
-    });
+    let www_host = chars
+        .windows(5)
+        .enumerate()
+        .any(|(i, w)| starts_word(i) && w[..3] == ['w', 'w', 'w'] && is_dot(w[3]) && w[4].is_alphanumeric());
     www_host
         || chars.iter().enumerate().any(|(i, &c)| {
-            let label_before = i > 0 && chars[i - 1].is_alphanumeric();
             let tld_after = chars.get(i + 1..i + 3).is_some_and(|two| two.iter().all(|c| c.is_alphabetic()));
-            is_dot(c) && label_before && tld_after
+            is_dot(c) && !starts_word(i) && tld_after
         })
 }
 
