@@ -216,21 +216,40 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
 }
 
+/// What the process is loading its settings for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The service, the worker and every other command.
+    Everything,
+    /// `broadsheet inbound`: taking one report from an MTA.
+    Inbound,
+}
+
 impl Settings {
     /// Reads the layers from the config directory (`BROADSHEET_CONFIG_DIR`, else `./config` when
     /// it exists) and the process environment.
-    #[allow(clippy::disallowed_methods)]
     pub fn load() -> Result<Self, ConfigError> {
+        Self::load_for(Purpose::Everything)
+    }
+
+    /// [`Settings::load`] for one purpose: only what that purpose uses must be present.
+    #[allow(clippy::disallowed_methods)]
+    pub fn load_for(purpose: Purpose) -> Result<Self, ConfigError> {
         let vars: Vec<(String, String)> = std::env::vars().collect();
         let dir = std::env::var("BROADSHEET_CONFIG_DIR").map(PathBuf::from).ok().or_else(|| {
             let here = PathBuf::from("config");
             here.is_dir().then_some(here)
         });
-        Self::load_from(dir.as_deref(), &vars)
+        Self::load_from_for(dir.as_deref(), &vars, purpose)
     }
 
     /// The same layering from explicit inputs, so tests need not touch the process environment.
     pub fn load_from(dir: Option<&Path>, vars: &[(String, String)]) -> Result<Self, ConfigError> {
+        Self::load_from_for(dir, vars, Purpose::Everything)
+    }
+
+    /// [`Settings::load_from`] for one purpose.
+    pub fn load_from_for(dir: Option<&Path>, vars: &[(String, String)], purpose: Purpose) -> Result<Self, ConfigError> {
         let var = |k: &str| vars.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
         let environment = match var("BROADSHEET_ENV").unwrap_or("local") {
             "local" => Environment::Local,
@@ -285,27 +304,30 @@ impl Settings {
         let mut settings: Settings = serde_path_to_error::deserialize(Value::Table(merged))
             .map_err(|e| ConfigError::Invalid(format!("{}: {}", e.path(), e.inner())))?;
         settings.environment = environment;
-        settings.validate()?;
+        settings.validate(purpose)?;
         Ok(settings)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self, purpose: Purpose) -> Result<(), ConfigError> {
         let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
         let production = self.environment == Environment::Production;
         self.mail.validate(production).map_err(|e| ConfigError::Invalid(format!("{}: {}", e.key, e.message)))?;
-        if production && self.admin.token.is_none() {
+        // Taking a report uses neither the admin token nor the link keys (an unsubscribe mail
+        // that needs them is kept for later): an MTA host without them still takes reports.
+        let service = purpose == Purpose::Everything;
+        if service && production && self.admin.token.is_none() {
             return bad("admin.token", "required in production, at least 32 characters");
         }
-        if self.admin.token.as_ref().is_some_and(|t| t.expose_secret().trim().chars().count() < 32) {
+        if service && self.admin.token.as_ref().is_some_and(|t| t.expose_secret().trim().chars().count() < 32) {
             return bad("admin.token", "must be at least 32 characters (e.g. `openssl rand -hex 32`)");
         }
-        if production && self.tokens.keys.is_empty() {
+        if service && production && self.tokens.keys.is_empty() {
             return bad(
                 "tokens.keys",
                 "required in production: at least one key of 32 random bytes, base64 or hex (`openssl rand -base64 32`)",
             );
         }
-        if !self.tokens.keys.is_empty() {
+        if service && !self.tokens.keys.is_empty() {
             crate::domain::TokenKeys::new(&self.tokens.keys)
                 .map_err(|e| ConfigError::Invalid(format!("tokens.keys: {e}")))?;
         }
@@ -576,6 +598,18 @@ mod tests {
         }
         assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1, "no temporary file left");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn taking_reports_in_production_needs_neither_the_admin_token_nor_the_link_keys() {
+        let mta = [("BROADSHEET_ENV", "production"), ("BROADSHEET__MAIL__URL", "smtp://mail.example.com:587")];
+        assert!(Settings::load_from(None, &vars(&mta)).is_err(), "the service needs both");
+        let inbound = Settings::load_from_for(None, &vars(&mta), Purpose::Inbound).unwrap();
+        assert!(inbound.token_keys().is_err(), "and has none to check an unsubscribe mail with");
+        let weak = [mta.as_slice(), &[("BROADSHEET__TOKENS__KEYS", "secret")]].concat();
+        assert!(Settings::load_from_for(None, &vars(&weak), Purpose::Inbound).is_ok());
+        let broken = [mta.as_slice(), &[("BROADSHEET__MAIL__CONCURRENCY", "lots")]].concat();
+        assert!(Settings::load_from_for(None, &vars(&broken), Purpose::Inbound).is_err());
     }
 
     #[test]

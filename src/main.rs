@@ -1,4 +1,5 @@
-//! The `broadsheet` command line. Exit codes: 0 ok, 2 usage or bad input, 1 anything else.
+//! The `broadsheet` command line. Exit codes: 0 ok, 2 usage or bad input, 75 try again later
+//! (`inbound`: the MTA keeps the message), 1 anything else.
 
 use std::process::ExitCode;
 
@@ -8,7 +9,7 @@ use broadsheet::cli::{
     ArticlesCommand, CliError, DigestCommand, SubscribersCommand, run_articles, run_digest, run_doctor, run_inbound,
     run_subscribers,
 };
-use broadsheet::config::Settings;
+use broadsheet::config::{Purpose, Settings};
 use broadsheet::worker::Worker;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -69,18 +70,24 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `inbound` runs in an MTA's pipe, which bounces a message back to its sender on any exit
+    // but 0 and 75: whatever is wrong with how it is called or configured, the report waits (75)
+    // until the operator fixes it, instead of going back to where it came from.
+    let inbound = std::env::args().nth(1).is_some_and(|a| a == "inbound");
+    let unusable = ExitCode::from(if inbound { 75 } else { 2 });
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() { unusable } else { ExitCode::SUCCESS };
         }
     };
-    let settings = match Settings::load() {
+    let purpose = if inbound { Purpose::Inbound } else { Purpose::Everything };
+    let settings = match Settings::load_for(purpose) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("broadsheet: {e}");
-            return ExitCode::from(2);
+            return unusable;
         }
     };
     broadsheet::telemetry::init(settings.log.format);
@@ -90,7 +97,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("broadsheet: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return if inbound { unusable } else { ExitCode::FAILURE };
         }
     };
     let result = runtime.block_on(run(cli.command.unwrap_or(Command::Serve { no_worker: false }), settings));

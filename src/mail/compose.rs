@@ -270,7 +270,7 @@ impl Composer {
                     None => format!("<{unsubscribe_url}>"),
                 },
                 envelope_from: self.bounce.as_ref().map(|bounce| bounce.for_delivery(to.delivery)),
-                message_id: format!("<{}@{}>", uuid::Uuid::new_v4(), super::message_id_domain(&self.from)),
+                message_id: super::message::message_id(to.delivery, &self.from),
             },
             self.seven_bit.load(Ordering::Relaxed),
             stuffed,
@@ -340,6 +340,7 @@ impl Composer {
         build_message(MessageParts {
             from: &self.from,
             to: recipient(to.email, to.name)?,
+            delivery: to.delivery,
             subject: &rendered.subject,
             text: rendered.text,
             html: rendered.html,

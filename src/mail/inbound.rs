@@ -9,12 +9,28 @@
 //! ignored with a reason rather than guessed at. It never fails: any input, however broken,
 //! gets an [`Inbound`].
 //!
-//! (Over 400 lines: 170 of them are tests with real-world report samples.)
+//! Anyone can send us mail, so the work one message can cause is bounded before any parser runs
+//! (see [`shape`]): how much of it is parsed, how many parts, how deep they nest, and how many
+//! recipients a report may name.
+//!
+//! (Over 400 lines: half of them are tests with real-world report samples.)
 
 use mailparse::{MailHeaderMap, ParsedMail};
 
-/// Messages larger than this are not parsed at all (a report is a few kilobytes).
+/// Messages larger than this are not taken at all (a report is a few kilobytes; one that quotes
+/// a whole digest, a few hundred).
 pub const MAX_INBOUND_BYTES: usize = 10 * 1024 * 1024;
+/// Only the first MiB of a message is parsed. Every part we read comes first in a report (the
+/// delivery status or feedback fields, then the quoted original's headers); what follows is the
+/// quoted body, which we never read. This bounds the parser's time and memory whatever the size.
+pub const PARSED_BYTES: usize = 1024 * 1024;
+/// MIME parts in a message: a report has three or four, a forwarded one a few more.
+pub const MAX_PARTS: usize = 100;
+/// How deep multiparts may nest (a report nests two or three deep). The parser recurses once per
+/// level, so this also bounds its stack.
+pub const MAX_DEPTH: usize = 16;
+/// Recipients one delivery report may name; the rest are not read.
+pub const MAX_RECIPIENTS: usize = 100;
 
 /// Everything the classifier found in one inbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,11 +41,13 @@ pub struct Inbound {
     /// Return-Path addresses found in the original message the report quotes (ARF reports go
     /// to a plain address but quote our envelope sender).
     pub quoted_return_paths: Vec<String>,
+    /// Message-IDs of the original message the report quotes.
+    pub quoted_message_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundKind {
-    /// One entry per failed recipient the report names.
+    /// One entry per failed recipient the report names (at most [`MAX_RECIPIENTS`]).
     Bounce(Vec<Bounce>),
     Complaint {
         recipient: Option<String>,
@@ -58,9 +76,19 @@ pub struct Bounce {
 /// Classifies raw message bytes. `unsubscribe_mailto` is `mail.unsubscribe_mailto`, and
 /// `envelope_to` the recipient the MTA delivered to (`--recipient`), when known.
 pub fn classify(raw: &[u8], envelope_to: Option<&str>, unsubscribe_mailto: Option<&str>) -> Inbound {
-    let mut inbound = Inbound { kind: ignored("empty message"), sent_to: Vec::new(), quoted_return_paths: Vec::new() };
+    let mut inbound = Inbound {
+        kind: ignored("empty message"),
+        sent_to: Vec::new(),
+        quoted_return_paths: Vec::new(),
+        quoted_message_ids: Vec::new(),
+    };
     if raw.len() > MAX_INBOUND_BYTES {
         inbound.kind = ignored(format!("message is larger than {} MB", MAX_INBOUND_BYTES / (1024 * 1024)));
+        return inbound;
+    }
+    let raw = &raw[..raw.len().min(PARSED_BYTES)];
+    if let Err(reason) = shape(raw) {
+        inbound.kind = ignored(reason);
         return inbound;
     }
     let mail = match mailparse::parse_mail(raw) {
@@ -72,8 +100,71 @@ pub fn classify(raw: &[u8], envelope_to: Option<&str>, unsubscribe_mailto: Optio
     };
     inbound.sent_to = recipients(&mail, envelope_to);
     inbound.kind = kind_of(&mail, &inbound.sent_to, unsubscribe_mailto);
-    inbound.quoted_return_paths = quoted(&mail, "return-path");
+    let quoted = quoted_headers(&mail);
+    inbound.quoted_return_paths = quoted_values(&quoted, "return-path").filter_map(address_in).collect();
+    inbound.quoted_message_ids = quoted_values(&quoted, "message-id").map(|id| id.trim().to_owned()).collect();
     inbound
+}
+
+/// One linear pass over the bytes, before any parser sees them: refuses a message with more than
+/// [`MAX_PARTS`] parts or multiparts nested deeper than [`MAX_DEPTH`].
+///
+/// It over-counts rather than under-counts what the parser would build: every line that starts
+/// a `Content-Type` header counts as a part, wherever it stands, and every one that names a
+/// `multipart/` type opens a level, closed only by a line that starts with `--` and one of the
+/// open boundaries (the parser ends a part at exactly such a line). Lines end at CR or LF alike.
+fn shape(raw: &[u8]) -> Result<(), String> {
+    let mut lines = raw.split(|&b| b == b'\n' || b == b'\r').filter(|l| !l.is_empty()).peekable();
+    let (mut parts, mut open) = (0_usize, Vec::<Vec<u8>>::new());
+    while let Some(line) = lines.next() {
+        if starts_with_ignore_case(line, b"content-type") {
+            parts += 1;
+            if parts > MAX_PARTS {
+                return Err(format!("more than {MAX_PARTS} MIME parts"));
+            }
+            // The value, with its folded continuation lines.
+            let mut value = line.to_ascii_lowercase();
+            while let Some(next) = lines.next_if(|l| l.starts_with(b" ") || l.starts_with(b"\t")) {
+                value.extend(next.to_ascii_lowercase());
+            }
+            if find(&value, b"multipart/").is_some() {
+                open.push(boundary_in(line, &value));
+                if open.len() > MAX_DEPTH {
+                    return Err(format!("MIME parts nested more than {MAX_DEPTH} deep"));
+                }
+            }
+        } else if let Some(rest) = line.strip_prefix(b"--") {
+            // The innermost open boundary this line starts with closes every level inside it
+            // (and its own, at a closing `--boundary--`).
+            if let Some(level) = open.iter().rposition(|b| !b.is_empty() && rest.starts_with(b)) {
+                let closing = rest[open[level].len()..].starts_with(b"--");
+                open.truncate(if closing { level } else { level + 1 });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `boundary` parameter of a Content-Type value, as written (boundaries are case-sensitive);
+/// empty when there is none (such a level never closes, which only over-counts).
+fn boundary_in(line: &[u8], lower: &[u8]) -> Vec<u8> {
+    // Only the first line keeps its case here; a boundary folded onto a continuation line is
+    // matched in lower case, which at worst leaves the level open.
+    let Some(at) = find(lower, b"boundary=") else { return Vec::new() };
+    let source = if at + 9 <= line.len() { &line[at + 9..] } else { &lower[at + 9..] };
+    let value = match source.strip_prefix(b"\"") {
+        Some(quoted) => quoted.split(|&b| b == b'"').next().unwrap_or_default(),
+        None => source.split(|&b| b == b';' || b.is_ascii_whitespace()).next().unwrap_or_default(),
+    };
+    value.to_vec()
+}
+
+fn starts_with_ignore_case(line: &[u8], prefix: &[u8]) -> bool {
+    line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn ignored(reason: impl Into<String>) -> InboundKind {
@@ -110,11 +201,13 @@ fn find_part<'a, 'b>(mail: &'b ParsedMail<'a>, ctype: &str) -> Option<&'b Parsed
 }
 
 /// A `message/delivery-status` body: one block of per-message fields, then one block per
-/// recipient, separated by blank lines, each in header syntax.
+/// recipient, separated by blank lines, each in header syntax. At most [`MAX_RECIPIENTS`]
+/// recipient blocks are read.
 fn delivery_status(part: &ParsedMail<'_>) -> InboundKind {
     let body = part.get_body_raw().unwrap_or_default();
     let mut bounces = Vec::new();
     let mut saw_recipient = false;
+    let mut recipients = 0;
     for block in blocks(&body) {
         let Ok((fields, _)) = mailparse::parse_headers(&block) else { continue };
         let recipient = fields
@@ -123,6 +216,10 @@ fn delivery_status(part: &ParsedMail<'_>) -> InboundKind {
             .map(|v| strip_address_type(&v));
         let Some(action) = fields.get_first_value("Action") else { continue };
         saw_recipient = true;
+        recipients += 1;
+        if recipients > MAX_RECIPIENTS {
+            break;
+        }
         let action = action.trim().to_ascii_lowercase();
         // delayed, delivered, relayed, expanded: not a failure (delays are still being retried).
         if action != "failed" {
@@ -173,14 +270,27 @@ fn strip_address_type(value: &str) -> String {
     }
 }
 
-/// Splits a body into blocks at blank lines.
-fn blocks(body: &[u8]) -> Vec<Vec<u8>> {
-    let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
-    text.split("\n\n")
-        .map(str::trim)
-        .filter(|b| !b.is_empty())
-        .map(|b| format!("{}\n\n", b.replace('\n', "\r\n")).into_bytes())
-        .collect()
+/// Splits a body into blocks at blank lines, one block at a time (a report of many recipients
+/// is read only as far as it is used).
+fn blocks(body: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let text = String::from_utf8_lossy(body);
+    let text = if text.contains('\r') { text.replace("\r\n", "\n") } else { text.into_owned() };
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        while from < text.len() {
+            let rest = &text[from..];
+            let (block, next) = match rest.find("\n\n") {
+                Some(at) => (&rest[..at], from + at + 2),
+                None => (rest, text.len()),
+            };
+            from = next;
+            let block = block.trim();
+            if !block.is_empty() {
+                return Some(format!("{}\n\n", block.replace('\n', "\r\n")).into_bytes());
+            }
+        }
+        None
+    })
 }
 
 /// A feedback report: `Feedback-Type: abuse` (or fraud, virus, other) is a complaint;
@@ -200,7 +310,7 @@ fn feedback_report(mail: &ParsedMail<'_>, part: &ParsedMail<'_>) -> InboundKind 
         .get_first_value("Original-Rcpt-To")
         .as_deref()
         .and_then(address_in)
-        .or_else(|| quoted(mail, "to").into_iter().next());
+        .or_else(|| quoted_values(&quoted_headers(mail), "to").find_map(address_in));
     InboundKind::Complaint { recipient, feedback_type }
 }
 
@@ -215,8 +325,8 @@ fn quoted_headers(mail: &ParsedMail<'_>) -> Vec<(String, String)> {
     headers.iter().map(|h| (h.get_key().to_ascii_lowercase(), h.get_value())).collect()
 }
 
-fn quoted(mail: &ParsedMail<'_>, name: &str) -> Vec<String> {
-    quoted_headers(mail).into_iter().filter(|(k, _)| k == name).filter_map(|(_, v)| address_in(&v)).collect()
+fn quoted_values<'a>(quoted: &'a [(String, String)], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    quoted.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// RFC 3834 `Auto-Submitted` other than `no`, and the older vendor headers that mean the same.
@@ -427,6 +537,114 @@ Hello\r
         assert_eq!(enhanced_code("4.4.1 (connection timed out)").as_deref(), Some("4.4.1"));
         assert_eq!(enhanced_code("version 1.2.3"), None);
         assert_eq!(enhanced_code("550 user unknown"), None);
+    }
+
+    fn nested(depth: usize, boundary: impl Fn(usize) -> String) -> Vec<u8> {
+        let mut raw = b"MIME-Version: 1.0\r\n".to_vec();
+        for i in 0..depth {
+            let b = boundary(i);
+            raw.extend(format!("Content-Type: multipart/mixed; boundary=\"{b}\"\r\n\r\n--{b}\r\n").as_bytes());
+        }
+        raw.extend(b"Content-Type: text/plain\r\n\r\nx\r\n");
+        raw
+    }
+
+    /// Runs `classify` on a thread with a small stack: a parser that recursed once per nesting
+    /// level would overflow it long before the depth the checks allow.
+    fn classify_on_a_small_stack(raw: Vec<u8>) -> Inbound {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || classify(&raw, None, None))
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_any_parser_runs() {
+        for boundary in [|i: usize| format!("b{i}"), |_: usize| "same".to_owned()] {
+            let inbound = classify_on_a_small_stack(nested(5_000, boundary));
+            assert!(
+                matches!(&inbound.kind, InboundKind::Ignored { reason } if reason.contains("nested")),
+                "{inbound:?}"
+            );
+        }
+        // Folded, in other cases, with line ends of CR alone: still counted.
+        let folded = nested(MAX_DEPTH + 1, |i| format!("b{i}"))
+            .iter()
+            .map(|&b| if b == b'\n' { b'\r' } else { b })
+            .collect::<Vec<u8>>();
+        let folded = String::from_utf8(folded).unwrap().replace("Content-Type: multipart", "CONTENT-type:\r multipart");
+        assert!(matches!(classify_on_a_small_stack(folded.into_bytes()).kind, InboundKind::Ignored { .. }));
+        // Nesting that closes again before the next level opens is no deeper than one.
+        let mut siblings = b"Content-Type: multipart/mixed; boundary=\"top\"\r\n\r\n".to_vec();
+        for i in 0..(MAX_PARTS / 3) {
+            siblings.extend(
+                format!("--top\r\nContent-Type: multipart/alternative; boundary=\"s{i}\"\r\n\r\n--s{i}\r\nContent-Type: text/plain\r\n\r\nx\r\n--s{i}--\r\n")
+                    .as_bytes(),
+            );
+        }
+        siblings.extend(b"--top--\r\n");
+        assert_eq!(shape(&siblings), Ok(()));
+        assert_eq!(shape(&nested(MAX_DEPTH, |i| format!("b{i}"))), Ok(()));
+    }
+
+    #[test]
+    fn a_message_of_many_parts_is_refused_and_a_huge_one_is_read_only_as_far_as_its_first_mib() {
+        let mut flat = b"Content-Type: multipart/mixed; boundary=\"f\"\r\n\r\n".to_vec();
+        while flat.len() < 9_800_000 {
+            flat.extend(b"--f\r\nContent-Type: text/plain\r\n\r\nx\r\n");
+        }
+        let inbound = classify(&flat, None, None);
+        assert!(matches!(&inbound.kind, InboundKind::Ignored { reason } if reason.contains("parts")), "{inbound:?}");
+
+        // A real report with a quoted original of 9 MB: what we read comes first, and is read.
+        let padded = POSTFIX_DSN
+            .replace("The digest\r\n\r\n--B1--", &format!("The digest\r\n\r\n{}\r\n--B1--", "x".repeat(9_000_000)));
+        assert!(matches!(classify(padded.as_bytes(), None, None).kind, InboundKind::Bounce(_)));
+        // A delivery status placed after a first MiB of padding is not read at all.
+        let late = POSTFIX_DSN.replace("I'm sorry", &"x".repeat(PARSED_BYTES));
+        assert!(!matches!(classify(late.as_bytes(), None, None).kind, InboundKind::Bounce(_)));
+    }
+
+    #[test]
+    fn a_report_is_read_for_at_most_a_hundred_recipients() {
+        let block = "Final-Recipient: rfc822; r@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n";
+        let many = POSTFIX_DSN.replace(
+            "Final-Recipient: rfc822; nobody@example.org\r\n",
+            &format!("{}Final-Recipient: rfc822; nobody@example.org\r\n", block.repeat(20_000)),
+        );
+        let InboundKind::Bounce(bounces) = classify(many.as_bytes(), None, None).kind else { panic!() };
+        assert_eq!(bounces.len(), MAX_RECIPIENTS);
+    }
+
+    proptest::proptest! {
+        /// Nested and oversized MIME of every shape: any depth up to 3,000 (each level with its
+        /// own boundary, the same one, or none), parts beside parts, padding, line ends of every
+        /// kind. Every message gets a verdict, on a small stack, without a panic.
+        #[test]
+        fn nested_and_oversized_mime_gets_a_verdict(
+            depth in 0_usize..3_000,
+            siblings in 0_usize..150,
+            reuse in proptest::bool::ANY,
+            pad in 0_usize..200_000,
+            line_end in proptest::sample::select(vec!["\r\n", "\n", "\r"]),
+            kind in proptest::sample::select(vec!["mixed", "report; report-type=delivery-status", "digest", "alternative"]),
+        ) {
+            let mut raw = String::new();
+            for i in 0..depth {
+                let b = if reuse { "b".to_owned() } else { format!("b{i}") };
+                raw.push_str(&format!("Content-Type: multipart/{kind}; boundary=\"{b}\"{line_end}{line_end}--{b}{line_end}"));
+            }
+            for _ in 0..siblings {
+                raw.push_str(&format!("Content-Type: message/delivery-status{line_end}{line_end}Final-Recipient: rfc822; a@b.c{line_end}Action: failed{line_end}{line_end}--b{line_end}"));
+            }
+            raw.push_str(&"p".repeat(pad));
+            let inbound = classify_on_a_small_stack(raw.into_bytes());
+            if let InboundKind::Bounce(bounces) = inbound.kind {
+                proptest::prop_assert!(bounces.len() <= MAX_RECIPIENTS);
+            }
+        }
     }
 
     proptest::proptest! {

@@ -13,6 +13,9 @@ use crate::domain::SubscriberEmail;
 pub struct MessageParts<'a> {
     pub from: &'a Mailbox,
     pub to: Mailbox,
+    /// The delivery this message is: named in its `Message-ID`, so a report that quotes the
+    /// message says which one it was (see [`message_id`]).
+    pub delivery: i64,
     pub subject: &'a str,
     pub text: String,
     pub html: String,
@@ -42,10 +45,9 @@ pub struct BuiltMessage {
     pub dot_stuffed: bool,
 }
 
-/// lettre adds no `Message-ID` by itself; ours is a random UUID at the sender's domain, so it is
-/// unique and reveals nothing about the recipient.
+/// lettre adds no `Message-ID` by itself; ours comes from [`message_id`].
 pub fn build_message(parts: MessageParts<'_>) -> anyhow::Result<BuiltMessage> {
-    let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), message_id_domain(parts.from));
+    let message_id = message_id(parts.delivery, parts.from);
     let rcpt = parts.to.email.clone();
     let mut builder = lettre::Message::builder()
         .from(parts.from.clone())
@@ -133,6 +135,26 @@ pub fn message_id_domain(from: &Mailbox) -> &str {
     from.email.domain()
 }
 
+/// A new `Message-ID`: `<RANDOM.dDELIVERY@domain>`. RANDOM (a v4 UUID, 122 random bits) makes it
+/// unique and unguessable; DELIVERY names the delivery, whose row keeps the whole id once the
+/// message is sent. A report that quotes it is matched by both (see [`delivery_of_message_id`]):
+/// only someone who has the message can name it, so a made-up report naming a bare address
+/// cannot touch anyone. The delivery id is no secret: the VERP envelope sender shows it too.
+pub fn message_id(delivery: i64, from: &Mailbox) -> String {
+    format!("<{}.d{delivery}@{}>", uuid::Uuid::new_v4().simple(), message_id_domain(from))
+}
+
+/// The delivery a `Message-ID` of ours names, if it has our shape. Only a shape: the caller
+/// checks it against the id the delivery's row keeps.
+pub fn delivery_of_message_id(id: &str) -> Option<i64> {
+    let inner = id.trim().strip_prefix('<')?.strip_suffix('>')?;
+    let (local, _domain) = inner.split_once('@')?;
+    let (random, delivery) = local.split_once(".d")?;
+    let well_formed = random.len() == 32 && random.bytes().all(|b| b.is_ascii_hexdigit());
+    let delivery: i64 = delivery.parse().ok().filter(|d| *d > 0)?;
+    well_formed.then_some(delivery)
+}
+
 /// The recipient as a mailbox: the display name is encoded by lettre, so a name cannot inject
 /// header lines (and names are checked for control characters on the way in as well).
 pub fn recipient(email: &SubscriberEmail, name: Option<&str>) -> Result<Mailbox, lettre::address::AddressError> {
@@ -150,6 +172,7 @@ mod tests {
             from,
             to: recipient(&SubscriberEmail::parse("ada@example.com").unwrap(), Some("Ada \"The Countess\" Lovelace"))
                 .unwrap(),
+            delivery: 7,
             subject: "Hello",
             text: text.to_owned(),
             html: html.to_owned(),
@@ -190,6 +213,25 @@ mod tests {
         assert!(!raw.replace("\r\n", "").contains('\n'), "no bare line feeds");
         assert!(raw.contains("List-Unsubscribe: <https://news.example.com/unsubscribe?token=T>"));
         assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
-        assert!(built.message_id.ends_with("@example.com>"));
+        assert!(built.message_id.ends_with(".d7@example.com>"), "{}", built.message_id);
+        assert_eq!(delivery_of_message_id(&built.message_id), Some(7));
+    }
+
+    #[test]
+    fn a_message_id_names_its_delivery_and_nothing_else_does() {
+        let from: Mailbox = "Broadsheet <news@example.com>".parse().unwrap();
+        let id = message_id(42, &from);
+        assert_eq!(delivery_of_message_id(&id), Some(42));
+        assert_ne!(id, message_id(42, &from), "random, so unguessable");
+        for other in [
+            "<3f2c@example.com>",
+            "<0123456789abcdef0123456789abcdef.d@example.com>",
+            "<0123456789abcdef0123456789abcdef.d-1@example.com>",
+            "0123456789abcdef0123456789abcdef.d1@example.com",
+            "<0123456789abcdef0123456789abcdeg.d1@example.com>",
+            "",
+        ] {
+            assert_eq!(delivery_of_message_id(other), None, "{other}");
+        }
     }
 }

@@ -54,7 +54,7 @@ const TEXT_WIDTH: usize = 76;
 const HTML_WIDTH: usize = 100;
 pub use dkim::{DkimSigner, KeyKind};
 pub use lane::{Lane, Next};
-pub use message::{BuiltMessage, MessageParts, build_message, message_id_domain, recipient};
+pub use message::{BuiltMessage, MessageParts, build_message, delivery_of_message_id, message_id_domain, recipient};
 pub use settings::{MailSettings, MailSettingsError};
 pub use templates::{EmailTemplates, RenderedEmail, TemplateError, html_formatter};
 pub use transport::{MailTransport, SendError};

@@ -2,12 +2,15 @@
 //! turned into a decision about a subscriber. Shared by `broadsheet inbound` (an MTA pipes each
 //! message to it) and `POST /admin/inbound`.
 //!
-//! Who a report is about: the VERP tag in the address it was sent to (or, for complaint reports,
-//! in the quoted original's Return-Path) names the delivery, and so the subscriber. A tag that
-//! does not verify is a forgery or damage: ignored, whatever recipient the report names, so no
-//! one can bounce a subscriber off the list by mailing a made-up report. Only a report sent to
-//! the plain bounce address (or any report when VERP is off) is matched by the recipient address
-//! it names.
+//! Who a report is about: anyone can send us mail, and a report can name any address, so an
+//! address a report names is never enough. A report is about one message of ours, named in a way
+//! only that message's reader or its mail servers can know:
+//! - with `mail.bounce_address` set (VERP), by the signed tag in the address the report was sent
+//!   to (or, for complaint reports, in the quoted original's Return-Path). Every genuine report
+//!   about our mail carries one, so a report without a tag, or with one that does not verify,
+//!   changes nobody;
+//! - without it, by the quoted original's `Message-ID`, which names the delivery and must match
+//!   the random id that delivery was sent with.
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -27,7 +30,8 @@ pub struct InboundSettings<'a> {
     pub soft_limit: i64,
     pub soft_window_days: f64,
     /// Verify the unsubscribe token in a mail's subject. Only unsubscribe mails need them: a
-    /// process that cannot read its keys still takes bounce reports and complaints.
+    /// process that cannot read its keys still takes bounce reports and complaints (neither
+    /// tags nor Message-IDs are checked with the link keys).
     pub token_keys: Option<&'a TokenKeys>,
 }
 
@@ -50,6 +54,11 @@ impl Processed {
     }
 }
 
+/// Inbound messages parsed at once in this process (each parse is bounded: see
+/// [`inbound::PARSED_BYTES`]).
+pub const CONCURRENT_PARSES: usize = 2;
+static PARSES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_PARSES);
+
 /// Classifies one raw message and acts on it. `envelope_to` is the address the MTA delivered it
 /// to, when it says (Postfix: `${original_recipient}`).
 pub async fn process(
@@ -58,16 +67,25 @@ pub async fn process(
     raw: &[u8],
     envelope_to: Option<&str>,
 ) -> Result<Processed, OpsError> {
-    // Parsing is CPU work on untrusted input of up to 10 MB: not on the async threads.
-    let (raw, to, mailto) =
-        (raw.to_vec(), envelope_to.map(str::to_owned), settings.unsubscribe_mailto.map(str::to_owned));
+    // Parsing is CPU work on untrusted input: not on the async threads, and only so many at
+    // once, so a burst of reports queues here instead of taking every core and its memory.
+    let parsing = PARSES.acquire().await.map_err(|e| OpsError::Internal(e.into()))?;
+    // Past the size limit the classifier says so; below it, it reads only this much.
+    let parsed =
+        if raw.len() > inbound::MAX_INBOUND_BYTES { 0..raw.len() } else { 0..raw.len().min(inbound::PARSED_BYTES) };
+    let (raw, to, mailto) = (
+        raw.get(parsed).unwrap_or(raw).to_vec(),
+        envelope_to.map(str::to_owned),
+        settings.unsubscribe_mailto.map(str::to_owned),
+    );
     let inbound = tokio::task::spawn_blocking(move || inbound::classify(&raw, to.as_deref(), mailto.as_deref()))
         .await
         .map_err(|e| OpsError::Internal(e.into()))?;
+    drop(parsing);
     match &inbound.kind {
         InboundKind::Bounce(found) => bounce(db, settings, &inbound, found).await,
-        InboundKind::Complaint { recipient, feedback_type } => {
-            let target = match target(db, settings, &inbound, recipient.as_deref()).await? {
+        InboundKind::Complaint { feedback_type, .. } => {
+            let target = match about(db, settings, &inbound).await? {
                 Ok(target) => target,
                 Err(reason) => return Ok(Processed::ignored(reason)),
             };
@@ -111,89 +129,56 @@ async fn bounce(
     inbound: &Inbound,
     found: &[Bounce],
 ) -> Result<Processed, OpsError> {
-    let mut targets = Vec::new();
-    match tagged(settings, inbound) {
-        Tag::Forged => return Ok(Processed::ignored("a bounce address tag that does not verify")),
-        // The tag names the one message this report is about; its first failed recipient says why.
-        Tag::Delivery(id) => match bounces::target_of_delivery(db, id).await? {
-            Some(target) => targets.extend(found.first().map(|b| (target, b))),
-            None => return Ok(Processed::ignored("a report about a delivery that no longer exists")),
-        },
-        Tag::None => {
-            for b in found {
-                let Some(address) = b.recipient.as_deref() else { continue };
-                if let Some(target) = bounces::target_of_address(db, address).await? {
-                    targets.push((target, b));
-                }
-            }
-        }
-    }
-    if targets.is_empty() {
-        return Ok(Processed::ignored("a report naming no subscriber of ours"));
-    }
-    let (mut changed, mut hard) = (0, false);
-    for (target, b) in targets {
-        let became_bounced = if b.hard {
-            hard = true;
-            metrics::inc(&METRICS.hard_bounces);
-            bounces::hard(db, target, &b.status, b.diagnostic.as_deref()).await?
-        } else {
-            metrics::inc(&METRICS.soft_bounces);
-            bounces::soft(
-                db,
-                target,
-                &b.status,
-                b.diagnostic.as_deref(),
-                settings.soft_limit,
-                settings.soft_window_days,
-            )
+    let target = match about(db, settings, inbound).await? {
+        Ok(target) => target,
+        Err(reason) => return Ok(Processed::ignored(reason)),
+    };
+    // The report is about one message; its first failed recipient says why (a report about
+    // several of our messages would carry several tags, and only one can be the address it came to).
+    let Some(b) = found.first() else { return Ok(Processed::ignored("a report naming no failed recipient")) };
+    let changed = if b.hard {
+        metrics::inc(&METRICS.hard_bounces);
+        bounces::hard(db, target, &b.status, b.diagnostic.as_deref()).await?
+    } else {
+        metrics::inc(&METRICS.soft_bounces);
+        bounces::soft(db, target, &b.status, b.diagnostic.as_deref(), settings.soft_limit, settings.soft_window_days)
             .await?
-        };
-        changed += u32::from(became_bounced);
-    }
-    let status = found.iter().map(|b| b.status.as_str()).collect::<Vec<_>>().join(", ");
+    };
     Ok(Processed {
-        outcome: if hard { "hard-bounce" } else { "soft-bounce" },
-        reason: Some(format!("status {status}")),
-        changed,
+        outcome: if b.hard { "hard-bounce" } else { "soft-bounce" },
+        reason: Some(format!("status {}", b.status)),
+        changed: changed.into(),
     })
 }
 
-/// Who a complaint is about: by tag, else by the recipient it names.
-async fn target(
+/// Who a report is about: the delivery its VERP tag names, or (without a bounce address) the
+/// delivery its quoted Message-ID names. `Err` says why nobody.
+async fn about(
     db: &PgPool,
     settings: &InboundSettings<'_>,
     inbound: &Inbound,
-    recipient: Option<&str>,
 ) -> Result<Result<Target, &'static str>, OpsError> {
-    let target = match tagged(settings, inbound) {
-        Tag::Forged => return Ok(Err("a bounce address tag that does not verify")),
-        Tag::Delivery(id) => bounces::target_of_delivery(db, id).await?,
-        Tag::None => match recipient {
-            Some(address) => bounces::target_of_address(db, address).await?,
-            None => None,
-        },
+    let Some(bounce) = settings.bounce else {
+        // A report quotes the original once; a few more ids are a forwarded chain at most.
+        for id in inbound.quoted_message_ids.iter().take(4) {
+            let Some(delivery) = crate::mail::delivery_of_message_id(id) else { continue };
+            if let Some(target) = bounces::target_of_message(db, delivery, id).await? {
+                return Ok(Ok(target));
+            }
+        }
+        return Ok(Err("a report that quotes no Message-ID of ours"));
     };
-    Ok(target.ok_or("a report naming no subscriber of ours"))
-}
-
-enum Tag {
-    /// No tagged address: match by the recipient the report names.
-    None,
-    Delivery(i64),
-    Forged,
-}
-
-/// The first address of ours that carries a tag decides; a tag that does not verify is forged.
-fn tagged(settings: &InboundSettings<'_>, inbound: &Inbound) -> Tag {
-    let Some(bounce) = settings.bounce else { return Tag::None };
+    // The first address of ours that carries a tag decides; a tag that does not verify is forged.
     for address in inbound.sent_to.iter().chain(&inbound.quoted_return_paths) {
-        if bounce.is_plain(address) {
+        if bounce.is_plain(address) || !bounce.looks_tagged(address) {
             continue;
         }
-        if bounce.looks_tagged(address) {
-            return bounce.delivery_in(address).map_or(Tag::Forged, Tag::Delivery);
-        }
+        let Some(delivery) = bounce.delivery_in(address) else {
+            return Ok(Err("a bounce address tag that does not verify"));
+        };
+        return Ok(bounces::target_of_delivery(db, delivery)
+            .await?
+            .ok_or("a report about a delivery that no longer exists"));
     }
-    Tag::None
+    Ok(Err("a report without a bounce address tag (every report about our mail carries one)"))
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target {
     pub subscriber_id: Uuid,
-    /// The message the report names, when its VERP tag said so.
+    /// The message the report names (by its VERP tag or its Message-ID).
     pub delivery_id: Option<i64>,
 }
 
@@ -20,12 +20,17 @@ pub async fn target_of_delivery(db: &PgPool, delivery_id: i64) -> sqlx::Result<O
     Ok(subscriber.map(|subscriber_id| Target { subscriber_id, delivery_id: Some(delivery_id) }))
 }
 
-/// The subscriber with this address (any case), for reports that carry no tag.
-pub async fn target_of_address(db: &PgPool, email: &str) -> sqlx::Result<Option<Target>> {
-    let subscriber = sqlx::query_scalar!("SELECT id FROM subscribers WHERE lower(email) = lower($1)", email)
-        .fetch_optional(db)
-        .await?;
-    Ok(subscriber.map(|subscriber_id| Target { subscriber_id, delivery_id: None }))
+/// The subscriber a delivery went to, if the delivery was sent with this `Message-ID`: a report
+/// that quotes it is about that message (the id is random, so only its reader can quote it).
+pub async fn target_of_message(db: &PgPool, delivery_id: i64, message_id: &str) -> sqlx::Result<Option<Target>> {
+    let subscriber = sqlx::query_scalar!(
+        "SELECT subscriber_id FROM deliveries WHERE id = $1 AND message_id = $2",
+        delivery_id,
+        message_id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(subscriber.map(|subscriber_id| Target { subscriber_id, delivery_id: Some(delivery_id) }))
 }
 
 /// A permanent failure: recorded, and a pending or confirmed subscriber becomes `bounced`.

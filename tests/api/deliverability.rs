@@ -202,9 +202,11 @@ async fn complaints_through_the_api_mark_the_subscriber_and_bad_input_is_a_4xx_o
 async fn soft_bounces_add_up_to_a_bounce_within_the_window() {
     let app = TestApp::spawn_with(Options { extra: bounce_settings(), ..Default::default() }).await;
     app.add_confirmed(&[FIXTURE_RECIPIENT]).await;
-    // Sent to the plain bounce address: matched by the recipient the report names.
+    queue_digest(&app, "News").await;
+    app.wait_until_queue_settled(Duration::from_secs(20)).await;
+    let tag = verp().for_delivery(delivery_of(&app, FIXTURE_RECIPIENT).await);
     let full = POSTFIX_DSN
-        .replace(FIXTURE_TAG, BOUNCE_ADDRESS)
+        .replace(FIXTURE_TAG, &tag)
         .replace("Status: 5.1.1", "Status: 5.2.2")
         .replace("550 5.1.1", "552 5.2.2");
     let post = || app.admin_post("/admin/inbound").body(full.clone()).send();

@@ -19,6 +19,7 @@ mod digest;
 mod feeds;
 mod handover;
 mod hardening;
+mod inbound;
 mod invalid_input;
 mod lifecycle;
 mod openapi;
