@@ -5,8 +5,10 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod domain;
 pub mod http;
+pub mod inbound;
 pub mod mail;
 pub mod ops;
 pub mod store;

@@ -7,7 +7,7 @@ use std::io::Read as _;
 
 use super::CliError;
 use crate::config::Settings;
-use crate::mail::inbound::MAX_INBOUND_BYTES;
+use crate::inbound::MAX_INBOUND_BYTES;
 use crate::ops::OpsError;
 use crate::ops::inbound::{self, InboundSettings};
 

@@ -174,7 +174,7 @@ async fn article_form(
 /// work on up to 512 KiB).
 async fn render_off_thread(html: bool, body: String) -> Result<String, Error> {
     tokio::task::spawn_blocking(move || {
-        if html { crate::mail::html_to_html(&body) } else { crate::mail::markdown_to_html(&body) }
+        if html { crate::content::html_to_html(&body) } else { crate::content::markdown_to_html(&body) }
     })
     .await
     .map_err(|e| Error::Internal(e.into()))
@@ -243,7 +243,7 @@ async fn edit_article_form(
     // HTML is stored sanitised, so that rendering can use it as it is.
     let (body, format) = if html {
         let raw = parsed.body.clone();
-        let clean = tokio::task::spawn_blocking(move || crate::mail::sanitize_html(&raw))
+        let clean = tokio::task::spawn_blocking(move || crate::content::sanitize_html(&raw))
             .await
             .map_err(|e| Error::Internal(e.into()))?;
         (clean, BodyFormat::SanitisedHtml)

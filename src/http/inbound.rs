@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::auth::AdminAuth;
 use super::error::{AdminRefusals, Error, ErrorBody};
 use super::state::AppState;
-use crate::mail::inbound::MAX_INBOUND_BYTES;
+use crate::inbound::MAX_INBOUND_BYTES;
 use crate::ops::inbound::{self, InboundSettings, Processed};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::prepared::{self, DigestHeaders, NAME_MARK, PreparedDigest, PreparedRecipient, URL_MARK};
 use super::settings::MailSettings;
-use super::wire::Wire;
+use super::smtp::Wire;
 use super::{BounceAddress, DkimSigner};
 use super::{BuiltMessage, EmailTemplates, MessageParts, RenderedEmail, TemplateError, build_message, recipient};
 use crate::domain::{BaseUrl, DigestContent, SubscriberEmail, Token};
@@ -70,8 +70,8 @@ impl DigestView {
                     title => a.title,
                     url => a.url,
                     summary => a.summary,
-                    html => minijinja::Value::from_safe_string(super::article_html(a.body_format, &a.body)),
-                    text => super::article_text(a.body_format, &a.body),
+                    html => minijinja::Value::from_safe_string(crate::content::article_html(a.body_format, &a.body)),
+                    text => crate::content::article_text(a.body_format, &a.body),
                 }
             })
             .collect();
@@ -217,7 +217,7 @@ impl Composer {
                 return Ok(match &self.dkim {
                     // The signature covers the body as the recipient reads it: signed whole, then stuffed.
                     Some(signer) => BuiltMessage {
-                        bytes: Wire::whole(prepared::dot_stuff(&signer.sign(&message.bytes.to_vec()))),
+                        bytes: Wire::whole(super::smtp::dot_stuff(&signer.sign(&message.bytes.to_vec()))),
                         dot_stuffed: true,
                         ..message
                     },

@@ -38,7 +38,7 @@ pub struct MessageParts<'a> {
 pub struct BuiltMessage {
     pub envelope: Envelope,
     /// Whole, or (a prepared digest's) in pieces: see `wire`.
-    pub bytes: super::wire::Wire,
+    pub bytes: super::smtp::Wire,
     pub message_id: String,
     /// `bytes` are dot-stuffed for SMTP's DATA already (a prepared digest message): the
     /// transport writes them as they are instead of stuffing them itself.
@@ -83,7 +83,7 @@ pub fn build_message(parts: MessageParts<'_>) -> anyhow::Result<BuiltMessage> {
     };
     Ok(BuiltMessage {
         envelope: message.envelope().clone(),
-        bytes: super::wire::Wire::whole(bytes),
+        bytes: super::smtp::Wire::whole(bytes),
         message_id,
         dot_stuffed: false,
     })

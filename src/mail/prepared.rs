@@ -22,7 +22,7 @@ use lettre::message::header::{self, ContentTransferEncoding, HeaderName, HeaderV
 use lettre::message::{Body, Mailbox, Mailboxes, MultiPart, SinglePart};
 
 use super::RenderedEmail;
-use super::wire::Wire;
+use super::smtp::Wire;
 
 /// Stands for the recipient's name in the rendered templates: a private-use character, which
 /// neither HTML escaping nor any text we write contains.
@@ -382,47 +382,6 @@ impl PreparedDigest {
         out.extend(b"--\r\n");
         Ok(Some(PreparedMessage { envelope, bytes: out, message_id: r.message_id }))
     }
-}
-
-/// Dot-stuffs a whole message (RFC 5321 4.5.2): a dot before every line that starts with one.
-/// For messages signed per recipient, which cannot be stuffed ahead.
-pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + 64);
-    let mut line_start = 0;
-    for at in memchr_lines(message) {
-        if message.get(line_start) == Some(&b'.') {
-            out.push(b'.');
-        }
-        out.extend_from_slice(&message[line_start..at]);
-        line_start = at;
-    }
-    out
-}
-
-/// Ends of lines (the index after each `\n`, and the end of the message).
-fn memchr_lines(message: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    let mut from = 0;
-    std::iter::from_fn(move || {
-        if from >= message.len() {
-            return None;
-        }
-        let end = message[from..].iter().position(|&b| b == b'\n').map_or(message.len(), |i| from + i + 1);
-        from = end;
-        Some(end)
-    })
-}
-
-/// The inverse of [`dot_stuff`], for a stuffed message that must go by a path that stuffs
-/// itself (lettre's, over a STARTTLS connection) or none (a file).
-pub fn dot_unstuff(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len());
-    let mut line_start = 0;
-    for at in memchr_lines(message) {
-        let line = &message[line_start..at];
-        out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
-        line_start = at;
-    }
-    out
 }
 
 /// Whether two unstuffed messages read the same: the same headers (but `Date`, `Message-ID` and

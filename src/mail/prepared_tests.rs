@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::*;
 use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, SubscriberEmail, Token};
+use crate::mail::smtp::{dot_stuff, dot_unstuff};
 use crate::mail::{Composer, DigestView, MailSettings, Recipient};
 
 fn composer(extra: serde_json::Value) -> Composer {

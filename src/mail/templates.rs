@@ -167,15 +167,15 @@ mod tests {
                 title => "Rust 2027 <edition>",
                 url => "https://example.com/rust",
                 summary => (),
-                html => minijinja::Value::from_safe_string(crate::mail::markdown_to_html("The **new** edition.\n\n- one\n- two")),
-                text => crate::mail::markdown_to_text("The **new** edition.\n\n- one\n- two"),
+                html => minijinja::Value::from_safe_string(crate::content::markdown_to_html("The **new** edition.\n\n- one\n- two")),
+                text => crate::content::markdown_to_text("The **new** edition.\n\n- one\n- two"),
             },
             minijinja::context! {
                 title => "No link here",
                 url => (),
                 summary => (),
-                html => minijinja::Value::from_safe_string(crate::mail::markdown_to_html("Plain [link](https://example.com/x).")),
-                text => crate::mail::markdown_to_text("Plain [link](https://example.com/x)."),
+                html => minijinja::Value::from_safe_string(crate::content::markdown_to_html("Plain [link](https://example.com/x).")),
+                text => crate::content::markdown_to_text("Plain [link](https://example.com/x)."),
             },
         ]);
         let mail = templates()

@@ -7,9 +7,9 @@ use lettre::transport::smtp::extension::ClientId;
 use secrecy::ExposeSecret;
 
 use super::settings::MailSettings;
+use super::smtp::Wire;
 use super::smtp::{SmtpPool, SmtpSendError};
 use super::url::MailUrl;
-use super::wire::Wire;
 
 pub enum MailTransport {
     Smtp(SmtpPool),
@@ -54,7 +54,7 @@ impl MailTransport {
             Self::Smtp(pool) => pool.send(envelope, message, stuffed).await,
             Self::File(dir) => {
                 let message = message.contiguous();
-                let message = if stuffed { super::prepared::dot_unstuff(&message) } else { message.into_owned() };
+                let message = if stuffed { super::smtp::dot_unstuff(&message) } else { message.into_owned() };
                 // Written under a temporary name and renamed, so a reader never sees half a message.
                 let name = uuid::Uuid::new_v4();
                 let tmp = dir.join(format!(".{name}.tmp"));

@@ -17,8 +17,8 @@ use sqlx::PgPool;
 
 use super::OpsError;
 use crate::domain::TokenKeys;
+use crate::inbound::{self, Bounce, Inbound, InboundKind};
 use crate::mail::BounceAddress;
-use crate::mail::inbound::{self, Bounce, Inbound, InboundKind};
 use crate::store::bounces::{self, Target};
 use crate::store::subscribers::{self, Origin};
 use crate::telemetry::metrics::{self, METRICS};

@@ -80,7 +80,7 @@ async fn a_feed_of_deeply_nested_html_imports_in_moments_flattened() {
             .unwrap();
     assert_eq!(format, "sanitised-html", "stored sanitised, so rendering need not parse it again");
     assert!(body.contains("deep forty"), "the text stays");
-    assert!(body.matches("<div>").count() <= broadsheet::mail::MAX_NESTING, "nesting is flattened");
+    assert!(body.matches("<div>").count() <= broadsheet::content::MAX_NESTING, "nesting is flattened");
 }
 
 /// An article stored before import-time sanitising (format `html`) is sanitised at every render:

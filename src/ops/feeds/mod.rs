@@ -103,7 +103,7 @@ impl Article {
     fn from_entry(entry: &feed_rs::model::Entry) -> Option<Self> {
         let text_of = |t: &feed_rs::model::Text, max_bytes: usize| {
             let raw = cut(&t.content, max_bytes);
-            if is_html(&t.content_type) { crate::mail::html_to_text(raw) } else { raw.to_owned() }
+            if is_html(&t.content_type) { crate::content::html_to_text(raw) } else { raw.to_owned() }
         };
         let title = entry.title.as_ref().map(|t| text_of(t, MAX_TITLE_BYTES)).unwrap_or_default();
         let title: String = single_line(&title).split_whitespace().collect::<Vec<_>>().join(" ");
@@ -132,7 +132,7 @@ impl Article {
         if body_html.len() > MAX_BODY_BYTES {
             return None;
         }
-        let body = multi_line(&crate::mail::sanitize_html(&body_html));
+        let body = multi_line(&crate::content::sanitize_html(&body_html));
         if body.trim().is_empty() || body.len() > MAX_BODY_BYTES {
             return None;
         }

@@ -19,7 +19,7 @@ use lettre::transport::smtp::commands::{Mail, Rcpt};
 use lettre::transport::smtp::extension::MailParameter;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::smtp::{Failure, Refusal, Stage};
+use super::reply::{Failure, Refusal, Stage};
 use super::wire::Wire;
 
 /// Replies longer than this are not SMTP (a multi-line EHLO reply is a few hundred bytes).

@@ -14,10 +14,11 @@
 
 use std::time::Instant;
 
-use super::smtp::{Failure, MAX_IDLE, Session, SmtpPool, SmtpSendError, mail_options, verdict};
-use super::smtp_data::Commands;
+use super::data::Commands;
+use super::reply::{Failure, verdict};
 use super::wire::Wire;
-use super::{BuiltMessage, MailTransport, SendError};
+use super::{MAX_IDLE, Session, SmtpPool, SmtpSendError, mail_options};
+use crate::mail::{BuiltMessage, MailTransport, SendError};
 
 /// What became of the next message handed to [`Lane::send`].
 #[derive(Debug)]
@@ -125,7 +126,7 @@ impl SmtpPool {
         let stuffed = if current.dot_stuffed {
             &current.bytes
         } else {
-            stuffing = Wire::whole(super::prepared::dot_stuff(&current.bytes.contiguous()));
+            stuffing = Wire::whole(super::wire::dot_stuff(&current.bytes.contiguous()));
             &stuffing
         };
         let sent = match raw.finish(stuffed, then.as_ref()).await {

@@ -620,7 +620,7 @@ mod tests {
         for trick in tricks {
             let html = trick.repeat(n);
             let started = Instant::now();
-            let clean = crate::mail::html::sanitize(&html);
+            let clean = crate::content::html::sanitize(&html);
             let took = started.elapsed();
             assert!(took < Duration::from_secs(3), "{trick}: {took:?}");
             assert!(depth_of(&clean) <= 2 * MAX_NESTING, "{trick}: depth {}", depth_of(&clean));

@@ -13,6 +13,14 @@
 //! Concurrency is bounded by the worker's semaphore, not here: the pool only keeps idle
 //! connections for reuse, and drops those that sat idle long enough for a server to hang up.
 
+mod data;
+mod lane;
+mod reply;
+mod wire;
+
+pub use lane::{Lane, Next};
+pub use wire::{Wire, dot_stuff, dot_unstuff};
+
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -31,11 +39,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::TlsMode;
-use super::smtp_data::{RawSession, SharedStream};
-use super::wire::Wire;
+use data::{RawSession, SharedStream};
+use reply::{Failure, Refusal, Stage, describe, verdict};
 
 /// Servers commonly drop idle clients after 60 s or more; reuse only well inside that.
-pub(super) const MAX_IDLE: Duration = Duration::from_secs(30);
+const MAX_IDLE: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle connections kept beyond this are closed rather than pooled.
 const MAX_POOLED: usize = 256;
@@ -52,7 +60,7 @@ pub struct SmtpPool {
 
 /// A pooled connection: lettre's, and our own handle on its stream for messages that are
 /// dot-stuffed already (`None` once lettre's STARTTLS put its TLS layer between).
-pub(super) struct Session {
+pub struct Session {
     pub(super) smtp: AsyncSmtpConnection,
     pub(super) raw: Option<RawSession>,
 }
@@ -276,33 +284,6 @@ impl SmtpPool {
     }
 }
 
-/// Where in the transaction a reply came.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Stage {
-    Mail,
-    Rcpt,
-    Data,
-}
-
-/// A negative reply: its code, and how it reads in a delivery's error.
-#[derive(Debug)]
-pub(super) struct Refusal {
-    pub code: u16,
-    pub described: String,
-}
-
-pub(super) enum Failure {
-    /// A negative reply. `reusable`: the session was reset and can carry the next message.
-    Reply {
-        stage: Stage,
-        refusal: Refusal,
-        reusable: bool,
-    },
-    NeedsSevenBit,
-    /// No reply, or a garbled one: the connection is gone.
-    Broken(String),
-}
-
 /// One message: MAIL, RCPT, DATA and the content, keeping apart where a refusal came (a 5xx to
 /// RCPT or to the content is this recipient's hard bounce; a 5xx to MAIL is about us) and
 /// checking 8BITMIME before anything is sent. A message dot-stuffed already goes by our own data
@@ -316,19 +297,17 @@ async fn transact(session: &mut Session, envelope: &Envelope, message: &Wire, st
     match (&mut session.raw, stuffed) {
         (Some(raw), true) => raw.transact(envelope, options, message).await,
         (Some(raw), false) => {
-            let stuffed = Wire::whole(super::prepared::dot_stuff(&message.contiguous()));
+            let stuffed = Wire::whole(dot_stuff(&message.contiguous()));
             raw.transact(envelope, options, &stuffed).await
         }
-        (None, true) => {
-            lettre_transact(conn, envelope, options, &super::prepared::dot_unstuff(&message.contiguous())).await
-        }
+        (None, true) => lettre_transact(conn, envelope, options, &dot_unstuff(&message.contiguous())).await,
         (None, false) => lettre_transact(conn, envelope, options, &message.contiguous()).await,
     }
 }
 
 /// MAIL FROM's parameters for this message on this session: SMTPUTF8 for non-ASCII addresses
 /// where offered, 8BITMIME for non-ASCII content (which a server without it must not get).
-pub(super) fn mail_options(
+fn mail_options(
     conn: &AsyncSmtpConnection,
     envelope: &Envelope,
     message: &Wire,
@@ -388,33 +367,6 @@ async fn lettre_transact(
         }
     }
     sent
-}
-
-/// A negative reply, by where it came: 5xx to RCPT or to the content is the recipient's.
-pub(super) fn verdict(stage: Stage, refusal: &Refusal) -> SmtpSendError {
-    match stage {
-        Stage::Rcpt | Stage::Data if refusal.code >= 500 && refusal.code != 530 => {
-            SmtpSendError::Rejected(refusal.described.clone())
-        }
-        _ => classify(refusal),
-    }
-}
-
-/// A 5xx reply to the message's own transaction is final, except 530 ("authentication
-/// required": our settings, not the message); everything else (4xx) is worth retrying.
-fn classify(refusal: &Refusal) -> SmtpSendError {
-    match refusal.code {
-        530 => SmtpSendError::Unavailable(refusal.described.clone()),
-        500.. => SmtpSendError::Permanent(refusal.described.clone()),
-        _ => SmtpSendError::Transient(refusal.described.clone()),
-    }
-}
-
-fn describe(e: &SmtpError) -> String {
-    match e.status() {
-        Some(code) => format!("{code} {e}"),
-        None => e.to_string(),
-    }
 }
 
 /// `smtps://`: TLS from the first byte. lettre accepts any stream that implements its trait.
