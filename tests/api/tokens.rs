@@ -188,10 +188,13 @@ async fn links_mailed_before_signed_tokens_still_work_until_they_expire() {
     let id = id_of(&app, "legacy@example.com").await;
     // As the previous release minted them: 32 random bytes, base64url; only the SHA-256 stored.
     let old_token = || broadsheet::domain::Token::generate().unwrap().expose().to_owned();
-    let (confirm, unsubscribe, expired) = (old_token(), old_token(), old_token());
-    for (token, purpose, expires) in
-        [(&confirm, "confirm", "1 day"), (&unsubscribe, "unsubscribe", "1 day"), (&expired, "unsubscribe", "-1 second")]
-    {
+    let (confirm, unsubscribe, expired, expired_confirm) = (old_token(), old_token(), old_token(), old_token());
+    for (token, purpose, expires) in [
+        (&confirm, "confirm", "1 day"),
+        (&unsubscribe, "unsubscribe", "1 day"),
+        (&expired, "unsubscribe", "-1 second"),
+        (&expired_confirm, "confirm", "-1 second"),
+    ] {
         sqlx::query(
             "INSERT INTO subscription_tokens (hash, subscriber_id, purpose, expires_at)
              VALUES ($1, $2, $3::token_purpose, now() + $4::interval)",
@@ -206,6 +209,12 @@ async fn links_mailed_before_signed_tokens_still_work_until_they_expire() {
     }
     assert_eq!(app.post_form("/unsubscribe", &[("token", &expired)]).await.status(), 400);
     assert_eq!(app.get(&format!("/subscriptions/confirm?token={confirm}")).await.status(), 200);
+    assert_eq!(app.get(&format!("/subscriptions/confirm?token={expired_confirm}")).await.status(), 410);
+    assert_eq!(
+        app.get(&format!("/subscriptions/confirm?token={unsubscribe}")).await.status(),
+        400,
+        "not for confirming"
+    );
     assert_eq!(app.post_form("/subscriptions/confirm", &[("token", &confirm)]).await.status(), 200);
     assert_eq!(app.status_of("legacy@example.com").await.as_deref(), Some("confirmed"));
     let again = app.post_form("/subscriptions/confirm", &[("token", &confirm)]).await;
