@@ -62,7 +62,7 @@ pub async fn run_digest(db: &PgPool, settings: &Settings, command: DigestCommand
         }
         DigestCommand::Send { subject, articles, at, wait } => {
             let ids = articles.as_deref().map(parse_ids).transpose()?;
-            let send_at = at.as_deref().map(|raw| ops::parse_send_at("at", raw)).transpose()?;
+            let send_at = at.as_deref().map(|raw| ops::parse_send_at("at", raw, chrono::Utc::now())).transpose()?;
             let created =
                 ops::send(db, &settings.newsletter_name(), subject.as_deref(), ids.as_deref(), None, send_at).await?;
             match created.send_at {

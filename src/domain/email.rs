@@ -14,7 +14,11 @@ pub enum EmailError {
     Empty,
     #[error("That email address is too long.")]
     TooLong,
-    #[error("That doesn't look like an email address. Please check it, e.g. name@example.com.")]
+    /// Also for a domain that is an IP address (`x@[10.0.0.5]`, `x@10.0.0.5`): valid by RFC 5321,
+    /// but no mail relay takes it (the send fails with "invalid envelope"), so it is refused here.
+    #[error(
+        "That doesn't look like an email address we can send to. Please check it: name@example.com, with a domain name (not an IP address) after the @."
+    )]
     Invalid,
 }
 
@@ -36,6 +40,9 @@ impl SubscriberEmail {
             return Err(EmailError::Invalid);
         }
         let (local, domain) = trimmed.rsplit_once('@').ok_or(EmailError::Invalid)?;
+        if is_ip_address(domain) {
+            return Err(EmailError::Invalid);
+        }
         let normalised = format!("{local}@{}", domain.to_lowercase());
         if !normalised.validate_email() || !domain.contains('.') {
             return Err(EmailError::Invalid);
@@ -54,6 +61,13 @@ impl SubscriberEmail {
     pub fn into_inner(self) -> String {
         self.0
     }
+}
+
+/// An address literal (`[10.0.0.5]`, `[IPv6:…]`) or a dotted number: no top-level domain is
+/// all digits, so `10.0.0.5` can only be an IP address.
+fn is_ip_address(domain: &str) -> bool {
+    domain.starts_with('[')
+        || domain.rsplit('.').next().is_some_and(|tld| !tld.is_empty() && tld.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl AsRef<str> for SubscriberEmail {
@@ -113,6 +127,9 @@ mod tests {
             "ada@example.com\r\nBcc: victim@example.com",
             "<ada@example.com>",
             "ada@example.com, bob@example.com",
+            "x@[10.0.0.5]",
+            "x@[IPv6:2001:db8::1]",
+            "x@10.0.0.5",
         ] {
             assert!(SubscriberEmail::parse(bad).is_err(), "accepted {bad:?}");
         }

@@ -3,18 +3,26 @@
 //! A link token is base64url (no padding) of
 //!
 //! ```text
-//! format (1) = 1 | key id (1) | purpose (1) | subscriber id (16) | expires, Unix seconds (u32 BE)
+//! format (1) = 2 | key id (1) | purpose (1) | hidden subscriber id (16) | expires, Unix seconds (u32 BE)
 //!   | confirm version (u32 BE, confirm tokens only) | HMAC-SHA256 tag (32) over everything before it
 //! ```
 //!
-//! 59 bytes (79 characters) for an unsubscribe token, 63 (84) for a confirmation. The MAC key is
+//! 55 bytes (74 characters) for an unsubscribe token, 59 (79) for a confirmation. The MAC key is
 //! the operator's secret (`tokens.keys`), never in the database: a dump of the database holds no
 //! usable link, and no one can make one without the key (a forgery has to guess 256 bits).
 //! Whether a confirmation token is still good (subscriber pending, version current) is the
 //! database's to say; see `store::tokens`.
 //!
-//! Tokens mailed by earlier releases are 43 characters of random base64url whose SHA-256 is in
-//! `subscription_tokens`; [`TokenKeys::check`] tells the two apart by length.
+//! Subscriber ids are UUIDv7: their first 48 bits are the signup time to the millisecond, and
+//! the rest holds a counter that orders ids made in the same millisecond. So that a link tells
+//! nothing but its expiry, the id is hidden by a keyed permutation of all 16 bytes (four Feistel
+//! rounds with HMAC-SHA256 as the round function, under a key derived from the same secret with
+//! its own label): without the key it looks random and unordered, with it it comes back exactly.
+//! Format 1, from the release before, carried the id in clear; its links are still honoured
+//! until they expire (a year at most), and nothing makes them any more.
+//!
+//! Tokens mailed by earlier releases still are 43 characters of random base64url whose SHA-256
+//! is in `subscription_tokens`; [`TokenKeys::check`] tells them apart by length.
 
 use std::fmt;
 
@@ -30,14 +38,20 @@ use super::{Token, TokenHash};
 
 type HmacSha256 = Hmac<Sha256>;
 
-const FORMAT: u8 = 1;
+/// Subscriber id hidden; what [`TokenKeys::sign`] makes.
+const FORMAT: u8 = 2;
+/// Subscriber id in clear: only verified, until the last of these links expires.
+const FORMAT_CLEAR_ID: u8 = 1;
 const TAG_BYTES: usize = 32;
 /// format, key id, purpose, subscriber, expiry.
 const HEAD_BYTES: usize = 1 + 1 + 1 + 16 + 4;
 const UNSUBSCRIBE_BYTES: usize = HEAD_BYTES + TAG_BYTES;
 const CONFIRM_BYTES: usize = HEAD_BYTES + 4 + TAG_BYTES;
-/// The longest token we could have made, in characters; anything longer is refused unread.
-const MAX_CHARS: usize = 86;
+/// The longest token we make (a confirmation's), in characters; anything longer is refused unread.
+const MAX_CHARS: usize = 79;
+/// Rounds of the Feistel network hiding the subscriber id: four make a strong pseudo-random
+/// permutation (Luby–Rackoff).
+const HIDING_ROUNDS: u8 = 4;
 /// A key must decode to at least this many bytes.
 pub const MIN_KEY_BYTES: usize = 32;
 
@@ -105,6 +119,8 @@ pub enum KeyError {
 struct SigningKey {
     id: u8,
     mac: HmacSha256,
+    /// The round function's key for hiding subscriber ids.
+    hiding: HmacSha256,
 }
 
 /// The keys links are signed with (`tokens.keys`): the first signs, every one verifies, so a key
@@ -161,7 +177,7 @@ impl TokenKeys {
         bytes.push(FORMAT);
         bytes.push(key.id);
         bytes.push(claims.purpose.byte());
-        bytes.extend_from_slice(claims.subscriber.as_bytes());
+        bytes.extend_from_slice(&key.hide(claims.subscriber));
         // Past 2106 (or before 1970) the expiry saturates; a link cannot outlive the format.
         let expires = u32::try_from(claims.expires_at.timestamp().max(0)).unwrap_or(u32::MAX);
         bytes.extend_from_slice(&expires.to_be_bytes());
@@ -187,23 +203,24 @@ impl TokenKeys {
             return Some(LinkToken::Stored(stored.hash()));
         }
         let bytes = URL_SAFE_NO_PAD.decode(input).ok()?;
-        let purpose = match (bytes.first(), bytes.get(2), bytes.len()) {
-            (Some(&FORMAT), Some(1), CONFIRM_BYTES) => TokenPurpose::Confirm,
-            (Some(&FORMAT), Some(2), UNSUBSCRIBE_BYTES) => TokenPurpose::Unsubscribe,
+        let (format, purpose) = match (bytes.first(), bytes.get(2), bytes.len()) {
+            (Some(&f @ (FORMAT | FORMAT_CLEAR_ID)), Some(1), CONFIRM_BYTES) => (f, TokenPurpose::Confirm),
+            (Some(&f @ (FORMAT | FORMAT_CLEAR_ID)), Some(2), UNSUBSCRIBE_BYTES) => (f, TokenPurpose::Unsubscribe),
             _ => return None,
         };
         let (signed, tag) = bytes.split_at(bytes.len() - TAG_BYTES);
         let id = signed[1];
         // Ids are one byte, derived from the key: two keys may share one, so try each that has it.
-        let verified = self.keys.iter().filter(|k| k.id == id).any(|k| {
+        let key = self.keys.iter().filter(|k| k.id == id).find(|k| {
             let mut mac = k.mac.clone();
             mac.update(signed);
             mac.verify_slice(tag).is_ok()
-        });
-        if !verified {
-            return None;
-        }
-        let subscriber = Uuid::from_slice(&signed[3..19]).ok()?;
+        })?;
+        let subscriber: [u8; 16] = signed[3..19].try_into().ok()?;
+        let subscriber = match format {
+            FORMAT => key.reveal(subscriber),
+            _ => Uuid::from_bytes(subscriber),
+        };
         let expires = u32::from_be_bytes(signed[19..23].try_into().ok()?);
         let expires_at = DateTime::from_timestamp(i64::from(expires), 0)?;
         let version = match purpose {
@@ -215,21 +232,75 @@ impl TokenKeys {
 }
 
 impl SigningKey {
-    /// The MAC key and the id both come from the secret through SHA-256 with their own labels,
-    /// so the id (which every token shows) says nothing about the MAC key.
+    /// The MAC key, the hiding key and the id all come from the secret through SHA-256 with their
+    /// own labels, so the id (which every token shows) says nothing about the keys, nor one key
+    /// about the other.
     fn derive(raw: &[u8]) -> Self {
-        let mut hasher = Sha256::new();
-        hasher.update(b"broadsheet link token mac v1\0");
-        hasher.update(raw);
-        let key: [u8; 32] = hasher.finalize().into();
-        let mut hasher = Sha256::new();
-        hasher.update(b"broadsheet link token key id v1\0");
-        hasher.update(raw);
-        let id = hasher.finalize()[0];
+        let derived = |label: &[u8]| -> [u8; 32] {
+            let mut hasher = Sha256::new();
+            hasher.update(label);
+            hasher.update(raw);
+            hasher.finalize().into()
+        };
+        let id = derived(b"broadsheet link token key id v1\0")[0];
         // HMAC takes a key of any length.
-        let mac = HmacSha256::new_from_slice(&key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        Self { id, mac }
+        let hmac = |key: [u8; 32]| {
+            HmacSha256::new_from_slice(&key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+        };
+        Self {
+            id,
+            mac: hmac(derived(b"broadsheet link token mac v1\0")),
+            hiding: hmac(derived(b"broadsheet link token subscriber hiding v2\0")),
+        }
     }
+
+    /// The subscriber id through a keyed permutation: a Feistel network over its two halves.
+    fn hide(&self, subscriber: Uuid) -> [u8; 16] {
+        let (mut left, mut right) = halves(*subscriber.as_bytes());
+        for round in 0..HIDING_ROUNDS {
+            let mixed = xor(left, self.round(round, &right));
+            (left, right) = (right, mixed);
+        }
+        joined(left, right)
+    }
+
+    /// [`SigningKey::hide`] undone: the rounds backwards.
+    fn reveal(&self, hidden: [u8; 16]) -> Uuid {
+        let (mut left, mut right) = halves(hidden);
+        for round in (0..HIDING_ROUNDS).rev() {
+            let unmixed = xor(right, self.round(round, &left));
+            (left, right) = (unmixed, left);
+        }
+        Uuid::from_bytes(joined(left, right))
+    }
+
+    fn round(&self, round: u8, half: &[u8; 8]) -> [u8; 8] {
+        let mut mac = self.hiding.clone();
+        mac.update(&[round]);
+        mac.update(half);
+        let out = mac.finalize().into_bytes();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&out[..8]);
+        first
+    }
+}
+
+fn halves(bytes: [u8; 16]) -> ([u8; 8], [u8; 8]) {
+    let (mut left, mut right) = ([0u8; 8], [0u8; 8]);
+    left.copy_from_slice(&bytes[..8]);
+    right.copy_from_slice(&bytes[8..]);
+    (left, right)
+}
+
+fn joined(left: [u8; 8], right: [u8; 8]) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&left);
+    bytes[8..].copy_from_slice(&right);
+    bytes
+}
+
+fn xor(a: [u8; 8], b: [u8; 8]) -> [u8; 8] {
+    std::array::from_fn(|i| a[i] ^ b[i])
 }
 
 /// Hex first (a hex string is also valid base64, and would decode to different bytes), then
@@ -296,6 +367,87 @@ mod tests {
         let after = rotated.sign(&Claims::unsubscribe(Uuid::new_v4(), later()));
         assert!(keys(&[&new]).check(after.expose()).is_some(), "the first key signs");
         assert_eq!(keys(&[&new]).check(before.expose()), None, "a retired key's tokens are refused");
+    }
+
+    /// A UUIDv7 made at `millis` after the epoch, as a signup at that moment makes it.
+    fn v7_at(millis: u64) -> Uuid {
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, millis / 1000, (millis % 1000) as u32 * 1_000_000);
+        Uuid::new_v7(ts)
+    }
+
+    #[test]
+    fn a_token_tells_nothing_of_when_its_subscriber_signed_up() {
+        let k = keys(&[&random()]);
+        let (earlier, later_id) = (v7_at(1_765_000_000_000), v7_at(1_765_000_000_001));
+        let mut hidden = Vec::new();
+        for id in [earlier, later_id] {
+            for claims in [Claims::confirm(id, 3, later()), Claims::unsubscribe(id, later())] {
+                let token = k.sign(&claims);
+                let bytes = URL_SAFE_NO_PAD.decode(token.expose()).unwrap();
+                let time = &id.as_bytes()[..6];
+                assert!(!bytes.windows(6).any(|w| w == time), "the signup time shows in {bytes:?}");
+                assert!(!bytes.windows(16).any(|w| w == id.as_bytes()), "the id shows");
+                assert_eq!(k.check(token.expose()), Some(LinkToken::Signed(claims)), "and comes back");
+                hidden.push(bytes[3..19].to_vec());
+            }
+        }
+        // One subscriber's links share the hidden id; a millisecond later looks nothing alike.
+        assert_eq!(hidden[0], hidden[1]);
+        let shared = hidden[0].iter().zip(&hidden[2]).take_while(|(a, b)| a == b).count();
+        assert!(shared < 3, "ids a millisecond apart share a {shared}-byte prefix: {hidden:?}");
+    }
+
+    #[test]
+    fn tokens_mailed_with_the_id_in_clear_still_verify_until_they_expire() {
+        let (old, new) = (random(), random());
+        let signer = keys(&[&old]);
+        let id = v7_at(1_765_000_000_000);
+        // As the release before made them: format 1, the subscriber id in clear.
+        let clear = |claims: &Claims| {
+            let key = &signer.keys[0];
+            let mut bytes = vec![FORMAT_CLEAR_ID, key.id, claims.purpose.byte()];
+            bytes.extend_from_slice(claims.subscriber.as_bytes());
+            bytes.extend_from_slice(&u32::try_from(claims.expires_at.timestamp()).unwrap().to_be_bytes());
+            if let Some(version) = claims.version {
+                bytes.extend_from_slice(&version.to_be_bytes());
+            }
+            let mut mac = key.mac.clone();
+            mac.update(&bytes);
+            bytes.extend_from_slice(&mac.finalize().into_bytes());
+            URL_SAFE_NO_PAD.encode(bytes)
+        };
+        for claims in [Claims::confirm(id, 2, later()), Claims::unsubscribe(id, later())] {
+            let token = clear(&claims);
+            assert_eq!(signer.check(&token), Some(LinkToken::Signed(claims)));
+            assert_eq!(keys(&[&new, &old]).check(&token), Some(LinkToken::Signed(claims)), "after a rotation");
+            assert_eq!(keys(&[&new]).check(&token), None, "its key retired");
+            // Read as the new format its id would come out scrambled: the tag covers the format.
+            let mut relabelled = URL_SAFE_NO_PAD.decode(&token).unwrap();
+            relabelled[0] = FORMAT;
+            assert_eq!(signer.check(&URL_SAFE_NO_PAD.encode(relabelled)), None);
+        }
+    }
+
+    #[test]
+    fn tokens_are_as_long_as_the_readme_says() {
+        let k = keys(&[&random()]);
+        let id = Uuid::now_v7();
+        let far = DateTime::from_timestamp(i64::from(u32::MAX), 0).unwrap();
+        let confirm = k.sign(&Claims::confirm(id, i32::MAX, far));
+        let unsubscribe = k.sign(&Claims::unsubscribe(id, far));
+        assert_eq!((confirm.expose().len(), URL_SAFE_NO_PAD.decode(confirm.expose()).unwrap().len()), (79, 59));
+        assert_eq!((unsubscribe.expose().len(), URL_SAFE_NO_PAD.decode(unsubscribe.expose()).unwrap().len()), (74, 55));
+        assert_eq!(confirm.expose().len(), MAX_CHARS);
+    }
+
+    proptest! {
+        #[test]
+        fn hiding_is_undone_exactly(id in any::<u128>()) {
+            let k = keys(&[&URL_SAFE_NO_PAD.encode((0u8..32).collect::<Vec<u8>>())]);
+            let key = &k.keys[0];
+            let id = Uuid::from_u128(id);
+            prop_assert_eq!(key.reveal(key.hide(id)), id);
+        }
     }
 
     #[test]

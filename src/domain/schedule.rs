@@ -5,6 +5,10 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 
+/// A schedule with no tick this many days ahead never fires (the longest real gap, a 29
+/// February across a skipped leap year, is 8 years).
+const NEVER_DAYS: i64 = 9 * 366;
+
 /// A cron schedule read in an IANA time zone.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -21,7 +25,18 @@ impl Schedule {
             .with_seconds_optional()
             .parse()
             .map_err(|e| format!("{expression:?} is not a cron schedule (e.g. \"0 9 * * MON\"): {e}"))?;
-        Ok(Self { cron, zone })
+        let schedule = Self { cron, zone };
+        // A valid expression may name a day that never comes (`0 0 30 2 *`, 30 February): it would
+        // be accepted and then silently send nothing, ever. The rarest real schedule, 29
+        // February, fires within 8 years (2096 to 2104 skips one); croner itself would search on
+        // to the year 5000.
+        let now = Utc::now();
+        if schedule.next(now).is_none_or(|next| next - now > Duration::days(NEVER_DAYS)) {
+            return Err(format!(
+                "{expression:?} never fires: no date matches it (is the day of the month past the end of the month?)"
+            ));
+        }
+        Ok(schedule)
     }
 
     pub fn zone(&self) -> Tz {
@@ -101,5 +116,16 @@ mod tests {
     fn bad_schedules_and_zones_are_named() {
         assert!(Schedule::parse("every monday", "UTC").is_err());
         assert!(Schedule::parse("0 9 * * MON", "Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn a_schedule_that_never_fires_is_refused_and_a_rare_one_is_not() {
+        for never in ["0 0 30 2 *", "0 0 31 4 *", "0 0 31 2,4,6,9,11 *"] {
+            let refused = Schedule::parse(never, "UTC").map(|_| ()).unwrap_err();
+            assert!(refused.contains("never fires"), "{never}: {refused}");
+        }
+        for rare in ["0 0 29 2 *", "0 0 31 * *", "0 0 30 2 MON"] {
+            assert!(Schedule::parse(rare, "Europe/Berlin").is_ok(), "{rare}");
+        }
     }
 }

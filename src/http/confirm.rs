@@ -20,7 +20,7 @@ use super::error::{Error, PageError};
 use super::input::{self, BodyKind, FromFields};
 use super::pages;
 use crate::store::subscribers::{self, ConsentAction};
-use crate::store::tokens::{self, ConfirmToken};
+use crate::store::tokens::{self, ConfirmLink, ConfirmToken};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(confirm_page, confirm)).layer(super::no_store())
@@ -56,19 +56,33 @@ fn invalid() -> Response {
     pages::page(StatusCode::BAD_REQUEST, "confirm_invalid.html", context! {})
 }
 
+fn expired() -> Response {
+    pages::page(StatusCode::GONE, "confirm_invalid.html", context! { expired => true })
+}
+
 /// The page the mail links to: shows a button and changes nothing (link scanners open links).
+/// It shows the button only for a link that could confirm: signed by us for confirming and
+/// unexpired (or a stored link of an earlier release, looked up but not used); any other gets,
+/// at once, the page saying the link does not work and offering a new one.
 #[utoipa::path(get, path = "/subscriptions/confirm", tag = "subscriptions",
     params(TokenQuery),
     responses(
         (status = 200, description = "A page with a confirm button", content_type = "text/html", body = String),
-        (status = 400, description = "Missing or malformed token: a page offering a new link", content_type = "text/html", body = String),
+        (status = 400, description = "Missing, malformed, forged or not a confirmation token: a page offering a new link", content_type = "text/html", body = String),
+        (status = 410, description = "The link has expired: a page offering a new link", content_type = "text/html", body = String),
+        (status = 503, description = "The database is unreachable", content_type = "text/html", body = String),
     ))]
-async fn confirm_page(State(state): State<AppState>, query: Result<Query<TokenQuery>, QueryRejection>) -> Response {
-    // Only the signature is checked here (no database): a forged link gets no button.
-    match TokenQuery::token(query).filter(|t| state.token_keys.check(t).is_some()) {
-        Some(token) => pages::page(StatusCode::OK, "confirm.html", context! { token => token.trim() }),
-        None => invalid(),
-    }
+async fn confirm_page(
+    State(state): State<AppState>,
+    query: Result<Query<TokenQuery>, QueryRejection>,
+) -> Result<Response, PageError> {
+    let Some(raw) = TokenQuery::token(query) else { return Ok(invalid()) };
+    let Some(token) = state.token_keys.check(&raw) else { return Ok(invalid()) };
+    Ok(match tokens::confirm_link(&state.db, &token, chrono::Utc::now()).await? {
+        ConfirmLink::Good => pages::page(StatusCode::OK, "confirm.html", context! { token => raw.trim() }),
+        ConfirmLink::Expired => expired(),
+        ConfirmLink::Invalid => invalid(),
+    })
 }
 
 /// Confirms the subscription. Harmless to repeat.

@@ -46,7 +46,8 @@ pub struct DigestRequest {
     /// Default: every article not yet in a digest.
     pub article_ids: Option<Vec<Uuid>>,
     /// When to start it (RFC 3339, e.g. `2026-12-07T09:00:00+01:00`): until then it is
-    /// `scheduled`, and it goes to those confirmed when it starts. Default: now.
+    /// `scheduled`, and it goes to those confirmed when it starts. From the year 2000 (a past
+    /// time starts at once) to 5 years ahead. Default: now.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub send_at: Option<chrono::DateTime<chrono::Utc>>,
     /// From the `Idempotency-Key` header (documented as a parameter).
@@ -65,7 +66,7 @@ impl FromJsonObject for DigestRequest {
         };
         let send_at = match optional_text(map, "send_at")? {
             None => None,
-            Some(raw) => Some(crate::ops::digests::parse_send_at("send_at", &raw)?),
+            Some(raw) => Some(crate::ops::digests::parse_send_at("send_at", &raw, chrono::Utc::now())?),
         };
         Ok(Self { subject: optional_text(map, "subject")?, article_ids: article_ids(map)?, send_at, idempotency_key })
     }

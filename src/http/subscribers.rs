@@ -49,6 +49,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(pages::export_download))
         .routes(routes!(pages::person_page))
         .routes(routes!(pages::erase_page, pages::erase_form))
+        // Every answer here may name a person (a list, their data, an import's report, even a
+        // 404 for their address): no cache, shared or private, may keep it.
+        .layer(super::no_store())
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -64,11 +64,29 @@ pub async fn send(
     Ok(digests::create(db, &subject, &ids, idempotency_key, send_at).await?)
 }
 
-/// Parses an RFC 3339 time (`2026-12-07T09:00:00+01:00`), as `send_at` and `--at` take it.
-pub fn parse_send_at(field: &'static str, raw: &str) -> Result<DateTime<Utc>, OpsError> {
-    DateTime::parse_from_rfc3339(raw.trim()).map(|t| t.with_timezone(&Utc)).map_err(|_| {
+/// How far ahead a digest may be scheduled. Further is a typo (a year 20266), not a plan, and a
+/// time past 9999 could not even be written back in RFC 3339.
+pub const MAX_SEND_AHEAD_YEARS: i64 = 5;
+
+/// Parses an RFC 3339 time (`2026-12-07T09:00:00+01:00`), as `send_at` and `--at` take it: from
+/// the year 2000 (a time in the past starts at once) to [`MAX_SEND_AHEAD_YEARS`] from `now`.
+pub fn parse_send_at(field: &'static str, raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, OpsError> {
+    let at = DateTime::parse_from_rfc3339(raw.trim()).map(|t| t.with_timezone(&Utc)).map_err(|_| {
         OpsError::invalid(field, format!("{field} must be a time in RFC 3339 form, such as 2026-12-07T09:00:00+01:00."))
-    })
+    })?;
+    // 2000-01-01T00:00:00Z: before that is no date anyone means.
+    const EARLIEST: i64 = 946_684_800;
+    let latest = now + chrono::Duration::days(366 * MAX_SEND_AHEAD_YEARS);
+    if at.timestamp() < EARLIEST || at > latest {
+        return Err(OpsError::invalid(
+            field,
+            format!(
+                "{field} must lie between the year 2000 and {MAX_SEND_AHEAD_YEARS} years from now (before {}).",
+                latest.format("%Y-%m-%d")
+            ),
+        ));
+    }
+    Ok(at)
 }
 
 /// Cancels a scheduled digest; its articles go back to the next digest.

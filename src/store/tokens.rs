@@ -85,6 +85,39 @@ pub async fn confirm(conn: &mut PgConnection, token: &LinkToken, now: DateTime<U
     })
 }
 
+/// What the confirm page (a GET, which changes nothing: link scanners open links) may say about
+/// a token before anyone presses its button.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConfirmLink {
+    /// A confirmation link, unexpired: show the button. Whether it is spent, or its subscriber
+    /// already confirmed, is the POST's to say ("already confirmed" is harmless).
+    Good,
+    /// A confirmation link past its lifetime.
+    Expired,
+    /// Not a confirmation link of ours.
+    Invalid,
+}
+
+/// Reads, never writes: a signed token's purpose and expiry, or a stored token's row.
+pub async fn confirm_link(db: &PgPool, token: &LinkToken, now: DateTime<Utc>) -> sqlx::Result<ConfirmLink> {
+    let expired = match token {
+        LinkToken::Signed(claims) if claims.purpose == TokenPurpose::Confirm => Some(claims.expired(now)),
+        LinkToken::Signed(_) => None,
+        LinkToken::Stored(hash) => sqlx::query_scalar!(
+            r#"SELECT expires_at <= $2 AS "expired!" FROM subscription_tokens WHERE hash = $1 AND purpose = 'confirm'"#,
+            &hash.0[..],
+            now,
+        )
+        .fetch_optional(db)
+        .await?,
+    };
+    Ok(match expired {
+        Some(false) => ConfirmLink::Good,
+        Some(true) => ConfirmLink::Expired,
+        None => ConfirmLink::Invalid,
+    })
+}
+
 /// Marks a stored token used in the same statement that checks it.
 async fn use_stored_confirm_token(conn: &mut PgConnection, hash: &TokenHash) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar!(

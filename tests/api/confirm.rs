@@ -108,3 +108,41 @@ async fn pages_that_carry_a_token_are_never_cached_nor_leak_it_as_a_referrer() {
         assert_eq!(response.headers()["referrer-policy"], "no-referrer", "{what}");
     }
 }
+
+/// The page a link opens checks the token before showing a button (reading only: link scanners
+/// open links): a random string, a token of another purpose or one forged gets "this link doesn't
+/// work" (400), an expired one "this link has expired" (410), each with a form for a new link.
+#[tokio::test]
+async fn the_confirm_page_shows_its_button_only_for_a_token_that_verifies() {
+    use broadsheet::domain::Claims;
+    let app = TestApp::spawn().await;
+    let (link, _) = app.confirmation_link_for("checked@example.com", "").await;
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM subscribers").fetch_one(&app.db).await.unwrap();
+    let keys = app.token_keys();
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let past = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let other_key =
+        broadsheet::domain::TokenKeys::new(&[secrecy::SecretString::from(crate::support::random_token_key())])
+            .unwrap()
+            .sign(&Claims::confirm(id, 0, later));
+    let cases = [
+        ("random, of the old tokens' shape", "A".repeat(43), 400),
+        ("random", "not-a-token-at-all".to_owned(), 400),
+        ("an unsubscribe token", keys.sign(&Claims::unsubscribe(id, later)).expose().to_owned(), 400),
+        ("signed by another key", other_key.expose().to_owned(), 400),
+        ("expired", keys.sign(&Claims::confirm(id, 0, past)).expose().to_owned(), 410),
+    ];
+    for (what, token, status) in cases {
+        let response = app.get(&format!("/subscriptions/confirm?token={token}")).await;
+        assert_eq!(response.status(), status, "{what}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{what}");
+        let html = response.text().await.unwrap();
+        assert!(!html.contains(r#"action="/subscriptions/confirm""#), "{what}: no confirm button: {html}");
+        assert!(html.contains(r#"action="/subscriptions""#), "{what}: offers a new link");
+        assert_eq!(html.contains("This link has expired"), status == 410, "{what}: says why: {html}");
+    }
+    let page = app.get(&link).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains(r#"action="/subscriptions/confirm""#));
+    assert_eq!(app.status_of("checked@example.com").await.as_deref(), Some("pending"), "a GET changes nothing");
+}

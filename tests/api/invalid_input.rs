@@ -193,3 +193,36 @@ async fn a_name_carrying_a_domain_is_refused_on_the_form_with_a_message_naming_t
     let subscribers: i64 = sqlx::query_scalar("SELECT count(*) FROM subscribers").fetch_one(&app.db).await.unwrap();
     assert_eq!(subscribers, 2);
 }
+
+/// An IP address for a domain is a valid address by RFC 5321, but no relay delivers to it: it
+/// would fail at every send with "invalid envelope". Refused wherever an address comes in.
+#[tokio::test]
+async fn an_address_at_an_ip_address_is_refused_at_signup_by_the_admin_api_and_in_an_import() {
+    let app = TestApp::spawn().await;
+    for address in ["x@[10.0.0.5]", "x@10.0.0.5", "x@[IPv6:2001:db8::1]"] {
+        let response = app.post_json("/subscriptions", &json!({ "email": address })).await;
+        assert_eq!(response.status(), 422, "{address}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["field"], "email", "{address}");
+        assert!(body["error"].as_str().unwrap().contains("not an IP address"), "{address}: {body}");
+
+        let form = app.post_form("/subscriptions", &[("email", address)]).await;
+        assert_eq!(form.status(), 422, "{address}");
+        assert!(form.text().await.unwrap().contains("not an IP address"), "{address}");
+
+        let added = app.admin_post("/admin/subscribers").json(&json!({ "email": address })).send().await.unwrap();
+        assert_eq!(added.status(), 422, "{address}");
+        assert_eq!(added.json::<Value>().await.unwrap()["field"], "email", "{address}");
+    }
+    let list = "email\nx@[10.0.0.5]\nok@example.com\n";
+    let response =
+        app.admin_post("/admin/subscribers/import").header("content-type", "text/csv").body(list).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["imported"], 1, "{report}");
+    assert_eq!(report["invalid"][0]["line"], 2, "{report}");
+    assert!(report["invalid"][0]["error"].as_str().unwrap().contains("not a valid email address"), "{report}");
+    let subscribers: Vec<String> =
+        sqlx::query_scalar("SELECT email FROM subscribers").fetch_all(&app.db).await.unwrap();
+    assert_eq!(subscribers, ["ok@example.com"]);
+}

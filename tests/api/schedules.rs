@@ -241,3 +241,57 @@ async fn the_schedule_sends_waiting_articles_once_per_tick_across_workers_and_no
     stop.cancel();
     let _ = worker.await;
 }
+
+/// A schedule naming a day that never comes (30 February) is refused at start, naming the setting
+/// and why, rather than accepted and then never sending anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_that_never_fires_is_refused_at_start() {
+    let app = TestApp::spawn_with(Options { with_worker: false, ..Default::default() }).await;
+    let out = tokio::task::block_in_place(|| {
+        app.cli_with(&["migrate"], None, &[("BROADSHEET__DIGESTS__SCHEDULE", "0 0 30 2 *")])
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("digests.schedule") && stderr.contains("never fires"), "{stderr}");
+    // The same settings with a schedule that fires, if rarely, are fine.
+    let vars = [
+        ("DATABASE_URL".to_owned(), app.database_url()),
+        ("BROADSHEET__MAIL__FROM".to_owned(), "Broadsheet <news@example.test>".to_owned()),
+        ("BROADSHEET__TOKENS__KEYS".to_owned(), app.token_keys_env()),
+    ];
+    let with = |schedule: &str| {
+        let mut vars = vars.to_vec();
+        vars.push(("BROADSHEET__DIGESTS__SCHEDULE".to_owned(), schedule.to_owned()));
+        broadsheet::config::Settings::load_from(None, &vars).map(|_| ()).map_err(|e| e.to_string())
+    };
+    assert!(with("0 9 29 2 *").is_ok(), "29 February comes every four years");
+    let refused = with("0 9 30 2 *").unwrap_err();
+    assert!(refused.contains("never fires"), "{refused}");
+}
+
+/// `send_at` must be a time someone means: from the year 2000 to five years ahead. A time past
+/// the year 9999 (9999-12-31T23:00:00-14:00 is 10000 in UTC) could not even be shown again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_at_out_of_range_is_refused_naming_send_at() {
+    let app = TestApp::spawn_with(Options { with_worker: false, ..Default::default() }).await;
+    app.add_article("Someday", "Body.", None).await;
+    let far = (Utc::now() + chrono::Duration::days(6 * 366)).to_rfc3339();
+    for send_at in ["9999-12-31T23:00:00-14:00", "9999-01-01T00:00:00Z", far.as_str(), "1999-12-31T23:59:59Z"] {
+        let response = app.admin_post("/admin/digests").json(&json!({ "send_at": send_at })).send().await.unwrap();
+        assert_eq!(response.status(), 422, "{send_at}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["field"], "send_at", "{send_at}");
+        assert!(body["error"].as_str().unwrap().contains("5 years from now"), "{send_at}: {body}");
+    }
+    let out = tokio::task::block_in_place(|| app.cli(&["digest", "send", "--at", "9999-12-31T23:00:00-14:00"], None));
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("5 years from now"));
+    let digests: i64 = sqlx::query_scalar("SELECT count(*) FROM digests").fetch_one(&app.db).await.unwrap();
+    assert_eq!(digests, 0);
+
+    // Four years ahead is a plan: scheduled.
+    let soon = (Utc::now() + chrono::Duration::days(4 * 365)).to_rfc3339();
+    let response = app.admin_post("/admin/digests").json(&json!({ "send_at": soon })).send().await.unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.json::<Value>().await.unwrap()["status"], "scheduled");
+}

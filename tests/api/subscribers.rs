@@ -519,3 +519,36 @@ async fn the_console_adds_imports_exports_shows_and_erases() {
     assert!(after.contains("Erased"));
     assert_eq!(get("/admin/ui/subscribers/bea%40example.com".into()).await.unwrap().status(), 404);
 }
+
+/// Whatever names a person (their data, the list, an add or an import's answer, the export, the
+/// console's pages, a 404 for an address) is never kept by a cache, shared or private.
+#[tokio::test]
+async fn answers_that_name_a_person_are_never_cached() {
+    let app = TestApp::spawn().await;
+    let added =
+        app.admin_post("/admin/subscribers").json(&serde_json::json!({"email": "ann@example.com"})).send().await;
+    let import = app
+        .admin_post("/admin/subscribers/import")
+        .header("content-type", "text/csv")
+        .body("email\nbea@example.com\nbroken\n")
+        .send()
+        .await;
+    let login = app.post_form("/admin/login", &[("token", ADMIN_TOKEN)]).await;
+    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let console = |path: &str| app.client.get(format!("{}{path}", app.address)).header("cookie", &session).send();
+    let responses = [
+        ("add", added.unwrap()),
+        ("import", import.unwrap()),
+        ("person", app.admin_get("/admin/subscribers/ann@example.com").send().await.unwrap()),
+        ("unknown person", app.admin_get("/admin/subscribers/nobody@example.com").send().await.unwrap()),
+        ("list", app.admin_get("/admin/subscribers").send().await.unwrap()),
+        ("export", app.admin_get("/admin/subscribers/export").send().await.unwrap()),
+        ("console person page", console("/admin/ui/subscribers/ann%40example.com").await.unwrap()),
+        ("console export", console("/admin/ui/subscribers/export").await.unwrap()),
+    ];
+    for (what, response) in responses {
+        assert!(response.status().as_u16() < 500, "{what}: {}", response.status());
+        let cache = response.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(cache.as_deref(), Some("no-store"), "{what}");
+    }
+}

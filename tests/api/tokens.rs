@@ -188,10 +188,13 @@ async fn links_mailed_before_signed_tokens_still_work_until_they_expire() {
     let id = id_of(&app, "legacy@example.com").await;
     // As the previous release minted them: 32 random bytes, base64url; only the SHA-256 stored.
     let old_token = || broadsheet::domain::Token::generate().unwrap().expose().to_owned();
-    let (confirm, unsubscribe, expired) = (old_token(), old_token(), old_token());
-    for (token, purpose, expires) in
-        [(&confirm, "confirm", "1 day"), (&unsubscribe, "unsubscribe", "1 day"), (&expired, "unsubscribe", "-1 second")]
-    {
+    let (confirm, unsubscribe, expired, expired_confirm) = (old_token(), old_token(), old_token(), old_token());
+    for (token, purpose, expires) in [
+        (&confirm, "confirm", "1 day"),
+        (&unsubscribe, "unsubscribe", "1 day"),
+        (&expired, "unsubscribe", "-1 second"),
+        (&expired_confirm, "confirm", "-1 second"),
+    ] {
         sqlx::query(
             "INSERT INTO subscription_tokens (hash, subscriber_id, purpose, expires_at)
              VALUES ($1, $2, $3::token_purpose, now() + $4::interval)",
@@ -206,6 +209,12 @@ async fn links_mailed_before_signed_tokens_still_work_until_they_expire() {
     }
     assert_eq!(app.post_form("/unsubscribe", &[("token", &expired)]).await.status(), 400);
     assert_eq!(app.get(&format!("/subscriptions/confirm?token={confirm}")).await.status(), 200);
+    assert_eq!(app.get(&format!("/subscriptions/confirm?token={expired_confirm}")).await.status(), 410);
+    assert_eq!(
+        app.get(&format!("/subscriptions/confirm?token={unsubscribe}")).await.status(),
+        400,
+        "not for confirming"
+    );
     assert_eq!(app.post_form("/subscriptions/confirm", &[("token", &confirm)]).await.status(), 200);
     assert_eq!(app.status_of("legacy@example.com").await.as_deref(), Some("confirmed"));
     let again = app.post_form("/subscriptions/confirm", &[("token", &confirm)]).await;
@@ -251,4 +260,71 @@ async fn after_erasure_the_persons_links_are_useless() {
     assert_eq!(app.post_form("/subscriptions/confirm", &[("token", &confirm)]).await.status(), 400);
     assert_eq!(app.post_form("/unsubscribe", &[("token", &unsubscribe)]).await.status(), 400);
     assert_eq!(app.status_of("forget-me@example.com").await.as_deref(), Some("pending"));
+}
+
+fn decoded(token: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).unwrap()
+}
+
+/// Subscriber ids are UUIDv7 (the signup time to the millisecond, then a counter): the links in
+/// the mails of two people who signed up one after the other show neither the time nor the order.
+#[tokio::test]
+async fn links_do_not_tell_when_their_reader_signed_up() {
+    let app = TestApp::spawn().await;
+    let (first, first_mail) = app.confirmation_link_for("first@example.com", "").await;
+    let (second, second_mail) = app.confirmation_link_for("second@example.com", "").await;
+    let (a, b) = (id_of(&app, "first@example.com").await, id_of(&app, "second@example.com").await);
+    assert_eq!(a.get_version_num(), 7, "time-ordered ids");
+    assert!(a < b);
+    let links = [
+        (a, token_of(&first), 79),
+        (a, token_of(&first_mail.link_to("/unsubscribe")), 74),
+        (b, token_of(&second), 79),
+        (b, token_of(&second_mail.link_to("/unsubscribe")), 74),
+    ];
+    for (id, token, length) in &links {
+        assert_eq!(token.len(), *length, "{token}");
+        let bytes = decoded(token);
+        assert!(!bytes.windows(6).any(|w| w == &id.as_bytes()[..6]), "the signup time shows in {token}");
+        assert!(!bytes.windows(16).any(|w| w == id.as_bytes()), "the id shows in {token}");
+    }
+    // Still theirs: each link works for its own reader.
+    assert_eq!(app.post_form("/subscriptions/confirm", &[("token", &links[2].1)]).await.status(), 200);
+    assert_eq!(app.status_of("second@example.com").await.as_deref(), Some("confirmed"));
+    assert_eq!(app.status_of("first@example.com").await.as_deref(), Some("pending"));
+}
+
+/// Links mailed by the release before carried the subscriber id in clear (format 1): until they
+/// expire they confirm and unsubscribe as before.
+#[tokio::test]
+async fn links_with_the_id_in_clear_from_the_release_before_still_work() {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let app = TestApp::spawn().await;
+    let (_, _) = app.confirmation_link_for("clear@example.com", "").await;
+    let id = id_of(&app, "clear@example.com").await;
+    // As that release signed them, under this app's key.
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(app.token_keys_env()).unwrap();
+    let derived = |label: &[u8]| sha2::Sha256::new().chain_update(label).chain_update(&raw).finalize();
+    let key_id = derived(b"broadsheet link token key id v1\0")[0];
+    let sign = |purpose: u8, version: Option<i32>| {
+        let expires = u32::try_from((Utc::now() + chrono::Duration::hours(1)).timestamp()).unwrap();
+        let mut bytes = vec![1, key_id, purpose];
+        bytes.extend_from_slice(id.as_bytes());
+        bytes.extend_from_slice(&expires.to_be_bytes());
+        if let Some(v) = version {
+            bytes.extend_from_slice(&v.to_be_bytes());
+        }
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&derived(b"broadsheet link token mac v1\0")).unwrap();
+        mac.update(&bytes);
+        bytes.extend_from_slice(&mac.finalize().into_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let (confirm, unsubscribe) = (sign(1, Some(0)), sign(2, None));
+    assert_eq!(app.get(&format!("/subscriptions/confirm?token={confirm}")).await.status(), 200);
+    assert_eq!(app.post_form("/subscriptions/confirm", &[("token", &confirm)]).await.status(), 200);
+    assert_eq!(app.status_of("clear@example.com").await.as_deref(), Some("confirmed"));
+    assert_eq!(app.post_form("/unsubscribe", &[("token", &unsubscribe)]).await.status(), 200);
+    assert_eq!(app.status_of("clear@example.com").await.as_deref(), Some("unsubscribed"));
 }
