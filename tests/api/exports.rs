@@ -141,3 +141,55 @@ async fn downloads_nobody_reads_never_keep_anyone_from_leaving_or_confirming() {
     };
     assert_eq!(whole.lines().count(), 1 + 40_002);
 }
+
+#[tokio::test]
+async fn a_download_read_steadily_outlasts_the_idle_timeout_and_one_nobody_reads_does_not() {
+    let app = TestApp::spawn_with(Options {
+        extra: vec![("BROADSHEET__HTTP__IDLE_TIMEOUT_SECS".into(), "1".into())],
+        ..Options::default()
+    })
+    .await;
+    sqlx::query(
+        "INSERT INTO subscribers (id, email, name, status, confirmed_at)
+         SELECT gen_random_uuid(), 'reader' || i || '@example.com', repeat('n', 200), 'confirmed', now()
+         FROM generate_series(1, 40000) AS i",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    // About 10 MB, read with a pause after every megabyte: three seconds in all, never one
+    // without taking bytes.
+    let started = Instant::now();
+    let mut response = app.admin_get("/admin/subscribers/export").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let (mut body, mut next_pause) = (Vec::new(), 0);
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => panic!("the download was cut after {} bytes and {:?}: {e}", body.len(), started.elapsed()),
+        }
+        if body.len() >= next_pause {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            next_pause += 1024 * 1024;
+        }
+    }
+    assert!(started.elapsed() > Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!(text(&body).lines().count(), 1 + 40_000);
+
+    // A reader that takes nothing is closed after the idle timeout, and its export's place with
+    // it, long before the export's own 30 s.
+    let (status, _, _unread) = open_unread(&app, "/admin/subscribers/export").await;
+    assert_eq!(status, 200);
+    let started = Instant::now();
+    loop {
+        let response = app.admin_get("/admin/subscribers/export?status=pending").send().await.unwrap();
+        if response.status() == 200 {
+            break;
+        }
+        assert_eq!(response.status(), 429);
+        assert!(started.elapsed() < Duration::from_secs(10), "the stalled download was never closed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
