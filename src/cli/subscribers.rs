@@ -96,7 +96,7 @@ pub async fn run_subscribers(db: &PgPool, command: SubscribersCommand) -> Result
                 .as_fd()
                 .try_clone_to_owned()
                 .map_err(|e| CliError::Other(anyhow::anyhow!("cannot write to standard output: {e}")))?;
-            ops::export(db, status, tokio::fs::File::from_std(std::fs::File::from(stdout))).await?;
+            ops::export(db, status, tokio::fs::File::from_std(std::fs::File::from(stdout)), None).await?;
         }
         SubscribersCommand::Show { email } => {
             let data = ops::show(db, &email).await?;

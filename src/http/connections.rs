@@ -9,6 +9,10 @@
 //! `header_read_timeout` is not used: it starts counting when a connection begins to wait, so it
 //! would close every keep-alive connection after the header timeout.
 //!
+//! A request is busy until its handler returns the response head; a body streamed after it (an
+//! export) is idle time that every byte the client takes starts again. So a long download runs
+//! as long as its client reads, and one whose client stops reading is closed after `idle_timeout`.
+//!
 //! At the cap, the connection that has waited longest for a request is closed to make room for
 //! the new one; only when every connection is busy is the new one refused. Idle sockets held open
 //! by a client therefore cannot lock everyone else out.
@@ -83,6 +87,13 @@ impl Clock {
     fn bytes_arrived(&self) {
         if self.phase.load(Ordering::Acquire) == IDLE {
             self.enter(READING_HEAD);
+        }
+    }
+
+    /// Bytes of a response went out: the client is taking them, so the idle time starts again.
+    fn bytes_sent(&self) {
+        if self.phase.load(Ordering::Acquire) == IDLE {
+            self.enter(IDLE);
         }
     }
 
@@ -297,7 +308,7 @@ impl Drop for InFlight {
     }
 }
 
-/// The socket, telling the clock when bytes arrive.
+/// The socket, telling the clock when bytes arrive and when the client takes bytes.
 struct Watched {
     inner: TcpStream,
     clock: Arc<Clock>,
@@ -316,7 +327,11 @@ impl AsyncRead for Watched {
 
 impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.bytes_sent();
+        }
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -332,7 +347,11 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.bytes_sent();
+        }
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {

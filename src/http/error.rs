@@ -26,6 +26,9 @@ pub enum Error {
     Conflict(String),
     #[error("Too many requests from your address. Please wait a minute and try again.")]
     TooManyRequests { retry_after_secs: u64 },
+    /// Something that runs a limited number at a time is at its limit (`429`, with Retry-After).
+    #[error("{message}")]
+    Busy { message: &'static str, retry_after_secs: u64 },
     #[error("The service is temporarily unavailable. Please try again in a minute.")]
     Unavailable,
     #[error("database error")]
@@ -55,7 +58,7 @@ impl Error {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } | Self::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(e) if crate::store::pool::is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -93,7 +96,7 @@ impl Error {
 
     fn decorate(&self, response: &mut Response) {
         match self {
-            Self::TooManyRequests { retry_after_secs } => {
+            Self::TooManyRequests { retry_after_secs } | Self::Busy { retry_after_secs, .. } => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::Unauthorized => {

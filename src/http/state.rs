@@ -34,6 +34,8 @@ pub struct AppState {
     /// Signups, gathered into shared statements (`signup_queue`); they hand their confirmations
     /// straight to the in-process worker when the process runs one.
     pub signups: SignupQueue,
+    /// Places for subscriber exports running at once (a bounded share of the pool).
+    pub exports: super::subscribers::Exports,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
         let cap = limits.confirmation_mails_per_address_per_day;
         Self {
             signups: SignupQueue::start(db.clone(), cap, handover, wake.clone()),
+            exports: super::subscribers::Exports::new(settings.database.max_connections),
             limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),
             auth_failures: Arc::new(RateLimiter::new(limits.admin_auth_failures_per_minute, limits.ipv6_prefix)),
             admin_token_hash: admin_token_hash(&admin_token),

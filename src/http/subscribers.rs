@@ -5,17 +5,19 @@
 //! (A little over 400 lines: six API routes and the console list's handlers, each with its
 //! OpenAPI annotation; the person's pages already live in `subscribers/pages.rs`.)
 
+mod export;
 mod pages;
+
+pub use self::export::Exports;
 
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt as _;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -224,8 +226,9 @@ pub struct ExportQuery {
     status: Option<String>,
 }
 
-/// Every subscriber (of one status) as CSV, `email,name,status,created_at`, oldest first,
-/// streamed: importing it elsewhere reproduces the subscribers and their statuses.
+/// Every subscriber (of one status) as CSV, `email,name,status,created_at`, in the order they
+/// were added, streamed; cells a spreadsheet would run as formulas start with `'`. Importing it
+/// elsewhere reproduces the subscribers and their statuses. At most two exports run at once.
 #[utoipa::path(get, path = "/admin/subscribers/export", tag = "admin", security(("admin_token" = [])),
     params(ExportQuery),
     responses(
@@ -233,7 +236,7 @@ pub struct ExportQuery {
         (status = 400, description = "A bad query string", body = ErrorBody),
         (status = 422, description = "An unknown status", body = ErrorBody),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 429, description = "Too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Other exports are running, or too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
     ))]
 async fn export_subscribers(
     _: AdminAuth,
@@ -241,48 +244,13 @@ async fn export_subscribers(
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
     let Query(query) = query.map_err(|_| Error::BadRequest("The query string could not be read.".to_owned()))?;
-    Ok(csv_stream(&state, export_status(query.status.as_deref())?))
+    export::csv_stream(&state, export_status(query.status.as_deref())?)
 }
 
 fn export_status(raw: Option<&str>) -> Result<Option<SubscriberStatus>, Error> {
     parse_status(raw).map_err(|()| {
         Error::invalid("status", "status must be one of pending, confirmed, unsubscribed, bounced, complained.")
     })
-}
-
-/// The export as a response body, written by a task while the client reads it: a few hundred
-/// rows in memory at a time. A database error mid-way ends the body with an error, so the
-/// client sees a broken download rather than a list that looks complete.
-fn csv_stream(state: &AppState, status: Option<SubscriberStatus>) -> Response {
-    let (writer, reader) = tokio::io::duplex(64 * 1024);
-    let (done, outcome) = tokio::sync::oneshot::channel::<bool>();
-    let db = state.db.clone();
-    tokio::spawn(async move {
-        let ok = match ops::export(&db, status, writer).await {
-            Ok(rows) => {
-                tracing::info!(rows, "subscribers exported");
-                true
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "export failed");
-                false
-            }
-        };
-        let _ = done.send(ok);
-    });
-    let end = futures_util::stream::once(outcome).filter_map(|ok| async move {
-        match ok {
-            Ok(true) => None,
-            _ => Some(Err(std::io::Error::other("the export failed"))),
-        }
-    });
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(reader).chain(end));
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"subscribers.csv\""));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 /// Everything held about one person: the subscriber, every consent record, every mail (with the

@@ -7,10 +7,11 @@
 //! the operator vouches for the person's consent (`confirmed` with a note).
 
 mod csv_input;
+mod spreadsheet;
 
 use std::io::Read;
+use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use serde::Serialize;
 use sqlx::PgPool;
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
@@ -186,42 +187,68 @@ pub async fn add(
     }
 }
 
+/// Subscribers read from the database at a time by an export: a page in memory is a few
+/// hundred kilobytes, and a connection is held only while one is read.
+const EXPORT_PAGE: i64 = 2000;
+
 /// Writes the subscribers (of one status) as CSV with a header row (`email,name,status,created_at`),
-/// a few hundred rows at a time: memory stays constant however long the list. Returns the rows.
+/// every cell neutralised against spreadsheet formulas ([`spreadsheet`]), a page at a time: memory
+/// stays constant however long the list, and no database connection is held while `out` waits
+/// for its reader. With `stall`, a reader that takes nothing for that long ends the export with
+/// an error (HTTP: the client's pace must not hold an export's place for ever). Returns the rows.
 pub async fn export<W: AsyncWrite + Unpin>(
     db: &PgPool,
     status: Option<SubscriberStatus>,
     mut out: W,
+    stall: Option<Duration>,
 ) -> Result<u64, OpsError> {
-    let new_writer = || csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(80 * 1024));
-    let mut csv = new_writer();
-    csv.write_record(["email", "name", "status", "created_at"]).map_err(|e| OpsError::Internal(e.into()))?;
-    let mut rows = subscribers::export(db, status);
+    let mut chunk = Vec::with_capacity(256 * 1024);
+    spreadsheet::write_row(&mut chunk, &["email", "name", "status", "created_at"]);
+    let mut after = None;
     let mut count = 0;
-    while let Some(row) = rows.next().await {
-        let row = row?;
-        let created = row.created_at.to_rfc3339();
-        csv.write_record([
-            row.email.as_str(),
-            row.name.as_deref().unwrap_or(""),
-            row.status.as_str(),
-            created.as_str(),
-        ])
-        .map_err(|e| OpsError::Internal(e.into()))?;
-        count += 1;
-        if count % 500 == 0 {
-            let chunk = std::mem::replace(&mut csv, new_writer());
-            write_chunk(&mut out, chunk).await?;
+    loop {
+        let rows = subscribers::export_page(db, status, after, EXPORT_PAGE).await?;
+        for row in &rows {
+            let created = row.created_at.to_rfc3339();
+            let cells = [row.email.as_str(), row.name.as_deref().unwrap_or(""), row.status.as_str(), created.as_str()];
+            spreadsheet::write_row(&mut chunk, &cells);
+        }
+        count += rows.len() as u64;
+        write_chunk(&mut out, &chunk, stall).await?;
+        chunk.clear();
+        match rows.last() {
+            Some(last) if rows.len() as i64 == EXPORT_PAGE => after = Some(last.id),
+            _ => break,
         }
     }
-    write_chunk(&mut out, csv).await?;
     out.flush().await.map_err(|e| OpsError::Internal(e.into()))?;
     Ok(count)
 }
 
-async fn write_chunk<W: AsyncWrite + Unpin>(out: &mut W, chunk: csv::Writer<Vec<u8>>) -> Result<(), OpsError> {
-    let bytes = chunk.into_inner().map_err(|e| OpsError::Internal(anyhow::anyhow!("{e}")))?;
-    out.write_all(&bytes).await.map_err(|e| OpsError::Internal(e.into()))
+async fn write_chunk<W: AsyncWrite + Unpin>(
+    out: &mut W,
+    bytes: &[u8],
+    stall: Option<Duration>,
+) -> Result<(), OpsError> {
+    let Some(stall) = stall else {
+        return out.write_all(bytes).await.map_err(|e| OpsError::Internal(e.into()));
+    };
+    // The stall counts from the last byte the reader took, not from the start of the page.
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match tokio::time::timeout(stall, out.write(rest)).await {
+            Ok(Ok(0)) => return Err(OpsError::Internal(anyhow::anyhow!("the reader of the export went away"))),
+            Ok(Ok(n)) => rest = &rest[n..],
+            Ok(Err(e)) => return Err(OpsError::Internal(e.into())),
+            Err(_) => {
+                return Err(OpsError::Internal(anyhow::anyhow!(
+                    "the reader of the export took nothing for {} s; cut off",
+                    stall.as_secs()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Everything held about one person (GDPR article 15): never token hashes.
@@ -272,4 +299,34 @@ fn lookup_key(email: &str) -> Result<&str, OpsError> {
 
 fn not_found() -> OpsError {
     OpsError::NotFound("There is no subscriber with this address.".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reader_that_takes_nothing_is_cut_off_and_a_slow_one_is_not() {
+        let (mut writer, _reader) = tokio::io::duplex(16);
+        let stalled = write_chunk(&mut writer, &[b'x'; 200], Some(Duration::from_millis(100))).await;
+        assert!(matches!(stalled, Err(OpsError::Internal(e)) if e.to_string().contains("took nothing")));
+
+        // 16 bytes every 20 ms: 260 ms for the lot, longer than the stall, yet never stalled.
+        let (mut writer, mut reader) = tokio::io::duplex(16);
+        let slow = tokio::spawn(async move {
+            let (mut buffer, mut total) = ([0u8; 16], 0);
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                match reader.read(&mut buffer).await.unwrap() {
+                    0 => return total,
+                    n => total += n,
+                }
+            }
+        });
+        write_chunk(&mut writer, &[b'x'; 200], Some(Duration::from_millis(200))).await.unwrap();
+        drop(writer);
+        assert_eq!(slow.await.unwrap(), 200);
+    }
 }

@@ -16,6 +16,7 @@ mod console;
 mod deliverability;
 mod delivery;
 mod digest;
+mod exports;
 mod feeds;
 mod handover;
 mod hardening;

@@ -552,3 +552,67 @@ async fn answers_that_name_a_person_are_never_cached() {
         assert_eq!(cache.as_deref(), Some("no-store"), "{what}");
     }
 }
+
+#[tokio::test]
+async fn a_signup_time_postgres_cannot_store_is_that_lines_error_and_the_rest_is_imported() {
+    let app = TestApp::spawn().await;
+    let list = "email,name,created_at\n\
+                ann@example.com,Ann,2024-03-01\n\
+                year.zero@example.com,Zero,0000-01-01\n\
+                year.ten.thousand@example.com,Far,9999-12-31T23:59:59-23:59\n\
+                bea@example.com,Bea,2025-01-02T10:00:00Z\n";
+    let response = app
+        .admin_post("/admin/subscribers/import?confirmed=true&consent=old%20list")
+        .header("content-type", "text/csv")
+        .body(list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let report: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(report["imported"], 2, "{report}");
+    assert_eq!(report["invalid_count"], 2, "{report}");
+    assert_eq!(report["invalid"][0]["line"], 3, "{report}");
+    assert_eq!(report["invalid"][1]["line"], 4, "{report}");
+    for bad in report["invalid"].as_array().unwrap() {
+        assert!(bad["error"].as_str().unwrap().starts_with("created_at is "), "{report}");
+    }
+    assert_eq!(app.status_of("bea@example.com").await.as_deref(), Some("confirmed"));
+    assert_eq!(app.status_of("year.zero@example.com").await, None);
+
+    // The command prints each line's error and imports the rest too.
+    let cli = app.cli(&["subscribers", "import", "-"], Some(&list.replace("ann@", "cid@").replace("bea@", "dee@")));
+    assert!(cli.status.success(), "{}", text(&cli.stderr));
+    assert_eq!(text(&cli.stdout).trim(), "imported 2, existing 0, skipped 0, invalid 2");
+    let complaints = text(&cli.stderr);
+    assert!(complaints.contains("line 3: created_at is before 1970"), "{complaints}");
+    assert!(complaints.contains("line 4: created_at is in the future"), "{complaints}");
+}
+
+#[tokio::test]
+async fn a_list_saved_with_mac_line_endings_imports_every_row() {
+    let app = TestApp::spawn().await;
+    // Excel's "CSV (Macintosh)": lines end with CR alone; well over the 64 KiB a line may have.
+    let mut list = "email,name\r".to_owned();
+    for i in 0..3000 {
+        list.push_str(&format!("person{i}@example.com,Person {i}\r"));
+    }
+    assert!(list.len() > 64 * 1024);
+    let response = app
+        .admin_post("/admin/subscribers/import?confirmed=true&consent=a%20list%20from%20a%20Mac")
+        .header("content-type", "text/csv")
+        .body(format!("{list}not-an-address,Nobody\r"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let report: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(report["imported"], 3000, "{report}");
+    assert_eq!(report["invalid"], serde_json::json!([{"line": 3002, "error": "not a valid email address"}]));
+    assert_eq!(count(&app, "SELECT count(*) FROM subscribers WHERE name = 'Person 2999'").await, 1);
+    let cli = app.cli(
+        &["subscribers", "import", "-", "--confirmed", "--consent", "a list from a Mac"],
+        Some(&list.replace("person", "other")),
+    );
+    assert_eq!(text(&cli.stdout).trim(), "imported 3000, existing 0, skipped 0, invalid 0", "{}", text(&cli.stderr));
+}

@@ -10,7 +10,7 @@ use minijinja::context;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ExportQuery, ListFilter, csv_stream, export_status, import, list_view, parse_flag};
+use super::{ExportQuery, ListFilter, export, export_status, import, list_view, parse_flag};
 use crate::http::AppState;
 use crate::http::console::{CsrfOnly, page};
 use crate::http::error::{Error, PageError};
@@ -134,14 +134,14 @@ pub async fn import_form(
 }
 
 /// The subscribers (of one status) as a CSV download.
-#[utoipa::path(get, path = "/admin/ui/subscribers/export", tag = "console", params(ExportQuery), responses((status = 200, description = "The list", content_type = "text/csv", body = String), (status = 303, description = "Not signed in: to /admin/login"), (status = 422, description = "Unknown status", content_type = "text/html", body = String)))]
+#[utoipa::path(get, path = "/admin/ui/subscribers/export", tag = "console", params(ExportQuery), responses((status = 200, description = "The list", content_type = "text/csv", body = String), (status = 303, description = "Not signed in: to /admin/login"), (status = 422, description = "Unknown status", content_type = "text/html", body = String), (status = 429, description = "Other exports are running; see Retry-After", content_type = "text/html", body = String)))]
 pub async fn export_download(
     State(state): State<AppState>,
     _: Session,
     query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let Query(query) = query.map_err(|_| Error::BadRequest("The query string could not be read.".to_owned()))?;
-    Ok(csv_stream(&state, export_status(query.status.as_deref())?))
+    Ok(export::csv_stream(&state, export_status(query.status.as_deref())?)?)
 }
 
 /// The console path of a person's page.

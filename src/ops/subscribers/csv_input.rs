@@ -9,6 +9,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::ImportError;
+use super::spreadsheet;
 use crate::domain::{EmailError, SubscriberEmail, SubscriberName, SubscriberStatus};
 
 /// No legitimate row comes near this; a file with longer ones is not a subscriber list, and
@@ -37,7 +38,7 @@ pub struct Parsed {
 /// Reads `input` to its end, sending the good rows as COPY CSV chunks through `send` (which
 /// returns false when the receiver is gone). Runs on a blocking thread.
 pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool) -> Result<Parsed, ImportError> {
-    let mut reader = BufReader::with_capacity(64 * 1024, Limited::new(input));
+    let mut reader = BufReader::with_capacity(64 * 1024, Limited::new(LineEnds::new(input)));
     let delimiter = sniff(&mut reader)?;
     let mut csv = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(reader);
     let headers = csv.byte_headers().map_err(read_error)?.clone();
@@ -69,7 +70,8 @@ pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool)
             Err(e) => return Err(read_error(e)),
         }
         let line = record.position().map_or(0, csv::Position::line);
-        let field = |at: Option<usize>| at.and_then(|i| record.get(i)).unwrap_or(b"");
+        // A cell that an export neutralised against spreadsheet formulas comes back as it was.
+        let field = |at: Option<usize>| spreadsheet::plain(at.and_then(|i| record.get(i)).unwrap_or(b""));
         match check_row(field(Some(email_at)), field(name_at), field(created_at), field(status_at)) {
             Ok(row) => {
                 parsed.rows += 1;
@@ -137,22 +139,35 @@ fn check_row(email: &[u8], name: &[u8], created_at: &[u8], status: &[u8]) -> Res
     Ok(Row { email, name, created_at, status })
 }
 
-/// RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC) or a date.
+/// RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC) or a date, from 1970 to a day from now.
+///
+/// The range is checked here, with the line, because chrono reads times Postgres cannot store
+/// (`0000-01-01`: Postgres has no year 0; `9999-12-31T23:59:59-23:59` is in the year 10000 in
+/// UTC), and the `COPY` failing on one of them failed the whole import with a 500 and no line
+/// number. Nobody subscribed to a mailing list before 1970, and a signup more than a day in the
+/// future (a day leaves room for time zones and clocks) is a mistake in the file; both would also
+/// put the person at either end of every list sorted by age.
 fn parse_time(raw: &str) -> Result<Option<DateTime<Utc>>, String> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
     }
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(Some(t.with_timezone(&Utc)));
+    let parsed = if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        t.with_timezone(&Utc)
+    } else if let Ok(t) = NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S") {
+        t.and_utc()
+    } else if let Some(t) = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)) {
+        t.and_utc()
+    } else {
+        return Err("created_at must be a time such as 2026-01-31T09:00:00Z or a date such as 2026-01-31".to_owned());
+    };
+    if parsed < DateTime::UNIX_EPOCH {
+        return Err("created_at is before 1970; a signup time must be from 1970 to today".to_owned());
     }
-    if let Ok(t) = NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S") {
-        return Ok(Some(t.and_utc()));
+    if parsed > Utc::now() + chrono::TimeDelta::days(1) {
+        return Err("created_at is in the future; a signup time must be from 1970 to today".to_owned());
     }
-    if let Some(t) = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)) {
-        return Ok(Some(t.and_utc()));
-    }
-    Err("created_at must be a time such as 2026-01-31T09:00:00Z or a date such as 2026-01-31".to_owned())
+    Ok(Some(parsed))
 }
 
 /// Skips a UTF-8 byte-order mark and chooses the delimiter the header row uses more of.
@@ -189,6 +204,44 @@ fn io_error(e: io::Error) -> ImportError {
             MAX_RECORD_BYTES / 1024
         )),
         None => ImportError::Format(format!("The file could not be read: {e}")),
+    }
+}
+
+/// Reads CR, LF and CRLF line endings alike, as LF: Excel's "CSV (Macintosh)" ends lines with
+/// CR alone, and [`Limited`] (and the line numbers in the report) must see them as lines, or a
+/// long list would be one line too long to read. A CR inside a quoted field becomes LF too; no
+/// address or name may hold either.
+struct LineEnds<R> {
+    inner: R,
+    /// The last byte read was a CR (given out as LF): an LF right after it is the same break.
+    after_cr: bool,
+}
+
+impl<R> LineEnds<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, after_cr: false }
+    }
+}
+
+impl<R: Read> Read for LineEnds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.inner.read(buf)?;
+            let mut kept = 0;
+            for i in 0..n {
+                let b = buf[i];
+                let after_cr = std::mem::replace(&mut self.after_cr, b == b'\r');
+                if b == b'\n' && after_cr {
+                    continue;
+                }
+                buf[kept] = if b == b'\r' { b'\n' } else { b };
+                kept += 1;
+            }
+            // A read that was all the LF of a CRLF is not the end of the file.
+            if kept > 0 || n == 0 {
+                return Ok(kept);
+            }
+        }
     }
 }
 
@@ -264,6 +317,54 @@ mod tests {
         let lines: Vec<u64> = parsed.invalid.iter().map(|i| i.line).collect();
         assert_eq!(lines, [2, 3, 4]);
         assert!(parsed.invalid.iter().all(|i| !i.error.contains("not-an-address") && !i.error.contains("ok@")));
+    }
+
+    #[test]
+    fn reads_cr_lf_and_crlf_line_endings_alike() {
+        for end in ["\r", "\n", "\r\n"] {
+            let text = ["email,name", "ann@example.com,Ann", "nope,x", "bea@example.com,\"Bea\""].join(end) + end;
+            let (parsed, copied) = run(text.as_bytes());
+            let parsed = parsed.unwrap();
+            assert_eq!(parsed.rows, 2, "{end:?}");
+            assert_eq!(parsed.invalid, [InvalidLine { line: 3, error: "not a valid email address".into() }], "{end:?}");
+            assert_eq!(copied, "2,ann@example.com,Ann,,\n4,bea@example.com,Bea,,\n", "{end:?}");
+        }
+        // A CRLF split between two reads is still one line break.
+        let mut ends = LineEnds::new(io::Cursor::new(b"a\r\nb\r".to_vec()));
+        let mut out = Vec::new();
+        let mut one = [0u8; 1];
+        while ends.read(&mut one).unwrap() == 1 {
+            out.push(one[0]);
+        }
+        assert_eq!(out, b"a\nb\n");
+    }
+
+    #[test]
+    fn signup_times_postgres_cannot_store_or_nobody_had_are_that_lines_error() {
+        let (parsed, copied) =
+            run(b"email,created_at\na@example.com,0000-01-01\nb@example.com,9999-12-31T23:59:59-23:59\n\
+              c@example.com,1969-12-31T23:59:59Z\nd@example.com,1970-01-01\n");
+        let parsed = parsed.unwrap();
+        let lines: Vec<(u64, &str)> = parsed.invalid.iter().map(|i| (i.line, i.error.as_str())).collect();
+        assert_eq!(
+            lines,
+            [
+                (2, "created_at is before 1970; a signup time must be from 1970 to today"),
+                (3, "created_at is in the future; a signup time must be from 1970 to today"),
+                (4, "created_at is before 1970; a signup time must be from 1970 to today"),
+            ]
+        );
+        assert_eq!(copied, "5,d@example.com,,1970-01-01T00:00:00+00:00,\n");
+        let tomorrow = (Utc::now() + chrono::TimeDelta::hours(23)).to_rfc3339();
+        assert_eq!(parse_time(&tomorrow).unwrap().map(|t| t.to_rfc3339()), Some(tomorrow));
+    }
+
+    #[test]
+    fn cells_an_export_neutralised_come_back_as_they_were() {
+        let (parsed, copied) =
+            run(b"email,name\n\"'=1+2@example.com\",\"'=cmd|' /C calc'!A0\"\n\"'-1@example.com\",''Twas\n");
+        assert_eq!(parsed.unwrap().rows, 2);
+        assert_eq!(copied, "2,=1+2@example.com,=cmd|' /C calc'!A0,,\n3,-1@example.com,'Twas,,\n");
     }
 
     #[test]
