@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use super::RateLimiter;
+use super::archive::FeedCache;
 use super::signup_queue::SignupQueue;
 use crate::config::Settings;
 use crate::domain::{TokenHash, TokenKeys};
@@ -34,6 +35,9 @@ pub struct AppState {
     /// Signups, gathered into shared statements (`signup_queue`); they hand their confirmations
     /// straight to the in-process worker when the process runs one.
     pub signups: SignupQueue,
+    /// The archive's Atom feed as last rendered: anyone may ask for it, so it is rendered only
+    /// when the archive changes.
+    pub feed: Arc<FeedCache>,
 }
 
 impl AppState {
@@ -52,6 +56,7 @@ impl AppState {
         let limits = &settings.limits;
         let cap = limits.confirmation_mails_per_address_per_day;
         Self {
+            feed: Arc::default(),
             signups: SignupQueue::start(db.clone(), cap, handover, wake.clone()),
             limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),
             auth_failures: Arc::new(RateLimiter::new(limits.admin_auth_failures_per_minute, limits.ipv6_prefix)),
