@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::super::AppState;
 use super::super::error::{Error, PageError};
 use super::super::pages;
-use crate::domain::{BaseUrl, DigestContent};
+use crate::domain::{Article, BaseUrl, DigestContent};
 use crate::store::digests::{self, Archived};
 
 /// Digests in the feed.
@@ -157,12 +157,13 @@ async fn render(state: &AppState, newest: Vec<Archived>, previous: Option<&Feed>
 }
 
 /// A digest's articles as the archive page shows them, escaped for the feed, article by article
-/// while they fit in [`ENTRY_MAX`]; the first that does not is announced by its heading and a
-/// link to the page, where the whole issue is. Runs on a blocking thread (it renders bodies).
+/// while they fit in [`ENTRY_MAX`]; the first that does not is shown by its heading, the start of
+/// its text and a link to the page, where the whole issue is. Runs on a blocking thread (it
+/// renders bodies).
 fn entry_content(content: &DigestContent, page: &str) -> String {
-    let read_on = |title: &str| {
-        let html = pages::render("archive/read_on.html", context! { title => title, page => page }).0;
-        escape(&html)
+    let read_on = |article: &Article, excerpt: &str| {
+        let ctx = context! { title => article.title, url => article.url, excerpt => excerpt, page => page };
+        escape(&pages::render("archive/read_on.html", ctx).0)
     };
     let mut out = String::new();
     for article in &content.articles {
@@ -174,9 +175,12 @@ fn entry_content(content: &DigestContent, page: &str) -> String {
         };
         let piece = escape(&pages::render("archive/articles.html", context! { articles => vec![view] }).0);
         // Room is kept for the link, so the cap holds whichever article stops the entry.
-        if out.len() + piece.len() + read_on(&article.title).len() > ENTRY_MAX {
-            let link = read_on(&article.title);
-            if out.len() + link.len() <= ENTRY_MAX {
+        let room = ENTRY_MAX.saturating_sub(out.len());
+        if piece.len() + read_on(article, "").len() > room {
+            let text = crate::mail::article_text(article.body_format, &article.body);
+            let with_excerpt = read_on(article, &excerpt(&text, EXCERPT_CHARS));
+            let link = if with_excerpt.len() <= room { with_excerpt } else { read_on(article, "") };
+            if link.len() <= room {
                 out.push_str(&link);
             }
             break;
@@ -184,6 +188,18 @@ fn entry_content(content: &DigestContent, page: &str) -> String {
         out.push_str(&piece);
     }
     out
+}
+
+/// Characters of an article's text shown before the "read on" link.
+const EXCERPT_CHARS: usize = 600;
+
+/// The first `max` characters of `text`, ended at a space, with an ellipsis when cut.
+fn excerpt(text: &str, max: usize) -> String {
+    let text = text.trim();
+    let Some((cut, _)) = text.char_indices().nth(max) else { return text.to_owned() };
+    let head = &text[..cut];
+    let head = head.rfind(char::is_whitespace).map_or(head, |space| &head[..space]);
+    format!("{}…", head.trim_end())
 }
 
 fn atom(base_url: &BaseUrl, newsletter: &str, newest: &[Archived], entries: &[(Uuid, Arc<str>)]) -> String {
@@ -255,7 +271,14 @@ fn escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, excerpt};
+
+    #[test]
+    fn excerpts_end_at_a_space_with_an_ellipsis() {
+        assert_eq!(excerpt("  short text ", 600), "short text");
+        assert_eq!(excerpt("one two three", 9), "one two…");
+        assert_eq!(excerpt("ééé ééé", 5), "ééé…");
+    }
 
     #[test]
     fn xml_escaping_covers_markup_and_drops_forbidden_characters() {
