@@ -30,7 +30,7 @@ impl FromRequestParts<AppState> for AdminAuth {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .unwrap_or("");
-        verify_admin_token(state, peer, &parts.headers, presented, parts.uri.path())?;
+        verify_admin_token(state, peer, &parts.headers, presented, crate::telemetry::route(&parts.extensions))?;
         Ok(Self)
     }
 }

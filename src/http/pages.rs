@@ -20,6 +20,7 @@ const PAGES: &[(&str, &str)] = &[
     ("archive/list.html", include_str!("pages/archive/list.html")),
     ("archive/digest.html", include_str!("pages/archive/digest.html")),
     ("archive/articles.html", include_str!("pages/archive/articles.html")),
+    ("archive/read_on.html", include_str!("pages/archive/read_on.html")),
     ("console/layout.html", include_str!("pages/console/layout.html")),
     ("console/login.html", include_str!("pages/console/login.html")),
     ("console/dashboard.html", include_str!("pages/console/dashboard.html")),

@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use super::RateLimiter;
+use super::archive::FeedCache;
 use super::signup_queue::SignupQueue;
 use crate::config::Settings;
 use crate::domain::{TokenHash, TokenKeys};
@@ -36,6 +37,9 @@ pub struct AppState {
     pub signups: SignupQueue,
     /// Places for subscriber exports running at once (a bounded share of the pool).
     pub exports: super::subscribers::Exports,
+    /// The archive's Atom feed as last rendered: anyone may ask for it, so it is rendered only
+    /// when the archive changes.
+    pub feed: Arc<FeedCache>,
 }
 
 impl AppState {
@@ -54,6 +58,7 @@ impl AppState {
         let limits = &settings.limits;
         let cap = limits.confirmation_mails_per_address_per_day;
         Self {
+            feed: Arc::default(),
             signups: SignupQueue::start(db.clone(), cap, handover, wake.clone()),
             exports: super::subscribers::Exports::new(settings.database.max_connections),
             limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),

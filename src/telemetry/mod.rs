@@ -1,13 +1,15 @@
 //! Logging (human-readable locally, JSON in production, filtered by `RUST_LOG`), the helpers
 //! that keep addresses and credentials out of it (`redact`), and the `/metrics` counters.
 //!
-//! Request spans carry the method, the path and a request id, never the query string: tokens
-//! travel in queries (`/unsubscribe?token=…`) and must not reach the logs.
+//! Request spans carry the method, the route and a request id: the route as written in the
+//! router (`/admin/subscribers/{email}`), never the path the client sent nor its query string,
+//! since paths carry addresses and queries tokens (`/unsubscribe?token=…`).
 
 pub mod metrics;
 mod redact;
 
-use axum::http::Request;
+use axum::extract::MatchedPath;
+use axum::http::{Extensions, Request};
 use tracing::Span;
 use tracing_subscriber::EnvFilter;
 
@@ -39,7 +41,15 @@ pub fn request_span<B>(request: &Request<B>) -> Span {
     tracing::info_span!(
         "request",
         method = %request.method(),
-        path = %request.uri().path(),
+        route = route(request.extensions()),
         request_id = %request_id,
     )
 }
+
+/// What a log line may say about where a request went: the template of the route it matched, or
+/// a fixed placeholder when it matched none (a 404 on whatever the client made up).
+pub fn route(extensions: &Extensions) -> &str {
+    extensions.get::<MatchedPath>().map_or(NO_ROUTE, MatchedPath::as_str)
+}
+
+const NO_ROUTE: &str = "(no route)";

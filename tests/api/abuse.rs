@@ -162,20 +162,18 @@ async fn wrong_admin_tokens_are_slowed_down_per_client() {
     assert!(page.text().await.unwrap().contains("Too many requests"));
 }
 
-/// Runs the real binary with `info` logs, walks a subscriber through signup, confirmation and
-/// unsubscribe, and reads everything it logged.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_address_or_token_reaches_the_logs_at_info() {
-    // The harness gives us a database and a sink; the service under test is a separate process.
-    let harness = TestApp::spawn_with(Options { with_worker: false, ..Default::default() }).await;
+/// The real binary serving on a free port with `info` logs in JSON (stderr, piped), against the
+/// harness's database and sink; returns once it answers.
+async fn serve_with_info_logs(harness: &TestApp) -> (std::process::Child, String) {
     let port = crate::support::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_broadsheet"))
+    let child = Command::new(env!("CARGO_BIN_EXE_broadsheet"))
         .arg("serve")
         .env("DATABASE_URL", harness.database_url())
         .env("BROADSHEET__HTTP__ADDR", format!("127.0.0.1:{port}"))
         .env("BROADSHEET__HTTP__BASE_URL", crate::support::BASE_URL)
         .env("BROADSHEET__MAIL__URL", harness.sink().url())
         .env("BROADSHEET__TOKENS__KEYS", harness.token_keys_env())
+        .env("BROADSHEET__ADMIN__TOKEN", crate::support::ADMIN_TOKEN)
         .env("BROADSHEET__LOG__FORMAT", "json")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -188,6 +186,26 @@ async fn no_address_or_token_reaches_the_logs_at_info() {
         async move { reqwest::get(url).await.is_ok() }
     })
     .await;
+    (child, base)
+}
+
+/// SIGTERM, then everything the process logged.
+fn stop_and_read_logs(mut child: std::process::Child) -> String {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exits 0 on SIGTERM");
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    logs
+}
+
+/// Runs the real binary with `info` logs, walks a subscriber through signup, confirmation and
+/// unsubscribe, and reads everything it logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_address_or_token_reaches_the_logs_at_info() {
+    // The harness gives us a database and a sink; the service under test is a separate process.
+    let harness = TestApp::spawn_with(Options { with_worker: false, ..Default::default() }).await;
+    let (child, base) = serve_with_info_logs(&harness).await;
 
     let email = "secret.person@private-domain.example";
     let client = reqwest::Client::new();
@@ -228,12 +246,7 @@ async fn no_address_or_token_reaches_the_logs_at_info() {
     let refused = client.get(format!("{base}/admin/articles")).bearer_auth(guess).send().await.unwrap();
     assert_eq!(refused.status(), 401);
 
-    // SIGTERM, then read the whole log.
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "exits 0 on SIGTERM");
-    let mut logs = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let logs = stop_and_read_logs(child);
     assert!(
         logs.contains("signup") && logs.contains("subscription confirmed") && logs.contains("unsubscribed"),
         "{logs}"
@@ -247,4 +260,77 @@ async fn no_address_or_token_reaches_the_logs_at_info() {
         assert!(!logs.contains(secret), "{secret:?} leaked into the logs:\n{logs}");
     }
     assert!(logs.contains("request_id"), "requests are logged with their id");
+}
+
+/// The operator's pages carry the address in their path (`/admin/subscribers/{email}`): request
+/// lines name the route, never the path, whether it matched a route or not, and never the query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_in_paths_and_tokens_in_queries_stay_out_of_the_logs_at_info() {
+    let harness = TestApp::spawn_with(Options { with_worker: false, ..Default::default() }).await;
+    let (child, base) = serve_with_info_logs(&harness).await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = |fields: &[(&str, &str)]| serde_urlencoded::to_string(fields).unwrap();
+    let post = |path: String, body: String| {
+        client.post(path).header("content-type", "application/x-www-form-urlencoded").body(body).send()
+    };
+
+    let email = "Erase.Me@hidden-domain.example";
+    let encoded = "Erase.Me%40hidden-domain.example";
+    assert_eq!(
+        post(format!("{base}/subscriptions"), form(&[("email", email), ("name", "Hidden Name")]))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let mail = harness.sink().wait_for(1, Duration::from_secs(10)).await.remove(0);
+    let confirm_token = token_of(&mail.link_to("https://news.example.test/subscriptions/confirm"));
+    let unsubscribe_token = token_of(&mail.link_to("https://news.example.test/unsubscribe"));
+    let page = client.get(format!("{base}/subscriptions/confirm?token={confirm_token}")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let confirmed = post(format!("{base}/subscriptions/confirm"), form(&[("token", &confirm_token)])).await.unwrap();
+    assert_eq!(confirmed.status(), 200);
+    let unsubscribe_page = client.get(format!("{base}/unsubscribe?token={unsubscribe_token}")).send().await.unwrap();
+    assert_eq!(unsubscribe_page.status(), 200);
+
+    // The console: sign in, find them, open their page (plain and percent-encoded) and the erase step.
+    let login = post(format!("{base}/admin/login"), form(&[("token", crate::support::ADMIN_TOKEN)])).await.unwrap();
+    assert_eq!(login.status(), 303);
+    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let console = |path: String| client.get(format!("{base}{path}")).header("cookie", &session).send();
+    for path in [
+        format!("/admin/ui/subscribers?q={email}"),
+        format!("/admin/ui/subscribers/{email}"),
+        format!("/admin/ui/subscribers/{encoded}"),
+        format!("/admin/ui/subscribers/{email}/erase"),
+    ] {
+        let page = console(path.clone()).await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        assert!(page.text().await.unwrap().to_lowercase().contains(&email.to_lowercase()), "{path}");
+    }
+
+    // The admin API: their data, a wrong token on their route (logged at WARN), then erasure.
+    let api = |path: &str| format!("{base}/admin/subscribers/{path}");
+    let data = client.get(api(email)).bearer_auth(crate::support::ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(data.status(), 200);
+    let guess = client.get(api(email)).bearer_auth("wrong-token-0123456789abcdef0123456789").send().await.unwrap();
+    assert_eq!(guess.status(), 401);
+    // No route at all, address in the path and token in the query.
+    let nowhere = client.get(format!("{base}/people/{email}?token={unsubscribe_token}")).send().await.unwrap();
+    assert_eq!(nowhere.status(), 404);
+    let erased = client.delete(api(encoded)).bearer_auth(crate::support::ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(erased.status(), 204);
+    assert_eq!(harness.status_of(email).await, None, "erased");
+
+    let logs = stop_and_read_logs(child);
+    let lowered = logs.to_lowercase();
+    for secret in [email, encoded, "erase.me", "hidden-domain", "Hidden Name", &confirm_token, &unsubscribe_token] {
+        assert!(!lowered.contains(&secret.to_lowercase()), "{secret:?} leaked into the logs:\n{logs}");
+    }
+    assert!(!logs.contains("token="), "no query string is logged:\n{logs}");
+    // What the lines say instead: the route.
+    assert!(logs.contains("/admin/subscribers/{email}") && logs.contains("/admin/ui/subscribers/{email}"), "{logs}");
+    assert!(logs.contains("(no route)"), "the 404 is logged without its path: {logs}");
+    let failure = logs.lines().find(|l| l.contains("admin authentication failed")).unwrap_or_else(|| panic!("{logs}"));
+    assert!(failure.contains("/admin/subscribers/{email}"), "{failure}");
 }

@@ -115,3 +115,103 @@ async fn the_archive_can_be_turned_off() {
         assert_eq!(app.get(&path).await.status(), 404, "{path}");
     }
 }
+
+/// `broadsheet_archive_feed_renders_total` from `/metrics`.
+async fn feed_renders(app: &TestApp) -> u64 {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("broadsheet_archive_feed_renders_total "))
+        .unwrap_or_else(|| panic!("no broadsheet_archive_feed_renders_total in /metrics:\n{metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+fn entry_titles(feed: &[u8]) -> Vec<String> {
+    let parsed = feed_rs::parser::parse(feed).unwrap();
+    parsed.entries.iter().filter_map(|e| e.title.as_ref().map(|t| t.content.clone())).collect()
+}
+
+#[tokio::test]
+async fn the_feed_is_rendered_once_per_new_digest_and_revalidates_cheaply() {
+    let app = TestApp::spawn().await;
+    app.add_confirmed(&["reader@example.com"]).await;
+    app.add_article("Opening", "The first story.", None).await;
+    send_digest(&app, "Issue one").await;
+
+    let first = app.get("/archive/feed.atom").await;
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(first.headers().contains_key("last-modified"));
+    let first = first.bytes().await.unwrap();
+    assert_eq!(entry_titles(&first), ["Issue one"]);
+    assert_eq!(feed_renders(&app).await, 1);
+
+    // Asked again (and again, at once): the same document, not rendered again.
+    let again = four_at_once(&app).await;
+    for body in &again {
+        assert_eq!(body, &first);
+    }
+    assert_eq!(feed_renders(&app).await, 1, "served from the cache");
+    let unchanged = app.client.get(format!("{}/archive/feed.atom", app.address)).header("if-none-match", &etag);
+    let unchanged = unchanged.send().await.unwrap();
+    assert_eq!(unchanged.status(), 304, "a reader with the current ETag gets 304");
+    assert!(unchanged.bytes().await.unwrap().is_empty());
+
+    // A new digest changes the archive: rendered once more, and in the feed.
+    app.add_article("Follow-up", "The second story.", None).await;
+    send_digest(&app, "Issue two").await;
+    let second = app.get("/archive/feed.atom").await;
+    assert_ne!(second.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(entry_titles(&second.bytes().await.unwrap()), ["Issue two", "Issue one"]);
+    assert_eq!(feed_renders(&app).await, 2);
+    let stale = app.client.get(format!("{}/archive/feed.atom", app.address)).header("if-none-match", &etag);
+    assert_eq!(stale.send().await.unwrap().status(), 200, "an old ETag gets the new feed");
+    assert_eq!(feed_renders(&app).await, 2);
+}
+
+/// Four requests for the feed at once, their bodies.
+async fn four_at_once(app: &TestApp) -> Vec<bytes::Bytes> {
+    let get = || async { app.get("/archive/feed.atom").await.bytes().await.unwrap() };
+    let (a, b, c, d) = tokio::join!(get(), get(), get(), get());
+    vec![a, b, c, d]
+}
+
+#[tokio::test]
+async fn a_digest_with_a_huge_article_makes_a_feed_under_the_byte_cap_that_links_to_its_pages() {
+    let app = TestApp::spawn().await;
+    app.add_confirmed(&["reader@example.com"]).await;
+    // Close to the article limit (512 KiB), with markup that grows when escaped for XML.
+    let paragraph = "Some **bold** text & <angle> brackets, \"quoted\" and 'single', over and over again.\n\n";
+    let huge = paragraph.repeat(480 * 1024 / paragraph.len());
+    app.add_article("Short and sweet", "A small story first.", None).await;
+    app.add_article("The long read", &huge, Some("https://example.org/long")).await;
+    app.add_article("After the long read", "Never reached in the feed.", None).await;
+    let big = send_digest(&app, "The big issue").await;
+    app.add_article("Small again", "A normal story.", None).await;
+    let small = send_digest(&app, "The small issue").await;
+
+    let feed = app.get("/archive/feed.atom").await;
+    assert_eq!(feed.status(), 200);
+    let body = feed.bytes().await.unwrap();
+    assert!(body.len() < 128 * 1024, "the feed is {} bytes", body.len());
+    let parsed = feed_rs::parser::parse(&body[..]).unwrap();
+    assert_eq!(parsed.entries.len(), 2);
+    for (entry, id) in parsed.entries.iter().zip([&small, &big]) {
+        assert!(entry.links.iter().any(|l| l.href == format!("https://news.example.test/archive/{id}")), "{id}");
+        let content = entry.content.as_ref().and_then(|c| c.body.clone()).unwrap();
+        assert!(content.len() <= 64 * 1024, "{id}: {} bytes of content", content.len());
+    }
+    let big_content = parsed.entries[1].content.as_ref().and_then(|c| c.body.clone()).unwrap();
+    assert!(big_content.contains("A small story first."), "what fits is there: {big_content}");
+    assert!(big_content.contains("The long read"), "the article that does not fit is named");
+    assert!(
+        big_content.contains(&format!(r#"href="https://news.example.test/archive/{big}""#)),
+        "and linked to the issue's page: {big_content}"
+    );
+    assert!(big_content.contains("Some bold text"), "the start of its text is: {big_content}");
+    assert!(big_content.matches("over and over again").count() < 10, "not the whole of it");
+    assert!(!big_content.contains("Never reached"));
+    // The page itself still has everything.
+    let page = app.get(&format!("/archive/{big}")).await.text().await.unwrap();
+    assert!(page.contains("over and over again") && page.contains("Never reached"));
+}
