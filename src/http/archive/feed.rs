@@ -167,7 +167,7 @@ fn entry_content(content: &DigestContent, page: &str) -> String {
     };
     let mut out = String::new();
     for article in &content.articles {
-        let html = crate::mail::article_html(article.body_format, &article.body);
+        let html = crate::content::article_html(article.body_format, &article.body);
         let view = context! {
             title => article.title,
             url => article.url,
@@ -177,7 +177,7 @@ fn entry_content(content: &DigestContent, page: &str) -> String {
         // Room is kept for the link, so the cap holds whichever article stops the entry.
         let room = ENTRY_MAX.saturating_sub(out.len());
         if piece.len() + read_on(article, "").len() > room {
-            let text = crate::mail::article_text(article.body_format, &article.body);
+            let text = crate::content::article_text(article.body_format, &article.body);
             let with_excerpt = read_on(article, &excerpt(&text, EXCERPT_CHARS));
             let link = if with_excerpt.len() <= room { with_excerpt } else { read_on(article, "") };
             if link.len() <= room {
