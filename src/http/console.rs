@@ -114,11 +114,21 @@ async fn logout(
 #[utoipa::path(get, path = "/admin", tag = "console", responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn dashboard(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
     let recent = digests::recent(&state.db, 10).await?;
-    let counts = super::subscribers::status_counts(&state).await?;
+    let counts = status_counts(&state).await?;
     let checkup = crate::ops::doctor::check(&state.settings);
     Ok(page(
         "console/dashboard.html",
         Some(&session),
         context! { counts => counts, digests => recent, checkup => checkup },
     ))
+}
+
+/// Subscribers by status, for the console's pages.
+pub async fn status_counts(state: &AppState) -> Result<Value, Error> {
+    let counts: Vec<Value> = crate::store::subscribers::counts(&state.db)
+        .await?
+        .into_iter()
+        .map(|(status, n)| context! { status => crate::domain::SubscriberStatus::as_str(status), count => n })
+        .collect();
+    Ok(Value::from(counts))
 }

@@ -289,16 +289,6 @@ async fn erase_subscriber(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Subscribers by status, for the console's pages.
-pub async fn status_counts(state: &AppState) -> Result<Value, Error> {
-    let counts: Vec<Value> = subscribers::counts(&state.db)
-        .await?
-        .into_iter()
-        .map(|(status, n)| context! { status => SubscriberStatus::as_str(status), count => n })
-        .collect();
-    Ok(Value::from(counts))
-}
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SubscriberSearch {
@@ -365,7 +355,7 @@ async fn list_view(
         "console/subscribers.html",
         Some(session),
         context! {
-            counts => status_counts(state).await?, rows => rows, q => filter.search.unwrap_or(""),
+            counts => super::console::status_counts(state).await?, rows => rows, q => filter.search.unwrap_or(""),
             // minijinja here has no urlencode filter: the search goes into the page links encoded.
             q_param => url::form_urlencoded::byte_serialize(filter.search.unwrap_or("").as_bytes()).collect::<String>(),
             status => filter.status_raw, page => filter.page, more => more, ..extra

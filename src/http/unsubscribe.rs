@@ -24,7 +24,7 @@ use super::confirm::{TokenQuery, form_in};
 use super::error::{Error, PageError};
 use super::input::FromFields;
 use super::pages;
-use crate::store::subscribers;
+use crate::store::tokens;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(unsubscribe_page, unsubscribe)).layer(super::no_store())
@@ -93,7 +93,7 @@ async fn unsubscribe(
     };
     let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
     let origin = super::origin(&state, peer, &headers);
-    let Some((id, changed)) = subscribers::unsubscribe_with_token(&mut tx, &token, &origin).await? else {
+    let Some((id, changed)) = tokens::unsubscribe_with_token(&mut tx, &token, &origin).await? else {
         return Ok(invalid());
     };
     if changed {

@@ -20,7 +20,8 @@ use crate::domain::TokenKeys;
 use crate::inbound::{self, Bounce, Inbound, InboundKind};
 use crate::mail::BounceAddress;
 use crate::store::bounces::{self, Target};
-use crate::store::subscribers::{self, Origin};
+use crate::store::subscribers::Origin;
+use crate::store::tokens;
 use crate::telemetry::metrics::{self, METRICS};
 
 /// What the operator configured about inbound mail.
@@ -111,7 +112,7 @@ pub async fn process(
             };
             let mut tx = db.begin().await?;
             let origin = Origin { ip: None, user_agent: Some("unsubscribe by mail".to_owned()) };
-            let Some((_, changed)) = subscribers::unsubscribe_with_token(&mut tx, &token, &origin).await? else {
+            let Some((_, changed)) = tokens::unsubscribe_with_token(&mut tx, &token, &origin).await? else {
                 return Ok(Processed::ignored("an unsubscribe token that is unknown or expired"));
             };
             tx.commit().await?;

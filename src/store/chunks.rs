@@ -6,7 +6,7 @@
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::deliveries::{Claimed, DeliveryKind, Outcome, OutcomeRow};
+use super::deliveries::{Claimed, DeliveryKind, Outcome, OutcomeRow, OutcomeWriter};
 use crate::domain::{DeliveryStatus, SubscriberEmail, SubscriberStatus};
 
 /// Recipients per chunk: a lease covers this many sends, and a worker that dies mid-chunk leaves
@@ -244,4 +244,16 @@ async fn write_rows(
     .fetch_one(conn)
     .await?;
     Ok(u64::try_from(inserted).unwrap_or(0))
+}
+
+impl OutcomeWriter {
+    /// Writes the rows of a batch of digest chunk sends (see [`record`]).
+    pub async fn record_chunk_sends(
+        &mut self,
+        worker: Uuid,
+        results: &[(Fresh, Outcome)],
+        finished: &[Finished],
+    ) -> sqlx::Result<u64> {
+        record(&mut self.conn, worker, results, finished).await
+    }
 }

@@ -151,7 +151,7 @@ pub enum Outcome {
 /// pooled connection needed four (BEGIN, the settings, the write, COMMIT). At a trickle of
 /// signups, a batch is one or two rows, and those round trips were most of its cost.
 pub struct OutcomeWriter {
-    conn: PgConnection,
+    pub(super) conn: PgConnection,
 }
 
 impl OutcomeWriter {
@@ -164,16 +164,6 @@ impl OutcomeWriter {
     /// over are left alone: that worker now owns them.
     pub async fn record(&mut self, worker: Uuid, results: &[(i64, Outcome)]) -> sqlx::Result<u64> {
         record(&mut self.conn, worker, results).await
-    }
-
-    /// Writes the rows of a batch of digest chunk sends (see `store::chunks::record`).
-    pub async fn record_chunk_sends(
-        &mut self,
-        worker: Uuid,
-        results: &[(super::chunks::Fresh, Outcome)],
-        finished: &[super::chunks::Finished],
-    ) -> sqlx::Result<u64> {
-        super::chunks::record(&mut self.conn, worker, results, finished).await
     }
 
     pub async fn close(self) -> sqlx::Result<()> {

@@ -71,31 +71,9 @@ pub async fn confirm(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Resu
     Ok(done.rows_affected() == 1)
 }
 
-/// Unsubscribes whoever an unsubscribe token belongs to, with the consent record, and retires
-/// their confirmation links ("this wasn't me"; leaving pending moves the version signed
-/// confirmation links carry). `None` for an unknown, forged or expired token, or a subscriber
-/// who has since been erased; `Some(false)` when they had already left.
-pub async fn unsubscribe_with_token(
-    conn: &mut PgConnection,
-    token: &crate::domain::LinkToken,
-    origin: &Origin,
-) -> sqlx::Result<Option<(Uuid, bool)>> {
-    let Some(id) = super::tokens::unsubscribe_subject(&mut *conn, token, chrono::Utc::now()).await? else {
-        return Ok(None);
-    };
-    let Some(changed) = unsubscribe_if_exists(&mut *conn, id).await? else {
-        return Ok(None);
-    };
-    if changed {
-        record_consent(&mut *conn, id, ConsentAction::Unsubscribe, origin).await?;
-        super::tokens::retire_stored_confirm_tokens(&mut *conn, id).await?;
-    }
-    Ok(Some((id, changed)))
-}
-
 /// Idempotent. `None` when there is no such subscriber (a signed link outlives an erasure); else whether
 /// this changed their status.
-async fn unsubscribe_if_exists(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<Option<bool>> {
+pub(super) async fn unsubscribe_if_exists(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<Option<bool>> {
     let row = sqlx::query!(
         r#"WITH changed AS (
                UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = now(), updated_at = now()

@@ -176,3 +176,26 @@ pub async fn unsubscribe_subject(
         }
     }
 }
+
+/// Unsubscribes whoever an unsubscribe token belongs to, with the consent record, and retires
+/// their confirmation links ("this wasn't me"; leaving pending moves the version signed
+/// confirmation links carry). `None` for an unknown, forged or expired token, or a subscriber
+/// who has since been erased; `Some(false)` when they had already left.
+pub async fn unsubscribe_with_token(
+    conn: &mut PgConnection,
+    token: &crate::domain::LinkToken,
+    origin: &super::subscribers::Origin,
+) -> sqlx::Result<Option<(Uuid, bool)>> {
+    let Some(id) = unsubscribe_subject(&mut *conn, token, chrono::Utc::now()).await? else {
+        return Ok(None);
+    };
+    let Some(changed) = super::subscribers::unsubscribe_if_exists(&mut *conn, id).await? else {
+        return Ok(None);
+    };
+    if changed {
+        super::subscribers::record_consent(&mut *conn, id, super::subscribers::ConsentAction::Unsubscribe, origin)
+            .await?;
+        retire_stored_confirm_tokens(&mut *conn, id).await?;
+    }
+    Ok(Some((id, changed)))
+}
