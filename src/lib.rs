@@ -11,6 +11,7 @@ pub mod http;
 pub mod inbound;
 pub mod mail;
 pub mod ops;
+pub mod signup;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

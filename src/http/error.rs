@@ -191,3 +191,13 @@ pub enum AdminRefusals {
     #[response(status = 503)]
     Unavailable(ErrorBody),
 }
+
+impl From<crate::signup::SignupError> for Error {
+    fn from(e: crate::signup::SignupError) -> Self {
+        match e {
+            crate::signup::SignupError::Unavailable => Self::Unavailable,
+            crate::signup::SignupError::Database(e) => Self::Database(e),
+            crate::signup::SignupError::Internal(e) => Self::Internal(e),
+        }
+    }
+}

@@ -18,7 +18,6 @@ pub mod pages;
 mod rate_limit;
 mod session;
 mod signup;
-mod signup_queue;
 mod state;
 mod subscribers;
 mod unsubscribe;

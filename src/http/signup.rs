@@ -121,7 +121,7 @@ async fn handle(state: &AppState, peer: SocketAddr, headers: &HeaderMap, email: 
         state.limiter.check(ip).map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
     }
 
-    // Queued for a statement shared with the signups arriving meanwhile (`signup_queue`), which
+    // Queued for a statement shared with the signups arriving meanwhile (`signup::SignupQueue`), which
     // from then on owns it: a client that hangs up cannot cancel it halfway.
     let signup = state.signups.signup(email, name, origin).await?;
     crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.signups);

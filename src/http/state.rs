@@ -9,11 +9,10 @@ use tokio::sync::Notify;
 
 use super::RateLimiter;
 use super::archive::FeedCache;
-use super::signup_queue::SignupQueue;
 use crate::config::Settings;
 use crate::domain::{TokenHash, TokenKeys};
 use crate::mail::Composer;
-use crate::store::handover::Handover;
+use crate::signup::{Handover, SignupQueue};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -32,7 +31,7 @@ pub struct AppState {
     pub composer: Arc<Composer>,
     /// Verify the signed tokens in confirmation and unsubscribe links (`tokens.keys`).
     pub token_keys: Arc<TokenKeys>,
-    /// Signups, gathered into shared statements (`signup_queue`); they hand their confirmations
+    /// Signups, gathered into shared statements (`signup::SignupQueue`); they hand their confirmations
     /// straight to the in-process worker when the process runs one.
     pub signups: SignupQueue,
     /// Places for subscriber exports running at once (a bounded share of the pool).

@@ -6,7 +6,6 @@ pub mod bounces;
 pub mod chunks;
 pub mod deliveries;
 pub mod digests;
-pub mod handover;
 pub mod imports;
 pub mod lifecycle;
 pub mod pool;

@@ -1,7 +1,7 @@
 //! Signups: the one statement that creates or finds a subscriber, records their consent and
 //! queues the confirmation mail, for one signup or for many at once.
 //!
-//! Many at once is how the service runs it (`http::signup_queue` gathers the signups that arrive
+//! Many at once is how the service runs it (`signup::SignupQueue` gathers the signups that arrive
 //! while the previous statement runs): each row still costs its index entries and foreign-key
 //! checks, but the statement, its round trip and the commit (a WAL flush) are paid once per
 //! batch instead of once per signup, and those were most of what a signup cost Postgres.
@@ -11,19 +11,8 @@ use sqlx::types::ipnetwork::IpNetwork;
 use uuid::Uuid;
 
 use super::deliveries::{Claimed, DeliveryKind};
-use super::handover::Slot;
 use super::subscribers::{Origin, truncate};
 use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
-
-/// What a signup did, for the log line; the response never depends on it.
-#[derive(Debug)]
-pub struct Signup {
-    pub subscriber_id: Uuid,
-    pub status: SubscriberStatus,
-    pub queued: bool,
-    /// The confirmation went straight to the in-process worker: nobody needs waking.
-    pub handed_over: bool,
-}
 
 /// One signup of a batch.
 pub struct Request<'a> {
@@ -43,9 +32,9 @@ impl<'a> Request<'a> {
         Self { id: Uuid::now_v7(), email, name, origin, lease: None }
     }
 
-    /// The confirmation, if this signup queues one, is leased to the holder of `slot`.
-    pub fn leased_to(mut self, slot: Option<&Slot>) -> Self {
-        self.lease = slot.map(|s| (s.worker, s.lease_secs));
+    /// The confirmation, if this signup queues one, is leased to `worker` for `lease_secs`.
+    pub fn leased_to(mut self, lease: Option<(Uuid, f64)>) -> Self {
+        self.lease = lease;
         self
     }
 }
@@ -65,43 +54,20 @@ pub struct Done {
 }
 
 impl Done {
-    /// Hands the queued confirmation to the worker that holds `slot`, if the row was leased to it.
-    pub fn hand_over(self, slot: Option<Slot>) -> Signup {
-        let (subscriber_id, status) = (self.subscriber_id, self.status);
-        match (self.delivery, slot) {
-            (Some(id), Some(slot)) => {
-                slot.send(Claimed {
-                    id,
-                    kind: DeliveryKind::Confirmation,
-                    attempts: 1,
-                    subscriber_id,
-                    digest_id: None,
-                    email: self.email,
-                    name: self.name,
-                    status,
-                    token_version: self.token_version,
-                });
-                Signup { subscriber_id, status, queued: true, handed_over: true }
-            }
-            (delivery, _) => Signup { subscriber_id, status, queued: delivery.is_some(), handed_over: false },
-        }
-    }
-}
-
-/// One signup on its own; `slot`, when given, receives the confirmation (see `store::handover`).
-pub async fn signup(
-    conn: &mut PgConnection,
-    email: &SubscriberEmail,
-    name: Option<&SubscriberName>,
-    origin: &Origin,
-    cap: u32,
-    slot: Option<Slot>,
-) -> sqlx::Result<Signup> {
-    let request = Request::new(email, name, origin).leased_to(slot.as_ref());
-    let mut done = signup_many(conn, &[request], cap).await?;
-    match done.pop() {
-        Some(done) => Ok(done.hand_over(slot)),
-        None => Err(sqlx::Error::RowNotFound),
+    /// The queued confirmation as a claim would have left it for the worker it is leased to.
+    pub fn into_claimed(self) -> Option<Claimed> {
+        let id = self.delivery?;
+        Some(Claimed {
+            id,
+            kind: DeliveryKind::Confirmation,
+            attempts: 1,
+            subscriber_id: self.subscriber_id,
+            digest_id: None,
+            email: self.email,
+            name: self.name,
+            status: self.status,
+            token_version: self.token_version,
+        })
     }
 }
 
@@ -186,7 +152,7 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
             SELECT id, 'signup', ip, user_agent FROM matched
         ),
         -- Leased to the in-process worker when the request names one: as its claim would leave
-        -- it (see `store::handover`); otherwise due now, for any claimer.
+        -- it (see `signup::handover`); otherwise due now, for any claimer.
         queued AS (
             INSERT INTO deliveries (kind, subscriber_id, locked_by, locked_until, attempts)
             SELECT 'confirmation', m.id, m.worker, now() + make_interval(secs => m.lease_secs),

@@ -17,7 +17,7 @@
 
 mod claim;
 mod feeds;
-mod handed;
+mod handover;
 mod housekeeping;
 mod leases;
 mod mint;
@@ -45,8 +45,8 @@ pub use self::schedules::Clock;
 use crate::config::Settings;
 use crate::mail::{Composer, DigestView, MailTransport};
 use crate::ops::feeds::FetchPolicy;
+use crate::signup::{Handed, Handover};
 use crate::store::deliveries::Claimed;
-use crate::store::handover::{Handed, Handover};
 use crate::telemetry::metrics::METRICS;
 /// The log target of the per-batch timings (claim, outcome write) at debug level: off unless
 /// `RUST_LOG` asks for it, as `bench/run` does (`broadsheet::worker::timing=debug`).
@@ -145,10 +145,10 @@ impl Worker {
     }
 
     /// The channel through which this process's signups hand this worker their confirmations,
-    /// leased to it already (`store::handover`). Room for a batch: beyond that, while sending
+    /// leased to it already (`signup::handover`). Room for a batch: beyond that, while sending
     /// lags, signups queue their rows for the claimer.
     pub fn handover(&mut self) -> Handover {
-        let (handover, handed) = crate::store::handover::channel(self.id, self.lease_secs, self.batch_size);
+        let (handover, handed) = crate::signup::handover_channel(self.id, self.lease_secs, self.batch_size);
         self.handed = Some(handed);
         handover
     }

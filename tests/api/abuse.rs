@@ -8,7 +8,6 @@ use serde_json::json;
 use sqlx::{Connection as _, PgConnection};
 
 use broadsheet::domain::SubscriberEmail;
-use broadsheet::store::signups;
 
 use crate::support::{Options, TestApp, token_of};
 
@@ -56,7 +55,7 @@ async fn fifty_simultaneous_signups_for_one_address_send_no_more_than_the_daily_
         statements.spawn(async move {
             let mut conn = PgConnection::connect(&url).await.unwrap();
             let email = SubscriberEmail::parse("target@example.com").unwrap();
-            signups::signup(&mut conn, &email, None, &Default::default(), 3, None).await.unwrap();
+            broadsheet::signup::one(&mut conn, &email, None, &Default::default(), 3, None).await.unwrap();
         });
     }
     app.wait_for_lock_waiters(15).await;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use broadsheet::domain::SubscriberEmail;
-use broadsheet::store::{handover, signups};
+use broadsheet::signup as handover;
 use broadsheet::worker::Worker;
 use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
@@ -57,10 +57,11 @@ async fn a_confirmation_handed_to_a_worker_that_dies_is_sent_by_another_once_the
     // A worker that leases the row and dies with it in its channel, never read. Its lease (5 s)
     // outlasts the checks below however slow the machine is, then runs out within the wait.
     let dead = uuid::Uuid::new_v4();
-    let (to_dead, channel) = handover::channel(dead, 5.0, 8);
+    let (to_dead, channel) = handover::handover_channel(dead, 5.0, 8);
     let email = SubscriberEmail::parse("grace@example.com").unwrap();
     let mut conn = app.db.acquire().await.unwrap();
-    let signup = signups::signup(&mut conn, &email, None, &Default::default(), 3, to_dead.reserve()).await.unwrap();
+    let signup =
+        broadsheet::signup::one(&mut conn, &email, None, &Default::default(), 3, to_dead.reserve()).await.unwrap();
     drop(conn);
     assert!(signup.handed_over);
     drop(channel);
@@ -198,7 +199,7 @@ async fn a_signup_in_flight_when_the_worker_stops_leaves_nothing_locked() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let email = SubscriberEmail::parse("late@example.com").unwrap();
     let mut conn = app.db.acquire().await.unwrap();
-    let signup = signups::signup(&mut conn, &email, None, &Default::default(), 3, Some(slot)).await.unwrap();
+    let signup = broadsheet::signup::one(&mut conn, &email, None, &Default::default(), 3, Some(slot)).await.unwrap();
     assert!(signup.handed_over);
     drop(conn);
     tokio::time::timeout(Duration::from_secs(10), running).await.expect("stops in bounded time").unwrap().unwrap();

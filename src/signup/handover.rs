@@ -17,7 +17,9 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::deliveries::Claimed;
+use super::Signup;
+use crate::store::deliveries::Claimed;
+use crate::store::signups::Done;
 
 /// A delivery inserted already leased to the worker that receives it.
 #[derive(Debug)]
@@ -41,19 +43,20 @@ pub struct Handover {
 /// them in a task of its own. A slot dropped unused frees its place.
 pub struct Slot {
     permit: mpsc::OwnedPermit<Handed>,
-    pub worker: Uuid,
-    pub lease_secs: f64,
-    pub leased_at: Instant,
+    worker: Uuid,
+    lease_secs: f64,
+    leased_at: Instant,
 }
 
 /// The channel from signups to the worker `worker`, whose leases last `lease_secs`.
-pub fn channel(worker: Uuid, lease_secs: f64, capacity: usize) -> (Handover, mpsc::Receiver<Handed>) {
+pub fn handover_channel(worker: Uuid, lease_secs: f64, capacity: usize) -> (Handover, mpsc::Receiver<Handed>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     (Handover { worker, lease_secs, tx }, rx)
 }
 
 impl Handover {
-    /// A place for one row, if the worker is running and has room.
+    /// A place for one row, if the worker is running and has room. Tests hold one to show a
+    /// full channel or a stopped worker.
     pub fn reserve(&self) -> Option<Slot> {
         let permit = self.tx.clone().try_reserve_owned().ok()?;
         Some(Slot { permit, worker: self.worker, lease_secs: self.lease_secs, leased_at: Instant::now() })
@@ -61,7 +64,20 @@ impl Handover {
 }
 
 impl Slot {
-    pub fn send(self, delivery: Claimed) {
-        self.permit.send(Handed { delivery, leased_at: self.leased_at });
+    /// The lease a row for this slot's worker is inserted with: (worker, seconds).
+    pub fn lease(&self) -> (Uuid, f64) {
+        (self.worker, self.lease_secs)
+    }
+}
+
+/// Hands the queued confirmation to the worker that holds `slot`, if the row was leased to it.
+pub fn hand_over(done: Done, slot: Option<Slot>) -> Signup {
+    let (subscriber_id, status, queued) = (done.subscriber_id, done.status, done.delivery.is_some());
+    match (done.into_claimed(), slot) {
+        (Some(delivery), Some(slot)) => {
+            slot.permit.send(Handed { delivery, leased_at: slot.leased_at });
+            Signup { subscriber_id, status, queued, handed_over: true }
+        }
+        _ => Signup { subscriber_id, status, queued, handed_over: false },
     }
 }

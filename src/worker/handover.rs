@@ -1,4 +1,4 @@
-//! Rows the signups of this process handed over already leased (`store::handover`): held,
+//! Rows the signups of this process handed over already leased (`signup::handover`): held,
 //! their tokens minted, and queued for the send loop like a claimed batch, without a claim.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::record::Outcomes;
 use super::{Job, Worker};
-use crate::store::handover::Handed;
+use crate::signup::Handed;
 
 impl Worker {
     /// Until shutdown: each handed row joins the held set (its lease renewed from then on) and

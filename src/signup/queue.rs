@@ -7,7 +7,7 @@
 //! trip and the commit's WAL flush, which were most of what a signup cost Postgres, are shared.
 //!
 //! The tasks, not the request, own a signup once it is queued: a client that hangs up cannot
-//! cancel it between the statement and the hand-over of its confirmation (`store::handover`).
+//! cancel it between the statement and the hand-over of its confirmation (`handover`).
 //! A statement that fails for any reason but an unreachable database is run again one signup at
 //! a time, so one bad row cannot fail its neighbours.
 //!
@@ -29,10 +29,10 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::Postgres;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
-use super::error::Error;
+use super::handover::{Handover, Slot, hand_over};
+use super::{Signup, SignupError as Error};
 use crate::domain::{SubscriberEmail, SubscriberName};
-use crate::store::handover::{Handover, Slot};
-use crate::store::signups::{self, Done, Request, Signup};
+use crate::store::signups::{self, Done, Request};
 use crate::store::subscribers::Origin;
 
 /// At most this many statements at once. Normally one runs while the next batch gathers: a
@@ -221,7 +221,7 @@ impl Runner {
         let mut conn = match held {
             Ok(conn) => conn,
             Err(e) => {
-                let _ = Error::unavailable(e);
+                tracing::warn!(error = %e, "cannot get a database connection for signups");
                 return unavailable(jobs);
             }
         };
@@ -259,7 +259,7 @@ impl Runner {
                 Conn::Sound
             }
             Err(e) if crate::store::pool::is_unavailable(&e) => {
-                let _ = Error::unavailable(e);
+                tracing::warn!(error = %e, "cannot get a database connection for signups");
                 unavailable(jobs);
                 Conn::Unreachable
             }
@@ -291,7 +291,9 @@ impl Runner {
         let requests: Vec<Request> = jobs
             .iter()
             .zip(slots)
-            .map(|(job, slot)| Request::new(&job.email, job.name.as_ref(), &job.origin).leased_to(slot.as_ref()))
+            .map(|(job, slot)| {
+                Request::new(&job.email, job.name.as_ref(), &job.origin).leased_to(slot.as_ref().map(Slot::lease))
+            })
             .collect();
         let mut done: HashMap<_, _> =
             signups::signup_many(conn, &requests, self.cap).await?.into_iter().map(|d| (d.request, d)).collect();
@@ -302,7 +304,7 @@ impl Runner {
         for ((job, slot), done) in jobs.into_iter().zip(slots).zip(done) {
             let result = match done {
                 Some(done) => {
-                    let signup = done.hand_over(slot);
+                    let signup = hand_over(done, slot);
                     if signup.queued && !signup.handed_over {
                         self.wake.notify_one();
                     }
@@ -336,7 +338,7 @@ fn unavailable(jobs: Vec<Job>) {
 fn fail(jobs: Vec<Job>, e: sqlx::Error) {
     let mut e = Some(e);
     for job in jobs {
-        // `Error::Database` answers 503 for an unreachable database and 500 otherwise.
+        // Turned into 503 for an unreachable database and 500 otherwise, in the HTTP layer.
         let error =
             e.take().map_or_else(|| Error::Internal(anyhow::anyhow!("the signup statement failed")), Error::Database);
         let _ = job.reply.send(Err(error));
