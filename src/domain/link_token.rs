@@ -428,6 +428,7 @@ mod tests {
         }
     }
 
+    // The lengths docs/operations.md gives under "Links in mail".
     #[test]
     fn tokens_are_as_long_as_the_readme_says() {
         let k = keys(&[&random()]);

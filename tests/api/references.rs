@@ -1,5 +1,5 @@
 //! What a delivery's foreign keys promise, pinned down for whoever replaces them with something
-//! cheaper (tried: a check once per statement, see README "What changed"): the refusals, the
+//! cheaper (tried: a check once per statement, see docs/performance.md): the refusals, the
 //! cascade, and no row left behind when an erasure races an insert.
 
 use std::time::Duration;
