@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::prepared::{self, DigestHeaders, NAME_MARK, PreparedDigest, PreparedRecipient, URL_MARK};
 use super::settings::MailSettings;
-use super::smtp::Wire;
+use super::smtp::{Payload, Wire};
 use super::{BounceAddress, DkimSigner};
 use super::{BuiltMessage, EmailTemplates, MessageParts, RenderedEmail, TemplateError, build_message, recipient};
 use crate::domain::{BaseUrl, DigestContent, SubscriberEmail, Token};
@@ -217,8 +217,9 @@ impl Composer {
                 return Ok(match &self.dkim {
                     // The signature covers the body as the recipient reads it: signed whole, then stuffed.
                     Some(signer) => BuiltMessage {
-                        bytes: Wire::whole(super::smtp::dot_stuff(&signer.sign(&message.bytes.to_vec()))),
-                        dot_stuffed: true,
+                        data: Payload::Stuffed(Wire::whole(super::smtp::dot_stuff(
+                            &signer.sign(&message.data.plain()),
+                        ))),
                         ..message
                     },
                     None => message,
@@ -275,12 +276,7 @@ impl Composer {
             self.seven_bit.load(Ordering::Relaxed),
             stuffed,
         )?;
-        Ok(message.map(|m| BuiltMessage {
-            envelope: m.envelope,
-            bytes: m.bytes,
-            message_id: m.message_id,
-            dot_stuffed: stuffed,
-        }))
+        Ok(message.map(|m| BuiltMessage { envelope: m.envelope, data: m.data, message_id: m.message_id }))
     }
 
     /// The digest's pieces, if a probe message spliced from them reads exactly like the one the
@@ -302,7 +298,7 @@ impl Composer {
             let to = Recipient { email: &email, name, delivery: 0 };
             let spliced = self.prepared_digest(&prepared, to, &url, "PR0BE", false).ok()??;
             let built = self.built_digest(view, to, &url, "PR0BE").ok()?;
-            if let Err(difference) = prepared::same_message(&spliced.bytes.to_vec(), &built.bytes.to_vec()) {
+            if let Err(difference) = prepared::same_message(&spliced.data.plain(), &built.data.plain()) {
                 tracing::info!(digest = %view.campaign, %difference, "digest messages are built whole: the templates do more than print the name and link");
                 return None;
             }

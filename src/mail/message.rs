@@ -37,12 +37,9 @@ pub struct MessageParts<'a> {
 
 pub struct BuiltMessage {
     pub envelope: Envelope,
-    /// Whole, or (a prepared digest's) in pieces: see `wire`.
-    pub bytes: super::smtp::Wire,
+    /// Whole, or (a prepared digest's) in pieces and dot-stuffed already: see `smtp::wire`.
+    pub data: super::smtp::Payload,
     pub message_id: String,
-    /// `bytes` are dot-stuffed for SMTP's DATA already (a prepared digest message): the
-    /// transport writes them as they are instead of stuffing them itself.
-    pub dot_stuffed: bool,
 }
 
 /// lettre adds no `Message-ID` by itself; ours comes from [`message_id`].
@@ -83,9 +80,8 @@ pub fn build_message(parts: MessageParts<'_>) -> anyhow::Result<BuiltMessage> {
     };
     Ok(BuiltMessage {
         envelope: message.envelope().clone(),
-        bytes: super::smtp::Wire::whole(bytes),
+        data: super::smtp::Payload::Plain(super::smtp::Wire::whole(bytes)),
         message_id,
-        dot_stuffed: false,
     })
 }
 
@@ -190,14 +186,14 @@ mod tests {
     fn every_line_ending_becomes_crlf() {
         let from: Mailbox = "Broadsheet <news@example.com>".parse().unwrap();
         let built = build_message(parts(&from, "a\nb\r\nc\rd\n\ne", "<p>x</p>\r\n")).unwrap();
-        let raw = String::from_utf8(built.bytes.into_vec()).unwrap();
+        let raw = String::from_utf8(built.data.plain().into_owned()).unwrap();
         assert!(raw.contains("a\r\nb\r\nc\r\nd\r\n\r\ne"), "{raw:?}");
         assert!(raw.contains("Content-Transfer-Encoding: 7bit"));
         let exactly = "y".repeat(MAX_LINE);
         let at_limit = build_message(parts(&from, &exactly, "<p>x</p>")).unwrap();
-        assert!(!String::from_utf8(at_limit.bytes.into_vec()).unwrap().contains("base64"));
+        assert!(!String::from_utf8(at_limit.data.plain().into_owned()).unwrap().contains("base64"));
         let over = build_message(parts(&from, &format!("{exactly}y\nshort"), "<p>x</p>")).unwrap();
-        assert!(String::from_utf8(over.bytes.into_vec()).unwrap().contains("base64"));
+        assert!(String::from_utf8(over.data.plain().into_owned()).unwrap().contains("base64"));
     }
 
     #[test]
@@ -205,7 +201,7 @@ mod tests {
         let from: Mailbox = "Broadsheet <news@example.com>".parse().unwrap();
         let long = "x".repeat(2000);
         let built = build_message(parts(&from, "plain\nlines – ünïcode", &format!("<p>{long}</p>"))).unwrap();
-        let raw = String::from_utf8(built.bytes.into_vec()).unwrap();
+        let raw = String::from_utf8(built.data.plain().into_owned()).unwrap();
         assert!(raw.contains("Content-Transfer-Encoding: 8bit"), "{raw}");
         assert!(raw.contains("plain\r\nlines – ünïcode"));
         assert!(raw.contains("Content-Transfer-Encoding: base64"));

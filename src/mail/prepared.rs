@@ -22,7 +22,7 @@ use lettre::message::header::{self, ContentTransferEncoding, HeaderName, HeaderV
 use lettre::message::{Body, Mailbox, Mailboxes, MultiPart, SinglePart};
 
 use super::RenderedEmail;
-use super::smtp::Wire;
+use super::smtp::{Payload, Wire};
 
 /// Stands for the recipient's name in the rendered templates: a private-use character, which
 /// neither HTML escaping nor any text we write contains.
@@ -275,8 +275,8 @@ pub struct PreparedDigest {
 /// One message of a prepared digest.
 pub struct PreparedMessage {
     pub envelope: Envelope,
-    /// The message dot-stuffed (when asked for), ending in CRLF.
-    pub bytes: Wire,
+    /// The message, ending in CRLF: stuffed or plain, as asked for.
+    pub data: Payload,
     pub message_id: String,
 }
 
@@ -380,7 +380,8 @@ impl PreparedDigest {
         out.extend(b"--");
         out.extend(self.boundary.as_bytes());
         out.extend(b"--\r\n");
-        Ok(Some(PreparedMessage { envelope, bytes: out, message_id: r.message_id }))
+        let data = if stuffed { Payload::Stuffed(out) } else { Payload::Plain(out) };
+        Ok(Some(PreparedMessage { envelope, data, message_id: r.message_id }))
     }
 }
 

@@ -9,7 +9,6 @@ use serde_json::json;
 
 use super::*;
 use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, SubscriberEmail, Token};
-use crate::mail::smtp::{dot_stuff, dot_unstuff};
 use crate::mail::{Composer, DigestView, MailSettings, Recipient};
 
 fn composer(extra: serde_json::Value) -> Composer {
@@ -62,13 +61,13 @@ fn compare(composer: &Composer, view: &DigestView) -> Vec<(Vec<u8>, Vec<u8>)> {
     for name in NAMES {
         let to = Recipient { email: &email, name, delivery: 7 };
         let spliced = composer.digest(view, to, &token).unwrap();
-        assert!(spliced.dot_stuffed, "the prepared path was taken");
+        assert!(spliced.data.is_stuffed(), "the prepared path was taken");
         let url = composer.base_url.join(&format!("/unsubscribe?token={}", token.expose()));
         let built = composer.built_digest_for_tests(view, to, &url, token.expose());
-        let unstuffed = dot_unstuff(&spliced.bytes.to_vec());
-        same_message(&unstuffed, &built.bytes.to_vec()).unwrap_or_else(|e| panic!("for {name:?}: {e}"));
+        let unstuffed = spliced.data.plain().into_owned();
+        same_message(&unstuffed, &built.data.plain()).unwrap_or_else(|e| panic!("for {name:?}: {e}"));
         assert_eq!(spliced.envelope, built.envelope);
-        out.push((spliced.bytes.into_vec(), unstuffed));
+        out.push((spliced.data.wire().to_vec(), unstuffed));
     }
     out
 }
@@ -125,9 +124,9 @@ fn dkim_signed_spliced_messages_verify() {
     let email = SubscriberEmail::parse("reader@example.com").unwrap();
     for name in NAMES {
         let message = composer.digest(&view, Recipient { email: &email, name, delivery: 1 }, &token).unwrap();
-        assert!(message.dot_stuffed);
+        assert!(message.data.is_stuffed());
         let signer = composer.dkim.as_ref().unwrap();
-        signer.verify_own(&dot_unstuff(&message.bytes.to_vec())).unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        signer.verify_own(&message.data.plain()).unwrap_or_else(|e| panic!("{name:?}: {e}"));
     }
 }
 
@@ -142,13 +141,6 @@ fn a_template_that_filters_the_name_is_built_whole() {
     let email = SubscriberEmail::parse("reader@example.com").unwrap();
     let message = composer.digest(&view, Recipient { email: &email, name: Some("Ada"), delivery: 1 }, &token).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(!message.dot_stuffed, "the builder took over");
-    assert!(String::from_utf8_lossy(&message.bytes.to_vec()).contains("Hi ADA"));
-}
-
-#[test]
-fn stuffing_and_unstuffing_are_inverse() {
-    let message = b".a\r\nb\r\n..c\r\n.";
-    assert_eq!(dot_stuff(message), b"..a\r\nb\r\n...c\r\n..");
-    assert_eq!(dot_unstuff(&dot_stuff(message)), message);
+    assert!(!message.data.is_stuffed(), "the builder took over");
+    assert!(String::from_utf8_lossy(&message.data.plain()).contains("Hi ADA"));
 }

@@ -7,7 +7,7 @@ use lettre::transport::smtp::extension::ClientId;
 use secrecy::ExposeSecret;
 
 use super::settings::MailSettings;
-use super::smtp::Wire;
+use super::smtp::Payload;
 use super::smtp::{SmtpPool, SmtpSendError};
 use super::url::MailUrl;
 
@@ -48,13 +48,11 @@ impl MailTransport {
         }
     }
 
-    /// `stuffed`: the message is dot-stuffed for SMTP already (a prepared digest message).
-    pub async fn send(&self, envelope: &Envelope, message: &Wire, stuffed: bool) -> Result<(), SendError> {
+    pub async fn send(&self, envelope: &Envelope, message: &Payload) -> Result<(), SendError> {
         match self {
-            Self::Smtp(pool) => pool.send(envelope, message, stuffed).await,
+            Self::Smtp(pool) => pool.send(envelope, message).await,
             Self::File(dir) => {
-                let message = message.contiguous();
-                let message = if stuffed { super::smtp::dot_unstuff(&message) } else { message.into_owned() };
+                let message = message.plain().into_owned();
                 // Written under a temporary name and renamed, so a reader never sees half a message.
                 let name = uuid::Uuid::new_v4();
                 let tmp = dir.join(format!(".{name}.tmp"));

@@ -16,7 +16,6 @@ use std::time::Instant;
 
 use super::data::Commands;
 use super::reply::{Failure, verdict};
-use super::wire::Wire;
 use super::{MAX_IDLE, Session, SmtpPool, SmtpSendError, mail_options};
 use crate::mail::{BuiltMessage, MailTransport, SendError};
 
@@ -58,9 +57,7 @@ impl Lane<'_> {
     pub async fn send(&mut self, current: &BuiltMessage, next: Option<&BuiltMessage>) -> (Result<(), SendError>, Next) {
         match self.transport {
             MailTransport::Smtp(pool) => pool.lane_send(self, current, next).await,
-            MailTransport::File(_) => {
-                (self.transport.send(&current.envelope, &current.bytes, current.dot_stuffed).await, Next::NotSent)
-            }
+            MailTransport::File(_) => (self.transport.send(&current.envelope, &current.data).await, Next::NotSent),
         }
     }
 
@@ -103,7 +100,7 @@ impl SmtpPool {
                 Ok(true) => {}
                 // Not a session this lane can pipeline on: the pool's own send.
                 Ok(false) => {
-                    let sent = self.send(&current.envelope, &current.bytes, current.dot_stuffed).await;
+                    let sent = self.send(&current.envelope, &current.data).await;
                     return (sent, Next::NotSent);
                 }
                 Err(e) => return (Err(e), Next::NotSent),
@@ -120,16 +117,11 @@ impl SmtpPool {
         // The next message rides along only if this server may have it (8BITMIME); otherwise
         // it goes on its own and gets the 7-bit rebuild.
         let then = next.and_then(|n| {
-            mail_options(&session.smtp, &n.envelope, &n.bytes).ok().map(|options| Commands::new(&n.envelope, options))
+            mail_options(&session.smtp, &n.envelope, n.data.wire())
+                .ok()
+                .map(|options| Commands::new(&n.envelope, options))
         });
-        let stuffing;
-        let stuffed = if current.dot_stuffed {
-            &current.bytes
-        } else {
-            stuffing = Wire::whole(super::wire::dot_stuff(&current.bytes.contiguous()));
-            &stuffing
-        };
-        let sent = match raw.finish(stuffed, then.as_ref()).await {
+        let sent = match raw.finish(&current.data.stuffed(), then.as_ref()).await {
             Ok(()) => Ok(()),
             Err(failure) => Err(self.lane_failure(lane, failure)),
         };
@@ -169,7 +161,7 @@ impl SmtpPool {
                     _ => (self.connect().await?, true),
                 },
             };
-            let options = mail_options(&session.smtp, &current.envelope, &current.bytes);
+            let options = mail_options(&session.smtp, &current.envelope, current.data.wire());
             let Some(raw) = session.raw.as_mut().filter(|raw| raw.pipelining) else {
                 self.put_back(session);
                 return Ok(false);

@@ -19,7 +19,7 @@ mod reply;
 mod wire;
 
 pub use lane::{Lane, Next};
-pub use wire::{Wire, dot_stuff, dot_unstuff};
+pub use wire::{Payload, Wire, dot_stuff};
 
 use std::io;
 use std::pin::Pin;
@@ -129,11 +129,10 @@ impl SmtpPool {
 
     /// Sends one message: over an idle connection when there is one, else a new one. A reused
     /// connection that turns out to be dead (the server hung up while it was idle) gets one retry
-    /// on a fresh connection, so an idle timeout never costs a message an attempt. `stuffed`:
-    /// the message is dot-stuffed already (see `smtp_data`).
-    pub async fn send(&self, envelope: &Envelope, message: &Wire, stuffed: bool) -> Result<(), SmtpSendError> {
+    /// on a fresh connection, so an idle timeout never costs a message an attempt.
+    pub async fn send(&self, envelope: &Envelope, message: &Payload) -> Result<(), SmtpSendError> {
         if let Some(mut session) = self.take_idle() {
-            match transact(&mut session, envelope, message, stuffed).await {
+            match transact(&mut session, envelope, message).await {
                 Ok(()) => {
                     self.put_back(session);
                     return Ok(());
@@ -156,7 +155,7 @@ impl SmtpPool {
             }
         }
         let mut session = self.connect().await?;
-        match transact(&mut session, envelope, message, stuffed).await {
+        match transact(&mut session, envelope, message).await {
             Ok(()) => {
                 self.put_back(session);
                 Ok(())
@@ -288,20 +287,15 @@ impl SmtpPool {
 /// RCPT or to the content is this recipient's hard bounce; a 5xx to MAIL is about us) and
 /// checking 8BITMIME before anything is sent. A message dot-stuffed already goes by our own data
 /// phase where the session allows, else (behind lettre's STARTTLS) unstuffed through lettre's.
-async fn transact(session: &mut Session, envelope: &Envelope, message: &Wire, stuffed: bool) -> Result<(), Failure> {
+async fn transact(session: &mut Session, envelope: &Envelope, message: &Payload) -> Result<(), Failure> {
     let conn = &mut session.smtp;
-    let options = mail_options(conn, envelope, message)?;
+    let options = mail_options(conn, envelope, message.wire())?;
     // Our pipelined transaction whenever the connection allows it (not under STARTTLS): one
     // round trip fewer per command and no byte-by-byte stuffing. Messages built one at a time
     // (confirmations, welcome mail, per-recipient signatures) are stuffed here, in one pass.
-    match (&mut session.raw, stuffed) {
-        (Some(raw), true) => raw.transact(envelope, options, message).await,
-        (Some(raw), false) => {
-            let stuffed = Wire::whole(dot_stuff(&message.contiguous()));
-            raw.transact(envelope, options, &stuffed).await
-        }
-        (None, true) => lettre_transact(conn, envelope, options, &dot_unstuff(&message.contiguous())).await,
-        (None, false) => lettre_transact(conn, envelope, options, &message.contiguous()).await,
+    match &mut session.raw {
+        Some(raw) => raw.transact(envelope, options, &message.stuffed()).await,
+        None => lettre_transact(conn, envelope, options, &message.plain()).await,
     }
 }
 
