@@ -2,16 +2,13 @@
 //! (`/admin/ui/articles`, `/admin/ui/articles/{id}`): add with a Markdown preview, edit until
 //! the article has gone out in a digest.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{Value, context};
-use serde::Serialize;
-use serde_json::Map;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,7 +18,7 @@ use super::AppState;
 use super::auth::AdminAuth;
 use super::console::page;
 use super::error::{AdminRefusals, Error, ErrorBody, PageError};
-use super::input::{FromFields, FromJsonObject, JsonBody, optional_text, required_text};
+use super::input::{JsonBody, JsonRequest};
 use super::session::{CsrfForm, Session};
 use crate::domain::ArticleInput;
 use crate::domain::BodyFormat;
@@ -36,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A new article.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct ArticleRequest {
     /// One line, up to 300 characters.
     pub title: String,
@@ -47,14 +44,12 @@ pub struct ArticleRequest {
     pub summary: Option<String>,
 }
 
-impl FromJsonObject for ArticleRequest {
-    fn from_object(map: &Map<String, serde_json::Value>, _: &axum::http::HeaderMap) -> Result<Self, Error> {
-        Ok(Self {
-            title: required_text(map, "title")?,
-            body: required_text(map, "body")?,
-            url: optional_text(map, "url")?,
-            summary: optional_text(map, "summary")?,
-        })
+impl JsonRequest for ArticleRequest {
+    type Body = Self;
+    const FIELDS: &'static [&'static str] = &["title", "body", "url", "summary"];
+
+    fn from_body(body: Self, _: &axum::http::HeaderMap) -> Result<Self, Error> {
+        Ok(body)
     }
 }
 
@@ -103,7 +98,8 @@ async fn list_articles(_: AdminAuth, State(state): State<AppState>) -> Result<Js
 }
 
 /// The console's article form: "Preview" renders the Markdown below the form; "Save" stores it.
-#[derive(Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema, Deserialize, Default)]
+#[serde(default)]
 pub struct ArticleForm {
     /// The session's CSRF token.
     pub csrf: String,
@@ -114,15 +110,6 @@ pub struct ArticleForm {
     pub summary: String,
     /// `preview` or `save`
     pub action: Option<String>,
-}
-
-impl FromFields for ArticleForm {
-    fn from_fields(mut fields: HashMap<String, String>) -> Self {
-        let mut take = |k: &str| fields.remove(k).unwrap_or_default();
-        let (csrf, title, body, url, summary) =
-            (take("csrf"), take("title"), take("body"), take("url"), take("summary"));
-        Self { csrf, title, body, url, summary, action: fields.remove("action") }
-    }
 }
 
 impl ArticleForm {

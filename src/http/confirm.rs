@@ -40,16 +40,11 @@ impl TokenQuery {
 }
 
 /// The confirm button's form.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Deserialize, Default)]
+#[serde(default)]
 pub struct TokenForm {
     /// The token from the link in the mail (base64url).
     pub token: Option<String>,
-}
-
-impl FromFields for TokenForm {
-    fn from_fields(mut fields: HashMap<String, String>) -> Self {
-        Self { token: fields.remove("token") }
-    }
 }
 
 fn invalid() -> Response {

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use minijinja::{Value, context};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::verify_admin_token;
 use super::error::{Error, PageError};
-use super::input::{FromFields, PageForm};
+use super::input::PageForm;
 use super::pages;
 use super::session::{CsrfForm, SESSION_SECS, Session, expired_cookie, session_cookie};
 use crate::domain::Token;
@@ -42,28 +42,18 @@ pub fn page(name: &str, session: Option<&Session>, ctx: Value) -> Response {
 }
 
 /// The sign-in form.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Deserialize, Default)]
+#[serde(default)]
 pub struct LoginForm {
     /// The admin token.
     pub token: String,
 }
 
-impl FromFields for LoginForm {
-    fn from_fields(mut fields: std::collections::HashMap<String, String>) -> Self {
-        Self { token: fields.remove("token").unwrap_or_default() }
-    }
-}
-
 /// A console form with nothing but the session's CSRF token (sign-out, "retry failed").
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Deserialize, Default)]
+#[serde(default)]
 pub struct CsrfOnly {
     pub csrf: String,
-}
-
-impl FromFields for CsrfOnly {
-    fn from_fields(mut fields: std::collections::HashMap<String, String>) -> Self {
-        Self { csrf: fields.remove("csrf").unwrap_or_default() }
-    }
 }
 
 /// The console sign-in page.

@@ -2,8 +2,6 @@
 //! `GET /admin/digests/preview`) and the console's pages (`/admin/ui/digests`: the next digest's
 //! preview, send with a confirmation step, progress, "retry failed").
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -11,7 +9,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
-use serde_json::Map;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,7 +18,7 @@ use super::AppState;
 use super::auth::AdminAuth;
 use super::console::page;
 use super::error::{AdminRefusals, Error, ErrorBody, PageError};
-use super::input::{FromFields, FromJsonObject, JsonBody, optional_text};
+use super::input::{JsonBody, JsonRequest};
 use super::session::{CsrfForm, Session};
 use crate::domain::{SubscriberStatus, Token, parse_idempotency_key};
 use crate::store::digests::{self, Created, Progress};
@@ -56,33 +53,37 @@ pub struct DigestRequest {
     pub idempotency_key: Option<String>,
 }
 
-impl FromJsonObject for DigestRequest {
+/// [`DigestRequest`] as the JSON says it; `send_at` is checked against the clock after.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct DigestBody {
+    subject: Option<String>,
+    article_ids: Option<Vec<Uuid>>,
+    send_at: Option<String>,
+}
+
+impl JsonRequest for DigestRequest {
+    type Body = DigestBody;
+    const FIELDS: &'static [&'static str] = &["subject", "article_ids", "send_at"];
     const EMPTY_IS_DEFAULT: bool = true;
 
-    fn from_object(map: &Map<String, serde_json::Value>, headers: &HeaderMap) -> Result<Self, Error> {
+    fn expected(field: &'static str) -> String {
+        match field {
+            "article_ids" => "article_ids must be a list of article ids (UUIDs).".to_owned(),
+            _ => format!("The field \"{field}\" must be text."),
+        }
+    }
+
+    fn from_body(body: DigestBody, headers: &HeaderMap) -> Result<Self, Error> {
         let idempotency_key = match headers.get("idempotency-key") {
             None => None,
             Some(v) => Some(parse_idempotency_key(v.to_str().unwrap_or("\u{0}"))?),
         };
-        let send_at = match optional_text(map, "send_at")? {
+        let send_at = match body.send_at {
             None => None,
             Some(raw) => Some(crate::ops::digests::parse_send_at("send_at", &raw, chrono::Utc::now())?),
         };
-        Ok(Self { subject: optional_text(map, "subject")?, article_ids: article_ids(map)?, send_at, idempotency_key })
-    }
-}
-
-fn article_ids(map: &Map<String, serde_json::Value>) -> Result<Option<Vec<Uuid>>, Error> {
-    use serde_json::Value;
-    let bad = || Error::invalid("article_ids", "article_ids must be a list of article ids (UUIDs).");
-    match map.get("article_ids") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()).ok_or_else(bad))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(bad()),
+        Ok(Self { subject: body.subject, article_ids: body.article_ids, send_at, idempotency_key })
     }
 }
 
@@ -243,7 +244,8 @@ async fn confirmed_count(state: &AppState) -> Result<i64, Error> {
 
 /// The console's send form: the first press shows "send to N recipients?", the second (with
 /// `confirmed=yes` and the key the first made) queues the digest.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Deserialize, Default)]
+#[serde(default)]
 pub struct DigestForm {
     /// The session's CSRF token.
     pub csrf: String,
@@ -252,17 +254,6 @@ pub struct DigestForm {
     pub confirmed: Option<String>,
     /// The idempotency key of the confirmation step.
     pub key: Option<String>,
-}
-
-impl FromFields for DigestForm {
-    fn from_fields(mut fields: HashMap<String, String>) -> Self {
-        Self {
-            csrf: fields.remove("csrf").unwrap_or_default(),
-            subject: fields.remove("subject"),
-            confirmed: fields.remove("confirmed"),
-            key: fields.remove("key"),
-        }
-    }
 }
 
 /// Send: first the confirmation step, then (confirmed=yes) the digest.

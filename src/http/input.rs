@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::error::{Error, PageError};
@@ -87,10 +88,20 @@ pub fn text_fields(kind: BodyKind, body: &[u8]) -> Result<HashMap<String, String
     }
 }
 
-/// A request type read from text fields (a form, or a JSON object of strings). Missing fields
-/// are empty or `None`; the handler's parsing (`domain`) says what is wrong with them.
+/// A request type read from text fields (a form, or a JSON object of strings): any type that
+/// derives `Deserialize` and `Default` with `#[serde(default)]`, its fields `String` or
+/// `Option<String>`. Missing fields are empty or `None`, fields we do not know are ignored; the
+/// handler's parsing (`domain`) says what is wrong with the values.
 pub trait FromFields {
     fn from_fields(fields: HashMap<String, String>) -> Self;
+}
+
+impl<T: DeserializeOwned + Default> FromFields for T {
+    fn from_fields(fields: HashMap<String, String>) -> Self {
+        let object = fields.into_iter().map(|(name, value)| (name, Value::String(value))).collect();
+        // Every field is text with a default, and every value is text: nothing can fail.
+        serde_json::from_value(Value::Object(object)).unwrap_or_default()
+    }
 }
 
 /// The text fields of a form body (JSON accepted too); a body that cannot be read is a 4xx.
@@ -111,19 +122,27 @@ impl<T: FromFields, S: Send + Sync> FromRequest<S> for PageForm<T> {
     }
 }
 
-/// A request type of the admin API, read from a JSON object field by field, so that each
-/// wrong field gets a sentence naming it.
-pub trait FromJsonObject: Sized {
+/// A request type of the admin API, deserialized by serde from its [`JsonRequest::Body`]
+/// (`serde_path_to_error` names the field a wrong value sits in; fields we do not know are
+/// ignored), then finished by [`JsonRequest::from_body`] for what a type alone cannot check.
+pub trait JsonRequest: Sized {
+    type Body: DeserializeOwned;
+    /// The body's fields, as named in the JSON: the one at fault is named in the error.
+    const FIELDS: &'static [&'static str];
     /// Whether an empty body stands for `{}` (every field at its default).
     const EMPTY_IS_DEFAULT: bool = false;
-    fn from_object(map: &Map<String, Value>, headers: &HeaderMap) -> Result<Self, Error>;
+    /// What a wrong value of `field` must be, as a sentence.
+    fn expected(field: &'static str) -> String {
+        format!("The field \"{field}\" must be text.")
+    }
+    fn from_body(body: Self::Body, headers: &HeaderMap) -> Result<Self, Error>;
 }
 
 /// The admin API's JSON body: `415` unless JSON, `413` past the limit, `400` unless a JSON
 /// object, `422` naming the field that is wrong.
 pub struct JsonBody<T>(pub T);
 
-impl<T: FromJsonObject, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+impl<T: JsonRequest, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = Error;
 
     async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
@@ -133,7 +152,25 @@ impl<T: FromJsonObject, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             Ok(b) if T::EMPTY_IS_DEFAULT && b.is_empty() => Map::new(),
             _ => json_object(&headers, bytes)?,
         };
-        T::from_object(&map, &headers).map(Self)
+        let body = serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| refused::<T>(&e))?;
+        T::from_body(body, &headers).map(Self)
+    }
+}
+
+/// serde's complaint as a sentence naming the field.
+fn refused<T: JsonRequest>(e: &serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let inner = e.inner().to_string();
+    let known = |name: &str| T::FIELDS.iter().copied().find(|f| *f == name);
+    // A missing field is reported at the object, with its name in the message.
+    if let Some(field) = inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()).and_then(known) {
+        return Error::invalid(field, format!("The field \"{field}\" is required."));
+    }
+    match e.path().iter().next().map(ToString::to_string).as_deref().and_then(known) {
+        Some(field) if inner.starts_with("invalid type: null") => {
+            Error::invalid(field, format!("The field \"{field}\" is required."))
+        }
+        Some(field) => Error::invalid(field, T::expected(field)),
+        None => Error::BadRequest(format!("The body could not be read: {inner}.")),
     }
 }
 
@@ -147,16 +184,4 @@ fn json_object(headers: &HeaderMap, bytes: Result<Bytes, BytesRejection>) -> Res
         Ok(_) => Err(Error::BadRequest("Expected a JSON object.".to_owned())),
         Err(e) => Err(Error::BadRequest(format!("The body is not valid JSON ({e})."))),
     }
-}
-
-pub fn optional_text(map: &Map<String, Value>, field: &'static str) -> Result<Option<String>, Error> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(Error::invalid(field, format!("The field \"{field}\" must be text."))),
-    }
-}
-
-pub fn required_text(map: &Map<String, Value>, field: &'static str) -> Result<String, Error> {
-    optional_text(map, field)?.ok_or_else(|| Error::invalid(field, format!("The field \"{field}\" is required.")))
 }

@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use minijinja::{Value, context};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -30,18 +30,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A signup, as a form or as JSON.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Deserialize, Default)]
+#[serde(default)]
 pub struct SignupRequest {
     /// The address to subscribe; up to 254 characters.
     pub email: String,
     /// Optional; up to 100 characters, one line.
     pub name: Option<String>,
-}
-
-impl FromFields for SignupRequest {
-    fn from_fields(mut fields: std::collections::HashMap<String, String>) -> Self {
-        Self { email: fields.remove("email").unwrap_or_default(), name: fields.remove("name") }
-    }
 }
 
 #[derive(Serialize, ToSchema)]

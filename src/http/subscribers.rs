@@ -28,7 +28,7 @@ use super::AppState;
 use super::auth::AdminAuth;
 use super::console::page;
 use super::error::{AdminRefusals, Error, ErrorBody, PageError};
-use super::input::{FromJsonObject, JsonBody, optional_text, required_text};
+use super::input::{JsonBody, JsonRequest};
 use super::session::Session;
 use crate::domain::SubscriberStatus;
 use crate::ops::subscribers::{self as ops, AddedSubscriber, Consent, ImportReport, PersonData};
@@ -110,7 +110,7 @@ fn parse_status(raw: Option<&str>) -> Result<Option<SubscriberStatus>, ()> {
 }
 
 /// One subscriber added by an operator.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct AddRequest {
     pub email: String,
     pub name: Option<String>,
@@ -120,14 +120,12 @@ pub struct AddRequest {
     pub consent: Option<String>,
 }
 
-impl FromJsonObject for AddRequest {
-    fn from_object(map: &serde_json::Map<String, serde_json::Value>, _: &HeaderMap) -> Result<Self, Error> {
-        Ok(Self {
-            email: required_text(map, "email")?,
-            name: optional_text(map, "name")?,
-            status: optional_text(map, "status")?,
-            consent: optional_text(map, "consent")?,
-        })
+impl JsonRequest for AddRequest {
+    type Body = Self;
+    const FIELDS: &'static [&'static str] = &["email", "name", "status", "consent"];
+
+    fn from_body(body: Self, _: &HeaderMap) -> Result<Self, Error> {
+        Ok(body)
     }
 }
 

@@ -14,7 +14,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use minijinja::context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,7 +22,6 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::confirm::{TokenQuery, form_in};
 use super::error::{Error, PageError};
-use super::input::FromFields;
 use super::pages;
 use crate::store::tokens;
 
@@ -32,19 +31,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The unsubscribe button's form, and RFC 8058's one-click body (`List-Unsubscribe=One-Click`,
 /// the token in the URL's query).
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Deserialize, Default)]
+#[serde(default)]
 pub struct UnsubscribeForm {
     /// The token from the link in the mail (base64url).
     pub token: Option<String>,
     /// RFC 8058: `One-Click`.
     #[serde(rename = "List-Unsubscribe")]
     pub list_unsubscribe: Option<String>,
-}
-
-impl FromFields for UnsubscribeForm {
-    fn from_fields(mut fields: std::collections::HashMap<String, String>) -> Self {
-        Self { token: fields.remove("token"), list_unsubscribe: fields.remove("List-Unsubscribe") }
-    }
 }
 
 fn invalid() -> Response {

@@ -226,3 +226,31 @@ async fn an_address_at_an_ip_address_is_refused_at_signup_by_the_admin_api_and_i
         sqlx::query_scalar("SELECT email FROM subscribers").fetch_all(&app.db).await.unwrap();
     assert_eq!(subscribers, ["ok@example.com"]);
 }
+
+#[tokio::test]
+async fn the_admin_api_names_the_field_that_is_wrong_and_ignores_fields_it_does_not_know() {
+    let app = TestApp::spawn().await;
+    // (route, body, field, what the sentence says)
+    let cases = [
+        ("/admin/subscribers", json!({"name": "Ada"}), "email", "The field \"email\" is required."),
+        ("/admin/subscribers", json!({"email": null}), "email", "The field \"email\" is required."),
+        ("/admin/subscribers", json!({"email": 42}), "email", "The field \"email\" must be text."),
+        ("/admin/subscribers", json!({"email": "a@example.com", "consent": ["x"]}), "consent", "must be text"),
+        ("/admin/articles", json!({"title": "T"}), "body", "The field \"body\" is required."),
+        ("/admin/articles", json!({"title": "T", "body": "B", "url": 7}), "url", "must be text"),
+        ("/admin/digests", json!({"article_ids": "nope"}), "article_ids", "list of article ids"),
+        ("/admin/digests", json!({"article_ids": ["not-a-uuid"]}), "article_ids", "list of article ids"),
+        ("/admin/digests", json!({"send_at": 1_765_000_000}), "send_at", "must be text"),
+        ("/admin/digests", json!({"subject": false}), "subject", "must be text"),
+    ];
+    for (route, body, field, says) in cases {
+        let response = app.admin_post(route).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 422, "{route} {body}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["field"], field, "{route} {body}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(says), "{route} {body}: {answer}");
+    }
+    let extra = json!({"email": "extra@example.com", "favourite_colour": "green"});
+    let response = app.admin_post("/admin/subscribers").json(&extra).send().await.unwrap();
+    assert_eq!(response.status(), 201, "a field we do not know is ignored");
+}

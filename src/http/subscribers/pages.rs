@@ -1,27 +1,25 @@
 //! The console's side of subscribers in and out: the add and import forms and the export link on
 //! the list page, a person's page (their data and history), and erasure with a confirmation step.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{ExportQuery, ListFilter, export, export_status, import, list_view, parse_flag};
 use crate::http::AppState;
 use crate::http::console::{CsrfOnly, page};
 use crate::http::error::{Error, PageError};
-use crate::http::input::FromFields;
 use crate::http::session::{CsrfForm, Session};
 use crate::ops::OpsError;
 use crate::ops::subscribers::{self as ops, Consent};
 use crate::store::subscribers::Interface;
 
 /// The console's "add a subscriber" form.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Deserialize, Default)]
+#[serde(default)]
 pub struct AddForm {
     /// The session's CSRF token.
     pub csrf: String,
@@ -33,21 +31,9 @@ pub struct AddForm {
     pub consent: String,
 }
 
-impl FromFields for AddForm {
-    fn from_fields(mut fields: HashMap<String, String>) -> Self {
-        let mut take = |k: &str| fields.remove(k).unwrap_or_default();
-        Self {
-            csrf: take("csrf"),
-            email: take("email"),
-            name: take("name"),
-            confirmed: take("confirmed"),
-            consent: take("consent"),
-        }
-    }
-}
-
 /// The console's import form: the CSV pasted into a text area (up to 10 MiB).
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Deserialize, Default)]
+#[serde(default)]
 pub struct ImportForm {
     /// The session's CSRF token.
     pub csrf: String,
@@ -56,13 +42,6 @@ pub struct ImportForm {
     /// `on`: new addresses become confirmed (needs `consent`).
     pub confirmed: String,
     pub consent: String,
-}
-
-impl FromFields for ImportForm {
-    fn from_fields(mut fields: HashMap<String, String>) -> Self {
-        let mut take = |k: &str| fields.remove(k).unwrap_or_default();
-        Self { csrf: take("csrf"), csv: take("csv"), confirmed: take("confirmed"), consent: take("consent") }
-    }
 }
 
 /// Add one subscriber; on success, to their page.
