@@ -163,16 +163,20 @@ impl Composer {
     /// The welcome mail, once a subscriber confirmed.
     pub fn welcome(&self, to: Recipient<'_>, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
         let unsubscribe_url = self.unsubscribe_url(unsubscribe);
-        let rendered = self.templates.render(
+        let rendered = self.render_welcome(to.name, &unsubscribe_url)?;
+        self.message(to, rendered, unsubscribe.expose(), &unsubscribe_url, "welcome")
+    }
+
+    fn render_welcome(&self, name: Option<&str>, unsubscribe_url: &str) -> Result<RenderedEmail, TemplateError> {
+        self.templates.render(
             "welcome",
             WelcomeContext {
                 newsletter: &self.newsletter,
-                name: to.name,
-                unsubscribe_url: unsubscribe_url.clone(),
+                name,
+                unsubscribe_url: unsubscribe_url.to_owned(),
                 archive_url: self.archive.then(|| self.base_url.join("/archive")),
             },
-        )?;
-        self.message(to, rendered, unsubscribe.expose(), &unsubscribe_url, "welcome")
+        )
     }
 
     /// The one reminder to a pending subscriber, with a fresh confirmation link.
@@ -190,17 +194,27 @@ impl Composer {
         unsubscribe: &Token,
     ) -> anyhow::Result<BuiltMessage> {
         let unsubscribe_url = self.unsubscribe_url(unsubscribe);
-        let rendered = self.templates.render(
+        let rendered = self.render_with_confirm_link(template, to.name, confirm.expose(), &unsubscribe_url)?;
+        self.message(to, rendered, unsubscribe.expose(), &unsubscribe_url, template)
+    }
+
+    fn render_with_confirm_link(
+        &self,
+        template: &str,
+        name: Option<&str>,
+        confirm: &str,
+        unsubscribe_url: &str,
+    ) -> Result<RenderedEmail, TemplateError> {
+        self.templates.render(
             template,
             ConfirmationContext {
                 newsletter: &self.newsletter,
-                name: to.name,
-                confirm_url: self.base_url.join(&format!("/subscriptions/confirm?token={}", confirm.expose())),
-                unsubscribe_url: unsubscribe_url.clone(),
+                name,
+                confirm_url: self.base_url.join(&format!("/subscriptions/confirm?token={confirm}")),
+                unsubscribe_url: unsubscribe_url.to_owned(),
                 ttl_hours: self.token_ttl_hours.clone(),
             },
-        )?;
-        self.message(to, rendered, unsubscribe.expose(), &unsubscribe_url, template)
+        )
     }
 
     /// One digest message. Only the greeting and the unsubscribe link differ per recipient, so
@@ -374,3 +388,7 @@ impl Composer {
         )
     }
 }
+
+#[cfg(test)]
+#[path = "rendered_tests.rs"]
+mod rendered_tests;
