@@ -13,7 +13,7 @@ use super::settings::MailSettings;
 use super::smtp::Wire;
 use super::{BounceAddress, DkimSigner};
 use super::{BuiltMessage, EmailTemplates, MessageParts, RenderedEmail, TemplateError, build_message, recipient};
-use crate::domain::{BaseUrl, DigestContent, SubscriberEmail, Token};
+use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, SubscriberEmail, Token};
 
 /// Who a message is for.
 #[derive(Debug, Clone, Copy)]
@@ -130,7 +130,7 @@ impl Composer {
         // List-Id (RFC 2919): a phrase and a dot-atom under a domain we control.
         let phrase: String = newsletter.chars().filter(|c| c.is_alphanumeric() || *c == ' ').collect();
         let list_id = format!("\"{}\" <{}.{}>", phrase.trim(), from.email.user(), from.email.domain());
-        Ok(Self {
+        let composer = Self {
             templates: EmailTemplates::load(mail.templates_dir.as_deref())?,
             from,
             base_url,
@@ -142,7 +142,37 @@ impl Composer {
             unsubscribe_mailto: mail.unsubscribe_mailto.clone(),
             seven_bit: AtomicBool::new(false),
             archive: true,
-        })
+        };
+        composer.check_templates()?;
+        Ok(composer)
+    }
+
+    /// Renders every mail once with sample values. Parsing at load catches a syntax error; only
+    /// rendering finds an `{% extends %}` of a template that does not exist, or a frame that
+    /// needs a variable the mail does not have: found here, they stop start-up instead of sends.
+    fn check_templates(&self) -> Result<(), TemplateError> {
+        let url = self.base_url.join("/unsubscribe?token=CHECK");
+        let digest = DigestView::new(&DigestContent {
+            id: Some(uuid::Uuid::nil()),
+            subject: "Check".to_owned(),
+            articles: vec![Article {
+                id: uuid::Uuid::nil(),
+                title: "Check".to_owned(),
+                body: "Check.".to_owned(),
+                body_format: BodyFormat::Markdown,
+                url: Some(self.base_url.join("/")),
+                summary: None,
+                created_at: chrono::Utc::now(),
+                digest_id: None,
+            }],
+        });
+        for name in [Some("Reader"), None] {
+            self.render_with_confirm_link("confirmation", name, "CHECK", &url)?;
+            self.render_with_confirm_link("reminder", name, "CHECK", &url)?;
+            self.render_welcome(name, &url)?;
+            self.render_digest(&digest, name, &url)?;
+        }
+        Ok(())
     }
 
     /// From now on, encode bodies for servers without 8BITMIME.
