@@ -1,6 +1,7 @@
 //! Composing messages: a recipient, the tokens its links carry and (for a digest) its content in,
 //! the bytes of one message out. Preview (admin API, console, CLI) and send (worker) render
-//! through the same functions here; minting tokens and storing their hashes is the worker's.
+//! through the same functions here. The tokens come in already minted: the worker signs them
+//! with `tokens.keys` (`worker::mint`) and stores nothing for them.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,8 +1,8 @@
 //! Every mail the service sends, rendered with fixed inputs and compared byte for byte with the
 //! files in `snapshots/rendered/`: subject, text part and HTML part of each.
 //!
-//! Why bytes and not insta: insta trims trailing white space before comparing, and a mail's last
-//! newline is part of what a template produces. A change to a template (or to what the composer
+//! Why plain files and not a snapshot crate such as insta: insta trims trailing white space
+//! before comparing, and a mail's last newline is part of what a template produces. A change to a template (or to what the composer
 //! hands it) shows up here as a reviewable diff of these files.
 //!
 //! To record a deliberate change: delete the files that differ and run the test again; it
