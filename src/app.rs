@@ -32,7 +32,6 @@ impl Application {
     /// Connects to (and if needed creates and migrates) the database, binds the listener and
     /// prepares the worker. `with_worker = false` is `serve --no-worker`.
     pub async fn build(settings: Settings, with_worker: bool) -> anyhow::Result<Self> {
-        crate::http::pages::set_newsletter_name(&settings.newsletter_name());
         let db = crate::store::pool::connect(&settings.database).await?;
         let listener = TcpListener::bind(settings.http.addr)
             .await

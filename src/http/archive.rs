@@ -75,6 +75,7 @@ async fn archive_list(
         .collect();
     let pages_total = (total + PER_PAGE - 1) / PER_PAGE;
     Ok(pages::page(
+        &state,
         StatusCode::OK,
         "archive/list.html",
         context! {
@@ -106,6 +107,7 @@ async fn archive_digest(State(state): State<AppState>, Path(id): Path<String>) -
     let content = digests::content(&state.db, id).await?.ok_or_else(not_found)?;
     let view = DigestView::render(content).await.map_err(Error::Internal)?;
     Ok(pages::page(
+        &state,
         StatusCode::OK,
         "archive/digest.html",
         context! {

@@ -131,7 +131,7 @@ async fn articles_page(State(state): State<AppState>, session: Session) -> Resul
 
 async fn articles_view(state: &AppState, session: &Session, extra: Value) -> Result<Response, PageError> {
     let list = articles::list(&state.db, 200).await?;
-    Ok(page("console/articles.html", Some(session), context! { articles => list, ..extra }))
+    Ok(page(state, "console/articles.html", Some(session), context! { articles => list, ..extra }))
 }
 
 /// Preview or save a new article.
@@ -194,6 +194,7 @@ async fn edit_article_page(
     let article = existing(&state, id).await?;
     let typed = context! { title => article.title, body => article.body, url => article.url.unwrap_or_default(), summary => article.summary.unwrap_or_default() };
     Ok(page(
+        &state,
         "console/article.html",
         Some(&session),
         context! { id => id, form => typed, sent => article.digest_id.is_some(), html => article.body_format.is_html() },
@@ -214,6 +215,7 @@ async fn edit_article_form(
     let html = existing.body_format.is_html();
     let view = |extra: Value| {
         page(
+            &state,
             "console/article.html",
             Some(&session),
             context! { id => id, form => typed.clone(), sent => sent, html => html, ..extra },

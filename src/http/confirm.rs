@@ -47,12 +47,12 @@ pub struct TokenForm {
     pub token: Option<String>,
 }
 
-fn invalid() -> Response {
-    pages::page(StatusCode::BAD_REQUEST, "confirm_invalid.html", context! {})
+fn invalid(state: &AppState) -> Response {
+    pages::page(state, StatusCode::BAD_REQUEST, "confirm_invalid.html", context! {})
 }
 
-fn expired() -> Response {
-    pages::page(StatusCode::GONE, "confirm_invalid.html", context! { expired => true })
+fn expired(state: &AppState) -> Response {
+    pages::page(state, StatusCode::GONE, "confirm_invalid.html", context! { expired => true })
 }
 
 /// The page the mail links to: shows a button and changes nothing (link scanners open links).
@@ -71,12 +71,12 @@ async fn confirm_page(
     State(state): State<AppState>,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
-    let Some(raw) = TokenQuery::token(query) else { return Ok(invalid()) };
-    let Some(token) = state.token_keys.check(&raw) else { return Ok(invalid()) };
+    let Some(raw) = TokenQuery::token(query) else { return Ok(invalid(&state)) };
+    let Some(token) = state.token_keys.check(&raw) else { return Ok(invalid(&state)) };
     Ok(match tokens::confirm_link(&state.db, &token, chrono::Utc::now()).await? {
-        ConfirmLink::Good => pages::page(StatusCode::OK, "confirm.html", context! { token => raw.trim() }),
-        ConfirmLink::Expired => expired(),
-        ConfirmLink::Invalid => invalid(),
+        ConfirmLink::Good => pages::page(&state, StatusCode::OK, "confirm.html", context! { token => raw.trim() }),
+        ConfirmLink::Expired => expired(&state),
+        ConfirmLink::Invalid => invalid(&state),
     })
 }
 
@@ -104,7 +104,7 @@ async fn confirm(
     }
     let form: TokenForm = form_in(&headers, body)?;
     let Some(token) = form.token.or_else(|| TokenQuery::token(query)).and_then(|t| state.token_keys.check(&t)) else {
-        return Ok(invalid());
+        return Ok(invalid(&state));
     };
 
     let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
@@ -129,8 +129,8 @@ async fn confirm(
         state.wake.notify_one();
     }
     Ok(match confirmed_now {
-        Some(now) => pages::page(StatusCode::OK, "confirmed.html", context! { already => !now }),
-        None => invalid(),
+        Some(now) => pages::page(&state, StatusCode::OK, "confirmed.html", context! { already => !now }),
+        None => invalid(&state),
     })
 }
 

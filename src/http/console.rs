@@ -29,10 +29,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// A console page: with the session's CSRF token for its forms, never cached, and a CSP that
 /// lets the digest preview (mail HTML in a sandboxed srcdoc frame) show and nothing else load.
-pub fn page(name: &str, session: Option<&Session>, ctx: Value) -> Response {
+pub fn page(state: &AppState, name: &str, session: Option<&Session>, ctx: Value) -> Response {
     let csrf = session.map(|s| s.csrf.clone()).unwrap_or_default();
     // Console pages must never be cached by a shared proxy.
-    let mut response = pages::page(StatusCode::OK, name, context! { csrf, ..ctx });
+    let mut response = pages::page(state, StatusCode::OK, name, context! { csrf, ..ctx });
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
@@ -58,8 +58,8 @@ pub struct CsrfOnly {
 
 /// The console sign-in page.
 #[utoipa::path(get, path = "/admin/login", tag = "console", responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
-async fn login_page() -> Response {
-    page("console/login.html", None, context! { error => Value::from(()) })
+async fn login_page(State(state): State<AppState>) -> Response {
+    page(&state, "console/login.html", None, context! { error => Value::from(()) })
 }
 
 /// Exchange the admin token for a session cookie.
@@ -74,7 +74,8 @@ async fn login(
     match verify_admin_token(&state, peer, &headers, form.token.trim(), "/admin/login") {
         Ok(()) => {}
         Err(Error::Unauthorized) => {
-            let mut response = page("console/login.html", None, context! { error => "That is not the admin token." });
+            let mut response =
+                page(&state, "console/login.html", None, context! { error => "That is not the admin token." });
             *response.status_mut() = StatusCode::UNAUTHORIZED;
             return Ok(response);
         }
@@ -107,6 +108,7 @@ async fn dashboard(State(state): State<AppState>, session: Session) -> Result<Re
     let counts = status_counts(&state).await?;
     let checkup = crate::ops::doctor::check(&state.settings);
     Ok(page(
+        &state,
         "console/dashboard.html",
         Some(&session),
         context! { counts => counts, digests => recent, checkup => checkup },

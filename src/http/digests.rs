@@ -103,10 +103,9 @@ async fn send_digest(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<DigestRequest>,
 ) -> Result<(StatusCode, Json<Created>), Error> {
-    let newsletter = state.settings.newsletter_name();
     let created = crate::ops::digests::send(
         &state.db,
-        &newsletter,
+        &state.newsletter,
         request.subject.as_deref(),
         request.article_ids.as_deref(),
         request.idempotency_key.as_deref(),
@@ -228,6 +227,7 @@ async fn digests_page(State(state): State<AppState>, session: Session) -> Result
         .collect();
     let confirmed = confirmed_count(&state).await?;
     Ok(page(
+        &state,
         "console/digests.html",
         Some(&session),
         context! { preview_html => preview_html, nothing => nothing, digests => recent, confirmed => confirmed, confirm_step => false },
@@ -270,6 +270,7 @@ async fn digest_form(
         // digest gets a key of its own.
         let key = Token::generate().map_err(|e| Error::Internal(e.into()))?;
         return Ok(page(
+            &state,
             "console/digests.html",
             Some(&session),
             context! { confirm_step => true, confirmed => confirmed, subject => subject.unwrap_or(""), key => key.expose(), digests => Vec::<Value>::new(), preview_html => "", nothing => Value::from(()) },
@@ -280,9 +281,7 @@ async fn digest_form(
         Some(k) => Some(parse_idempotency_key(k).map_err(Error::from)?),
         None => None,
     };
-    let created =
-        crate::ops::digests::send(&state.db, &state.settings.newsletter_name(), subject, None, key.as_deref(), None)
-            .await?;
+    let created = crate::ops::digests::send(&state.db, &state.newsletter, subject, None, key.as_deref(), None).await?;
     if created.new {
         tracing::info!(digest = %created.id, recipients = created.recipients, "digest queued from the console");
         state.wake.notify_one();
@@ -305,6 +304,7 @@ async fn digest_page(
     let done = progress.sent + progress.failed + progress.skipped;
     let percent = if progress.recipients > 0 { done * 100 / progress.recipients } else { 100 };
     Ok(page(
+        &state,
         "console/digest.html",
         Some(&session),
         context! { digest => progress, failures => failures, percent => percent },

@@ -150,8 +150,8 @@ impl IntoResponse for PageError {
             s if s.is_server_error() => "Something went wrong",
             _ => "That didn't work",
         };
-        let html = super::pages::render_error(title, &error.public_message());
-        let mut response = (status, html).into_response();
+        let page = super::pages::ErrorPage { title, message: error.public_message() };
+        let mut response = (status, axum::Extension(page)).into_response();
         error.decorate(&mut response);
         response
     }

@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
     routes
         .layer(axum::Extension(api))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), pages::render_error_pages))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");

@@ -1,10 +1,14 @@
 //! The public HTML pages, compiled into the binary and autoescaped.
 
-use std::sync::{LazyLock, OnceLock};
+use std::sync::LazyLock;
 
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::{Environment, Value, context};
+
+use super::AppState;
 
 const PAGES: &[(&str, &str)] = &[
     ("layout.html", include_str!("pages/layout.html")),
@@ -45,20 +49,19 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
-static NEWSLETTER: OnceLock<String> = OnceLock::new();
-
-/// The newsletter's name shown on every page (the display name of `mail.from`).
-pub fn set_newsletter_name(name: &str) {
-    let _ = NEWSLETTER.set(name.to_owned());
+/// Renders a page with `newsletter` (the display name of `mail.from`, as this app was built
+/// with) added to its context.
+pub fn render(state: &AppState, name: &str, ctx: Value) -> Html<String> {
+    render_template(name, context! { newsletter => &*state.newsletter, ..ctx })
 }
 
-fn newsletter() -> &'static str {
-    NEWSLETTER.get().map_or("Broadsheet", String::as_str)
+/// A piece of a page, without the layout and so without the newsletter's name: what the archive's
+/// feed embeds in its entries.
+pub fn fragment(name: &str, ctx: Value) -> String {
+    render_template(name, ctx).0
 }
 
-/// Renders a page with `newsletter` added to its context.
-pub fn render(name: &str, ctx: Value) -> Html<String> {
-    let ctx = context! { newsletter => newsletter(), ..ctx };
+fn render_template(name: &str, ctx: Value) -> Html<String> {
     match ENV.get_template(name).and_then(|t| t.render(ctx)) {
         Ok(html) => Html(html),
         Err(e) => {
@@ -68,12 +71,29 @@ pub fn render(name: &str, ctx: Value) -> Html<String> {
     }
 }
 
-pub fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
-    (status, render(name, ctx)).into_response()
+pub fn page(state: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response {
+    (status, render(state, name, ctx)).into_response()
 }
 
-pub fn render_error(title: &str, message: &str) -> Html<String> {
-    render("error.html", context! { title, message })
+/// An error page still to be rendered: what [`super::error::PageError`] answers. Errors become
+/// responses where no state is at hand (`?` in a handler, an extractor's rejection), so they
+/// leave this in the response's extensions and [`render_error_pages`] renders it.
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    pub title: &'static str,
+    pub message: String,
+}
+
+/// Middleware: renders the [`ErrorPage`] a response carries, keeping its status and headers.
+pub async fn render_error_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    match response.extensions_mut().remove::<ErrorPage>() {
+        Some(ErrorPage { title, message }) => {
+            let (parts, _) = response.into_parts();
+            (parts, render(&state, "error.html", context! { title, message })).into_response()
+        }
+        None => response,
+    }
 }
 
 #[cfg(test)]
@@ -86,9 +106,9 @@ mod tests {
             let mut env = Environment::new();
             env.add_template(name, source).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
-        let html = render(
+        let html = render_template(
             "signup.html",
-            context! { email => "<script>x</script>@example.com", name => "\"><b>", error => Value::from(()), field => Value::from(()) },
+            context! { newsletter => "Broadsheet", email => "<script>x</script>@example.com", name => "\"><b>", error => Value::from(()), field => Value::from(()) },
         )
         .0;
         assert!(!html.contains("<script>x"), "{html}");

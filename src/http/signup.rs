@@ -48,8 +48,9 @@ pub struct Pending {
 /// The hosted signup page: a form that works without JavaScript.
 #[utoipa::path(get, path = "/", tag = "subscriptions",
     responses((status = 200, description = "The signup page", content_type = "text/html", body = String)))]
-async fn signup_page() -> Html<String> {
+async fn signup_page(State(state): State<AppState>) -> Html<String> {
     pages::render(
+        &state,
         "signup.html",
         context! { email => "", name => "", error => Value::from(()), field => Value::from(()) },
     )
@@ -94,12 +95,14 @@ async fn subscribe(
         (BodyKind::Json, Ok(())) => (StatusCode::ACCEPTED, Json(Pending { status: "pending" })).into_response(),
         (BodyKind::Json, Err(e)) => e.into_response(),
         (BodyKind::Form, Ok(())) => pages::page(
+            &state,
             StatusCode::OK,
             "check_inbox.html",
             context! { ttl_hours => state.settings.subscriptions.token_ttl_hours.to_string() },
         ),
         // A person typed this: show the form again with their values and what to fix.
         (BodyKind::Form, Err(e @ Error::Invalid { .. })) => pages::page(
+            &state,
             e.status(),
             "signup.html",
             context! { email => email_raw, name => name_raw, error => e.public_message(), field => e.field() },

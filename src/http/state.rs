@@ -18,6 +18,8 @@ use crate::signup::{Handover, SignupQueue};
 pub struct AppState {
     pub db: PgPool,
     pub settings: Arc<Settings>,
+    /// The newsletter's name every page shows: the display name of `mail.from`.
+    pub newsletter: Arc<str>,
     pub admin_token: Arc<SecretString>,
     /// Fingerprint of `admin_token` kept with each console session: a session signed in with
     /// another token (before the token was rotated) is not accepted.
@@ -58,6 +60,7 @@ impl AppState {
         let cap = limits.confirmation_mails_per_address_per_day;
         Self {
             feed: Arc::default(),
+            newsletter: settings.newsletter_name().into(),
             signups: SignupQueue::start(db.clone(), cap, handover, wake.clone()),
             exports: super::subscribers::Exports::new(settings.database.max_connections),
             limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),

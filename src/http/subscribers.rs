@@ -350,6 +350,7 @@ async fn list_view(
         .map(|row| context! { path => pages::person_path(&row.email), ..Value::from_serialize(row) })
         .collect();
     Ok(page(
+        state,
         "console/subscribers.html",
         Some(session),
         context! {

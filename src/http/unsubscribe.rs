@@ -41,8 +41,8 @@ pub struct UnsubscribeForm {
     pub list_unsubscribe: Option<String>,
 }
 
-fn invalid() -> Response {
-    pages::page(StatusCode::BAD_REQUEST, "unsubscribe_invalid.html", context! {})
+fn invalid(state: &AppState) -> Response {
+    pages::page(state, StatusCode::BAD_REQUEST, "unsubscribe_invalid.html", context! {})
 }
 
 /// The page behind the visible unsubscribe link: a button; changes nothing.
@@ -55,8 +55,8 @@ fn invalid() -> Response {
 async fn unsubscribe_page(State(state): State<AppState>, query: Result<Query<TokenQuery>, QueryRejection>) -> Response {
     // Only the signature is checked here (no database): a forged link gets no button.
     match TokenQuery::token(query).filter(|t| state.token_keys.check(t).is_some()) {
-        Some(token) => pages::page(StatusCode::OK, "unsubscribe.html", context! { token => token.trim() }),
-        None => invalid(),
+        Some(token) => pages::page(&state, StatusCode::OK, "unsubscribe.html", context! { token => token.trim() }),
+        None => invalid(&state),
     }
 }
 
@@ -83,17 +83,17 @@ async fn unsubscribe(
     let form: UnsubscribeForm = form_in(&headers, body)?;
     let one_click = form.list_unsubscribe.as_deref() == Some("One-Click");
     let Some(token) = form.token.or_else(|| TokenQuery::token(query)).and_then(|t| state.token_keys.check(&t)) else {
-        return Ok(invalid());
+        return Ok(invalid(&state));
     };
     let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
     let origin = super::origin(&state, peer, &headers);
     let Some((id, changed)) = tokens::unsubscribe_with_token(&mut tx, &token, &origin).await? else {
-        return Ok(invalid());
+        return Ok(invalid(&state));
     };
     if changed {
         tracing::info!(subscriber = %id, one_click, "unsubscribed");
         crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.unsubscribes);
     }
     tx.commit().await?;
-    Ok(pages::page(StatusCode::OK, "unsubscribed.html", context! {}))
+    Ok(pages::page(&state, StatusCode::OK, "unsubscribed.html", context! {}))
 }

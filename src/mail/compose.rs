@@ -1,6 +1,7 @@
 //! Composing messages: a recipient, the tokens its links carry and (for a digest) its content in,
 //! the bytes of one message out. Preview (admin API, console, CLI) and send (worker) render
-//! through the same functions here; minting tokens and storing their hashes is the worker's.
+//! through the same functions here. The tokens come in already minted: the worker signs them
+//! with `tokens.keys` (`worker::mint`) and stores nothing for them.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use super::settings::MailSettings;
 use super::smtp::{Payload, Wire};
 use super::{BounceAddress, DkimSigner};
 use super::{BuiltMessage, EmailTemplates, MessageParts, RenderedEmail, TemplateError, build_message, recipient};
-use crate::domain::{BaseUrl, DigestContent, SubscriberEmail, Token};
+use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, SubscriberEmail, Token};
 
 /// Who a message is for.
 #[derive(Debug, Clone, Copy)]
@@ -130,7 +131,7 @@ impl Composer {
         // List-Id (RFC 2919): a phrase and a dot-atom under a domain we control.
         let phrase: String = newsletter.chars().filter(|c| c.is_alphanumeric() || *c == ' ').collect();
         let list_id = format!("\"{}\" <{}.{}>", phrase.trim(), from.email.user(), from.email.domain());
-        Ok(Self {
+        let composer = Self {
             templates: EmailTemplates::load(mail.templates_dir.as_deref())?,
             from,
             base_url,
@@ -142,7 +143,37 @@ impl Composer {
             unsubscribe_mailto: mail.unsubscribe_mailto.clone(),
             seven_bit: AtomicBool::new(false),
             archive: true,
-        })
+        };
+        composer.check_templates()?;
+        Ok(composer)
+    }
+
+    /// Renders every mail once with sample values. Parsing at load catches a syntax error; only
+    /// rendering finds an `{% extends %}` of a template that does not exist, or a frame that
+    /// needs a variable the mail does not have: found here, they stop start-up instead of sends.
+    fn check_templates(&self) -> Result<(), TemplateError> {
+        let url = self.base_url.join("/unsubscribe?token=CHECK");
+        let digest = DigestView::new(&DigestContent {
+            id: Some(uuid::Uuid::nil()),
+            subject: "Check".to_owned(),
+            articles: vec![Article {
+                id: uuid::Uuid::nil(),
+                title: "Check".to_owned(),
+                body: "Check.".to_owned(),
+                body_format: BodyFormat::Markdown,
+                url: Some(self.base_url.join("/")),
+                summary: None,
+                created_at: chrono::Utc::now(),
+                digest_id: None,
+            }],
+        });
+        for name in [Some("Reader"), None] {
+            self.render_with_confirm_link("confirmation", name, "CHECK", &url)?;
+            self.render_with_confirm_link("reminder", name, "CHECK", &url)?;
+            self.render_welcome(name, &url)?;
+            self.render_digest(&digest, name, &url)?;
+        }
+        Ok(())
     }
 
     /// From now on, encode bodies for servers without 8BITMIME.
@@ -163,16 +194,20 @@ impl Composer {
     /// The welcome mail, once a subscriber confirmed.
     pub fn welcome(&self, to: Recipient<'_>, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
         let unsubscribe_url = self.unsubscribe_url(unsubscribe);
-        let rendered = self.templates.render(
+        let rendered = self.render_welcome(to.name, &unsubscribe_url)?;
+        self.message(to, rendered, unsubscribe.expose(), &unsubscribe_url, "welcome")
+    }
+
+    fn render_welcome(&self, name: Option<&str>, unsubscribe_url: &str) -> Result<RenderedEmail, TemplateError> {
+        self.templates.render(
             "welcome",
             WelcomeContext {
                 newsletter: &self.newsletter,
-                name: to.name,
-                unsubscribe_url: unsubscribe_url.clone(),
+                name,
+                unsubscribe_url: unsubscribe_url.to_owned(),
                 archive_url: self.archive.then(|| self.base_url.join("/archive")),
             },
-        )?;
-        self.message(to, rendered, unsubscribe.expose(), &unsubscribe_url, "welcome")
+        )
     }
 
     /// The one reminder to a pending subscriber, with a fresh confirmation link.
@@ -190,17 +225,27 @@ impl Composer {
         unsubscribe: &Token,
     ) -> anyhow::Result<BuiltMessage> {
         let unsubscribe_url = self.unsubscribe_url(unsubscribe);
-        let rendered = self.templates.render(
+        let rendered = self.render_with_confirm_link(template, to.name, confirm.expose(), &unsubscribe_url)?;
+        self.message(to, rendered, unsubscribe.expose(), &unsubscribe_url, template)
+    }
+
+    fn render_with_confirm_link(
+        &self,
+        template: &str,
+        name: Option<&str>,
+        confirm: &str,
+        unsubscribe_url: &str,
+    ) -> Result<RenderedEmail, TemplateError> {
+        self.templates.render(
             template,
             ConfirmationContext {
                 newsletter: &self.newsletter,
-                name: to.name,
-                confirm_url: self.base_url.join(&format!("/subscriptions/confirm?token={}", confirm.expose())),
-                unsubscribe_url: unsubscribe_url.clone(),
+                name,
+                confirm_url: self.base_url.join(&format!("/subscriptions/confirm?token={confirm}")),
+                unsubscribe_url: unsubscribe_url.to_owned(),
                 ttl_hours: self.token_ttl_hours.clone(),
             },
-        )?;
-        self.message(to, rendered, unsubscribe.expose(), &unsubscribe_url, template)
+        )
     }
 
     /// One digest message. Only the greeting and the unsubscribe link differ per recipient, so
@@ -370,3 +415,7 @@ impl Composer {
         )
     }
 }
+
+#[cfg(test)]
+#[path = "rendered_tests.rs"]
+mod rendered_tests;

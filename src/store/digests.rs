@@ -151,11 +151,6 @@ pub async fn cancel(db: &PgPool, id: Uuid) -> sqlx::Result<Cancelled> {
     })
 }
 
-/// The earliest `send_at` of a scheduled digest, so the scheduler knows when to look again.
-pub async fn next_scheduled(db: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
-    sqlx::query_scalar!("SELECT min(send_at) FROM digests WHERE state = 'scheduled'").fetch_one(db).await
-}
-
 async fn by_key(tx: &mut PgConnection, key: &str) -> sqlx::Result<Option<Created>> {
     let row = sqlx::query!("SELECT id, recipients, state, send_at FROM digests WHERE idempotency_key = $1", key)
         .fetch_optional(&mut *tx)
@@ -231,7 +226,8 @@ pub async fn progress(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Progress>> {
     }))
 }
 
-/// What the worker needs to render a digest: fetched once per digest, then cached.
+/// A digest's subject and articles in order: what its mail, its archive page and the archive's
+/// feed show. The worker fetches it once per digest and caches the rendered view.
 pub async fn content(db: &PgPool, id: Uuid) -> sqlx::Result<Option<DigestContent>> {
     let Some(subject) = sqlx::query_scalar!("SELECT subject FROM digests WHERE id = $1", id).fetch_optional(db).await?
     else {

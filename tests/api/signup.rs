@@ -260,3 +260,24 @@ async fn health_and_readiness() {
         assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn two_apps_in_one_process_each_show_their_own_newsletter_name() {
+    let named = |from: &str| Options {
+        extra: vec![("BROADSHEET__MAIL__FROM".to_owned(), from.to_owned())],
+        ..Options::default()
+    };
+    let almanac = TestApp::spawn_with(named("Tom's Almanac <almanac@example.test>")).await;
+    let gazette = TestApp::spawn_with(named("The Gazette <gazette@example.test>")).await;
+    for (app, own, other) in [(&almanac, "Tom&#x27;s Almanac", "The Gazette"), (&gazette, "The Gazette", "Almanac")] {
+        let html = app.get("/").await.text().await.unwrap();
+        assert!(html.contains(&format!("Sign up here for {own}")), "{html}");
+        assert!(!html.contains(other), "{html}");
+        // An error page is rendered outside its handler, still with the app's own name.
+        let error = app.get("/archive/not-a-digest").await;
+        assert_eq!(error.status(), 404);
+        let html = error.text().await.unwrap();
+        assert!(html.contains("There is no such digest in the archive."), "{html}");
+        assert!(html.contains(own) && !html.contains(other), "{html}");
+    }
+}

@@ -145,7 +145,7 @@ async fn render(state: &AppState, newest: Vec<Archived>, previous: Option<&Feed>
         };
         entries.push((digest.id, content));
     }
-    let xml = atom(base_url, &state.settings.newsletter_name(), &newest, &entries);
+    let xml = atom(base_url, &state.newsletter, &newest, &entries);
     let updated = newest.first().map_or(DateTime::<Utc>::UNIX_EPOCH, |d| d.started_at);
     Ok(Feed {
         key: key(&newest),
@@ -163,7 +163,7 @@ async fn render(state: &AppState, newest: Vec<Archived>, previous: Option<&Feed>
 fn entry_content(content: &DigestContent, page: &str) -> String {
     let read_on = |article: &Article, excerpt: &str| {
         let ctx = context! { title => article.title, url => article.url, excerpt => excerpt, page => page };
-        escape(&pages::render("archive/read_on.html", ctx).0)
+        escape(&pages::fragment("archive/read_on.html", ctx))
     };
     let mut out = String::new();
     for article in &content.articles {
@@ -173,7 +173,7 @@ fn entry_content(content: &DigestContent, page: &str) -> String {
             url => article.url,
             html => minijinja::Value::from_safe_string(html),
         };
-        let piece = escape(&pages::render("archive/articles.html", context! { articles => vec![view] }).0);
+        let piece = escape(&pages::fragment("archive/articles.html", context! { articles => vec![view] }));
         // Room is kept for the link, so the cap holds whichever article stops the entry.
         let room = ENTRY_MAX.saturating_sub(out.len());
         if piece.len() + read_on(article, "").len() > room {

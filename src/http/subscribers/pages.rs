@@ -137,7 +137,7 @@ pub async fn person_page(
 ) -> Result<Response, PageError> {
     let data = ops::show(&state.db, &email).await.map_err(Error::from)?;
     let path = person_path(&data.subscriber.email);
-    Ok(page("console/subscriber.html", Some(&session), context! { person => data, path => path }))
+    Ok(page(&state, "console/subscriber.html", Some(&session), context! { person => data, path => path }))
 }
 
 /// The confirmation step before an erasure.
@@ -149,7 +149,7 @@ pub async fn erase_page(
 ) -> Result<Response, PageError> {
     let data = ops::show(&state.db, &email).await.map_err(Error::from)?;
     let path = person_path(&data.subscriber.email);
-    Ok(page("console/erase.html", Some(&session), context! { person => data.subscriber, path => path }))
+    Ok(page(&state, "console/erase.html", Some(&session), context! { person => data.subscriber, path => path }))
 }
 
 /// Erase the person for good; to the list, which says so.
