@@ -12,6 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
+use crate::telemetry::metrics;
 
 /// Whether the process (and, for `/ready`, its database) is up.
 #[derive(Serialize, ToSchema)]
@@ -39,15 +40,9 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
     )
     .fetch_one(&state.db);
     let depth = tokio::time::timeout(Duration::from_secs(2), depth).await.ok().and_then(Result::ok);
-    let mut text = crate::telemetry::metrics::METRICS.render(depth);
-    // Kept by the feed's cache in this router's state, not process-wide like the counters above.
-    let name = "broadsheet_archive_feed_renders_total";
-    text.push_str(&format!(
-        "# HELP {name} Times the archive's Atom feed was rendered (once per change of the archive).\n\
-         # TYPE {name} counter\n{name} {}\n",
-        state.feed.renders()
-    ));
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+    // The feed's render count is kept by its cache in this router's state, not process-wide.
+    let text = metrics::METRICS.render(depth, state.feed.renders());
+    ([(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text)
 }
 
 /// The process is up.

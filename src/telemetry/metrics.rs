@@ -1,133 +1,189 @@
-//! Process-wide counters for `/metrics` (Prometheus text format). Plain atomics: the hot path
-//! pays one relaxed add per event, and nothing here can fail.
+//! Process-wide counters for `/metrics`, kept and written out by prometheus-client. A counter is
+//! an `Arc`'d atomic: the hot path pays one relaxed add per event, and nothing here can fail.
+//!
+//! The exposition is the Prometheus text format (0.0.4), not OpenMetrics: the same names, help
+//! texts, labels and content type that scrapers and dashboards read today, and no `# EOF` line.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// What `/metrics` answers with.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+#[derive(Default)]
 pub struct Metrics {
-    pub signups: AtomicU64,
-    pub confirmations: AtomicU64,
-    pub unsubscribes: AtomicU64,
-    pub sent: AtomicU64,
-    pub retried: AtomicU64,
-    pub failed: AtomicU64,
-    pub skipped: AtomicU64,
+    pub signups: Counter,
+    pub confirmations: Counter,
+    pub unsubscribes: Counter,
+    pub sent: Counter,
+    pub retried: Counter,
+    pub failed: Counter,
+    pub skipped: Counter,
     /// Recipients refused for good at send time (hard bounces).
-    pub bounced_at_send: AtomicU64,
+    pub bounced_at_send: Counter,
     /// Decisions from inbound reports, by kind.
-    pub hard_bounces: AtomicU64,
-    pub soft_bounces: AtomicU64,
-    pub complaints: AtomicU64,
-    pub unsubscribes_by_mail: AtomicU64,
-    pub inbound_ignored: AtomicU64,
-    pub in_flight: AtomicI64,
-    smtp_buckets: [AtomicU64; BUCKETS.len()],
-    smtp_count: AtomicU64,
-    smtp_sum_micros: AtomicU64,
+    pub hard_bounces: Counter,
+    pub soft_bounces: Counter,
+    pub complaints: Counter,
+    pub unsubscribes_by_mail: Counter,
+    pub inbound_ignored: Counter,
+    pub in_flight: Gauge,
+    smtp: SmtpHistogram,
 }
 
-/// Upper bounds (seconds) of the SMTP latency histogram.
+/// Upper bounds (seconds) of the SMTP latency histogram (`+Inf` is implicit).
 const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
 
-#[allow(clippy::declare_interior_mutable_const)]
-const ZERO: AtomicU64 = AtomicU64::new(0);
+struct SmtpHistogram(Histogram);
 
-pub static METRICS: Metrics = Metrics {
-    signups: AtomicU64::new(0),
-    confirmations: AtomicU64::new(0),
-    unsubscribes: AtomicU64::new(0),
-    sent: AtomicU64::new(0),
-    retried: AtomicU64::new(0),
-    failed: AtomicU64::new(0),
-    skipped: AtomicU64::new(0),
-    bounced_at_send: AtomicU64::new(0),
-    hard_bounces: AtomicU64::new(0),
-    soft_bounces: AtomicU64::new(0),
-    complaints: AtomicU64::new(0),
-    unsubscribes_by_mail: AtomicU64::new(0),
-    inbound_ignored: AtomicU64::new(0),
-    in_flight: AtomicI64::new(0),
-    smtp_buckets: [ZERO; BUCKETS.len()],
-    smtp_count: AtomicU64::new(0),
-    smtp_sum_micros: AtomicU64::new(0),
-};
+impl Default for SmtpHistogram {
+    fn default() -> Self {
+        SmtpHistogram(Histogram::new(BUCKETS))
+    }
+}
 
-pub fn inc(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
+
+pub fn inc(counter: &Counter) {
+    counter.inc();
+}
+
+/// Counters written as one labelled family: each is also a field of [`Metrics`], and one
+/// (`bounced_at_send`) belongs to two families, which `Family`'s get-or-create cannot express.
+#[derive(Debug)]
+struct Labelled<const N: usize>(Vec<([(&'static str, &'static str); N], Counter)>);
+
+impl<const N: usize> EncodeMetric for Labelled<N> {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        for (labels, counter) in &self.0 {
+            counter.encode(encoder.encode_family(labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
 }
 
 impl Metrics {
     /// One SMTP transaction (success or not), timed from the first byte to the reply.
     pub fn observe_smtp(&self, took: Duration) {
-        let secs = took.as_secs_f64();
-        for (bucket, bound) in self.smtp_buckets.iter().zip(BUCKETS) {
-            if secs <= bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.smtp_count.fetch_add(1, Ordering::Relaxed);
-        self.smtp_sum_micros.fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.smtp.0.observe(took.as_secs_f64());
     }
 
-    /// The text exposition format. `queue` is the number of pending deliveries, read at scrape time.
-    pub fn render(&self, queue: Option<i64>) -> String {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut out = String::with_capacity(2048);
-        let mut counter = |name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
-        };
-        counter(
-            "broadsheet_signups_total",
-            "Signup requests accepted (new, pending or confirmed addresses alike).",
-            get(&self.signups),
+    /// The text exposition format. `queue` is the number of pending deliveries, read at scrape
+    /// time; `feed_renders` is kept by the archive feed's cache in the router's state.
+    pub fn render(&self, queue: Option<i64>, feed_renders: u64) -> String {
+        // Built per scrape from clones (`Arc`s) of the counters: the scrape-time values need a
+        // registry of their own anyway, and this keeps the order of the output as it was.
+        // Help texts are given without their final stop: the registry adds it.
+        let mut registry = Registry::default();
+        registry.register(
+            "broadsheet_signups",
+            "Signup requests accepted (new, pending or confirmed addresses alike)",
+            self.signups.clone(),
         );
-        counter("broadsheet_confirmations_total", "Subscriptions confirmed.", get(&self.confirmations));
-        counter("broadsheet_unsubscribes_total", "Subscribers who unsubscribed.", get(&self.unsubscribes));
-        let _ =
-            writeln!(out, "# HELP broadsheet_deliveries_total Delivery attempts by outcome (this process's worker).");
-        let _ = writeln!(out, "# TYPE broadsheet_deliveries_total counter");
-        for (outcome, c) in [
+        registry.register("broadsheet_confirmations", "Subscriptions confirmed", self.confirmations.clone());
+        registry.register("broadsheet_unsubscribes", "Subscribers who unsubscribed", self.unsubscribes.clone());
+        let deliveries = [
             ("sent", &self.sent),
             ("retry", &self.retried),
             ("failed", &self.failed),
             ("skipped", &self.skipped),
             ("bounced", &self.bounced_at_send),
-        ] {
-            let _ = writeln!(out, "broadsheet_deliveries_total{{outcome=\"{outcome}\"}} {}", get(c));
-        }
-        let _ = writeln!(
-            out,
-            "# HELP broadsheet_list_hygiene_total Bounces, complaints and unsubscribes by mail, by kind and source."
+        ];
+        registry.register(
+            "broadsheet_deliveries",
+            "Delivery attempts by outcome (this process's worker)",
+            Labelled(deliveries.into_iter().map(|(outcome, c)| ([("outcome", outcome)], c.clone())).collect()),
         );
-        let _ = writeln!(out, "# TYPE broadsheet_list_hygiene_total counter");
-        for (kind, source, c) in [
+        let hygiene = [
             ("hard-bounce", "smtp", &self.bounced_at_send),
             ("hard-bounce", "report", &self.hard_bounces),
             ("soft-bounce", "report", &self.soft_bounces),
             ("complaint", "report", &self.complaints),
             ("unsubscribe", "mail", &self.unsubscribes_by_mail),
             ("ignored", "report", &self.inbound_ignored),
-        ] {
-            let _ = writeln!(out, "broadsheet_list_hygiene_total{{kind=\"{kind}\",source=\"{source}\"}} {}", get(c));
-        }
-        let _ = writeln!(out, "# HELP broadsheet_smtp_send_seconds Time for one SMTP transaction.");
-        let _ = writeln!(out, "# TYPE broadsheet_smtp_send_seconds histogram");
-        for (bucket, bound) in self.smtp_buckets.iter().zip(BUCKETS) {
-            let _ = writeln!(out, "broadsheet_smtp_send_seconds_bucket{{le=\"{bound}\"}} {}", get(bucket));
-        }
-        let count = get(&self.smtp_count);
-        let _ = writeln!(out, "broadsheet_smtp_send_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "broadsheet_smtp_send_seconds_sum {}", get(&self.smtp_sum_micros) as f64 / 1e6);
-        let _ = writeln!(out, "broadsheet_smtp_send_seconds_count {count}");
-        let _ = writeln!(out, "# HELP broadsheet_worker_in_flight Messages being sent by this process right now.");
-        let _ = writeln!(out, "# TYPE broadsheet_worker_in_flight gauge");
-        let _ = writeln!(out, "broadsheet_worker_in_flight {}", self.in_flight.load(Ordering::Relaxed));
+        ];
+        registry.register(
+            "broadsheet_list_hygiene",
+            "Bounces, complaints and unsubscribes by mail, by kind and source",
+            Labelled(
+                hygiene
+                    .into_iter()
+                    .map(|(kind, source, c)| ([("kind", kind), ("source", source)], c.clone()))
+                    .collect(),
+            ),
+        );
+        registry.register("broadsheet_smtp_send_seconds", "Time for one SMTP transaction", self.smtp.0.clone());
+        registry.register(
+            "broadsheet_worker_in_flight",
+            "Messages being sent by this process right now",
+            self.in_flight.clone(),
+        );
         if let Some(queue) = queue {
-            let _ = writeln!(out, "# HELP broadsheet_queue_depth Deliveries waiting to be sent (all workers).");
-            let _ = writeln!(out, "# TYPE broadsheet_queue_depth gauge");
-            let _ = writeln!(out, "broadsheet_queue_depth {queue}");
+            registry.register(
+                "broadsheet_queue_depth",
+                "Deliveries waiting to be sent (all workers)",
+                ConstGauge::new(queue),
+            );
         }
+        registry.register(
+            "broadsheet_archive_feed_renders",
+            "Times the archive's Atom feed was rendered (once per change of the archive)",
+            ConstCounter::new(feed_renders),
+        );
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail; an error would only mean a partial page.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_keeps_the_names_help_and_labels_scraped_before() {
+        let metrics = Metrics::default();
+        inc(&metrics.signups);
+        inc(&metrics.bounced_at_send);
+        metrics.in_flight.inc();
+        metrics.observe_smtp(Duration::from_millis(3));
+        let text = metrics.render(Some(7), 2);
+        for line in [
+            "# HELP broadsheet_signups_total Signup requests accepted (new, pending or confirmed addresses alike).",
+            "# TYPE broadsheet_signups_total counter",
+            "broadsheet_signups_total 1",
+            "broadsheet_confirmations_total 0",
+            "# TYPE broadsheet_deliveries_total counter",
+            "broadsheet_deliveries_total{outcome=\"bounced\"} 1",
+            "broadsheet_list_hygiene_total{kind=\"hard-bounce\",source=\"smtp\"} 1",
+            "broadsheet_list_hygiene_total{kind=\"hard-bounce\",source=\"report\"} 0",
+            "# TYPE broadsheet_smtp_send_seconds histogram",
+            "broadsheet_smtp_send_seconds_bucket{le=\"0.0025\"} 0",
+            "broadsheet_smtp_send_seconds_bucket{le=\"0.005\"} 1",
+            "broadsheet_smtp_send_seconds_bucket{le=\"1\"} 1",
+            "broadsheet_smtp_send_seconds_bucket{le=\"+Inf\"} 1",
+            "broadsheet_smtp_send_seconds_count 1",
+            "# HELP broadsheet_worker_in_flight Messages being sent by this process right now.",
+            "broadsheet_worker_in_flight 1",
+            "# TYPE broadsheet_queue_depth gauge",
+            "broadsheet_queue_depth 7",
+            "broadsheet_archive_feed_renders_total 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} missing from:\n{text}");
+        }
+        assert!(!text.contains("# EOF"), "Prometheus text, not OpenMetrics");
+        assert!(!metrics.render(None, 0).contains("broadsheet_queue_depth"), "no depth when it could not be read");
     }
 }

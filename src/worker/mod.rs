@@ -216,7 +216,7 @@ impl Worker {
         let sends_end = stopping + worker.send_timeout + Duration::from_secs(1);
         let all_end = sends_end + WIND_DOWN;
         tracing::info!(
-            in_flight = METRICS.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+            in_flight = METRICS.in_flight.get(),
             held = worker.leases.count(),
             bound_secs = (all_end - stopping).as_secs_f64(),
             "worker stopping: claiming stopped"

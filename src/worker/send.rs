@@ -137,14 +137,14 @@ impl Worker {
                 }
             }
             let started = Instant::now();
-            METRICS.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            METRICS.in_flight.inc();
             let sent = tokio::time::timeout(
                 self.send_timeout,
                 lane.send(&current.message, next.as_ref().map(|n: &Ready| &n.message)),
             )
             .await;
             METRICS.observe_smtp(started.elapsed());
-            METRICS.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            METRICS.in_flight.dec();
             let (sent, next_state) = match sent {
                 Ok((sent, next_state)) => (Ok(sent), next_state),
                 Err(elapsed) => {

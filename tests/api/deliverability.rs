@@ -9,6 +9,7 @@ use broadsheet::mail::BounceAddress;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
+use crate::support::dns::Nameserver;
 use crate::support::{Fault, Options, Script, TestApp};
 
 const BOUNCE_ADDRESS: &str = "bounces@news.example.test";
@@ -316,51 +317,14 @@ async fn doctor_prints_the_dns_records_and_refuses_a_misaligned_dkim_domain() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("ERROR DKIM signs as d=elsewhere.example"));
 }
 
-/// A nameserver on loopback that knows one TXT record and answers NXDOMAIN to everything else.
-fn fake_nameserver(name: &str, txt: &str) -> std::net::SocketAddr {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = socket.local_addr().unwrap();
-    let (name, txt) = (name.to_owned(), txt.to_owned());
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 512];
-        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
-            let query = &buf[..n];
-            // The question's name, from its labels.
-            let (mut labels, mut at) = (Vec::new(), 12);
-            while at < n && query[at] != 0 {
-                let len = query[at] as usize;
-                labels.push(String::from_utf8_lossy(&query[at + 1..at + 1 + len]).into_owned());
-                at += 1 + len;
-            }
-            let mut answer = query.to_vec();
-            answer[2] = 0x81;
-            if labels.join(".") == name {
-                answer[3] = 0x80;
-                answer[7] = 1;
-                let mut rdata = Vec::new();
-                for chunk in txt.as_bytes().chunks(255) {
-                    rdata.push(chunk.len() as u8);
-                    rdata.extend_from_slice(chunk);
-                }
-                answer.extend_from_slice(&[0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 60]);
-                answer.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-                answer.extend_from_slice(&rdata);
-            } else {
-                answer[3] = 0x83; // NXDOMAIN
-            }
-            let _ = socket.send_to(&answer, peer);
-        }
-    });
-    addr
-}
-
 #[tokio::test]
 async fn doctor_dns_says_which_records_are_published() {
     let app = TestApp::spawn().await;
     let key = format!("{}/tests/fixtures/dkim-rsa.pem", env!("CARGO_MANIFEST_DIR"));
     let pem = std::fs::read_to_string(&key).unwrap();
     let (name, txt) = broadsheet::mail::DkimSigner::from_pem("example.test", "s1", &pem).unwrap().dns_record();
-    let server = fake_nameserver(&name, &txt).to_string();
+    let nameserver = Nameserver::start(&name, &txt);
+    let server = nameserver.addr.to_string();
     let env = [
         ("BROADSHEET__MAIL__DKIM__DOMAIN", "example.test"),
         ("BROADSHEET__MAIL__DKIM__SELECTOR", "s1"),
@@ -373,8 +337,30 @@ async fn doctor_dns_says_which_records_are_published() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
 
     // A record that does not match the key that signs is an error.
-    let other = fake_nameserver(&name, "v=DKIM1; k=rsa; p=AAAA").to_string();
+    let other = Nameserver::start(&name, "v=DKIM1; k=rsa; p=AAAA").addr.to_string();
     let out = app.cli_with(&["doctor", "--dns-server", &other], None, &env);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).contains("publishes another key than the one that signs"));
+}
+
+/// A 4096-bit RSA key's record is over 512 bytes: the nameserver answers UDP with TC set, and
+/// the doctor must ask again over TCP and read the whole key (its strings of 255 bytes joined).
+#[tokio::test]
+async fn doctor_dns_reads_a_dkim_key_too_long_for_udp_over_tcp() {
+    let app = TestApp::spawn().await;
+    let key = format!("{}/tests/fixtures/dkim-rsa-4096.pem", env!("CARGO_MANIFEST_DIR"));
+    let pem = std::fs::read_to_string(&key).unwrap();
+    let (name, txt) = broadsheet::mail::DkimSigner::from_pem("example.test", "big", &pem).unwrap().dns_record();
+    assert!(txt.len() > 512, "a record that fits in a plain UDP answer tests nothing: {} bytes", txt.len());
+    let nameserver = Nameserver::start(&name, &txt);
+    let env = [
+        ("BROADSHEET__MAIL__DKIM__DOMAIN", "example.test"),
+        ("BROADSHEET__MAIL__DKIM__SELECTOR", "big"),
+        ("BROADSHEET__MAIL__DKIM__PRIVATE_KEY", key.as_str()),
+    ];
+    let out = app.cli_with(&["doctor", "--dns-server", &nameserver.addr.to_string()], None, &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("ok    DNS: {name} publishes the DKIM key that signs")), "{stdout}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(nameserver.tcp_queries() > 0, "the key was read without asking over TCP");
 }

@@ -2,6 +2,7 @@
 //! database, talking to a real SMTP sink over TCP. Dropping it stops the app and drops the database.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod dns;
 pub mod smtp_sink;
 pub mod webdriver;
 
