@@ -1,0 +1,240 @@
+//! The layering and each section's checks, through `Settings::load_from` as a deployment sees them.
+
+use secrecy::ExposeSecret as _;
+
+use super::tokens::read_or_create_key;
+use super::*;
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+#[test]
+fn compiled_in_defaults_run_anywhere() {
+    let s = Settings::load_from(None, &[]).unwrap();
+    assert_eq!(s.http.addr.port(), 8080);
+    assert_eq!(s.mail.url.unwrap().expose_secret(), "file://var/outbox");
+    assert_eq!(s.limits.confirmation_mails_per_address_per_day, 3);
+}
+
+#[test]
+fn environment_variables_win() {
+    let s = Settings::load_from(
+        None,
+        &vars(&[
+            ("BROADSHEET__MAIL__CONCURRENCY", "64"),
+            ("BROADSHEET__ADMIN__TOKEN", "12345678901234567890123456789012345"),
+            ("DATABASE_URL", "postgres://x@db/y"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.mail.concurrency, 64);
+    assert_eq!(s.admin.token.unwrap().expose_secret(), "12345678901234567890123456789012345");
+    assert_eq!(s.database.url.expose_secret(), "postgres://x@db/y");
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let err = Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__CONCURRENCY", "lots")])).unwrap_err().to_string();
+    assert!(err.contains("mail.concurrency"), "{err}");
+    let err = Settings::load_from(None, &vars(&[("BROADSHEET__HTTP__BASE_URL", "not a url")])).unwrap_err().to_string();
+    assert!(err.contains("http.base_url"), "{err}");
+    let err = Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__URLL", "smtp://x")])).unwrap_err().to_string();
+    assert!(err.contains("urll"), "{err}");
+    let err = Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__URL", "ftp://x")])).unwrap_err().to_string();
+    assert!(err.contains("mail.url"), "{err}");
+}
+
+#[test]
+fn production_requires_mail_url_and_admin_token() {
+    let err = Settings::load_from(None, &vars(&[("BROADSHEET_ENV", "production")])).unwrap_err().to_string();
+    assert!(err.contains("mail.url"), "{err}");
+    let ok = Settings::load_from(
+        None,
+        &vars(&[
+            ("BROADSHEET_ENV", "production"),
+            ("BROADSHEET__MAIL__URL", "smtp://mail.example.com:587?tls=required"),
+            ("BROADSHEET__ADMIN__TOKEN", "0123456789abcdef0123456789abcdef"),
+            ("BROADSHEET__TOKENS__KEYS", KEY),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(ok.log.format, LogFormat::Json);
+}
+
+const KEY: &str = "n4bQgYhMfWwaL+fRHOLi2zFTNdqKHMiXgSjqzOfB8Jc=";
+
+#[test]
+fn a_local_link_key_is_generated_once_privately_and_kept() {
+    let dir = std::env::temp_dir().join(format!("broadsheet-key-{}", uuid::Uuid::new_v4().simple()));
+    let path = dir.join("var").join("token-key");
+    let first = read_or_create_key(&path).unwrap();
+    let again = read_or_create_key(&path).unwrap();
+    assert_eq!(first.expose_secret(), again.expose_secret(), "links survive a restart");
+    crate::domain::TokenKeys::new(&[first]).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1, "no temporary file left");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn taking_reports_in_production_needs_neither_the_admin_token_nor_the_link_keys() {
+    let mta = [("BROADSHEET_ENV", "production"), ("BROADSHEET__MAIL__URL", "smtp://mail.example.com:587")];
+    assert!(Settings::load_from(None, &vars(&mta)).is_err(), "the service needs both");
+    let inbound = Settings::load_from_for(None, &vars(&mta), Purpose::Inbound).unwrap();
+    assert!(inbound.token_keys().is_err(), "and has none to check an unsubscribe mail with");
+    let weak = [mta.as_slice(), &[("BROADSHEET__TOKENS__KEYS", "secret")]].concat();
+    assert!(Settings::load_from_for(None, &vars(&weak), Purpose::Inbound).is_ok());
+    let broken = [mta.as_slice(), &[("BROADSHEET__MAIL__CONCURRENCY", "lots")]].concat();
+    assert!(Settings::load_from_for(None, &vars(&broken), Purpose::Inbound).is_err());
+}
+
+#[test]
+fn production_refuses_to_start_without_a_strong_link_key() {
+    let base = [
+        ("BROADSHEET_ENV", "production"),
+        ("BROADSHEET__MAIL__URL", "smtp://mail.example.com:587?tls=required"),
+        ("BROADSHEET__ADMIN__TOKEN", "0123456789abcdef0123456789abcdef"),
+    ];
+    let err = Settings::load_from(None, &vars(&base)).unwrap_err().to_string();
+    assert!(err.contains("tokens.keys") && err.contains("required"), "{err}");
+    for weak in ["secret", "00000000000000000000000000000000000000000000000000000000000000000000"] {
+        let err = Settings::load_from(None, &vars(&[base.as_slice(), &[("BROADSHEET__TOKENS__KEYS", weak)]].concat()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tokens.keys"), "{err}");
+    }
+    let two = format!("{KEY}, 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+    let ok =
+        Settings::load_from(None, &vars(&[base.as_slice(), &[("BROADSHEET__TOKENS__KEYS", &two)]].concat())).unwrap();
+    assert_eq!(ok.tokens.keys.len(), 2, "a rotated-in key first, the old one after it");
+    ok.token_keys().unwrap();
+}
+
+#[test]
+fn a_short_admin_token_is_refused_in_every_environment() {
+    for env in ["local", "production"] {
+        let err = Settings::load_from(
+            None,
+            &vars(&[
+                ("BROADSHEET_ENV", env),
+                ("BROADSHEET__MAIL__URL", "smtp://mail.example.com:587?tls=required"),
+                ("BROADSHEET__ADMIN__TOKEN", "secret"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("admin.token") && err.contains("32 characters"), "{env}: {err}");
+    }
+    assert!(Settings::load_from(None, &[]).unwrap().admin.token.is_none(), "unset locally: one is generated");
+}
+
+/// A config directory for one test, removed when it ends.
+struct Dir(std::path::PathBuf);
+
+impl Dir {
+    fn with(files: &[(&str, &str)]) -> Self {
+        let dir = std::env::temp_dir().join(format!("broadsheet-config-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        Self(dir)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn layers_win_in_order_key_by_key() {
+    let dir = Dir::with(&[
+        ("base.toml", "[mail]\nconcurrency = 2\nmax_attempts = 5\n[http]\nmax_connections = 7\n"),
+        ("local.toml", "[mail]\nconcurrency = 3\n"),
+        ("production.toml", "[mail]\nconcurrency = 99\n"),
+    ]);
+    let s = Settings::load_from(Some(&dir.0), &[]).unwrap();
+    assert_eq!((s.mail.concurrency, s.mail.max_attempts, s.http.max_connections), (3, 5, 7));
+    assert_eq!(s.mail.from.to_string(), "Broadsheet <news@localhost>", "a section is merged, not replaced");
+    assert_eq!(s.mail.url.unwrap().expose_secret(), "file://var/outbox", "compiled-in local defaults");
+    let s = Settings::load_from(Some(&dir.0), &vars(&[("BROADSHEET__MAIL__CONCURRENCY", "4")])).unwrap();
+    assert_eq!(s.mail.concurrency, 4);
+    let both = [("DATABASE_URL", "postgres://a@db/a"), ("BROADSHEET__DATABASE__URL", "postgres://b@db/b")];
+    let s = Settings::load_from(None, &vars(&both)).unwrap();
+    assert_eq!(s.database.url.expose_secret(), "postgres://b@db/b", "the BROADSHEET__ variable wins");
+}
+
+#[test]
+fn secrets_of_digits_stay_the_exact_text() {
+    let digits = "00123456789012345678901234567890123";
+    let s = Settings::load_from(
+        None,
+        &vars(&[
+            ("BROADSHEET__ADMIN__TOKEN", digits),
+            ("BROADSHEET__MAIL__BOUNCE_ADDRESS", "bounces@news.example.com"),
+            ("BROADSHEET__MAIL__BOUNCE_SECRET", digits),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.admin.token.unwrap().expose_secret(), digits);
+    assert_eq!(s.mail.bounce_secret.unwrap().expose_secret(), digits);
+}
+
+#[test]
+fn lists_come_as_toml_lists_or_comma_separated_text() {
+    let dir = Dir::with(&[("base.toml", "[feeds]\nurls = [\"https://a.example/feed\", \"https://b.example/atom\"]\n")]);
+    let s = Settings::load_from(Some(&dir.0), &[]).unwrap();
+    assert_eq!(s.feeds.urls, ["https://a.example/feed", "https://b.example/atom"]);
+    let s = Settings::load_from(None, &vars(&[("BROADSHEET__FEEDS__URLS", " https://a.example/feed, ,")])).unwrap();
+    assert_eq!(s.feeds.urls, ["https://a.example/feed"]);
+    let s = Settings::load_from(None, &vars(&[("BROADSHEET__FEEDS__URLS", "")])).unwrap();
+    assert!(s.feeds.urls.is_empty());
+    let err = Settings::load_from(None, &vars(&[("BROADSHEET__FEEDS__URLS", "ftp://x")])).unwrap_err().to_string();
+    assert!(err.contains("feeds.urls"), "{err}");
+}
+
+#[test]
+fn mistakes_in_files_and_variable_names_are_named() {
+    let dir = Dir::with(&[("base.toml", "[mail]\nconcurency = 2\n")]);
+    let err = Settings::load_from(Some(&dir.0), &[]).unwrap_err().to_string();
+    assert!(err.contains("concurency"), "{err}");
+    let dir = Dir::with(&[("local.toml", "[mail\n")]);
+    let err = Settings::load_from(Some(&dir.0), &[]).unwrap_err().to_string();
+    assert!(err.contains("local.toml") && err.contains("line 1") && !err.contains('\n'), "{err}");
+    let err = Settings::load_from(None, &vars(&[("BROADSHEET__SURPRISE", "1")])).unwrap_err().to_string();
+    assert!(err.contains("BROADSHEET__SURPRISE") && err.contains("BROADSHEET__SECTION__KEY"), "{err}");
+    let err = Settings::load_from(None, &vars(&[("BROADSHEET__BOGUS__KEY", "1")])).unwrap_err().to_string();
+    assert!(err.contains("bogus"), "{err}");
+    let err = Settings::load_from(None, &vars(&[("BROADSHEET_ENV", "staging")])).unwrap_err().to_string();
+    assert!(err.contains("BROADSHEET_ENV"), "{err}");
+}
+
+#[test]
+fn each_section_names_its_own_key() {
+    for (name, value, key) in [
+        ("BROADSHEET__DATABASE__MAX_CONNECTIONS", "0", "database.max_connections"),
+        ("BROADSHEET__HTTP__MAX_CONNECTIONS", "0", "http.max_connections"),
+        ("BROADSHEET__HTTP__IDLE_TIMEOUT_SECS", "-1", "http.idle_timeout_secs"),
+        ("BROADSHEET__HTTP__CLIENT_IP_HEADER", "X Forwarded", "http.client_ip_header"),
+        ("BROADSHEET__LIMITS__IPV6_PREFIX", "0", "limits.ipv6_prefix"),
+        ("BROADSHEET__SUBSCRIPTIONS__TOKEN_TTL_HOURS", "0", "subscriptions.token_ttl_hours"),
+        ("BROADSHEET__SUBSCRIPTIONS__REMINDER_AFTER_HOURS", "-1", "subscriptions.reminder_after_hours"),
+        ("BROADSHEET__BOUNCES__SOFT_LIMIT", "0", "bounces.soft_limit"),
+        ("BROADSHEET__BOUNCES__SOFT_WINDOW_DAYS", "0", "bounces.soft_window_days"),
+        ("BROADSHEET__DIGESTS__TIMEZONE", "Mars/Olympus", "digests.timezone"),
+        ("BROADSHEET__DIGESTS__SCHEDULE", "every day", "digests.schedule"),
+        ("BROADSHEET__DIGESTS__MAX_LATENESS_HOURS", "0", "digests.max_lateness_hours"),
+        ("BROADSHEET__FEEDS__POLL_MINUTES", "0.5", "feeds.poll_minutes"),
+        ("BROADSHEET__LOG__FORMAT", "xml", "log.format"),
+    ] {
+        let err = Settings::load_from(None, &vars(&[(name, value)])).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("configuration: {key}: ")) && !err.contains('\n'), "{name}: {err}");
+    }
+}
