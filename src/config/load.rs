@@ -1,13 +1,14 @@
 //! Reading the layers in order and merging them, with the `config` crate.
 //!
 //! `config` merges tables deeply (a later layer replaces single keys, not whole sections) and
-//! reads environment text lazily: a value becomes a number only where a number is expected, so a
-//! secret made of digits (`0123…`) stays exactly the text it was. The order of the layers, the
-//! variable names and the check of their shape are ours.
+//! keeps where each value came from. The order of the layers, the variable names and the check
+//! of their shape are ours, and so is the reading of the merged values into [`Settings`]: `config`'s
+//! own would round `concurrency = 2.5` to 3 and take `yes` for a boolean, so the values are
+//! typed first ([`typed`]) and read strictly.
 
 use std::path::{Path, PathBuf};
 
-use config::{Config, FileFormat, Format, Map, Source, Value};
+use config::{Config, FileFormat, Format, Map, Source, Value, ValueKind};
 
 use super::{ConfigError, Environment, Purpose, Settings};
 
@@ -63,8 +64,10 @@ impl Settings {
         let merged =
             layers.add_source(key_variables(vars)?).build().map_err(|e| ConfigError::Invalid(e.to_string()))?;
 
-        let mut settings: Settings = serde_path_to_error::deserialize(merged)
-            .map_err(|e| ConfigError::key(&e.path().to_string(), without_key(e.inner())))?;
+        let merged = merged.collect().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let tree = serde_json::Value::Object(merged.into_iter().map(|(k, v)| (k.clone(), typed(v, &k))).collect());
+        let mut settings: Settings = serde_path_to_error::deserialize(tree)
+            .map_err(|e| ConfigError::key(&e.path().to_string(), e.inner().to_string()))?;
         settings.environment = environment;
         settings.validate(purpose)?;
         Ok(settings)
@@ -156,19 +159,6 @@ impl Source for Layer {
     }
 }
 
-/// `config` ends a message with "for key `…`", which the path in front of it already says; where
-/// the value came from ("in the environment", "in config/base.toml") it keeps.
-fn without_key(e: &config::ConfigError) -> String {
-    let from = |origin: &Option<String>| origin.as_ref().map(|o| format!(" in {o}")).unwrap_or_default();
-    match e {
-        config::ConfigError::Type { origin, unexpected, expected, .. } => {
-            format!("invalid type: {unexpected}, expected {expected}{}", from(origin))
-        }
-        config::ConfigError::At { error, origin, .. } => format!("{}{}", without_key(error), from(origin)),
-        other => other.to_string(),
-    }
-}
-
 /// toml draws the offending line under its first line, with `|` in a gutter; an error that goes
 /// to a log or a terminal's last line reads better as one line: where, then what.
 fn one_line(message: &str) -> String {
@@ -176,4 +166,46 @@ fn one_line(message: &str) -> String {
         |line: &str| line.split_once('|').is_some_and(|(gutter, _)| gutter.trim().chars().all(|c| c.is_ascii_digit()));
     let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty() && !drawing(l)).collect();
     lines.join(": ")
+}
+
+/// The merged layers as plain typed values: a TOML value keeps its type (2.5 is no integer,
+/// `"yes"` no boolean), and text from the environment is read as TOML would read it bare
+/// (`8`, `2.5`, `true`), except a token, secret or key, which stays exactly the text it is.
+fn typed(value: Value, key: &str) -> serde_json::Value {
+    use serde_json::Value as Json;
+    let from_environment = matches!(value.origin(), Some("the environment"));
+    match value.kind {
+        ValueKind::Nil => Json::Null,
+        ValueKind::Boolean(b) => Json::Bool(b),
+        ValueKind::I64(i) => i.into(),
+        ValueKind::U64(u) => u.into(),
+        // Past 64 bits no setting of ours has a meaning: refused as text, naming the key.
+        ValueKind::I128(i) => Json::String(i.to_string()),
+        ValueKind::U128(u) => Json::String(u.to_string()),
+        ValueKind::Float(f) => serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number),
+        ValueKind::String(text) if from_environment && !is_secret(key) => bare(text),
+        ValueKind::String(text) => Json::String(text),
+        ValueKind::Table(table) => Json::Object(table.into_iter().map(|(k, v)| (k.clone(), typed(v, &k))).collect()),
+        ValueKind::Array(items) => Json::Array(items.into_iter().map(|v| typed(v, key)).collect()),
+    }
+}
+
+/// Tokens, secrets and keys are text even when they happen to be all digits.
+fn is_secret(key: &str) -> bool {
+    key.ends_with("token") || key.ends_with("secret") || key.ends_with("keys")
+}
+
+/// An environment variable's text as TOML would read it written bare.
+fn bare(text: String) -> serde_json::Value {
+    if let Ok(i) = text.parse::<i64>() {
+        return i.into();
+    }
+    if let Some(f) = text.parse::<f64>().ok().filter(|f| f.is_finite()).and_then(serde_json::Number::from_f64) {
+        return serde_json::Value::Number(f);
+    }
+    match text.as_str() {
+        "true" => true.into(),
+        "false" => false.into(),
+        _ => serde_json::Value::String(text),
+    }
 }

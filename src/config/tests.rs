@@ -238,3 +238,25 @@ fn each_section_names_its_own_key() {
         assert!(err.starts_with(&format!("configuration: {key}: ")) && !err.contains('\n'), "{name}: {err}");
     }
 }
+
+#[test]
+fn values_of_the_wrong_type_are_refused_not_rounded_or_guessed() {
+    let dir = std::env::temp_dir().join(format!("broadsheet-config-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (text, key) in [
+        ("[mail]\nconcurrency = 2.5\n", "mail.concurrency"),
+        ("[http]\narchive = \"yes\"\n", "http.archive"),
+        ("[database]\nmax_connections = \"8\"\n", "database.max_connections"),
+    ] {
+        std::fs::write(dir.join("base.toml"), text).unwrap();
+        let err = Settings::load_from(Some(&dir), &[]).unwrap_err().to_string();
+        assert!(err.contains(key), "{text}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    // From the environment, text reads as TOML would read it bare: 8 is a number, yes is not true.
+    let ok = Settings::load_from(None, &vars(&[("BROADSHEET__DATABASE__MAX_CONNECTIONS", "8")])).unwrap();
+    assert_eq!(ok.database.max_connections, 8);
+    for (name, value) in [("BROADSHEET__HTTP__ARCHIVE", "yes"), ("BROADSHEET__MAIL__CONCURRENCY", "2.5")] {
+        assert!(Settings::load_from(None, &vars(&[(name, value)])).is_err(), "{name}={value}");
+    }
+}
