@@ -12,7 +12,7 @@ use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
 use sha2::{Digest, Sha256};
 
-/// The headers every signature covers (DESIGN.md "Deliverability"): the ones a receiver shows or
+/// The headers every signature covers: the ones a receiver shows or
 /// acts on, including the one-click unsubscribe pair Gmail and Yahoo require to be signed.
 /// Those a message lacks are left out of `h=`.
 pub const SIGNED_HEADERS: [&str; 11] = [

@@ -1,4 +1,4 @@
-//! Hostile input and hostile networks (issue 17): deeply nested feed HTML, SMTP servers that do
+//! Hostile input and hostile networks: deeply nested feed HTML, SMTP servers that do
 //! not offer TLS, feed URLs that lead into our own network, credentials in feed URLs, and
 //! control characters in titles.
 
