@@ -5,25 +5,16 @@
 
 use std::time::Duration;
 
-use broadsheet::mail::BounceAddress;
-use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::deliverability::{
+    BOUNCE_ADDRESS, BOUNCE_SECRET, FIXTURE_RECIPIENT, FIXTURE_TAG, POSTFIX_DSN, bounce_settings, delivery_of,
+    queue_digest, verp,
+};
 use crate::support::{Options, TestApp};
 
-const BOUNCE_ADDRESS: &str = "bounces@news.example.test";
-const BOUNCE_SECRET: &str = "a-bounce-secret-of-at-least-32-characters";
-const POSTFIX_DSN: &str = include_str!("../fixtures/postfix-dsn-user-unknown.eml");
-const FIXTURE_TAG: &str = "bounces+d42-0123456789abcdef@news.example.com";
-const FIXTURE_RECIPIENT: &str = "nobody@example.org";
+/// The Message-ID of the original that the Postfix fixture quotes.
 const FIXTURE_MESSAGE_ID: &str = "<abc@news.example.com>";
-
-fn verp() -> Vec<(String, String)> {
-    vec![
-        ("BROADSHEET__MAIL__BOUNCE_ADDRESS".into(), BOUNCE_ADDRESS.into()),
-        ("BROADSHEET__MAIL__BOUNCE_SECRET".into(), BOUNCE_SECRET.into()),
-    ]
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -69,9 +60,7 @@ fn arf_naming(to: &str, victim: &str, message_id: Option<&str>) -> String {
 }
 
 async fn send_digest(app: &TestApp) {
-    app.add_article("News", "Body of the news.", None).await;
-    let response = app.admin_post("/admin/digests").json(&json!({})).send().await.unwrap();
-    assert_eq!(response.status(), 202);
+    queue_digest(app, "News").await;
     app.wait_until_queue_settled(Duration::from_secs(30)).await;
 }
 
@@ -123,7 +112,7 @@ async fn a_message_of_five_thousand_nested_parts_is_ignored_and_crashes_nothing(
 
 #[tokio::test]
 async fn with_verp_on_a_report_without_a_verified_tag_changes_nobody() {
-    let app = TestApp::spawn_with(Options { extra: verp(), ..Default::default() }).await;
+    let app = TestApp::spawn_with(Options { extra: bounce_settings(), ..Default::default() }).await;
     app.add_many_confirmed(300).await;
     app.add_confirmed(&["victim@example.com"]).await;
     send_digest(&app).await;
@@ -150,13 +139,7 @@ async fn with_verp_on_a_report_without_a_verified_tag_changes_nobody() {
     assert_eq!(recorded, 0);
 
     // A genuine report carries the tag of the delivery it is about, and changes that one.
-    let delivery: i64 = sqlx::query_scalar(
-        "SELECT d.id FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email = 'victim@example.com'",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
-    let tag = BounceAddress::new(BOUNCE_ADDRESS, &SecretString::from(BOUNCE_SECRET)).unwrap().for_delivery(delivery);
+    let tag = verp().for_delivery(delivery_of(&app, "victim@example.com").await);
     let answer = post_report(&app, dsn_naming(&tag, &everyone)).await;
     assert_eq!(answer["outcome"], "hard-bounce", "{answer}");
     assert_eq!(answer["changed"], 1, "one report, one message, one subscriber: {answer}");
@@ -206,12 +189,10 @@ async fn without_verp_only_a_report_quoting_a_message_id_of_ours_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbound_in_production_takes_reports_without_link_keys_and_never_exits_2() {
-    let app = TestApp::spawn_with(Options { extra: verp(), ..Default::default() }).await;
+    let app = TestApp::spawn_with(Options { extra: bounce_settings(), ..Default::default() }).await;
     app.add_confirmed(&[FIXTURE_RECIPIENT]).await;
     send_digest(&app).await;
-    let delivery: i64 =
-        sqlx::query_scalar("SELECT id FROM deliveries ORDER BY id DESC LIMIT 1").fetch_one(&app.db).await.unwrap();
-    let tag = BounceAddress::new(BOUNCE_ADDRESS, &SecretString::from(BOUNCE_SECRET)).unwrap().for_delivery(delivery);
+    let tag = verp().for_delivery(delivery_of(&app, FIXTURE_RECIPIENT).await);
     let report = POSTFIX_DSN.replace(FIXTURE_TAG, &tag);
     let run = |args: &[&str], env: &[(&str, &str)]| {
         tokio::task::block_in_place(|| {
