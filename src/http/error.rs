@@ -20,6 +20,9 @@ pub enum Error {
     PayloadTooLarge,
     #[error("Missing or wrong admin token. Send it as `Authorization: Bearer <admin.token>`.")]
     Unauthorized,
+    /// A webhook whose signature or credentials do not hold.
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -55,7 +58,7 @@ impl Error {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } | Self::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -164,6 +167,12 @@ impl From<crate::ops::OpsError> for Error {
             OpsError::Invalid { field, message } => Self::Invalid { field: Some(field), message },
             OpsError::NotFound(message) => Self::NotFound(message),
             OpsError::Conflict(message) => Self::Conflict(message),
+            OpsError::Unauthenticated(message) => Self::Unauthenticated(message),
+            OpsError::Malformed(message) => Self::BadRequest(message),
+            OpsError::Unavailable(message) => {
+                tracing::warn!(reason = %message, "unavailable");
+                Self::Unavailable
+            }
             OpsError::Database(e) => Self::Database(e),
             OpsError::Internal(e) => Self::Internal(e),
         }

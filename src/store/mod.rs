@@ -13,3 +13,4 @@ pub mod sessions;
 pub mod signups;
 pub mod subscribers;
 pub mod tokens;
+pub mod webhook_tokens;

@@ -25,6 +25,7 @@ mod invalid_input;
 mod lifecycle;
 mod openapi;
 mod pipelining;
+mod providers;
 mod recording;
 mod references;
 mod schedules;

@@ -54,6 +54,10 @@ async fn the_openapi_document_covers_every_route() {
         ("/admin/ui/subscribers/{email}", "get"),
         ("/admin/ui/subscribers/{email}/erase", "get"),
         ("/admin/ui/subscribers/{email}/erase", "post"),
+        ("/webhooks/ses", "post"),
+        ("/webhooks/postmark", "post"),
+        ("/webhooks/mailgun", "post"),
+        ("/webhooks/sendgrid", "post"),
     ];
     for (path, method) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
