@@ -207,7 +207,7 @@ fn amazon_url(text: &str, trusted_hosts: &[String], what: &str) -> Result<Url, S
         Host::Domain(_) => false,
     };
     match url.scheme() {
-        "https" if listed || is_sns_host(&host) && url.port().is_none() => Ok(url),
+        "https" if listed || (is_sns_host(&host) && url.port().is_none()) => Ok(url),
         "http" if listed && loopback => Ok(url),
         "https" | "http" if listed => Err(format!("{what} must use https.")),
         "https" => Err(format!("{what} must be on an Amazon SNS host (sns.<region>.amazonaws.com).")),
