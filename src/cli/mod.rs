@@ -5,12 +5,14 @@ mod articles;
 mod digest;
 mod doctor;
 mod inbound;
+mod lists;
 mod subscribers;
 
 pub use self::articles::{ArticlesCommand, run_articles};
 pub use self::digest::{DigestCommand, run_digest};
 pub use self::doctor::run_doctor;
 pub use self::inbound::run_inbound;
+pub use self::lists::{ListsCommand, run_lists};
 pub use self::subscribers::{SubscribersCommand, run_subscribers};
 use crate::ops::OpsError;
 use crate::store::pool::is_unavailable;

@@ -153,7 +153,7 @@ async fn add_subscriber(
         Some(_) => return Err(Error::invalid("status", "status must be pending or confirmed.")),
     };
     let consent = Consent::parse(confirmed, request.consent.as_deref())?;
-    let added = ops::add(&state.db, &request.email, request.name.as_deref(), &consent, Interface::Api).await?;
+    let added = ops::add(&state.db, &request.email, request.name.as_deref(), &consent, Interface::Api, &[]).await?;
     state.wake.notify_one();
     Ok((StatusCode::CREATED, Json(added)))
 }
@@ -210,7 +210,7 @@ async fn import_subscribers(
 }
 
 async fn import(state: &AppState, body: Bytes, consent: &Consent, interface: Interface) -> Result<ImportReport, Error> {
-    let report = ops::import(&state.db, Box::new(std::io::Cursor::new(body)), consent, interface).await?;
+    let report = ops::import(&state.db, Box::new(std::io::Cursor::new(body)), consent, interface, &[]).await?;
     if report.imported > 0 {
         state.wake.notify_one();
     }

@@ -8,6 +8,7 @@ pub mod deliveries;
 pub mod digests;
 pub mod imports;
 pub mod lifecycle;
+pub mod lists;
 pub mod pool;
 pub mod sessions;
 pub mod signups;

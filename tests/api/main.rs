@@ -23,6 +23,7 @@ mod hardening;
 mod inbound;
 mod invalid_input;
 mod lifecycle;
+mod lists;
 mod openapi;
 mod pipelining;
 mod recording;

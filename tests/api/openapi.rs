@@ -54,6 +54,11 @@ async fn the_openapi_document_covers_every_route() {
         ("/admin/ui/subscribers/{email}", "get"),
         ("/admin/ui/subscribers/{email}/erase", "get"),
         ("/admin/ui/subscribers/{email}/erase", "post"),
+        ("/admin/lists", "get"),
+        ("/admin/lists", "post"),
+        ("/admin/lists/{slug}", "get"),
+        ("/admin/lists/{slug}", "patch"),
+        ("/admin/lists/{slug}", "delete"),
     ];
     for (path, method) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
