@@ -13,6 +13,7 @@ pub mod error;
 mod health;
 mod inbound;
 mod input;
+mod keys;
 mod openapi;
 pub mod pages;
 mod rate_limit;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(digests::router())
         .merge(subscribers::router())
         .merge(inbound::router())
+        .merge(keys::router())
         .merge(console::router())
         .routes(routes!(openapi_json))
         .split_for_parts();
