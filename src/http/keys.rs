@@ -106,6 +106,7 @@ pub struct KeyList {
         (status = 201, description = "Created; the key is shown this once", body = KeyCreated),
         (status = 400, description = "Not valid JSON", body = ErrorBody),
         (status = 409, description = "A live key already has this name", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "A bad name, or an unknown or missing scope", body = ErrorBody),
         AdminRefusals,
