@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use broadsheet::app::{Application, close_pool, shutdown_signal};
 use broadsheet::cli::{
-    ArticlesCommand, CliError, DigestCommand, ListsCommand, SubscribersCommand, run_articles, run_digest, run_doctor,
-    run_inbound, run_lists, run_subscribers,
+    ArticlesCommand, CliError, DigestCommand, KeysCommand, ListsCommand, SubscribersCommand, run_articles, run_digest,
+    run_doctor, run_inbound, run_keys, run_lists, run_subscribers,
 };
 use broadsheet::config::{Purpose, Settings};
 use broadsheet::worker::Worker;
@@ -70,6 +70,9 @@ enum Command {
     /// Add, list, edit and remove lists.
     #[command(subcommand)]
     Lists(ListsCommand),
+    /// Create, list and revoke API keys (scoped credentials for scripts).
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 fn main() -> ExitCode {
@@ -169,6 +172,10 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::Lists(command) => {
             let db = broadsheet::store::pool::connect(&settings.database).await?;
             until_interrupted(run_lists(&db, &settings, command), &shutdown).await
+        }
+        Command::Keys(command) => {
+            let db = broadsheet::store::pool::connect(&settings.database).await?;
+            until_interrupted(run_keys(&db, command), &shutdown).await
         }
     }
 }

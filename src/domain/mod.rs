@@ -1,5 +1,6 @@
 //! Newtypes that parse outside input once; the rest of the code cannot hold an unchecked value.
 
+mod api_key;
 mod article;
 mod base_url;
 mod content;
@@ -8,10 +9,12 @@ mod link_token;
 mod list;
 mod name;
 mod schedule;
+mod scope;
 mod status;
 mod text;
 mod token;
 
+pub use api_key::{ApiKey, KEY_PREFIX, KeyName, KeyNameError};
 pub use article::{ArticleInput, FieldError, MAX_BODY_BYTES, parse_idempotency_key, parse_subject};
 pub use base_url::BaseUrl;
 pub use content::{Article, BodyFormat, DigestContent};
@@ -20,6 +23,7 @@ pub use link_token::{Claims, KeyError, LinkToken, MIN_KEY_BYTES, TokenKeys, Toke
 pub use list::{ListSlug, ListSlugError, MembershipStatus};
 pub use name::{NameError, SubscriberName};
 pub use schedule::Schedule;
+pub use scope::{Scope, ScopeError, Scopes};
 pub use status::{DeliveryStatus, DigestStatus, SubscriberStatus};
 pub use text::{multi_line, single_line};
 pub use token::{Token, TokenHash};

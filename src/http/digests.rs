@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::AdminAuth;
+use super::auth::{Authorized, scope};
 use super::console::page;
 use super::error::{AdminRefusals, Error, ErrorBody, PageError};
 use super::input::{JsonBody, JsonRequest};
@@ -91,7 +91,7 @@ impl JsonRequest for DigestRequest {
 }
 
 /// Queue a digest for every confirmed subscriber (or schedule it with `send_at`); the worker sends it.
-#[utoipa::path(post, path = "/admin/digests", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(post, path = "/admin/digests", tag = "admin", security(("admin_token" = ["digests:write"])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key returns the same digest")),
     request_body = DigestRequest,
     responses(
@@ -102,7 +102,7 @@ impl JsonRequest for DigestRequest {
         AdminRefusals,
     ))]
 async fn send_digest(
-    _: AdminAuth,
+    _: Authorized<scope::DigestsWrite>,
     State(state): State<AppState>,
     JsonBody(request): JsonBody<DigestRequest>,
 ) -> Result<(StatusCode, Json<Created>), Error> {
@@ -124,7 +124,7 @@ async fn send_digest(
 }
 
 /// Cancel a scheduled digest; its articles go back to the next digest.
-#[utoipa::path(delete, path = "/admin/digests/{id}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(delete, path = "/admin/digests/{id}", tag = "admin", security(("admin_token" = ["digests:write"])),
     params(("id" = String, Path, description = "The digest id")),
     responses(
         (status = 204, description = "Cancelled (or cancelled before)"),
@@ -133,7 +133,7 @@ async fn send_digest(
         AdminRefusals,
     ))]
 async fn cancel_digest(
-    _: AdminAuth,
+    _: Authorized<scope::DigestsWrite>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
@@ -144,7 +144,7 @@ async fn cancel_digest(
 }
 
 /// A digest's progress.
-#[utoipa::path(get, path = "/admin/digests/{id}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/digests/{id}", tag = "admin", security(("admin_token" = ["digests:read"])),
     params(("id" = String, Path, description = "The digest id")),
     responses(
         (status = 200, description = "Counts", body = Progress),
@@ -152,7 +152,7 @@ async fn cancel_digest(
         AdminRefusals,
     ))]
 async fn digest_status(
-    _: AdminAuth,
+    _: Authorized<scope::DigestsRead>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Progress>, Error> {
@@ -174,7 +174,7 @@ pub struct PreviewQuery {
 }
 
 /// The next digest as it will be mailed.
-#[utoipa::path(get, path = "/admin/digests/preview", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/digests/preview", tag = "admin", security(("admin_token" = ["digests:read"])),
     params(PreviewQuery),
     responses(
         (status = 200, description = "The rendered mail", content_type = "text/html", body = String),
@@ -183,7 +183,7 @@ pub struct PreviewQuery {
         AdminRefusals,
     ))]
 async fn preview_digest(
-    _: AdminAuth,
+    _: Authorized<scope::DigestsRead>,
     State(state): State<AppState>,
     query: Result<Query<PreviewQuery>, QueryRejection>,
 ) -> Result<Response, Error> {

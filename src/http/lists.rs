@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::AdminAuth;
+use super::auth::{Authorized, scope};
 use super::error::{AdminRefusals, Error, ErrorBody};
 use super::input::{JsonBody, JsonRequest};
 use crate::ops::lists::{self as ops, ListInput};
@@ -73,14 +73,14 @@ pub struct ListsBody {
 }
 
 /// Every list, with its member counts.
-#[utoipa::path(get, path = "/admin/lists", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/lists", tag = "admin", security(("admin_token" = ["lists:read"])),
     responses((status = 200, description = "The lists", body = ListsBody), AdminRefusals))]
-async fn all_lists(_: AdminAuth, State(state): State<AppState>) -> Result<Json<ListsBody>, Error> {
+async fn all_lists(_: Authorized<scope::ListsRead>, State(state): State<AppState>) -> Result<Json<ListsBody>, Error> {
     Ok(Json(ListsBody { lists: ops::all_with_counts(&state.db).await? }))
 }
 
 /// Create a list.
-#[utoipa::path(post, path = "/admin/lists", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(post, path = "/admin/lists", tag = "admin", security(("admin_token" = ["lists:write"])),
     request_body = ListRequest,
     responses(
         (status = 201, description = "Created", body = List),
@@ -91,7 +91,7 @@ async fn all_lists(_: AdminAuth, State(state): State<AppState>) -> Result<Json<L
         AdminRefusals,
     ))]
 async fn add_list(
-    _: AdminAuth,
+    _: Authorized<scope::ListsWrite>,
     State(state): State<AppState>,
     JsonBody(request): JsonBody<ListRequest>,
 ) -> Result<(StatusCode, Json<List>), Error> {
@@ -103,7 +103,7 @@ async fn add_list(
 }
 
 /// One list, with its member counts.
-#[utoipa::path(get, path = "/admin/lists/{slug}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/lists/{slug}", tag = "admin", security(("admin_token" = ["lists:read"])),
     params(("slug" = String, Path, description = "The list's slug")),
     responses(
         (status = 200, description = "The list", body = ListWithCounts),
@@ -112,7 +112,7 @@ async fn add_list(
         AdminRefusals,
     ))]
 async fn one_list(
-    _: AdminAuth,
+    _: Authorized<scope::ListsRead>,
     State(state): State<AppState>,
     Path(slug): Path<String>,
 ) -> Result<Json<ListWithCounts>, Error> {
@@ -120,7 +120,7 @@ async fn one_list(
 }
 
 /// Change a list; fields left out stay as they are (the slug cannot change).
-#[utoipa::path(patch, path = "/admin/lists/{slug}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(patch, path = "/admin/lists/{slug}", tag = "admin", security(("admin_token" = ["lists:write"])),
     params(("slug" = String, Path, description = "The list's slug")),
     request_body = ListRequest,
     responses(
@@ -132,7 +132,7 @@ async fn one_list(
         AdminRefusals,
     ))]
 async fn edit_list(
-    _: AdminAuth,
+    _: Authorized<scope::ListsWrite>,
     State(state): State<AppState>,
     Path(slug): Path<String>,
     JsonBody(request): JsonBody<ListRequest>,
@@ -148,7 +148,7 @@ async fn edit_list(
 
 /// Remove a list and its memberships: refused (409) for the default list, while a digest to it
 /// is scheduled, and once digests were sent to it (make it private instead).
-#[utoipa::path(delete, path = "/admin/lists/{slug}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(delete, path = "/admin/lists/{slug}", tag = "admin", security(("admin_token" = ["lists:write"])),
     params(("slug" = String, Path, description = "The list's slug")),
     responses(
         (status = 204, description = "Removed"),
@@ -157,7 +157,7 @@ async fn edit_list(
         AdminRefusals,
     ))]
 async fn remove_list(
-    _: AdminAuth,
+    _: Authorized<scope::ListsWrite>,
     State(state): State<AppState>,
     Path(slug): Path<String>,
 ) -> Result<StatusCode, Error> {

@@ -13,6 +13,7 @@ pub mod error;
 mod health;
 mod inbound;
 mod input;
+mod keys;
 mod lists;
 mod openapi;
 pub mod pages;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(subscribers::router())
         .merge(inbound::router())
         .merge(lists::router())
+        .merge(keys::router())
         .merge(console::router())
         .routes(routes!(openapi_json))
         .split_for_parts();

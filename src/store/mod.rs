@@ -1,6 +1,7 @@
 //! SQL, one module per aggregate. Queries are checked against the schema at compile time
 //! (`sqlx::query!`, with the offline data in `.sqlx/`).
 
+pub mod api_keys;
 pub mod articles;
 pub mod bounces;
 pub mod chunks;

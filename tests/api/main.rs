@@ -22,6 +22,7 @@ mod handover;
 mod hardening;
 mod inbound;
 mod invalid_input;
+mod keys;
 mod lifecycle;
 mod lists;
 mod openapi;
