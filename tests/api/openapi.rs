@@ -58,6 +58,17 @@ async fn the_openapi_document_covers_every_route() {
         ("/webhooks/postmark", "post"),
         ("/webhooks/mailgun", "post"),
         ("/webhooks/sendgrid", "post"),
+        ("/admin/lists", "get"),
+        ("/admin/lists", "post"),
+        ("/admin/lists/{slug}", "get"),
+        ("/admin/lists/{slug}", "patch"),
+        ("/admin/lists/{slug}", "delete"),
+        ("/admin/keys", "post"),
+        ("/admin/keys", "get"),
+        ("/admin/keys/{name}", "delete"),
+        ("/admin/ui/keys", "get"),
+        ("/admin/ui/keys", "post"),
+        ("/admin/ui/keys/{name}/revoke", "post"),
     ];
     for (path, method) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
