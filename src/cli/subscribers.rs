@@ -14,10 +14,14 @@ use crate::store::subscribers::Interface;
 
 #[derive(Debug, Subcommand)]
 pub enum SubscribersCommand {
-    /// Import a CSV list (header row; `email` required, `name`, `created_at`, `status` optional).
+    /// Import a CSV list (header row; `email` required, `name`, `created_at`, `status`, `lists`
+    /// optional; a row's `lists` cell, `a|b`, names its own lists).
     Import {
         /// CSV file, or - for standard input.
         file: PathBuf,
+        /// A list new subscribers join (repeatable; default: default), unless their row names others.
+        #[arg(long = "list", value_name = "SLUG")]
+        lists: Vec<String>,
         /// Add new addresses as confirmed, without a confirmation mail (needs --consent).
         #[arg(long)]
         confirmed: bool,
@@ -30,6 +34,9 @@ pub enum SubscribersCommand {
         email: String,
         #[arg(long)]
         name: Option<String>,
+        /// A list they join (repeatable; default: default).
+        #[arg(long = "list", value_name = "SLUG")]
+        lists: Vec<String>,
         /// Add as confirmed, without a confirmation mail (needs --consent).
         #[arg(long)]
         confirmed: bool,
@@ -37,11 +44,14 @@ pub enum SubscribersCommand {
         #[arg(long, value_name = "NOTE")]
         consent: Option<String>,
     },
-    /// Write subscribers as CSV to standard output (email,name,status,created_at).
+    /// Write subscribers as CSV to standard output (email,name,status,created_at,lists).
     Export {
-        /// Only this status: pending, confirmed, unsubscribed, bounced or complained.
+        /// Only this status (the subscriber's): pending, confirmed, unsubscribed, bounced or complained.
         #[arg(long)]
         status: Option<String>,
+        /// Only the current (pending or confirmed) members of this list.
+        #[arg(long, value_name = "SLUG")]
+        list: Option<String>,
     },
     /// Everything held about one person, as JSON.
     Show { email: String },
@@ -51,14 +61,14 @@ pub enum SubscribersCommand {
 
 pub async fn run_subscribers(db: &PgPool, command: SubscribersCommand) -> Result<(), CliError> {
     match command {
-        SubscribersCommand::Import { file, confirmed, consent } => {
+        SubscribersCommand::Import { file, lists, confirmed, consent } => {
             let consent = Consent::parse(confirmed, consent.as_deref()).map_err(option_error)?;
             let input: Box<dyn std::io::Read + Send> = if file.as_os_str() == "-" {
                 Box::new(std::io::stdin())
             } else {
                 Box::new(std::fs::File::open(&file).map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?)
             };
-            let report = ops::import(db, input, &consent, Interface::Cli, &[]).await.map_err(|e| match e {
+            let report = ops::import(db, input, &consent, Interface::Cli, &lists).await.map_err(|e| match e {
                 crate::ops::OpsError::Invalid { message, .. } => {
                     CliError::Usage(format!("{}: {message} Nothing was imported.", file.display()))
                 }
@@ -73,13 +83,17 @@ pub async fn run_subscribers(db: &PgPool, command: SubscribersCommand) -> Result
             }
             println!("{report}");
         }
-        SubscribersCommand::Add { email, name, confirmed, consent } => {
+        SubscribersCommand::Add { email, name, lists, confirmed, consent } => {
             let consent = Consent::parse(confirmed, consent.as_deref()).map_err(option_error)?;
             let added =
-                ops::add(db, &email, name.as_deref(), &consent, Interface::Cli, &[]).await.map_err(option_error)?;
+                ops::add(db, &email, name.as_deref(), &consent, Interface::Cli, &lists).await.map_err(option_error)?;
             println!("{} {}", added.id, added.status.as_str());
         }
-        SubscribersCommand::Export { status } => {
+        SubscribersCommand::Export { status, list } => {
+            let list = match list.as_deref() {
+                None => None,
+                Some(slug) => Some(crate::ops::lists::target(db, "list", Some(slug)).await.map_err(option_error)?.id),
+            };
             let status = match status.as_deref() {
                 None | Some("") => None,
                 Some(s) => {
@@ -97,7 +111,7 @@ pub async fn run_subscribers(db: &PgPool, command: SubscribersCommand) -> Result
                 .as_fd()
                 .try_clone_to_owned()
                 .map_err(|e| CliError::Other(anyhow::anyhow!("cannot write to standard output: {e}")))?;
-            ops::export(db, status, tokio::fs::File::from_std(std::fs::File::from(stdout)), None).await?;
+            ops::export(db, list, status, tokio::fs::File::from_std(std::fs::File::from(stdout)), None).await?;
         }
         SubscribersCommand::Show { email } => {
             let data = ops::show(db, &email).await?;
@@ -119,6 +133,8 @@ pub async fn run_subscribers(db: &PgPool, command: SubscribersCommand) -> Result
 /// Named as the option or argument that carries it.
 fn option_error(e: crate::ops::OpsError) -> CliError {
     match e {
+        // The ops name a list field `lists` (a body's); the flag is `--list`.
+        crate::ops::OpsError::Invalid { field: "lists", message } => CliError::Usage(format!("--list: {message}")),
         crate::ops::OpsError::Invalid { field, message } => CliError::Usage(format!("--{field}: {message}")),
         other => other.into(),
     }

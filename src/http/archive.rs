@@ -43,6 +43,8 @@ fn enabled(state: &AppState) -> Result<(), Error> {
 pub struct ArchiveQuery {
     /// 1 (the newest digests) and up
     page: Option<String>,
+    /// Only the digests to this public list (its slug)
+    list: Option<String>,
 }
 
 /// Sent digests, newest first.
@@ -50,7 +52,7 @@ pub struct ArchiveQuery {
     responses(
         (status = 200, description = "The list", content_type = "text/html", body = String),
         (status = 400, description = "A bad page number", content_type = "text/html", body = String),
-        (status = 404, description = "The archive is turned off (`http.archive = false`)", content_type = "text/html", body = String),
+        (status = 404, description = "The archive is turned off (`http.archive = false`), or `list` names no public list", content_type = "text/html", body = String),
         (status = 503, description = "The database is unreachable", content_type = "text/html", body = String),
     ))]
 async fn archive_list(
@@ -67,11 +69,25 @@ async fn archive_list(
             .filter(|p| (1..=1_000_000).contains(p))
             .ok_or_else(|| Error::BadRequest("page must be a whole number from 1.".to_owned()))?,
     };
-    let (entries, total) = digests::archive(&state.db, PER_PAGE, (page - 1) * PER_PAGE).await?;
+    // A private list's archive does not exist, as far as the public can tell.
+    let list = match query.list.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(slug) => match crate::ops::lists::find(&state.db, slug).await {
+            Ok(list) if list.public => Some(list),
+            Ok(_) | Err(crate::ops::OpsError::NotFound(_) | crate::ops::OpsError::Invalid { .. }) => {
+                return Err(Error::NotFound("There is no such list in the archive.".to_owned()).into());
+            }
+            Err(e) => return Err(Error::from(e).into()),
+        },
+    };
+    let (entries, total) =
+        digests::archive(&state.db, list.as_ref().map(|l| l.id), PER_PAGE, (page - 1) * PER_PAGE).await?;
+    // Name each digest's list only when a reader could wonder which it went to.
+    let public_lists = crate::store::lists::all(&state.db).await?.into_iter().filter(|l| l.public).count();
     let zone = state.settings.timezone();
     let items: Vec<minijinja::Value> = entries
         .iter()
-        .map(|d| context! { id => d.id.to_string(), subject => d.subject, date => local_date(d.started_at, zone), iso => d.started_at.to_rfc3339() })
+        .map(|d| context! { id => d.id.to_string(), subject => d.subject, date => local_date(d.started_at, zone), iso => d.started_at.to_rfc3339(), list_slug => d.list_slug, list_name => d.list_name })
         .collect();
     let pages_total = (total + PER_PAGE - 1) / PER_PAGE;
     Ok(pages::page(
@@ -81,6 +97,8 @@ async fn archive_list(
         context! {
             items => items,
             page => page,
+            list => list.as_ref().map(|l| context! { slug => l.slug, name => l.name }),
+            name_lists => list.is_none() && public_lists > 1,
             newer => (page > 1).then(|| page - 1),
             older => (page < pages_total).then(|| page + 1),
         },

@@ -31,8 +31,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// lets the digest preview (mail HTML in a sandboxed srcdoc frame) show and nothing else load.
 pub fn page(state: &AppState, name: &str, session: Option<&Session>, ctx: Value) -> Response {
     let csrf = session.map(|s| s.csrf.clone()).unwrap_or_default();
+    // Every time on a console page shows in `digests.timezone`, through the `when` filter.
+    let timezone = state.settings.timezone().name();
     // Console pages must never be cached by a shared proxy.
-    let mut response = pages::page(state, StatusCode::OK, name, context! { csrf, ..ctx });
+    let mut response = pages::page(state, StatusCode::OK, name, context! { csrf, timezone, ..ctx });
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,

@@ -20,9 +20,9 @@ use super::console::page;
 use super::error::{AdminRefusals, Error, ErrorBody, PageError};
 use super::input::{JsonBody, JsonRequest};
 use super::session::{CsrfForm, Session};
-use crate::domain::{SubscriberStatus, Token, parse_idempotency_key};
+use crate::domain::{Token, parse_idempotency_key};
 use crate::store::digests::{self, Created, Progress};
-use crate::store::subscribers;
+use crate::store::lists::ListWithCounts;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -211,40 +211,53 @@ async fn preview_digest(
     })
 }
 
-/// The next digest's preview and the send form.
-#[utoipa::path(get, path = "/admin/ui/digests", tag = "console", responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
-async fn digests_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
-    let preview = crate::ops::digests::preview(&state.db, &state.composer, None, None, None).await.map_err(Error::from);
+/// The console's digest page: which list the next digest is for (default `default`).
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+#[serde(default)]
+pub struct DigestsPageQuery {
+    /// The list whose next digest to preview (its slug)
+    list: Option<String>,
+}
+
+/// The lists to choose from, and the one chosen with who a digest to it reaches (`Invalid` on
+/// `list` for a slug that names none).
+async fn chosen_list(state: &AppState, slug: Option<&str>) -> Result<(Vec<Value>, ListWithCounts), Error> {
+    let slug = slug.map(str::trim).filter(|s| !s.is_empty());
+    let list = crate::ops::lists::target(&state.db, "list", slug).await?;
+    let chosen = crate::ops::lists::show(&state.db, &list.slug).await?;
+    let choices = crate::store::lists::all(&state.db)
+        .await?
+        .into_iter()
+        .map(|l| context! { slug => l.slug, name => l.name, selected => l.id == list.id })
+        .collect();
+    Ok((choices, chosen))
+}
+
+/// The next digest's preview (for the list chosen, `?list=SLUG`) and the send form.
+#[utoipa::path(get, path = "/admin/ui/digests", tag = "console", params(DigestsPageQuery), responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 400, description = "A bad query string", content_type = "text/html", body = String), (status = 422, description = "No such list", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
+async fn digests_page(
+    State(state): State<AppState>,
+    session: Session,
+    query: Result<Query<DigestsPageQuery>, QueryRejection>,
+) -> Result<Response, PageError> {
+    let Query(query) = query.map_err(|e| Error::BadRequest(format!("Bad query string: {e}")))?;
+    let (choices, chosen) = chosen_list(&state, query.list.as_deref()).await?;
+    let preview = crate::ops::digests::preview(&state.db, &state.composer, Some(&chosen.list.slug), None, None)
+        .await
+        .map_err(Error::from);
     let (preview_html, nothing) = match preview {
         Ok(rendered) => (rendered.html, Value::from(())),
         Err(Error::Invalid { message, .. }) => (String::new(), Value::from(message)),
         Err(e) => return Err(e.into()),
     };
-    let zone = state.settings.timezone();
-    // Times in the operator's zone (`digests.timezone`).
-    let recent: Vec<Value> = digests::recent(&state.db, 20)
-        .await?
-        .into_iter()
-        .map(|d| {
-            let when = d.send_at.map(|t| t.with_timezone(&zone).format("%a %-d %b %Y %H:%M %Z").to_string());
-            context! { when => when, ..Value::from_serialize(&d) }
-        })
-        .collect();
-    let confirmed = confirmed_count(&state).await?;
+    let recent = digests::recent(&state.db, 20).await?;
     Ok(page(
         &state,
         "console/digests.html",
         Some(&session),
-        context! { preview_html => preview_html, nothing => nothing, digests => recent, confirmed => confirmed, confirm_step => false },
+        context! { preview_html => preview_html, nothing => nothing, digests => recent, confirmed => chosen.reachable, list => chosen.list, lists => choices, confirm_step => false },
     ))
-}
-
-async fn confirmed_count(state: &AppState) -> Result<i64, Error> {
-    Ok(subscribers::counts(&state.db)
-        .await?
-        .into_iter()
-        .find(|(s, _)| *s == SubscriberStatus::Confirmed)
-        .map_or(0, |(_, n)| n))
 }
 
 /// The console's send form: the first press shows "send to N recipients?", the second (with
@@ -254,6 +267,10 @@ async fn confirmed_count(state: &AppState) -> Result<i64, Error> {
 pub struct DigestForm {
     /// The session's CSRF token.
     pub csrf: String,
+    /// The list it goes to (its slug); default `default`.
+    pub list: Option<String>,
+    // SEGMENT FIELD: the segments work adds the segment to send to here (and to the
+    // confirmation step's hidden fields in console/digests.html).
     pub subject: Option<String>,
     /// `yes` on the send confirmation step
     pub confirmed: Option<String>,
@@ -262,15 +279,15 @@ pub struct DigestForm {
 }
 
 /// Send: first the confirmation step, then (confirmed=yes) the digest.
-#[utoipa::path(post, path = "/admin/ui/digests", tag = "console", request_body(content = DigestForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 422, description = "Nothing to send", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
+#[utoipa::path(post, path = "/admin/ui/digests", tag = "console", request_body(content = DigestForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 422, description = "Nothing to send, or no such list", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn digest_form(
     State(state): State<AppState>,
     session: Session,
     CsrfForm(form): CsrfForm<DigestForm>,
 ) -> Result<Response, PageError> {
     let subject = form.subject.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let (_, chosen) = chosen_list(&state, form.list.as_deref()).await?;
     if form.confirmed.as_deref() != Some("yes") {
-        let confirmed = confirmed_count(&state).await?;
         // A fresh key per confirmation step: pressing "send" twice sends once, while the next
         // digest gets a key of its own.
         let key = Token::generate().map_err(|e| Error::Internal(e.into()))?;
@@ -278,7 +295,7 @@ async fn digest_form(
             &state,
             "console/digests.html",
             Some(&session),
-            context! { confirm_step => true, confirmed => confirmed, subject => subject.unwrap_or(""), key => key.expose(), digests => Vec::<Value>::new(), preview_html => "", nothing => Value::from(()) },
+            context! { confirm_step => true, confirmed => chosen.reachable, list => chosen.list, subject => subject.unwrap_or(""), key => key.expose(), digests => Vec::<Value>::new(), preview_html => "", nothing => Value::from(()) },
         ));
     }
     // The form's own key makes a double-submitted confirmation harmless.
@@ -286,10 +303,18 @@ async fn digest_form(
         Some(k) => Some(parse_idempotency_key(k).map_err(Error::from)?),
         None => None,
     };
-    let created =
-        crate::ops::digests::send(&state.db, &state.newsletter, None, subject, None, key.as_deref(), None).await?;
+    let created = crate::ops::digests::send(
+        &state.db,
+        &state.newsletter,
+        Some(&chosen.list.slug),
+        subject,
+        None,
+        key.as_deref(),
+        None,
+    )
+    .await?;
     if created.new {
-        tracing::info!(digest = %created.id, recipients = created.recipients, "digest queued from the console");
+        tracing::info!(digest = %created.id, list = %chosen.list.slug, recipients = created.recipients, "digest queued from the console");
         state.wake.notify_one();
     }
     Ok(Redirect::to(&format!("/admin/ui/digests/{}", created.id)).into_response())

@@ -1,4 +1,7 @@
-//! Lists: the admin API (`GET`/`POST /admin/lists`, `GET`/`PATCH`/`DELETE /admin/lists/{slug}`).
+//! Lists: the admin API (`GET`/`POST /admin/lists`, `GET`/`PATCH`/`DELETE /admin/lists/{slug}`)
+//! and the console's list pages (`pages`, under `/admin/ui/lists`).
+
+mod pages;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -20,6 +23,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(all_lists, add_list))
         .routes(routes!(one_list, edit_list, remove_list))
         .layer(super::admin_body_limit())
+        .routes(routes!(pages::lists_page, pages::create_form))
+        .routes(routes!(pages::list_page, pages::edit_form))
+        .routes(routes!(pages::remove_page, pages::remove_form))
 }
 
 /// A new list (`slug` and `name` required), or the fields of a list to change.

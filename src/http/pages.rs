@@ -36,11 +36,14 @@ const PAGES: &[(&str, &str)] = &[
     ("console/digests.html", include_str!("pages/console/digests.html")),
     ("console/digest.html", include_str!("pages/console/digest.html")),
     ("console/keys.html", include_str!("pages/console/keys.html")),
+    ("console/lists.html", include_str!("pages/console/lists.html")),
+    ("console/list.html", include_str!("pages/console/list.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_formatter(crate::mail::html_formatter);
+    env.add_filter("when", when);
     for (name, source) in PAGES {
         if let Err(e) = env.add_template(name, source) {
             // The pages are part of the binary; the unit test below catches this before release.
@@ -49,6 +52,27 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     }
     env
 });
+
+/// The console's one way of showing a time: `2026-12-07 12:42` in `digests.timezone` (the page's
+/// `timezone`, which [`super::console::page`] sets), with the zone's abbreviation after it when
+/// `with_zone` is true (a time that is still to come, where the reader plans by it). Takes what a
+/// serialized `DateTime` is (RFC 3339); anything else, and nothing, shows as it is.
+fn when(state: &minijinja::State, value: Value, with_zone: Option<bool>) -> String {
+    let Some(raw) = value.as_str() else {
+        return if value.is_undefined() || value.is_none() { String::new() } else { value.to_string() };
+    };
+    let Ok(at) = chrono::DateTime::parse_from_rfc3339(raw) else { return raw.to_owned() };
+    let zone = state
+        .lookup("timezone")
+        .and_then(|z| z.as_str().and_then(|z| z.parse::<chrono_tz::Tz>().ok()))
+        .unwrap_or(chrono_tz::Tz::UTC);
+    let local = at.with_timezone(&zone);
+    if with_zone.unwrap_or(false) {
+        local.format("%Y-%m-%d %H:%M %Z").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
 
 /// Renders a page with `newsletter` (the display name of `mail.from`, as this app was built
 /// with) added to its context.
@@ -114,5 +138,18 @@ mod tests {
         .0;
         assert!(!html.contains("<script>x"), "{html}");
         assert!(!html.contains("\"><b>"), "{html}");
+    }
+
+    #[test]
+    fn times_show_in_the_operators_zone_to_the_minute() {
+        let mut env = Environment::new();
+        env.add_filter("when", when);
+        let show = |tpl: &str, ctx: Value| env.render_str(tpl, ctx).unwrap();
+        let at = "2026-12-07T11:42:31.123456Z";
+        assert_eq!(show("{{ at | when }}", context! { at, timezone => "Europe/Paris" }), "2026-12-07 12:42");
+        assert_eq!(show("{{ at | when(true) }}", context! { at, timezone => "Europe/Paris" }), "2026-12-07 12:42 CET");
+        assert_eq!(show("{{ at | when }}", context! { at }), "2026-12-07 11:42");
+        assert_eq!(show("{{ at | when }}", context! { at => Value::from(()) }), "");
+        assert_eq!(show("{{ missing | when }}", context! {}), "");
     }
 }

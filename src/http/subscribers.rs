@@ -82,7 +82,7 @@ pub struct SubscriberPage {
     responses(
         (status = 200, description = "A page of subscribers", body = SubscriberPage),
         (status = 400, description = "A bad query string", body = ErrorBody),
-        (status = 422, description = "An unknown status", body = ErrorBody),
+        (status = 422, description = "An unknown status or list", body = ErrorBody),
         AdminRefusals,
     ))]
 async fn list_subscribers(
@@ -165,6 +165,23 @@ pub struct ImportQuery {
     confirmed: Option<String>,
     /// Where and how these people agreed; kept with each one's consent record.
     consent: Option<String>,
+    /// The lists new subscribers join, slugs separated by commas (`weekly,news`); default
+    /// `default`. A row's own `lists` column (`weekly|news`) wins over it.
+    lists: Option<String>,
+    /// One list new subscribers join (added to `lists`).
+    list: Option<String>,
+}
+
+/// The slugs an import's query names, in order.
+fn import_lists(query: &ImportQuery) -> Vec<String> {
+    [query.list.as_deref(), query.lists.as_deref()]
+        .into_iter()
+        .flatten()
+        .flat_map(|raw| raw.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `true`/`false` as a form or query string says it.
@@ -176,8 +193,9 @@ fn parse_flag(raw: Option<&str>, field: &'static str) -> Result<bool, Error> {
     }
 }
 
-/// Import a CSV list (header row; `email` required, `name`, `created_at`, `status` optional;
-/// comma or semicolon; UTF-8, with or without BOM), in one transaction. Bodies up to 10 MiB;
+/// Import a CSV list (header row; `email` required, `name`, `created_at`, `status`, `lists`
+/// optional; comma or semicolon; UTF-8, with or without BOM), in one transaction. New subscribers
+/// join the lists the query names (default `default`), or those of their row's `lists` cell. Bodies up to 10 MiB;
 /// larger lists through `broadsheet subscribers import`.
 #[utoipa::path(post, path = "/admin/subscribers/import", tag = "admin", security(("admin_token" = ["subscribers:write"])),
     params(ImportQuery),
@@ -187,7 +205,7 @@ fn parse_flag(raw: Option<&str>, field: &'static str) -> Result<bool, Error> {
         (status = 400, description = "A bad query string", body = ErrorBody),
         (status = 413, description = "Larger than 10 MiB: use the CLI", body = ErrorBody),
         (status = 415, description = "Not text/csv", body = ErrorBody),
-        (status = 422, description = "Not a list we can read (no email column, a giant line), or consent missing; nothing was imported", body = ErrorBody),
+        (status = 422, description = "Not a list we can read (no email column, a giant line), consent missing, or an unknown list (named); nothing was imported", body = ErrorBody),
         AdminRefusals,
     ))]
 async fn import_subscribers(
@@ -205,12 +223,18 @@ async fn import_subscribers(
     }
     let body = super::input::body(body)?;
     let consent = Consent::parse(parse_flag(query.confirmed.as_deref(), "confirmed")?, query.consent.as_deref())?;
-    let report = import(&state, body, &consent, Interface::Api).await?;
+    let report = import(&state, body, &consent, Interface::Api, &import_lists(&query)).await?;
     Ok(Json(report))
 }
 
-async fn import(state: &AppState, body: Bytes, consent: &Consent, interface: Interface) -> Result<ImportReport, Error> {
-    let report = ops::import(&state.db, Box::new(std::io::Cursor::new(body)), consent, interface, &[]).await?;
+async fn import(
+    state: &AppState,
+    body: Bytes,
+    consent: &Consent,
+    interface: Interface,
+    lists: &[String],
+) -> Result<ImportReport, Error> {
+    let report = ops::import(&state.db, Box::new(std::io::Cursor::new(body)), consent, interface, lists).await?;
     if report.imported > 0 {
         state.wake.notify_one();
     }
@@ -220,11 +244,23 @@ async fn import(state: &AppState, body: Bytes, consent: &Consent, interface: Int
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// pending, confirmed, unsubscribed, bounced or complained; every subscriber without it
+    /// pending, confirmed, unsubscribed, bounced or complained (the subscriber's status); every
+    /// subscriber without it
     status: Option<String>,
+    /// Only the current members (pending or confirmed membership) of this list (its slug)
+    list: Option<String>,
 }
 
-/// Every subscriber (of one status) as CSV, `email,name,status,created_at`, in the order they
+/// The list an export is limited to, as its id; a 422 naming a list that does not exist.
+async fn export_list(state: &AppState, raw: Option<&str>) -> Result<Option<i32>, Error> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(slug) => Ok(Some(crate::ops::lists::target(&state.db, "list", Some(slug)).await?.id)),
+    }
+}
+
+/// Every subscriber (of one status, of one list) as CSV, `email,name,status,created_at,lists`
+/// (`lists`: the lists they are a pending or confirmed member of, `a|b`), in the order they
 /// were added, streamed; cells a spreadsheet would run as formulas start with `'`. Importing it
 /// elsewhere reproduces the subscribers and their statuses. At most two exports run at once.
 #[utoipa::path(get, path = "/admin/subscribers/export", tag = "admin", security(("admin_token" = ["subscribers:read"])),
@@ -232,7 +268,7 @@ pub struct ExportQuery {
     responses(
         (status = 200, description = "The list", content_type = "text/csv", body = String),
         (status = 400, description = "A bad query string", body = ErrorBody),
-        (status = 422, description = "An unknown status", body = ErrorBody),
+        (status = 422, description = "An unknown status or list", body = ErrorBody),
         (status = 401, description = "Missing, wrong or revoked admin token or API key", body = ErrorBody),
         (status = 403, description = "An API key without the scope this route needs", body = ErrorBody),
         (status = 429, description = "Other exports are running, or too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
@@ -243,7 +279,8 @@ async fn export_subscribers(
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
     let Query(query) = query.map_err(|_| Error::BadRequest("The query string could not be read.".to_owned()))?;
-    export::csv_stream(&state, export_status(query.status.as_deref())?)
+    let status = export_status(query.status.as_deref())?;
+    export::csv_stream(&state, export_list(&state, query.list.as_deref()).await?, status)
 }
 
 fn export_status(raw: Option<&str>) -> Result<Option<SubscriberStatus>, Error> {
@@ -345,6 +382,11 @@ async fn list_view(
     let rows =
         subscribers::page(&state.db, filter.status, filter.search, PER_PAGE + 1, (filter.page - 1) * PER_PAGE).await?;
     let more = rows.len() as i64 > PER_PAGE;
+    let lists: Vec<Value> = crate::store::lists::all(&state.db)
+        .await?
+        .into_iter()
+        .map(|l| context! { slug => l.slug, name => l.name })
+        .collect();
     let rows: Vec<Value> = rows
         .iter()
         .take(PER_PAGE as usize)
@@ -358,7 +400,7 @@ async fn list_view(
             counts => super::console::status_counts(state).await?, rows => rows, q => filter.search.unwrap_or(""),
             // minijinja here has no urlencode filter: the search goes into the page links encoded.
             q_param => url::form_urlencoded::byte_serialize(filter.search.unwrap_or("").as_bytes()).collect::<String>(),
-            status => filter.status_raw, page => filter.page, more => more, ..extra
+            status => filter.status_raw, page => filter.page, more => more, lists => lists, ..extra
         },
     ))
 }

@@ -1,10 +1,12 @@
 //! Operator actions on lists, shared by the CLI, the admin API and the console: create, edit,
 //! remove, and the checks every entry point makes the same way.
 
+use serde::Serialize;
 use sqlx::PgPool;
 
 use super::OpsError;
 use crate::domain::{ListSlug, Schedule, multi_line, single_line};
+use crate::store::digests::ListDigest;
 use crate::store::lists::{self, List, ListFields, ListWithCounts, Removed};
 
 /// What an operator typed for a new list or an edit, unchecked.
@@ -105,6 +107,39 @@ pub async fn all_with_counts(db: &PgPool) -> Result<Vec<ListWithCounts>, OpsErro
         out.push(lists::counts(db, &list).await?);
     }
     Ok(out)
+}
+
+/// A list as the console shows it: its counts and how many articles wait for its next digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListOverview {
+    #[serde(flatten)]
+    pub list: ListWithCounts,
+    /// Articles not yet in a digest to this list.
+    pub unsent_articles: i64,
+}
+
+async fn overview_of(db: &PgPool, list: &List) -> Result<ListOverview, OpsError> {
+    Ok(ListOverview {
+        list: lists::counts(db, list).await?,
+        unsent_articles: crate::store::articles::unsent_count(db, list.id).await?,
+    })
+}
+
+/// Every list with its counts and waiting articles.
+pub async fn overview(db: &PgPool) -> Result<Vec<ListOverview>, OpsError> {
+    let mut out = Vec::new();
+    for list in lists::all(db).await? {
+        out.push(overview_of(db, &list).await?);
+    }
+    Ok(out)
+}
+
+/// One list with its counts, waiting articles and its newest digests.
+pub async fn detail(db: &PgPool, slug: &str) -> Result<(ListOverview, Vec<ListDigest>), OpsError> {
+    let list = find(db, slug).await?;
+    let overview = overview_of(db, &list).await?;
+    let digests = crate::store::digests::recent_to_list(db, list.id, 20).await?;
+    Ok((overview, digests))
 }
 
 /// The list a slug names, or a 404-style error naming it (a 422 when the slug cannot be one).

@@ -99,7 +99,8 @@ impl std::fmt::Display for ImportReport {
 /// Imports a CSV list in one transaction: every good row is streamed with `COPY` into a staging
 /// table, then one statement adds the new ones. A file that cannot be read as a list (or a
 /// database error) leaves nothing behind. Memory stays bounded whatever the size of `input`.
-/// New subscribers join `lists` (slugs; none: the default list).
+/// New subscribers join `lists` (slugs; none: the default list), or the lists their row's `lists`
+/// column names (`a|b`); an unknown list anywhere refuses the whole file.
 pub async fn import(
     db: &PgPool,
     input: Box<dyn Read + Send>,
@@ -139,6 +140,14 @@ pub async fn import(
         }
     };
     copy.finish().await?;
+    // A row naming a list that does not exist stops the whole import: the operator fixes the
+    // file (or creates the list) and runs it again, rather than finding half of it joined.
+    if let Some(slug) = imports::unknown_list(&mut tx).await? {
+        return Err(OpsError::invalid(
+            "lists",
+            format!("The lists column names {slug}, and there is no list called {slug}; nothing was imported."),
+        ));
+    }
     let applied = imports::apply(&mut tx, consent.confirmed, consent.note.as_deref(), interface, &lists).await?;
     tx.commit().await?;
     tracing::info!(
@@ -206,19 +215,26 @@ const EXPORT_PAGE: i64 = 2000;
 /// an error (HTTP: the client's pace must not hold an export's place for ever). Returns the rows.
 pub async fn export<W: AsyncWrite + Unpin>(
     db: &PgPool,
+    list: Option<i32>,
     status: Option<SubscriberStatus>,
     mut out: W,
     stall: Option<Duration>,
 ) -> Result<u64, OpsError> {
     let mut chunk = Vec::with_capacity(256 * 1024);
-    spreadsheet::write_row(&mut chunk, &["email", "name", "status", "created_at"]);
+    spreadsheet::write_row(&mut chunk, &["email", "name", "status", "created_at", "lists"]);
     let mut after = None;
     let mut count = 0;
     loop {
-        let rows = subscribers::export_page(db, status, after, EXPORT_PAGE).await?;
+        let rows = subscribers::export_page(db, list, status, after, EXPORT_PAGE).await?;
         for row in &rows {
             let created = row.created_at.to_rfc3339();
-            let cells = [row.email.as_str(), row.name.as_deref().unwrap_or(""), row.status.as_str(), created.as_str()];
+            let cells = [
+                row.email.as_str(),
+                row.name.as_deref().unwrap_or(""),
+                row.status.as_str(),
+                created.as_str(),
+                row.lists.as_str(),
+            ];
             spreadsheet::write_row(&mut chunk, &cells);
         }
         count += rows.len() as u64;

@@ -128,3 +128,15 @@ pub async fn update(db: &PgPool, id: Uuid, article: &NewArticle<'_>) -> sqlx::Re
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// How many articles [`unsent`] would give.
+pub async fn unsent_count<'e>(db: impl sqlx::PgExecutor<'e>, list: i32) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM articles a
+           WHERE NOT EXISTS (SELECT 1 FROM digest_articles da JOIN digests d ON d.id = da.digest_id
+                             WHERE da.article_id = a.id AND d.list_id = $1)"#,
+        list,
+    )
+    .fetch_one(db)
+    .await
+}

@@ -328,29 +328,44 @@ pub struct Archived {
     pub id: Uuid,
     pub subject: String,
     pub started_at: DateTime<Utc>,
+    /// The list it went to: its slug and name.
+    pub list_slug: String,
+    pub list_name: String,
 }
 
-/// Started digests, newest first, a page at a time, and how many there are in all.
-pub async fn archive(db: &PgPool, limit: i64, offset: i64) -> sqlx::Result<(Vec<Archived>, i64)> {
+/// Started digests to public lists (to one list, with `list`), newest first, a page at a time,
+/// and how many there are in all. Digests to private lists are never in the public archive.
+pub async fn archive(db: &PgPool, list: Option<i32>, limit: i64, offset: i64) -> sqlx::Result<(Vec<Archived>, i64)> {
     let rows = sqlx::query_as!(
         Archived,
-        r#"SELECT id, subject, started_at AS "started_at!" FROM digests
-           WHERE state = 'sending' ORDER BY started_at DESC, id LIMIT $1 OFFSET $2"#,
+        r#"SELECT d.id, d.subject, d.started_at AS "started_at!", l.slug AS list_slug, l.name AS list_name
+           FROM digests d JOIN lists l ON l.id = d.list_id
+           WHERE d.state = 'sending' AND l.public AND ($1::int4 IS NULL OR d.list_id = $1)
+           ORDER BY d.started_at DESC, d.id LIMIT $2 OFFSET $3"#,
+        list,
         limit,
         offset,
     )
     .fetch_all(db)
     .await?;
-    let total =
-        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM digests WHERE state = 'sending'"#).fetch_one(db).await?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM digests d JOIN lists l ON l.id = d.list_id
+           WHERE d.state = 'sending' AND l.public AND ($1::int4 IS NULL OR d.list_id = $1)"#,
+        list,
+    )
+    .fetch_one(db)
+    .await?;
     Ok((rows, total))
 }
 
-/// One started digest for the archive; none while it is scheduled or after it was cancelled.
+/// One started digest to a public list for the archive; none while it is scheduled, after it was
+/// cancelled, or when its list is private.
 pub async fn archived(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Archived>> {
     sqlx::query_as!(
         Archived,
-        r#"SELECT id, subject, started_at AS "started_at!" FROM digests WHERE id = $1 AND state = 'sending'"#,
+        r#"SELECT d.id, d.subject, d.started_at AS "started_at!", l.slug AS list_slug, l.name AS list_name
+           FROM digests d JOIN lists l ON l.id = d.list_id
+           WHERE d.id = $1 AND d.state = 'sending' AND l.public"#,
         id,
     )
     .fetch_optional(db)
@@ -374,4 +389,30 @@ pub async fn tick_sent(tx: &mut PgConnection, list: i32, tick: DateTime<Utc>, di
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+/// A digest as a list's page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListDigest {
+    pub id: Uuid,
+    pub subject: String,
+    /// `scheduled` or `sending` (sending, or sent: its page tells which)
+    pub state: String,
+    pub recipients: i32,
+    pub created_at: DateTime<Utc>,
+    pub send_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+/// The newest digests to one list.
+pub async fn recent_to_list(db: &PgPool, list: i32, limit: i64) -> sqlx::Result<Vec<ListDigest>> {
+    sqlx::query_as!(
+        ListDigest,
+        r#"SELECT id, subject, state::text AS "state!", recipients, created_at, send_at, started_at
+           FROM digests WHERE list_id = $1 ORDER BY created_at DESC, id LIMIT $2"#,
+        list,
+        limit,
+    )
+    .fetch_all(db)
+    .await
 }

@@ -8,12 +8,26 @@ use sqlx::postgres::PgCopyIn;
 use super::subscribers::Interface;
 
 /// Creates the staging table (dropped at commit or rollback) and opens the `COPY` into it. The
-/// rows are CSV: line, email, name, created_at (RFC 3339), status; empty fields are NULL.
+/// rows are CSV: line, email, name, created_at (RFC 3339), status, lists (slugs joined by `|`);
+/// empty fields are NULL.
 pub async fn stage(conn: &mut PgConnection) -> sqlx::Result<PgCopyIn<&mut PgConnection>> {
     // Shadows the permanent, always empty `import_rows` (which exists so that the statements
     // below are checked at compile time): temporary tables come first in the search path.
     sqlx::query!("CREATE TEMP TABLE import_rows (LIKE public.import_rows) ON COMMIT DROP").execute(&mut *conn).await?;
-    conn.copy_in_raw("COPY import_rows (line, email, name, created_at, status) FROM STDIN (FORMAT csv)").await
+    conn.copy_in_raw("COPY import_rows (line, email, name, created_at, status, lists) FROM STDIN (FORMAT csv)").await
+}
+
+/// The first list slug a staged row names that is no list (in slug order), if any: the import
+/// must then add nobody.
+pub async fn unknown_list(conn: &mut PgConnection) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
+        r#"SELECT s.slug AS "slug!"
+           FROM (SELECT DISTINCT unnest(string_to_array(lists, '|')) AS slug FROM import_rows WHERE lists IS NOT NULL) s
+           WHERE NOT EXISTS (SELECT 1 FROM lists l WHERE l.slug = s.slug)
+           ORDER BY s.slug LIMIT 1"#,
+    )
+    .fetch_optional(&mut *conn)
+    .await
 }
 
 /// What an import did. `skipped` counts rows not added and not already subscribed as they
@@ -58,11 +72,11 @@ pub async fn apply(
     let row = sqlx::query!(
         r#"
         WITH candidates AS (
-            SELECT DISTINCT ON (lower(email)) line, email, name, created_at, status
+            SELECT DISTINCT ON (lower(email)) line, email, name, created_at, status, lists
             FROM import_rows ORDER BY lower(email), line
         ),
         fresh AS (
-            SELECT row_number() OVER (ORDER BY lower(c.email)) AS n, c.email, c.name, c.created_at,
+            SELECT row_number() OVER (ORDER BY lower(c.email)) AS n, c.email, c.name, c.created_at, c.lists,
                    CASE WHEN c.status IS NULL OR c.status = 'confirmed'
                         THEN CASE WHEN $1 THEN 'confirmed' ELSE 'pending' END::subscriber_status
                         ELSE c.status END AS status
@@ -110,12 +124,20 @@ pub async fn apply(
             INSERT INTO deliveries (kind, subscriber_id)
             SELECT 'confirmation', id FROM inserted WHERE status = 'pending'
         ),
-        -- New subscribers join the import's lists with their standing.
+        -- The lists rows name, as ids, once per distinct cell (a file has few).
+        named AS (
+            SELECT c.lists, array_agg(l.id) AS ids
+            FROM (SELECT DISTINCT lists FROM fresh WHERE lists IS NOT NULL) c
+            JOIN lists l ON l.slug = ANY (string_to_array(c.lists, '|'))
+            GROUP BY c.lists
+        ),
+        -- New subscribers join the lists their row names, or else the import's, with their standing.
         joined AS (
             INSERT INTO memberships (list_id, subscriber_id, status)
             SELECT l, i.id, CASE i.status WHEN 'confirmed' THEN 'confirmed' WHEN 'pending' THEN 'pending'
                                           ELSE 'unsubscribed' END::membership_status
-            FROM inserted i, unnest($4::int4[]) AS l
+            FROM inserted i JOIN numbered n ON n.id = i.id LEFT JOIN named ON named.lists = n.lists,
+                 unnest(coalesce(named.ids, $4::int4[])) AS l
         )
         SELECT (SELECT count(*) FROM inserted) AS "imported!",
                (SELECT count(*) FROM candidates c JOIN subscribers s ON lower(s.email) = lower(c.email)

@@ -289,6 +289,9 @@ pub struct DeliveryRecord {
     pub status: String,
     pub attempts: i32,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When the mail was queued: for a digest, when the digest started (its recipients' rows are
+    /// written only with their outcome, so `created_at` is about the send); otherwise `created_at`.
+    pub queued_at: chrono::DateTime<chrono::Utc>,
     pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The SMTP server's last reply to a failed attempt.
     pub last_error: Option<String>,
@@ -298,7 +301,8 @@ pub async fn deliveries_of(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx
     sqlx::query_as!(
         DeliveryRecord,
         r#"SELECT d.id, d.kind::text AS "kind!", d.digest_id, g.subject AS "digest_subject?",
-                  d.status::text AS "status!", d.attempts, d.created_at, d.sent_at, d.last_error
+                  d.status::text AS "status!", d.attempts, d.created_at,
+                  coalesce(g.started_at, d.created_at) AS "queued_at!", d.sent_at, d.last_error
            FROM deliveries d LEFT JOIN digests g ON g.id = d.digest_id
            WHERE d.subscriber_id = $1 ORDER BY d.created_at, d.id"#,
         subscriber_id,
@@ -315,28 +319,39 @@ pub struct ExportRow {
     pub name: Option<String>,
     pub status: SubscriberStatus,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The lists they are a pending or confirmed member of, slugs joined by `|` (what an
+    /// import's `lists` column reads).
+    pub lists: String,
 }
 
-/// Up to `limit` subscribers (of one status) after the id `after`, in id order: one page of the
+/// Up to `limit` subscribers (of one status; current members of one list) after the id `after`, in id order: one page of the
 /// export. Pages follow the primary key (ids are time-ordered, so this is about the order they
 /// were added) rather than `created_at`, which has no index: every signup and import would pay
 /// for one. Each page is read on a connection taken and given back at once, so an export read at
 /// a slow client's pace holds no connection between pages.
 pub async fn export_page(
     db: &PgPool,
+    list: Option<i32>,
     status: Option<SubscriberStatus>,
     after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<ExportRow>> {
     sqlx::query_as!(
         ExportRow,
-        r#"SELECT id, email, name, status AS "status: SubscriberStatus", created_at
-           FROM subscribers
-           WHERE ($1::subscriber_status IS NULL OR status = $1) AND ($2::uuid IS NULL OR id > $2)
-           ORDER BY id LIMIT $3"#,
+        r#"SELECT s.id, s.email, s.name, s.status AS "status: SubscriberStatus", s.created_at,
+                  coalesce((SELECT string_agg(l.slug, '|' ORDER BY l.slug)
+                            FROM memberships m JOIN lists l ON l.id = m.list_id
+                            WHERE m.subscriber_id = s.id AND m.status IN ('pending', 'confirmed')), '') AS "lists!"
+           FROM subscribers s
+           WHERE ($1::subscriber_status IS NULL OR s.status = $1) AND ($2::uuid IS NULL OR s.id > $2)
+             AND ($4::int4 IS NULL OR EXISTS (SELECT 1 FROM memberships m
+                                              WHERE m.list_id = $4 AND m.subscriber_id = s.id
+                                                AND m.status IN ('pending', 'confirmed')))
+           ORDER BY s.id LIMIT $3"#,
         status as Option<SubscriberStatus>,
         after,
         limit,
+        list,
     )
     .fetch_all(db)
     .await

@@ -13,6 +13,7 @@ mod cli;
 mod confirm;
 mod connections;
 mod console;
+mod console_lists;
 mod deliverability;
 mod delivery;
 mod digest;

@@ -69,6 +69,12 @@ async fn the_openapi_document_covers_every_route() {
         ("/admin/ui/keys", "get"),
         ("/admin/ui/keys", "post"),
         ("/admin/ui/keys/{name}/revoke", "post"),
+        ("/admin/ui/lists", "get"),
+        ("/admin/ui/lists", "post"),
+        ("/admin/ui/lists/{slug}", "get"),
+        ("/admin/ui/lists/{slug}", "post"),
+        ("/admin/ui/lists/{slug}/remove", "get"),
+        ("/admin/ui/lists/{slug}/remove", "post"),
     ];
     for (path, method) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");

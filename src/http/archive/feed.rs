@@ -89,7 +89,7 @@ impl FeedCache {
 }
 
 async fn newest_digests(state: &AppState) -> Result<Vec<Archived>, Error> {
-    Ok(digests::archive(&state.db, ENTRIES, 0).await?.0)
+    Ok(digests::archive(&state.db, None, ENTRIES, 0).await?.0)
 }
 
 fn key(newest: &[Archived]) -> Vec<(Uuid, DateTime<Utc>)> {

@@ -57,13 +57,13 @@ impl Exports {
 /// The export as a response body, written by a task while the client reads it, which keeps its
 /// place until it ends. A database error mid-way, or a reader that stalls, ends the body with an
 /// error, so the client sees a broken download rather than a list that looks complete.
-pub fn csv_stream(state: &AppState, status: Option<SubscriberStatus>) -> Result<Response, Error> {
+pub fn csv_stream(state: &AppState, list: Option<i32>, status: Option<SubscriberStatus>) -> Result<Response, Error> {
     let place = state.exports.take()?;
     let (writer, reader) = tokio::io::duplex(64 * 1024);
     let (done, outcome) = tokio::sync::oneshot::channel::<bool>();
     let db = state.db.clone();
     tokio::spawn(async move {
-        let ok = match ops::export(&db, status, writer, Some(STALL)).await {
+        let ok = match ops::export(&db, list, status, writer, Some(STALL)).await {
             Ok(rows) => {
                 tracing::info!(rows, "subscribers exported");
                 true

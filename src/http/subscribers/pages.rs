@@ -8,7 +8,7 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ExportQuery, ListFilter, export, export_status, import, list_view, parse_flag};
+use super::{ExportQuery, ListFilter, export, export_list, export_status, import, list_view, parse_flag};
 use crate::http::AppState;
 use crate::http::console::{CsrfOnly, page};
 use crate::http::error::{Error, PageError};
@@ -29,6 +29,8 @@ pub struct AddForm {
     pub confirmed: String,
     /// Where and how the person agreed.
     pub consent: String,
+    /// The list they join (its slug); default `default`.
+    pub list: String,
 }
 
 /// The console's import form: the CSV pasted into a text area (up to 10 MiB).
@@ -42,6 +44,9 @@ pub struct ImportForm {
     /// `on`: new addresses become confirmed (needs `consent`).
     pub confirmed: String,
     pub consent: String,
+    /// The list new subscribers join (its slug), unless their row's `lists` cell names others;
+    /// default `default`.
+    pub list: String,
 }
 
 /// Add one subscriber; on success, to their page.
@@ -51,12 +56,15 @@ pub async fn add_form(
     session: Session,
     CsrfForm(form): CsrfForm<AddForm>,
 ) -> Result<Response, PageError> {
-    let typed = context! { email => form.email, name => form.name, confirmed => !form.confirmed.is_empty(), consent => form.consent };
+    let typed = context! { email => form.email, name => form.name, confirmed => !form.confirmed.is_empty(), consent => form.consent, list => form.list };
     let added = match parse_flag(Some(&form.confirmed), "confirmed")
         .map_err(|_| OpsError::invalid("confirmed", "Tick the box or leave it."))
     {
         Ok(confirmed) => match Consent::parse(confirmed, Some(&form.consent)) {
-            Ok(consent) => ops::add(&state.db, &form.email, Some(&form.name), &consent, Interface::Console, &[]).await,
+            Ok(consent) => {
+                let lists = one_list(&form.list);
+                ops::add(&state.db, &form.email, Some(&form.name), &consent, Interface::Console, &lists).await
+            }
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
@@ -90,17 +98,19 @@ pub async fn import_form(
     session: Session,
     CsrfForm(form): CsrfForm<ImportForm>,
 ) -> Result<Response, PageError> {
-    let typed = context! { confirmed => !form.confirmed.is_empty(), consent => form.consent };
+    let typed = context! { confirmed => !form.confirmed.is_empty(), consent => form.consent, list => form.list };
     let consent = parse_flag(Some(&form.confirmed), "confirmed")
         .map_err(|_| OpsError::invalid("confirmed", "Tick the box or leave it."))
         .and_then(|confirmed| Consent::parse(confirmed, Some(&form.consent)));
     let result = match consent {
-        Ok(consent) => import(&state, Bytes::from(form.csv.into_bytes()), &consent, Interface::Console).await.map_err(
-            |e| match e {
-                Error::Invalid { message, .. } => Ok(message),
-                other => Err(other),
-            },
-        ),
+        Ok(consent) => {
+            import(&state, Bytes::from(form.csv.into_bytes()), &consent, Interface::Console, &one_list(&form.list))
+                .await
+                .map_err(|e| match e {
+                    Error::Invalid { message, .. } => Ok(message),
+                    other => Err(other),
+                })
+        }
         Err(OpsError::Invalid { message, .. }) => Err(Ok(message)),
         Err(e) => Err(Err(Error::from(e))),
     };
@@ -120,7 +130,14 @@ pub async fn export_download(
     query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let Query(query) = query.map_err(|_| Error::BadRequest("The query string could not be read.".to_owned()))?;
-    Ok(export::csv_stream(&state, export_status(query.status.as_deref())?)?)
+    let status = export_status(query.status.as_deref())?;
+    Ok(export::csv_stream(&state, export_list(&state, query.list.as_deref()).await?, status)?)
+}
+
+/// The list a console form chose, as the slugs ops take (none: the default list).
+fn one_list(raw: &str) -> Vec<String> {
+    let slug = raw.trim();
+    if slug.is_empty() { Vec::new() } else { vec![slug.to_owned()] }
 }
 
 /// The console path of a person's page.

@@ -1,5 +1,5 @@
 //! Reading an import file: a header row naming the columns (`email` required; `name`,
-//! `created_at`, `status` optional; others ignored), UTF-8 with or without a byte-order mark,
+//! `created_at`, `status`, `lists` optional; others ignored), UTF-8 with or without a byte-order mark,
 //! commas or semicolons (whichever the header uses more), quoted fields. Every row is checked
 //! here and turned into a line of CSV for `COPY`; a bad row becomes a report of its line number
 //! and what is wrong, never its address.
@@ -59,6 +59,7 @@ pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool)
         ));
     };
     let (name_at, created_at, status_at) = (column("name"), column("created_at"), column("status"));
+    let lists_at = column("lists");
 
     let mut parsed = Parsed::default();
     let mut out = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(CHUNK_BYTES + 1024));
@@ -78,12 +79,14 @@ pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool)
                 let created = row.created_at.map(|t| t.to_rfc3339()).unwrap_or_default();
                 let status = row.status.map(SubscriberStatus::as_str).unwrap_or_default();
                 let line = line.to_string();
+                let lists = lists_cell(field(lists_at));
                 out.write_record([
                     line.as_str(),
                     row.email.as_str(),
                     row.name.as_ref().map_or("", SubscriberName::as_str),
                     created.as_str(),
                     status,
+                    lists.as_str(),
                 ])
                 .map_err(|e| ImportError::Internal(e.into()))?;
             }
@@ -108,6 +111,18 @@ pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool)
         return Err(ImportError::Internal(anyhow::anyhow!("the import was stopped")));
     }
     Ok(parsed)
+}
+
+/// A row's `lists` cell as staged: the slugs it names (`a|b`), trimmed and lower-cased; empty
+/// when it names none, and the import's lists apply. Whether they exist is checked for the whole
+/// file at once, in the database (`store::imports::unknown_list`).
+fn lists_cell(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw)
+        .split('|')
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 struct Row {
@@ -302,11 +317,18 @@ mod tests {
     }
 
     #[test]
+    fn a_lists_column_is_staged_as_lower_case_slugs() {
+        let (parsed, copied) = run(b"email,lists\na@example.com, Weekly | news|\nb@example.com,\n");
+        assert_eq!(parsed.unwrap().rows, 2);
+        assert_eq!(copied, "2,a@example.com,,,,weekly|news\n3,b@example.com,,,,\n");
+    }
+
+    #[test]
     fn reads_semicolons_quotes_and_a_byte_order_mark() {
         let (parsed, copied) = run(b"\xEF\xBB\xBFName;E-mail;EMAIL\n\"Doe; Jane\";x;jane@example.com\n");
         let parsed = parsed.unwrap();
         assert_eq!(parsed.rows, 1);
-        assert_eq!(copied, "2,jane@example.com,Doe; Jane,,\n");
+        assert_eq!(copied, "2,jane@example.com,Doe; Jane,,,\n");
     }
 
     #[test]
@@ -327,7 +349,7 @@ mod tests {
             let parsed = parsed.unwrap();
             assert_eq!(parsed.rows, 2, "{end:?}");
             assert_eq!(parsed.invalid, [InvalidLine { line: 3, error: "not a valid email address".into() }], "{end:?}");
-            assert_eq!(copied, "2,ann@example.com,Ann,,\n4,bea@example.com,Bea,,\n", "{end:?}");
+            assert_eq!(copied, "2,ann@example.com,Ann,,,\n4,bea@example.com,Bea,,,\n", "{end:?}");
         }
         // A CRLF split between two reads is still one line break.
         let mut ends = LineEnds::new(io::Cursor::new(b"a\r\nb\r".to_vec()));
@@ -354,7 +376,7 @@ mod tests {
                 (4, "created_at is before 1970; a signup time must be from 1970 to today"),
             ]
         );
-        assert_eq!(copied, "5,d@example.com,,1970-01-01T00:00:00+00:00,\n");
+        assert_eq!(copied, "5,d@example.com,,1970-01-01T00:00:00+00:00,,\n");
         let tomorrow = (Utc::now() + chrono::TimeDelta::hours(23)).to_rfc3339();
         assert_eq!(parse_time(&tomorrow).unwrap().map(|t| t.to_rfc3339()), Some(tomorrow));
     }
@@ -364,7 +386,7 @@ mod tests {
         let (parsed, copied) =
             run(b"email,name\n\"'=1+2@example.com\",\"'=cmd|' /C calc'!A0\"\n\"'-1@example.com\",''Twas\n");
         assert_eq!(parsed.unwrap().rows, 2);
-        assert_eq!(copied, "2,=1+2@example.com,=cmd|' /C calc'!A0,,\n3,-1@example.com,'Twas,,\n");
+        assert_eq!(copied, "2,=1+2@example.com,=cmd|' /C calc'!A0,,,\n3,-1@example.com,'Twas,,,\n");
     }
 
     #[test]
