@@ -1,23 +1,27 @@
 //! Newtypes that parse outside input once; the rest of the code cannot hold an unchecked value.
 
 mod article;
+mod attributes;
 mod base_url;
 mod content;
 mod email;
 mod link_token;
 mod name;
 mod schedule;
+pub mod segment;
 mod status;
 mod text;
 mod token;
 
 pub use article::{ArticleInput, FieldError, MAX_BODY_BYTES, parse_idempotency_key, parse_subject};
+pub use attributes::{Attributes, is_attribute_key};
 pub use base_url::BaseUrl;
 pub use content::{Article, BodyFormat, DigestContent};
 pub use email::{EmailError, SubscriberEmail};
 pub use link_token::{Claims, KeyError, LinkToken, MIN_KEY_BYTES, TokenKeys, TokenPurpose};
 pub use name::{NameError, SubscriberName};
 pub use schedule::Schedule;
+pub use segment::{Segment, SegmentError};
 pub use status::{DeliveryStatus, DigestStatus, SubscriberStatus};
 pub use text::{multi_line, single_line};
 pub use token::{Token, TokenHash};

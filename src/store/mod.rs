@@ -9,6 +9,7 @@ pub mod digests;
 pub mod imports;
 pub mod lifecycle;
 pub mod pool;
+pub mod segments;
 pub mod sessions;
 pub mod signups;
 pub mod subscribers;

@@ -28,6 +28,7 @@ mod pipelining;
 mod recording;
 mod references;
 mod schedules;
+mod segments;
 mod signup;
 mod subscribers;
 mod tokens;
