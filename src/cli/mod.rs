@@ -33,6 +33,9 @@ impl From<OpsError> for CliError {
     fn from(e: OpsError) -> Self {
         match e {
             OpsError::Invalid { field, message } => CliError::Usage(format!("{}: {message}", field.replace('_', "-"))),
+            OpsError::InvalidAt { field, message, .. } => {
+                CliError::Usage(format!("{}: {message}", field.replace('_', "-")))
+            }
             OpsError::NotFound(message) | OpsError::Conflict(message) => CliError::Usage(message),
             OpsError::Database(e) if is_unavailable(&e) => {
                 CliError::Other(anyhow::anyhow!("the database is unavailable; is Postgres running?"))

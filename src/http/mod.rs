@@ -16,6 +16,7 @@ mod input;
 mod openapi;
 pub mod pages;
 mod rate_limit;
+mod segments;
 mod session;
 mod signup;
 mod state;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(articles::router())
         .merge(digests::router())
         .merge(subscribers::router())
+        .merge(segments::router())
         .merge(inbound::router())
         .merge(console::router())
         .routes(routes!(openapi_json))

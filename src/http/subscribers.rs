@@ -45,7 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT))
         .routes(routes!(list_subscribers, add_subscriber))
         .routes(routes!(export_subscribers))
-        .routes(routes!(show_subscriber, erase_subscriber))
+        .routes(routes!(show_subscriber, erase_subscriber, update_subscriber))
         .layer(super::admin_body_limit())
         .routes(routes!(subscribers_page, pages::add_form))
         .routes(routes!(pages::export_download))
@@ -266,6 +266,48 @@ async fn show_subscriber(
     Path(email): Path<String>,
 ) -> Result<Json<PersonData>, Error> {
     Ok(Json(ops::show(&state.db, &email).await?))
+}
+
+/// A change to a person's details: each field only when present.
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateRequest {
+    /// The display name; `""` removes it.
+    pub name: Option<String>,
+    /// The operator's fields (`{"plan": "pro", "seats": 3}`), replacing the old ones whole: an
+    /// object of at most 8 KiB, keys `[a-z][a-z0-9_]{0,39}`, values strings, numbers or booleans.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Value>,
+}
+
+impl JsonRequest for UpdateRequest {
+    type Body = Self;
+    const FIELDS: &'static [&'static str] = &["name", "attributes"];
+
+    fn from_body(body: Self, _: &HeaderMap) -> Result<Self, Error> {
+        Ok(body)
+    }
+}
+
+/// Change a person's name or attributes; answers their data as it now is.
+#[utoipa::path(patch, path = "/admin/subscribers/{email}", tag = "admin", security(("admin_token" = [])),
+    params(("email" = String, Path, description = "The address, any case")),
+    request_body = UpdateRequest,
+    responses(
+        (status = 200, description = "Changed: the person's data", body = PersonData),
+        (status = 400, description = "Not valid JSON", body = ErrorBody),
+        (status = 404, description = "No subscriber with this address", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A bad name or attributes (the message names the key); nothing was changed", body = ErrorBody),
+        AdminRefusals,
+    ))]
+async fn update_subscriber(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(email): Path<String>,
+    JsonBody(request): JsonBody<UpdateRequest>,
+) -> Result<Json<PersonData>, Error> {
+    Ok(Json(ops::update(&state.db, &email, request.name.as_deref(), request.attributes).await?))
 }
 
 /// Erase one person and everything tied to them, in one transaction. Where they had

@@ -9,6 +9,7 @@ pub mod doctor;
 mod error;
 pub mod feeds;
 pub mod inbound;
+pub mod segments;
 pub mod subscribers;
 
 pub use self::error::OpsError;

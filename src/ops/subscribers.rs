@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 pub use self::csv_input::{InvalidLine, MAX_RECORD_BYTES, MAX_REPORTED};
 use super::OpsError;
-use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
+use crate::domain::{Attributes, SubscriberEmail, SubscriberName, SubscriberStatus};
 use crate::store::bounces::{self, BounceRecord};
 use crate::store::imports;
 use crate::store::subscribers::{self, Added, ConsentRecord, DeliveryRecord, Erased, Interface, SubscriberDetail};
@@ -262,6 +262,9 @@ pub struct PersonData {
     /// Bounces and complaints, newest first: kind, status, diagnostic, source, delivery_id, at.
     #[schema(value_type = Vec<Object>)]
     pub bounces: Vec<BounceRecord>,
+    /// The operator's own fields for this person (`{"plan": "pro"}`).
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
 }
 
 pub async fn show(db: &PgPool, email: &str) -> Result<PersonData, OpsError> {
@@ -269,9 +272,39 @@ pub async fn show(db: &PgPool, email: &str) -> Result<PersonData, OpsError> {
     let subscriber = subscribers::by_email(&mut conn, lookup_key(email)?).await?.ok_or_else(not_found)?;
     let consent = subscribers::consent_of(&mut conn, subscriber.id).await?;
     let deliveries = subscribers::deliveries_of(&mut conn, subscriber.id).await?;
+    let attributes = subscribers::attributes_of(&mut conn, subscriber.id).await?;
     drop(conn);
     let bounces = bounces::of_subscriber(db, subscriber.id).await?;
-    Ok(PersonData { subscriber, consent, deliveries, bounces })
+    // Stored as checked JSON (an object, by the column's constraint).
+    let attributes = serde_json::from_str(&attributes).unwrap_or_default();
+    Ok(PersonData { subscriber, consent, deliveries, bounces, attributes })
+}
+
+/// Changes a person's name and attributes (each only when given; attributes replace the old
+/// ones whole). Nothing is changed when either is refused.
+pub async fn update(
+    db: &PgPool,
+    email: &str,
+    name: Option<&str>,
+    attributes: Option<serde_json::Value>,
+) -> Result<PersonData, OpsError> {
+    let name = match name {
+        None => None,
+        Some(raw) => Some(SubscriberName::parse(raw).map_err(|e| OpsError::invalid("name", e.to_string()))?),
+    };
+    let attributes = attributes.map(Attributes::parse).transpose()?;
+    let key = lookup_key(email)?;
+    let found = subscribers::update_profile(
+        db,
+        key,
+        name.as_ref().map(|n| n.as_ref().map(SubscriberName::as_str)),
+        attributes.as_ref().map(Attributes::to_json).as_deref(),
+    )
+    .await?;
+    if !found {
+        return Err(not_found());
+    }
+    show(db, key).await
 }
 
 /// Right to erasure (GDPR article 17): the subscriber and everything tied to them, in one

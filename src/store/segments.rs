@@ -31,6 +31,11 @@ pub struct UnknownList {
     pub position: usize,
 }
 
+/// A list's id by its slug.
+pub async fn list_id(db: &PgPool, slug: &str) -> sqlx::Result<Option<i32>> {
+    sqlx::query_scalar!("SELECT id FROM lists WHERE slug = $1", slug).fetch_optional(db).await
+}
+
 /// Looks up the lists `segment` names. Relative dates count from today (UTC).
 pub async fn resolve<'a>(db: &PgPool, segment: &'a Segment) -> sqlx::Result<Result<Resolved<'a>, UnknownList>> {
     let named = segment.list_slugs();

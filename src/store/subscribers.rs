@@ -375,3 +375,35 @@ pub async fn erase(conn: &mut PgConnection, email: &str) -> sqlx::Result<Erased>
     tx.commit().await?;
     Ok(Erased::Done { suppressed: suppress })
 }
+
+/// A subscriber's attributes as JSON text (`{}` when none).
+pub async fn attributes_of(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<String> {
+    sqlx::query_scalar!(r#"SELECT attributes::text AS "attributes!" FROM subscribers WHERE id = $1"#, subscriber_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Sets the name (when `name` is given; `Some(None)` removes it) and the attributes (when given,
+/// as checked JSON text: they replace the old ones) of the subscriber with this address. False
+/// when there is none.
+pub async fn update_profile(
+    db: &PgPool,
+    email: &str,
+    name: Option<Option<&str>>,
+    attributes: Option<&str>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE subscribers
+         SET name = CASE WHEN $2 THEN $3 ELSE name END,
+             attributes = coalesce($4::text::jsonb, attributes),
+             updated_at = now()
+         WHERE lower(email) = lower($1)",
+        email,
+        name.is_some(),
+        name.flatten(),
+        attributes,
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
