@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use broadsheet::app::{Application, close_pool, shutdown_signal};
 use broadsheet::cli::{
-    ArticlesCommand, CliError, DigestCommand, SubscribersCommand, run_articles, run_digest, run_doctor, run_inbound,
-    run_subscribers,
+    ArticlesCommand, CliError, DigestCommand, KeysCommand, ListsCommand, SubscribersCommand, run_articles, run_digest,
+    run_doctor, run_inbound, run_keys, run_lists, run_subscribers,
 };
 use broadsheet::config::{Purpose, Settings};
 use broadsheet::worker::Worker;
@@ -67,6 +67,12 @@ enum Command {
     /// Import, add, export, show and erase subscribers.
     #[command(subcommand)]
     Subscribers(SubscribersCommand),
+    /// Add, list, edit and remove lists.
+    #[command(subcommand)]
+    Lists(ListsCommand),
+    /// Create, list and revoke API keys (scoped credentials for scripts).
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 fn main() -> ExitCode {
@@ -162,6 +168,14 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::Subscribers(command) => {
             let db = broadsheet::store::pool::connect(&settings.database).await?;
             until_interrupted(run_subscribers(&db, command), &shutdown).await
+        }
+        Command::Lists(command) => {
+            let db = broadsheet::store::pool::connect(&settings.database).await?;
+            until_interrupted(run_lists(&db, &settings, command), &shutdown).await
+        }
+        Command::Keys(command) => {
+            let db = broadsheet::store::pool::connect(&settings.database).await?;
+            until_interrupted(run_keys(&db, command), &shutdown).await
         }
     }
 }

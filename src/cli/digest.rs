@@ -15,7 +15,10 @@ use crate::store::digests::{self, Progress};
 pub enum DigestCommand {
     /// Render the next digest to standard output; sends nothing.
     Preview {
-        /// Comma-separated article ids (default: articles not yet in a digest).
+        /// The list whose next digest to show (default: `default`).
+        #[arg(long)]
+        list: Option<String>,
+        /// Comma-separated article ids (default: articles not yet in a digest to the list).
         #[arg(long)]
         articles: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -23,6 +26,13 @@ pub enum DigestCommand {
     },
     /// Queue the digest for every confirmed subscriber; prints its id and recipient count.
     Send {
+        /// The list it goes to (default: `default`).
+        #[arg(long)]
+        list: Option<String>,
+        /// Only the list's members this segment matches, e.g. 'attributes.plan = "pro"'
+        /// (see docs/segments.md).
+        #[arg(long)]
+        segment: Option<String>,
         #[arg(long)]
         subject: Option<String>,
         /// Comma-separated article ids (default: articles not yet in a digest).
@@ -50,21 +60,31 @@ pub enum Format {
 
 pub async fn run_digest(db: &PgPool, settings: &Settings, command: DigestCommand) -> Result<(), CliError> {
     match command {
-        DigestCommand::Preview { articles, format } => {
+        DigestCommand::Preview { list, articles, format } => {
             let ids = articles.as_deref().map(parse_ids).transpose()?;
             let composer =
                 Composer::new(&settings.mail, settings.http.base_url.clone(), settings.subscriptions.token_ttl_hours)?;
-            let rendered = ops::preview(db, &composer, None, ids.as_deref()).await?;
+            let rendered = ops::preview(db, &composer, list.as_deref(), None, ids.as_deref()).await?;
             match format {
                 Format::Text => println!("Subject: {}\n\n{}", rendered.subject, rendered.text),
                 Format::Html => println!("{}", rendered.html),
             }
         }
-        DigestCommand::Send { subject, articles, at, wait } => {
+        DigestCommand::Send { list, segment, subject, articles, at, wait } => {
             let ids = articles.as_deref().map(parse_ids).transpose()?;
             let send_at = at.as_deref().map(|raw| ops::parse_send_at("at", raw, chrono::Utc::now())).transpose()?;
-            let created =
-                ops::send(db, &settings.newsletter_name(), subject.as_deref(), ids.as_deref(), None, send_at).await?;
+            let newsletter = settings.newsletter_name();
+            let created = ops::send(
+                db,
+                &newsletter,
+                list.as_deref(),
+                segment.as_deref(),
+                subject.as_deref(),
+                ids.as_deref(),
+                None,
+                send_at,
+            )
+            .await?;
             match created.send_at {
                 Some(at) => println!(
                     "digest {} scheduled for {} ({})",

@@ -1,16 +1,20 @@
-//! Operator commands: `articles …`, `digest …` and `subscribers …`. Each prints its result on stdout and its
+//! Operator commands: `articles …`, `digest …`, `keys …` and `subscribers …`. Each prints its result on stdout and its
 //! complaints on stderr; bad input is a [`CliError::Usage`] (exit 2).
 
 mod articles;
 mod digest;
 mod doctor;
 mod inbound;
+mod keys;
+mod lists;
 mod subscribers;
 
 pub use self::articles::{ArticlesCommand, run_articles};
 pub use self::digest::{DigestCommand, run_digest};
 pub use self::doctor::run_doctor;
 pub use self::inbound::run_inbound;
+pub use self::keys::{KeysCommand, run_keys};
+pub use self::lists::{ListsCommand, run_lists};
 pub use self::subscribers::{SubscribersCommand, run_subscribers};
 use crate::ops::OpsError;
 use crate::store::pool::is_unavailable;

@@ -58,7 +58,7 @@ pub async fn run_subscribers(db: &PgPool, command: SubscribersCommand) -> Result
             } else {
                 Box::new(std::fs::File::open(&file).map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?)
             };
-            let report = ops::import(db, input, &consent, Interface::Cli).await.map_err(|e| match e {
+            let report = ops::import(db, input, &consent, Interface::Cli, &[]).await.map_err(|e| match e {
                 crate::ops::OpsError::Invalid { message, .. } => {
                     CliError::Usage(format!("{}: {message} Nothing was imported.", file.display()))
                 }
@@ -75,7 +75,8 @@ pub async fn run_subscribers(db: &PgPool, command: SubscribersCommand) -> Result
         }
         SubscribersCommand::Add { email, name, confirmed, consent } => {
             let consent = Consent::parse(confirmed, consent.as_deref()).map_err(option_error)?;
-            let added = ops::add(db, &email, name.as_deref(), &consent, Interface::Cli).await.map_err(option_error)?;
+            let added =
+                ops::add(db, &email, name.as_deref(), &consent, Interface::Cli, &[]).await.map_err(option_error)?;
             println!("{} {}", added.id, added.status.as_str());
         }
         SubscribersCommand::Export { status } => {

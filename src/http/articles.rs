@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::AdminAuth;
+use super::auth::{Authorized, scope};
 use super::console::page;
 use super::error::{AdminRefusals, Error, ErrorBody, PageError};
 use super::input::{JsonBody, JsonRequest};
@@ -64,7 +64,7 @@ pub struct ArticleList {
 }
 
 /// Add an article (Markdown body).
-#[utoipa::path(post, path = "/admin/articles", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(post, path = "/admin/articles", tag = "admin", security(("admin_token" = ["articles:write"])),
     request_body = ArticleRequest,
     responses(
         (status = 201, description = "Added", body = ArticleCreated),
@@ -75,7 +75,7 @@ pub struct ArticleList {
         AdminRefusals,
     ))]
 async fn add_article(
-    _: AdminAuth,
+    _: Authorized<scope::ArticlesWrite>,
     State(state): State<AppState>,
     JsonBody(request): JsonBody<ArticleRequest>,
 ) -> Result<(StatusCode, Json<ArticleCreated>), Error> {
@@ -89,11 +89,14 @@ async fn add_article(
 }
 
 /// Articles, newest first.
-#[utoipa::path(get, path = "/admin/articles", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/articles", tag = "admin", security(("admin_token" = ["articles:write"])),
     responses((status = 200, description = "Articles", body = ArticleList),
         AdminRefusals,
     ))]
-async fn list_articles(_: AdminAuth, State(state): State<AppState>) -> Result<Json<ArticleList>, Error> {
+async fn list_articles(
+    _: Authorized<scope::ArticlesWrite>,
+    State(state): State<AppState>,
+) -> Result<Json<ArticleList>, Error> {
     Ok(Json(ArticleList { articles: articles::list(&state.db, 500).await? }))
 }
 

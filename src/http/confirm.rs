@@ -120,6 +120,11 @@ async fn confirm(
             crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.confirmations);
             Some(true)
         }
+        ConfirmToken::Joined(id) => {
+            subscribers::record_consent(&mut tx, id, ConsentAction::Confirm, &origin).await?;
+            tracing::info!(subscriber = %id, "lists joined");
+            Some(true)
+        }
         ConfirmToken::AlreadyConfirmed => Some(false),
         ConfirmToken::Invalid => None,
     };

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::AdminAuth;
+use super::auth::{Authorized, scope};
 use super::console::page;
 use super::error::{AdminRefusals, Error, ErrorBody, PageError};
 use super::input::{JsonBody, JsonRequest};
@@ -38,6 +38,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// A digest to queue; an empty body takes every default.
 #[derive(Serialize, ToSchema)]
 pub struct DigestRequest {
+    /// The list it goes to (its confirmed members whose address is confirmed). Default: `default`.
+    pub list: Option<String>,
+    /// Narrows the list to the members this expression matches, e.g.
+    /// `attributes.plan = "pro" and confirmed_at < -30d` (docs/segments.md; at most 4 KiB). A
+    /// mistake is a 422 with `position`. Default: the whole list.
+    pub segment: Option<String>,
     /// Default: "Newsletter: first title, and N more".
     pub subject: Option<String>,
     /// Default: every article not yet in a digest.
@@ -57,6 +63,8 @@ pub struct DigestRequest {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct DigestBody {
+    list: Option<String>,
+    segment: Option<String>,
     subject: Option<String>,
     article_ids: Option<Vec<Uuid>>,
     send_at: Option<String>,
@@ -64,7 +72,7 @@ pub struct DigestBody {
 
 impl JsonRequest for DigestRequest {
     type Body = DigestBody;
-    const FIELDS: &'static [&'static str] = &["subject", "article_ids", "send_at"];
+    const FIELDS: &'static [&'static str] = &["list", "segment", "subject", "article_ids", "send_at"];
     const EMPTY_IS_DEFAULT: bool = true;
 
     fn expected(field: &'static str) -> String {
@@ -83,29 +91,38 @@ impl JsonRequest for DigestRequest {
             None => None,
             Some(raw) => Some(crate::ops::digests::parse_send_at("send_at", &raw, chrono::Utc::now())?),
         };
-        Ok(Self { subject: body.subject, article_ids: body.article_ids, send_at, idempotency_key })
+        Ok(Self {
+            list: body.list,
+            segment: body.segment,
+            subject: body.subject,
+            article_ids: body.article_ids,
+            send_at,
+            idempotency_key,
+        })
     }
 }
 
 /// Queue a digest for every confirmed subscriber (or schedule it with `send_at`); the worker sends it.
-#[utoipa::path(post, path = "/admin/digests", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(post, path = "/admin/digests", tag = "admin", security(("admin_token" = ["digests:write"])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key returns the same digest")),
     request_body = DigestRequest,
     responses(
         (status = 202, description = "Queued, or scheduled", body = Created),
         (status = 400, description = "Not valid JSON, or a bad Idempotency-Key", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "No articles to send, an unknown article, or a bad send_at", body = ErrorBody),
+        (status = 422, description = "No articles to send, an unknown article or list, a bad send_at, or a segment to fix (with `position`)", body = ErrorBody),
         AdminRefusals,
     ))]
 async fn send_digest(
-    _: AdminAuth,
+    _: Authorized<scope::DigestsWrite>,
     State(state): State<AppState>,
     JsonBody(request): JsonBody<DigestRequest>,
 ) -> Result<(StatusCode, Json<Created>), Error> {
     let created = crate::ops::digests::send(
         &state.db,
         &state.newsletter,
+        request.list.as_deref(),
+        request.segment.as_deref(),
         request.subject.as_deref(),
         request.article_ids.as_deref(),
         request.idempotency_key.as_deref(),
@@ -120,7 +137,7 @@ async fn send_digest(
 }
 
 /// Cancel a scheduled digest; its articles go back to the next digest.
-#[utoipa::path(delete, path = "/admin/digests/{id}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(delete, path = "/admin/digests/{id}", tag = "admin", security(("admin_token" = ["digests:write"])),
     params(("id" = String, Path, description = "The digest id")),
     responses(
         (status = 204, description = "Cancelled (or cancelled before)"),
@@ -129,7 +146,7 @@ async fn send_digest(
         AdminRefusals,
     ))]
 async fn cancel_digest(
-    _: AdminAuth,
+    _: Authorized<scope::DigestsWrite>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
@@ -140,7 +157,7 @@ async fn cancel_digest(
 }
 
 /// A digest's progress.
-#[utoipa::path(get, path = "/admin/digests/{id}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/digests/{id}", tag = "admin", security(("admin_token" = ["digests:read"])),
     params(("id" = String, Path, description = "The digest id")),
     responses(
         (status = 200, description = "Counts", body = Progress),
@@ -148,7 +165,7 @@ async fn cancel_digest(
         AdminRefusals,
     ))]
 async fn digest_status(
-    _: AdminAuth,
+    _: Authorized<scope::DigestsRead>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Progress>, Error> {
@@ -170,7 +187,7 @@ pub struct PreviewQuery {
 }
 
 /// The next digest as it will be mailed.
-#[utoipa::path(get, path = "/admin/digests/preview", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/digests/preview", tag = "admin", security(("admin_token" = ["digests:read"])),
     params(PreviewQuery),
     responses(
         (status = 200, description = "The rendered mail", content_type = "text/html", body = String),
@@ -179,7 +196,7 @@ pub struct PreviewQuery {
         AdminRefusals,
     ))]
 async fn preview_digest(
-    _: AdminAuth,
+    _: Authorized<scope::DigestsRead>,
     State(state): State<AppState>,
     query: Result<Query<PreviewQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
@@ -194,7 +211,8 @@ async fn preview_digest(
         ),
     };
     let rendered =
-        crate::ops::digests::preview(&state.db, &state.composer, query.subject.as_deref(), ids.as_deref()).await?;
+        crate::ops::digests::preview(&state.db, &state.composer, None, query.subject.as_deref(), ids.as_deref())
+            .await?;
     Ok(match query.format.as_deref() {
         Some("text") => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], rendered.text).into_response(),
         // The preview is mail HTML: it needs its inline styles, and nothing in it runs.
@@ -209,7 +227,7 @@ async fn preview_digest(
 /// The next digest's preview and the send form.
 #[utoipa::path(get, path = "/admin/ui/digests", tag = "console", responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 async fn digests_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
-    let preview = crate::ops::digests::preview(&state.db, &state.composer, None, None).await.map_err(Error::from);
+    let preview = crate::ops::digests::preview(&state.db, &state.composer, None, None, None).await.map_err(Error::from);
     let (preview_html, nothing) = match preview {
         Ok(rendered) => (rendered.html, Value::from(())),
         Err(Error::Invalid { message, .. }) => (String::new(), Value::from(message)),
@@ -281,7 +299,9 @@ async fn digest_form(
         Some(k) => Some(parse_idempotency_key(k).map_err(Error::from)?),
         None => None,
     };
-    let created = crate::ops::digests::send(&state.db, &state.newsletter, subject, None, key.as_deref(), None).await?;
+    let created =
+        crate::ops::digests::send(&state.db, &state.newsletter, None, None, subject, None, key.as_deref(), None)
+            .await?;
     if created.new {
         tracing::info!(digest = %created.id, recipients = created.recipients, "digest queued from the console");
         state.wake.notify_one();

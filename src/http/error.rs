@@ -21,8 +21,11 @@ pub enum Error {
     UnsupportedMediaType(String),
     #[error("The request body is too large.")]
     PayloadTooLarge,
-    #[error("Missing or wrong admin token. Send it as `Authorization: Bearer <admin.token>`.")]
+    #[error("Missing, wrong or revoked credential. Send admin.token or an API key as `Authorization: Bearer <token>`.")]
     Unauthorized,
+    /// A valid API key without the scope the route needs; the words are the API's contract.
+    #[error("this key lacks the scope {0}")]
+    MissingScope(crate::domain::Scope),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -59,6 +62,7 @@ impl Error {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::MissingScope(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } | Self::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -196,9 +200,12 @@ impl From<crate::domain::FieldError> for Error {
 /// OpenAPI document (`responses(..., AdminRefusals)`).
 #[derive(utoipa::IntoResponses)]
 pub enum AdminRefusals {
-    /// Missing or wrong admin token
+    /// Missing, wrong or revoked admin token or API key
     #[response(status = 401)]
     Unauthorized(ErrorBody),
+    /// An API key without the scope this route needs (`this key lacks the scope …`)
+    #[response(status = 403)]
+    MissingScope(ErrorBody),
     /// Too many wrong admin tokens from this client; see Retry-After
     #[response(status = 429)]
     TooManyTries(ErrorBody),

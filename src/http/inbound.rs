@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::AdminAuth;
+use super::auth::{Authorized, scope};
 use super::error::{AdminRefusals, Error, ErrorBody};
 use super::state::AppState;
 use crate::inbound::MAX_INBOUND_BYTES;
@@ -29,7 +29,7 @@ struct InboundQuery {
 
 /// Process one inbound mail: bounce reports (RFC 3464) and complaints (ARF) change the
 /// subscriber they name; auto-replies and anything else are ignored with a reason.
-#[utoipa::path(post, path = "/admin/inbound", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(post, path = "/admin/inbound", tag = "admin", security(("admin_token" = ["inbound:write"])),
     params(InboundQuery),
     request_body(content = String, content_type = "text/plain", description = "The raw message (any content type, e.g. message/rfc822), at most 10 MB"),
     responses(
@@ -39,7 +39,7 @@ struct InboundQuery {
         AdminRefusals,
     ))]
 async fn receive(
-    _: AdminAuth,
+    _: Authorized<scope::InboundWrite>,
     State(state): State<AppState>,
     query: Result<Query<InboundQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, BytesRejection>,

@@ -13,6 +13,8 @@ pub mod error;
 mod health;
 mod inbound;
 mod input;
+mod keys;
+mod lists;
 mod openapi;
 pub mod pages;
 mod rate_limit;
@@ -67,6 +69,8 @@ pub fn router(state: AppState) -> Router {
         .merge(subscribers::router())
         .merge(segments::router())
         .merge(inbound::router())
+        .merge(lists::router())
+        .merge(keys::router())
         .merge(console::router())
         .routes(routes!(openapi_json))
         .split_for_parts();

@@ -1,4 +1,6 @@
 //! The OpenAPI 3 document at `/openapi.json`: its title, tags and the admin security scheme.
+//! Each admin operation lists, in its security requirement, the one scope an API key needs for
+//! it (OpenAPI 3.1 allows role names there for schemes other than OAuth).
 //! Routes and their documentation are registered together (utoipa-axum's `routes!`), so a route
 //! cannot exist without its entry, and the schemas are derived on the types the handlers take
 //! and return.
@@ -15,7 +17,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&AdminAuth),
     tags(
         (name = "subscriptions", description = "Public signup, confirmation and unsubscribe"),
-        (name = "admin", description = "Operators: articles, digests, subscribers (bearer token)"),
+        (name = "admin", description = "Operators: articles, digests, subscribers, API keys (bearer: admin.token or a scoped API key)"),
         (name = "archive", description = "The public archive of sent digests, and its Atom feed"),
         (name = "operations", description = "Health, readiness and this document"),
         (name = "console", description = "The operator console: HTML pages behind a session cookie")
@@ -30,7 +32,15 @@ impl Modify for AdminAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "admin_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "admin.token (every scope) or an API key `bsk_…` (the scopes it was created with). \
+                         Each operation names the scope it needs: without it, 403.",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::AdminAuth;
+use super::auth::{Authorized, scope};
 use super::error::{AdminRefusals, Error, ErrorBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -35,7 +35,7 @@ pub struct SegmentCount {
 }
 
 /// How many a digest to this list and segment would reach now.
-#[utoipa::path(get, path = "/admin/segments/count", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/segments/count", tag = "admin", security(("admin_token" = ["subscribers:read"])),
     params(CountQuery),
     responses(
         (status = 200, description = "The count", body = SegmentCount),
@@ -44,12 +44,12 @@ pub struct SegmentCount {
         AdminRefusals,
     ))]
 async fn count_segment(
-    _: AdminAuth,
+    _: Authorized<scope::SubscribersRead>,
     State(state): State<AppState>,
     query: Result<Query<CountQuery>, QueryRejection>,
 ) -> Result<Json<SegmentCount>, Error> {
     let Query(query) = query.map_err(|_| Error::BadRequest("The query string could not be read.".to_owned()))?;
-    let list = query.list.as_deref().map(str::trim).filter(|l| !l.is_empty()).unwrap_or("default");
+    let list = query.list.as_deref().map(str::trim).filter(|l| !l.is_empty());
     let recipients = crate::ops::segments::count(&state.db, list, query.segment.as_deref()).await?;
     Ok(Json(SegmentCount { recipients }))
 }

@@ -24,6 +24,7 @@ use super::error::{Error, ErrorBody, PageError};
 use super::input::{self, BodyKind, FromFields};
 use super::pages;
 use crate::domain::{SubscriberEmail, SubscriberName};
+use crate::signup::ChoiceError;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(signup_page)).routes(routes!(subscribe))
@@ -119,9 +120,14 @@ async fn handle(state: &AppState, peer: SocketAddr, headers: &HeaderMap, email: 
         state.limiter.check(ip).map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
     }
 
+    let lists = state.public_lists.choose(&state.db, &[]).await.map_err(|e| match e {
+        ChoiceError::Database(e) => Error::from(e),
+        other => Error::invalid("lists", other.to_string()),
+    })?;
+
     // Queued for a statement shared with the signups arriving meanwhile (`signup::SignupQueue`), which
     // from then on owns it: a client that hangs up cannot cancel it halfway.
-    let signup = state.signups.signup(email, name, origin).await?;
+    let signup = state.signups.signup(email, name, lists, origin).await?;
     crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.signups);
     tracing::info!(subscriber = %signup.subscriber_id, queued = signup.queued, "signup");
     Ok(())

@@ -12,7 +12,7 @@ use super::archive::FeedCache;
 use crate::config::Settings;
 use crate::domain::{TokenHash, TokenKeys};
 use crate::mail::Composer;
-use crate::signup::{Handover, SignupQueue};
+use crate::signup::{Handover, PublicLists, SignupQueue};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -36,6 +36,8 @@ pub struct AppState {
     /// Signups, gathered into shared statements (`signup::SignupQueue`); they hand their confirmations
     /// straight to the in-process worker when the process runs one.
     pub signups: SignupQueue,
+    /// The lists signups may name, kept in memory (`signup::PublicLists`).
+    pub public_lists: PublicLists,
     /// Places for subscriber exports running at once (a bounded share of the pool).
     pub exports: super::subscribers::Exports,
     /// The archive's Atom feed as last rendered: anyone may ask for it, so it is rendered only
@@ -62,6 +64,7 @@ impl AppState {
             feed: Arc::default(),
             newsletter: settings.newsletter_name().into(),
             signups: SignupQueue::start(db.clone(), cap, handover, wake.clone()),
+            public_lists: PublicLists::default(),
             exports: super::subscribers::Exports::new(settings.database.max_connections),
             limiter: Arc::new(RateLimiter::new(limits.signups_per_ip_per_minute, limits.ipv6_prefix)),
             auth_failures: Arc::new(RateLimiter::new(limits.admin_auth_failures_per_minute, limits.ipv6_prefix)),

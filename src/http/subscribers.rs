@@ -25,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::AdminAuth;
+use super::auth::{Authorized, scope};
 use super::console::page;
 use super::error::{AdminRefusals, Error, ErrorBody, PageError};
 use super::input::{JsonBody, JsonRequest};
@@ -77,7 +77,7 @@ pub struct SubscriberPage {
 }
 
 /// Subscribers, newest first, with counts by status.
-#[utoipa::path(get, path = "/admin/subscribers", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/subscribers", tag = "admin", security(("admin_token" = ["subscribers:read"])),
     params(SubscriberQuery),
     responses(
         (status = 200, description = "A page of subscribers", body = SubscriberPage),
@@ -86,7 +86,7 @@ pub struct SubscriberPage {
         AdminRefusals,
     ))]
 async fn list_subscribers(
-    _: AdminAuth,
+    _: Authorized<scope::SubscribersRead>,
     State(state): State<AppState>,
     query: Result<Query<SubscriberQuery>, QueryRejection>,
 ) -> Result<Json<SubscriberPage>, Error> {
@@ -131,7 +131,7 @@ impl JsonRequest for AddRequest {
 
 /// Add one subscriber: pending with a confirmation mail, or confirmed with a consent note.
 /// Never over an existing subscriber or an erased, suppressed address (`409`).
-#[utoipa::path(post, path = "/admin/subscribers", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(post, path = "/admin/subscribers", tag = "admin", security(("admin_token" = ["subscribers:write"])),
     request_body = AddRequest,
     responses(
         (status = 201, description = "Added", body = AddedSubscriber),
@@ -143,7 +143,7 @@ impl JsonRequest for AddRequest {
         AdminRefusals,
     ))]
 async fn add_subscriber(
-    _: AdminAuth,
+    _: Authorized<scope::SubscribersWrite>,
     State(state): State<AppState>,
     JsonBody(request): JsonBody<AddRequest>,
 ) -> Result<(StatusCode, Json<AddedSubscriber>), Error> {
@@ -153,7 +153,7 @@ async fn add_subscriber(
         Some(_) => return Err(Error::invalid("status", "status must be pending or confirmed.")),
     };
     let consent = Consent::parse(confirmed, request.consent.as_deref())?;
-    let added = ops::add(&state.db, &request.email, request.name.as_deref(), &consent, Interface::Api).await?;
+    let added = ops::add(&state.db, &request.email, request.name.as_deref(), &consent, Interface::Api, &[]).await?;
     state.wake.notify_one();
     Ok((StatusCode::CREATED, Json(added)))
 }
@@ -179,7 +179,7 @@ fn parse_flag(raw: Option<&str>, field: &'static str) -> Result<bool, Error> {
 /// Import a CSV list (header row; `email` required, `name`, `created_at`, `status` optional;
 /// comma or semicolon; UTF-8, with or without BOM), in one transaction. Bodies up to 10 MiB;
 /// larger lists through `broadsheet subscribers import`.
-#[utoipa::path(post, path = "/admin/subscribers/import", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(post, path = "/admin/subscribers/import", tag = "admin", security(("admin_token" = ["subscribers:write"])),
     params(ImportQuery),
     request_body(content = String, content_type = "text/csv", description = "email,name\nann@example.com,Ann"),
     responses(
@@ -191,7 +191,7 @@ fn parse_flag(raw: Option<&str>, field: &'static str) -> Result<bool, Error> {
         AdminRefusals,
     ))]
 async fn import_subscribers(
-    _: AdminAuth,
+    _: Authorized<scope::SubscribersWrite>,
     State(state): State<AppState>,
     query: Result<Query<ImportQuery>, QueryRejection>,
     headers: HeaderMap,
@@ -210,7 +210,7 @@ async fn import_subscribers(
 }
 
 async fn import(state: &AppState, body: Bytes, consent: &Consent, interface: Interface) -> Result<ImportReport, Error> {
-    let report = ops::import(&state.db, Box::new(std::io::Cursor::new(body)), consent, interface).await?;
+    let report = ops::import(&state.db, Box::new(std::io::Cursor::new(body)), consent, interface, &[]).await?;
     if report.imported > 0 {
         state.wake.notify_one();
     }
@@ -227,17 +227,18 @@ pub struct ExportQuery {
 /// Every subscriber (of one status) as CSV, `email,name,status,created_at`, in the order they
 /// were added, streamed; cells a spreadsheet would run as formulas start with `'`. Importing it
 /// elsewhere reproduces the subscribers and their statuses. At most two exports run at once.
-#[utoipa::path(get, path = "/admin/subscribers/export", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/subscribers/export", tag = "admin", security(("admin_token" = ["subscribers:read"])),
     params(ExportQuery),
     responses(
         (status = 200, description = "The list", content_type = "text/csv", body = String),
         (status = 400, description = "A bad query string", body = ErrorBody),
         (status = 422, description = "An unknown status", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or revoked admin token or API key", body = ErrorBody),
+        (status = 403, description = "An API key without the scope this route needs", body = ErrorBody),
         (status = 429, description = "Other exports are running, or too many wrong admin tokens from this client; see Retry-After", body = ErrorBody),
     ))]
 async fn export_subscribers(
-    _: AdminAuth,
+    _: Authorized<scope::SubscribersRead>,
     State(state): State<AppState>,
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
@@ -253,7 +254,7 @@ fn export_status(raw: Option<&str>) -> Result<Option<SubscriberStatus>, Error> {
 
 /// Everything held about one person: the subscriber, every consent record, every mail (with the
 /// server's last reply), bounces and complaints. Never token hashes.
-#[utoipa::path(get, path = "/admin/subscribers/{email}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/subscribers/{email}", tag = "admin", security(("admin_token" = ["subscribers:read"])),
     params(("email" = String, Path, description = "The address, any case")),
     responses(
         (status = 200, description = "The person's data", body = PersonData),
@@ -261,7 +262,7 @@ fn export_status(raw: Option<&str>) -> Result<Option<SubscriberStatus>, Error> {
         AdminRefusals,
     ))]
 async fn show_subscriber(
-    _: AdminAuth,
+    _: Authorized<scope::SubscribersRead>,
     State(state): State<AppState>,
     Path(email): Path<String>,
 ) -> Result<Json<PersonData>, Error> {
@@ -289,7 +290,7 @@ impl JsonRequest for UpdateRequest {
 }
 
 /// Change a person's name or attributes; answers their data as it now is.
-#[utoipa::path(patch, path = "/admin/subscribers/{email}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(patch, path = "/admin/subscribers/{email}", tag = "admin", security(("admin_token" = ["subscribers:write"])),
     params(("email" = String, Path, description = "The address, any case")),
     request_body = UpdateRequest,
     responses(
@@ -302,7 +303,7 @@ impl JsonRequest for UpdateRequest {
         AdminRefusals,
     ))]
 async fn update_subscriber(
-    _: AdminAuth,
+    _: Authorized<scope::SubscribersWrite>,
     State(state): State<AppState>,
     Path(email): Path<String>,
     JsonBody(request): JsonBody<UpdateRequest>,
@@ -313,7 +314,7 @@ async fn update_subscriber(
 /// Erase one person and everything tied to them, in one transaction. Where they had
 /// unsubscribed, bounced or complained, only a SHA-256 of the lower-cased address stays, so that
 /// no import can add them back.
-#[utoipa::path(delete, path = "/admin/subscribers/{email}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(delete, path = "/admin/subscribers/{email}", tag = "admin", security(("admin_token" = ["subscribers:write"])),
     params(("email" = String, Path, description = "The address, any case")),
     responses(
         (status = 204, description = "Erased"),
@@ -321,7 +322,7 @@ async fn update_subscriber(
         AdminRefusals,
     ))]
 async fn erase_subscriber(
-    _: AdminAuth,
+    _: Authorized<scope::SubscribersWrite>,
     State(state): State<AppState>,
     Path(email): Path<String>,
 ) -> Result<StatusCode, Error> {

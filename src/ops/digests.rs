@@ -5,14 +5,14 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::OpsError;
+use super::{OpsError, lists};
 use crate::domain::{Article, DigestContent, parse_subject};
 use crate::mail::{Composer, DigestView, RenderedEmail};
 use crate::store::articles;
 use crate::store::digests::{self, Cancelled, Created};
 
-/// The given articles, or by default every article not yet in a digest.
-pub async fn choose_articles(db: &PgPool, ids: Option<&[Uuid]>) -> Result<Vec<Article>, OpsError> {
+/// The given articles, or by default every article not yet in a digest to `list`.
+pub async fn choose_articles(db: &PgPool, list: i32, ids: Option<&[Uuid]>) -> Result<Vec<Article>, OpsError> {
     let chosen = match ids {
         Some([]) => {
             return Err(OpsError::invalid("article_ids", "Name at least one article, or leave article_ids out."));
@@ -20,7 +20,7 @@ pub async fn choose_articles(db: &PgPool, ids: Option<&[Uuid]>) -> Result<Vec<Ar
         Some(ids) => articles::by_ids(db, ids)
             .await?
             .map_err(|missing| OpsError::invalid("article_ids", format!("There is no article with id {missing}.")))?,
-        None => articles::unsent(db).await?,
+        None => articles::unsent(db, list).await?,
     };
     if chosen.is_empty() {
         return Err(OpsError::invalid("article_ids", "There are no new articles to send. Add an article first."));
@@ -39,11 +39,16 @@ pub fn default_subject(newsletter: &str, articles: &[Article]) -> String {
     crate::domain::single_line(&subject).chars().take(200).collect()
 }
 
-/// Queues a digest now, or (with `send_at`) schedules it: then it goes to those confirmed when a
-/// worker starts it. A `send_at` in the past starts at the worker's next look.
+/// Queues a digest to a list (`default` when `list` is `None`), narrowed by a `segment`
+/// expression when one is given (see docs/segments.md), now, or (with `send_at`)
+/// schedules it: then it goes to those confirmed when a worker starts it. A `send_at` in the past
+/// starts at the worker's next look.
+#[allow(clippy::too_many_arguments)]
 pub async fn send(
     db: &PgPool,
     newsletter: &str,
+    list: Option<&str>,
+    segment: Option<&str>,
     subject: Option<&str>,
     ids: Option<&[Uuid]>,
     idempotency_key: Option<&str>,
@@ -55,13 +60,19 @@ pub async fn send(
             return Ok(existing);
         }
     }
-    let chosen = choose_articles(db, ids).await?;
+    // The segment first: a mistake in it is the likeliest, and says where it is.
+    let segment = super::segments::parse(segment)?;
+    if let Some(segment) = &segment {
+        super::segments::resolve(db, segment).await?;
+    }
+    let list = lists::target(db, "list", list).await?;
+    let chosen = choose_articles(db, list.id, ids).await?;
     let subject = match subject {
         Some(s) => parse_subject(s)?,
         None => default_subject(newsletter, &chosen),
     };
     let ids: Vec<Uuid> = chosen.iter().map(|a| a.id).collect();
-    Ok(digests::create(db, &subject, &ids, idempotency_key, send_at).await?)
+    Ok(digests::create(db, list.id, segment.as_ref(), &subject, &ids, idempotency_key, send_at).await?)
 }
 
 /// How far ahead a digest may be scheduled. Further is a typo (a year 20266), not a plan, and a
@@ -110,23 +121,23 @@ pub enum Tick {
     Sent(Created),
 }
 
-/// Handles one tick of the schedule exactly once however many workers call it: the tick's row
-/// (primary key: its time) and the digest of the waiting articles are written in one
-/// transaction, so a worker that dies half-way leaves the tick to the next.
-pub async fn run_tick(db: &PgPool, newsletter: &str, tick: DateTime<Utc>) -> Result<Tick, OpsError> {
+/// Handles one tick of a list's schedule exactly once however many workers call it: the tick's
+/// row (primary key: the list and its time) and the digest of the waiting articles are written
+/// in one transaction, so a worker that dies half-way leaves the tick to the next.
+pub async fn run_tick(db: &PgPool, newsletter: &str, list: i32, tick: DateTime<Utc>) -> Result<Tick, OpsError> {
     let mut tx = db.begin().await?;
-    if !digests::claim_tick(&mut tx, tick).await? {
+    if !digests::claim_tick(&mut tx, list, tick).await? {
         return Ok(Tick::AlreadyHandled);
     }
-    let waiting = articles::unsent(&mut *tx).await?;
+    let waiting = articles::unsent(&mut *tx, list).await?;
     if waiting.is_empty() {
         tx.commit().await?;
         return Ok(Tick::NothingNew);
     }
     let subject = default_subject(newsletter, &waiting);
     let ids: Vec<Uuid> = waiting.iter().map(|a| a.id).collect();
-    let created = digests::create_in(&mut tx, &subject, &ids, None, None).await?;
-    digests::tick_sent(&mut tx, tick, created.id).await?;
+    let created = digests::create_in(&mut tx, list, None, &subject, &ids, None, None).await?;
+    digests::tick_sent(&mut tx, list, tick, created.id).await?;
     tx.commit().await?;
     Ok(Tick::Sent(created))
 }
@@ -135,10 +146,12 @@ pub async fn run_tick(db: &PgPool, newsletter: &str, tick: DateTime<Utc>) -> Res
 pub async fn preview(
     db: &PgPool,
     composer: &Composer,
+    list: Option<&str>,
     subject: Option<&str>,
     ids: Option<&[Uuid]>,
 ) -> Result<RenderedEmail, OpsError> {
-    let chosen = choose_articles(db, ids).await?;
+    let list = lists::target(db, "list", list).await?;
+    let chosen = choose_articles(db, list.id, ids).await?;
     let subject = match subject {
         Some(s) => parse_subject(s)?,
         None => default_subject(&composer.newsletter, &chosen),

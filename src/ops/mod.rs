@@ -1,5 +1,5 @@
 //! Operator actions shared by the CLI and the admin API (JSON and console): adding articles,
-//! importing feeds, subscribers in and out (import, add, export, show, erase), choosing, previewing and queueing digests. They take plain inputs and return
+//! importing feeds, subscribers in and out (import, add, export, show, erase), choosing, previewing and queueing digests, API keys. They take plain inputs and return
 //! [`OpsError`], which knows nothing of HTTP or exit codes: each caller maps it.
 
 pub mod articles;
@@ -9,6 +9,8 @@ pub mod doctor;
 mod error;
 pub mod feeds;
 pub mod inbound;
+pub mod keys;
+pub mod lists;
 pub mod segments;
 pub mod subscribers;
 

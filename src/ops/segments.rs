@@ -15,36 +15,29 @@ pub fn parse(text: Option<&str>) -> Result<Option<Segment>, OpsError> {
     }
 }
 
-/// The list a digest or a count is for, by slug (`field`: how the caller names it).
-pub async fn list_id(db: &PgPool, field: &'static str, slug: &str) -> Result<i32, OpsError> {
-    segments::list_id(db, slug)
-        .await?
-        .ok_or_else(|| OpsError::invalid(field, format!("There is no list {:?}.", truncated(slug))))
-}
-
 /// The segment's lists looked up; an unknown one is an error pointing at it.
 pub async fn resolve<'a>(db: &PgPool, segment: &'a Segment) -> Result<Resolved<'a>, OpsError> {
-    segments::resolve(db, segment).await?.map_err(|unknown| OpsError::InvalidAt {
-        field: "segment",
-        message: format!(
-            "There is no list {:?}: list.{} names no list (at position {}).",
-            unknown.slug, unknown.slug, unknown.position
-        ),
-        position: unknown.position,
-    })
+    let resolved = segments::resolve(db, segment).await?;
+    match resolved.unknown() {
+        Some(unknown) => Err(OpsError::InvalidAt {
+            field: "segment",
+            message: format!(
+                "There is no list {:?}: list.{} names no list (at position {}).",
+                unknown.slug, unknown.slug, unknown.position
+            ),
+            position: unknown.position,
+        }),
+        None => Ok(resolved),
+    }
 }
 
-/// How many a digest to `list` narrowed by `segment` would reach now.
-pub async fn count(db: &PgPool, list: &str, segment: Option<&str>) -> Result<i64, OpsError> {
+/// How many a digest to `list` (`default` when none) narrowed by `segment` would reach now.
+pub async fn count(db: &PgPool, list: Option<&str>, segment: Option<&str>) -> Result<i64, OpsError> {
     let segment = parse(segment)?;
-    let list = list_id(db, "list", list).await?;
+    let list = super::lists::target(db, "list", list).await?.id;
     let resolved = match &segment {
         Some(s) => Some(resolve(db, s).await?),
         None => None,
     };
     Ok(segments::count(db, list, resolved.as_ref()).await?)
-}
-
-fn truncated(s: &str) -> String {
-    s.chars().take(60).collect()
 }

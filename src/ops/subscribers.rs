@@ -23,6 +23,7 @@ use super::OpsError;
 use crate::domain::{Attributes, SubscriberEmail, SubscriberName, SubscriberStatus};
 use crate::store::bounces::{self, BounceRecord};
 use crate::store::imports;
+use crate::store::lists::{self, Membership};
 use crate::store::subscribers::{self, Added, ConsentRecord, DeliveryRecord, Erased, Interface, SubscriberDetail};
 
 /// Why an import file was refused as a whole.
@@ -98,12 +99,15 @@ impl std::fmt::Display for ImportReport {
 /// Imports a CSV list in one transaction: every good row is streamed with `COPY` into a staging
 /// table, then one statement adds the new ones. A file that cannot be read as a list (or a
 /// database error) leaves nothing behind. Memory stays bounded whatever the size of `input`.
+/// New subscribers join `lists` (slugs; none: the default list).
 pub async fn import(
     db: &PgPool,
     input: Box<dyn Read + Send>,
     consent: &Consent,
     interface: Interface,
+    lists: &[String],
 ) -> Result<ImportReport, OpsError> {
+    let lists: Vec<i32> = super::lists::targets(db, "list", lists, false).await?.iter().map(|l| l.id).collect();
     let mut tx = db.begin().await?;
     let mut copy = imports::stage(&mut tx).await?;
     let (chunks, mut received) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
@@ -135,7 +139,7 @@ pub async fn import(
         }
     };
     copy.finish().await?;
-    let applied = imports::apply(&mut tx, consent.confirmed, consent.note.as_deref(), interface).await?;
+    let applied = imports::apply(&mut tx, consent.confirmed, consent.note.as_deref(), interface, &lists).await?;
     tx.commit().await?;
     tracing::info!(
         rows = parsed.rows,
@@ -162,20 +166,24 @@ pub struct AddedSubscriber {
     pub status: SubscriberStatus,
 }
 
-/// One address, by the import's rules. An existing subscriber or a suppressed address is a
-/// conflict, and changes nothing.
+/// One address, by the import's rules, joining `lists` (slugs; none: the default list). An
+/// existing subscriber or a suppressed address is a conflict, and changes nothing.
 pub async fn add(
     db: &PgPool,
     email: &str,
     name: Option<&str>,
     consent: &Consent,
     interface: Interface,
+    lists: &[String],
 ) -> Result<AddedSubscriber, OpsError> {
     let email = SubscriberEmail::parse(email).map_err(|e| OpsError::invalid("email", e.to_string()))?;
     let name = SubscriberName::parse(name.unwrap_or("")).map_err(|e| OpsError::invalid("name", e.to_string()))?;
+    let lists: Vec<i32> = super::lists::targets(db, "lists", lists, false).await?.iter().map(|l| l.id).collect();
     let status = if consent.confirmed { SubscriberStatus::Confirmed } else { SubscriberStatus::Pending };
     let mut conn = db.acquire().await?;
-    match subscribers::add_one(&mut conn, &email, name.as_ref(), status, consent.note.as_deref(), interface).await? {
+    match subscribers::add_one(&mut conn, &email, name.as_ref(), status, consent.note.as_deref(), interface, &lists)
+        .await?
+    {
         Added::New { id, status } => {
             tracing::info!(subscriber = %id, status = status.as_str(), ?interface, "subscriber added");
             Ok(AddedSubscriber { id, status })
@@ -255,6 +263,8 @@ async fn write_chunk<W: AsyncWrite + Unpin>(
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PersonData {
     pub subscriber: SubscriberDetail,
+    /// Every list they are on or were on, with their standing there.
+    pub memberships: Vec<Membership>,
     /// Signup, confirmation, unsubscribe, import and additions, oldest first.
     pub consent: Vec<ConsentRecord>,
     /// Every mail, oldest first.
@@ -270,6 +280,7 @@ pub struct PersonData {
 pub async fn show(db: &PgPool, email: &str) -> Result<PersonData, OpsError> {
     let mut conn = db.acquire().await?;
     let subscriber = subscribers::by_email(&mut conn, lookup_key(email)?).await?.ok_or_else(not_found)?;
+    let memberships = lists::memberships_of(&mut conn, subscriber.id).await?;
     let consent = subscribers::consent_of(&mut conn, subscriber.id).await?;
     let deliveries = subscribers::deliveries_of(&mut conn, subscriber.id).await?;
     let attributes = subscribers::attributes_of(&mut conn, subscriber.id).await?;
@@ -277,7 +288,7 @@ pub async fn show(db: &PgPool, email: &str) -> Result<PersonData, OpsError> {
     let bounces = bounces::of_subscriber(db, subscriber.id).await?;
     // Stored as checked JSON (an object, by the column's constraint).
     let attributes = serde_json::from_str(&attributes).unwrap_or_default();
-    Ok(PersonData { subscriber, consent, deliveries, bounces, attributes })
+    Ok(PersonData { subscriber, memberships, consent, deliveries, bounces, attributes })
 }
 
 /// Changes a person's name and attributes (each only when given; attributes replace the old

@@ -6,11 +6,13 @@
 //! to, and the handover a channel with no SQL in it.
 
 mod handover;
+mod lists;
 mod queue;
 
 use uuid::Uuid;
 
 pub use handover::{Handed, Handover, Slot, hand_over, handover_channel};
+pub use lists::{ChoiceError, PublicLists};
 pub use queue::SignupQueue;
 
 use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
@@ -38,7 +40,8 @@ pub enum SignupError {
     Internal(#[from] anyhow::Error),
 }
 
-/// One signup on its own, outside the queue; `slot`, when given, receives the confirmation.
+/// One signup to the default list on its own, outside the queue; `slot`, when given, receives
+/// the confirmation.
 pub async fn one(
     conn: &mut sqlx::PgConnection,
     email: &SubscriberEmail,
@@ -47,7 +50,9 @@ pub async fn one(
     cap: u32,
     slot: Option<Slot>,
 ) -> sqlx::Result<Signup> {
-    let request = Request::new(email, name, origin).leased_to(slot.as_ref().map(Slot::lease));
+    let default = crate::store::lists::default_choice(&mut *conn).await?;
+    let lists = [default];
+    let request = Request::new(email, name, &lists, origin).leased_to(slot.as_ref().map(Slot::lease));
     let mut done = signup_many(conn, &[request], cap).await?;
     match done.pop() {
         Some(done) => Ok(hand_over(done, slot)),

@@ -32,7 +32,7 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use super::handover::{Handover, Slot, hand_over};
 use super::{Signup, SignupError as Error};
 use crate::domain::{SubscriberEmail, SubscriberName};
-use crate::store::signups::{self, Done, Request};
+use crate::store::signups::{self, Done, ListChoice, Request};
 use crate::store::subscribers::Origin;
 
 /// At most this many statements at once. Normally one runs while the next batch gathers: a
@@ -66,6 +66,7 @@ pub struct SignupQueue {
 struct Job {
     email: SubscriberEmail,
     name: Option<SubscriberName>,
+    lists: Vec<ListChoice>,
     origin: Origin,
     reply: oneshot::Sender<Result<Signup, Error>>,
 }
@@ -164,14 +165,16 @@ impl SignupQueue {
         }
     }
 
+    /// Queues a signup to `lists` (as [`super::PublicLists::choose`] found them).
     pub async fn signup(
         &self,
         email: SubscriberEmail,
         name: Option<SubscriberName>,
+        lists: Vec<ListChoice>,
         origin: Origin,
     ) -> Result<Signup, Error> {
         let (reply, answer) = oneshot::channel();
-        let job = Job { email, name, origin, reply };
+        let job = Job { email, name, lists, origin, reply };
         self.tx.send(job).await.map_err(|_| Error::Internal(anyhow::anyhow!("the signup queue has stopped")))?;
         answer.await.map_err(|_| Error::Internal(anyhow::anyhow!("a signup was dropped without an answer")))?
     }
@@ -292,7 +295,8 @@ impl Runner {
             .iter()
             .zip(slots)
             .map(|(job, slot)| {
-                Request::new(&job.email, job.name.as_ref(), &job.origin).leased_to(slot.as_ref().map(Slot::lease))
+                Request::new(&job.email, job.name.as_ref(), &job.lists, &job.origin)
+                    .leased_to(slot.as_ref().map(Slot::lease))
             })
             .collect();
         let mut done: HashMap<_, _> =

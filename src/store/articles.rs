@@ -59,14 +59,17 @@ pub async fn list(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Article>> {
     .await
 }
 
-/// Articles not yet in any digest, oldest first: the default content of the next digest.
-pub async fn unsent<'e>(db: impl sqlx::PgExecutor<'e>) -> sqlx::Result<Vec<Article>> {
+/// Articles not yet in a digest to `list`, oldest first: the default content of the list's next
+/// digest (each list gets every article once, whatever the other lists were sent).
+pub async fn unsent<'e>(db: impl sqlx::PgExecutor<'e>, list: i32) -> sqlx::Result<Vec<Article>> {
     sqlx::query_as!(
         Article,
         r#"SELECT a.id, a.title, a.body, a.body_format AS "body_format: BodyFormat", a.url, a.summary, a.created_at, NULL::uuid AS digest_id
            FROM articles a
-           WHERE NOT EXISTS (SELECT 1 FROM digest_articles da WHERE da.article_id = a.id)
+           WHERE NOT EXISTS (SELECT 1 FROM digest_articles da JOIN digests d ON d.id = da.digest_id
+                             WHERE da.article_id = a.id AND d.list_id = $1)
            ORDER BY a.created_at, a.id"#,
+        list,
     )
     .fetch_all(db)
     .await

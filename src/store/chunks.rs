@@ -13,13 +13,16 @@ use crate::domain::{DeliveryStatus, SubscriberEmail, SubscriberStatus};
 /// at most this many for the next one to look up (it sends only to those without a row).
 pub const CHUNK: i64 = 256;
 
-/// Splits the subscribers confirmed now into chunks of [`CHUNK`] for digest `id`, in the caller's
-/// transaction, and returns how many recipients that is. One statement, whatever the list's size.
-pub async fn create(tx: &mut PgConnection, digest: Uuid) -> sqlx::Result<i64> {
+/// Splits the members of `list` confirmed there now, whose address is confirmed, into chunks of
+/// [`CHUNK`] for digest `id`, in the caller's transaction, and returns how many recipients that
+/// is. One statement, whatever the list's size: the membership index is read from the list's
+/// edge in subscriber order, each address looked up by its primary key.
+pub async fn create(tx: &mut PgConnection, digest: Uuid, list: i32) -> sqlx::Result<i64> {
     let recipients = sqlx::query_scalar!(
         r#"WITH numbered AS (
-               SELECT id, (row_number() OVER (ORDER BY id) - 1) / $2 AS chunk
-               FROM subscribers WHERE status = 'confirmed'
+               SELECT s.id, (row_number() OVER (ORDER BY s.id) - 1) / $2 AS chunk
+               FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id
+               WHERE m.list_id = $3 AND m.status = 'confirmed' AND s.status = 'confirmed'
            ),
            chunks AS (
                INSERT INTO digest_chunks (digest_id, recipients, size)
@@ -29,6 +32,7 @@ pub async fn create(tx: &mut PgConnection, digest: Uuid) -> sqlx::Result<i64> {
            SELECT coalesce(sum(size), 0)::int8 AS "n!" FROM chunks"#,
         digest,
         CHUNK,
+        list,
     )
     .fetch_one(&mut *tx)
     .await?;

@@ -40,12 +40,15 @@ pub enum DeliveryKind {
 }
 
 impl DeliveryKind {
-    /// The subscriber status a message of this kind is still wanted for when its turn comes:
-    /// a confirmation or reminder only while pending, a digest or welcome only while confirmed.
-    pub fn wanted_status(self) -> SubscriberStatus {
+    /// Whether a message of this kind is still wanted for a subscriber of this status when its
+    /// turn comes: a reminder only while pending, a digest or welcome only while confirmed, a
+    /// confirmation while pending or confirmed (a confirmed address that asked to join a
+    /// double-opt-in list confirms it with the link).
+    pub fn wanted_for(self, status: SubscriberStatus) -> bool {
         match self {
-            Self::Confirmation | Self::Reminder => SubscriberStatus::Pending,
-            Self::Digest | Self::Welcome => SubscriberStatus::Confirmed,
+            Self::Confirmation => matches!(status, SubscriberStatus::Pending | SubscriberStatus::Confirmed),
+            Self::Reminder => status == SubscriberStatus::Pending,
+            Self::Digest | Self::Welcome => status == SubscriberStatus::Confirmed,
         }
     }
 

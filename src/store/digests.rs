@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 pub use crate::domain::DigestContent;
-use crate::domain::{Article, BodyFormat, DigestStatus};
+use crate::domain::{Article, BodyFormat, DigestStatus, Segment};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Created {
@@ -30,6 +30,8 @@ pub struct Created {
 /// ([`start_due`]).
 pub async fn create(
     db: &PgPool,
+    list: i32,
+    segment: Option<&Segment>,
     subject: &str,
     articles: &[Uuid],
     idempotency_key: Option<&str>,
@@ -43,7 +45,7 @@ pub async fn create(
             return Ok(existing);
         }
     }
-    let created = create_in(&mut tx, subject, articles, idempotency_key, send_at).await?;
+    let created = create_in(&mut tx, list, segment, subject, articles, idempotency_key, send_at).await?;
     tx.commit().await?;
     Ok(created)
 }
@@ -51,6 +53,8 @@ pub async fn create(
 /// [`create`] inside the caller's transaction (the scheduler's tick), without the idempotency check.
 pub async fn create_in(
     tx: &mut PgConnection,
+    list: i32,
+    segment: Option<&Segment>,
     subject: &str,
     articles: &[Uuid],
     idempotency_key: Option<&str>,
@@ -59,13 +63,15 @@ pub async fn create_in(
     let id = Uuid::new_v4();
     let state = if send_at.is_some() { "scheduled" } else { "sending" };
     sqlx::query!(
-        "INSERT INTO digests (id, subject, idempotency_key, recipients, state, send_at, started_at)
-         VALUES ($1, $2, $3, 0, $4, $5, CASE WHEN $4 = 'sending' THEN now() END)",
+        "INSERT INTO digests (id, subject, idempotency_key, recipients, state, send_at, started_at, list_id, segment)
+         VALUES ($1, $2, $3, 0, $4, $5, CASE WHEN $4 = 'sending' THEN now() END, $6, $7)",
         id,
         subject,
         idempotency_key,
         state,
         send_at,
+        list,
+        segment.map(Segment::as_str),
     )
     .execute(&mut *tx)
     .await?;
@@ -79,15 +85,21 @@ pub async fn create_in(
     .await?;
     let (recipients, status) = match send_at {
         Some(_) => (0, DigestStatus::Scheduled),
-        None => (queue_recipients(tx, id).await?, DigestStatus::Sending),
+        None => (queue_recipients(tx, id, list, segment).await?, DigestStatus::Sending),
     };
     Ok(Created { id, recipients, status, send_at, new: true })
 }
 
-/// The subscribers confirmed now become the digest's recipients (in chunks, `store::chunks`), in
-/// the caller's transaction.
-async fn queue_recipients(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<i64> {
-    let recipients = super::chunks::create(tx, id).await?;
+/// The list's members confirmed now (those the segment matches, with one) become the digest's
+/// recipients (in chunks, `store::chunks`), in the caller's transaction.
+async fn queue_recipients(tx: &mut PgConnection, id: Uuid, list: i32, segment: Option<&Segment>) -> sqlx::Result<i64> {
+    let recipients = match segment {
+        None => super::chunks::create(tx, id, list).await?,
+        Some(segment) => {
+            let resolved = super::segments::resolve(&mut *tx, segment).await?;
+            super::segments::create_chunks(tx, id, list, &resolved).await?
+        }
+    };
     sqlx::query!("UPDATE digests SET recipients = $2 WHERE id = $1", id, i32::try_from(recipients).unwrap_or(i32::MAX))
         .execute(&mut *tx)
         .await?;
@@ -101,8 +113,8 @@ async fn queue_recipients(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<i64> 
 /// Returns the digest and its recipients.
 pub async fn start_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<Option<(Uuid, i64)>> {
     let mut tx = db.begin().await?;
-    let Some(id) = sqlx::query_scalar!(
-        "SELECT id FROM digests WHERE state = 'scheduled' AND send_at <= $1
+    let Some(due) = sqlx::query!(
+        "SELECT id, list_id, segment FROM digests WHERE state = 'scheduled' AND send_at <= $1
          ORDER BY send_at LIMIT 1 FOR UPDATE SKIP LOCKED",
         now,
     )
@@ -111,10 +123,20 @@ pub async fn start_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<Option<(
     else {
         return Ok(None);
     };
+    let id = due.id;
     sqlx::query!("UPDATE digests SET state = 'sending', started_at = now() WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
-    let recipients = queue_recipients(&mut tx, id).await?;
+    let recipients = match due.segment.as_deref().map(Segment::parse) {
+        None => queue_recipients(&mut tx, id, due.list_id, None).await?,
+        Some(Ok(segment)) => queue_recipients(&mut tx, id, due.list_id, Some(&segment)).await?,
+        // Only parsed segments are stored, so this is a segment a later version reads
+        // differently: it goes to nobody rather than to the whole list.
+        Some(Err(e)) => {
+            tracing::error!(digest = %id, error = %e, "a scheduled digest's segment no longer parses; it goes to nobody");
+            0
+        }
+    };
     tx.commit().await?;
     Ok(Some((id, recipients)))
 }
@@ -353,18 +375,21 @@ pub async fn archived(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Archived>> {
     .await
 }
 
-/// Claims a tick of `digests.schedule` for the caller's transaction: false when it was handled
+/// Claims a tick of a list's schedule for the caller's transaction: false when it was handled
 /// (or is being handled, the insert waits for that transaction) by someone else.
-pub async fn claim_tick(tx: &mut PgConnection, tick: DateTime<Utc>) -> sqlx::Result<bool> {
-    let inserted = sqlx::query!("INSERT INTO digest_ticks (tick) VALUES ($1) ON CONFLICT DO NOTHING", tick)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+pub async fn claim_tick(tx: &mut PgConnection, list: i32, tick: DateTime<Utc>) -> sqlx::Result<bool> {
+    let inserted =
+        sqlx::query!("INSERT INTO digest_ticks (list_id, tick) VALUES ($1, $2) ON CONFLICT DO NOTHING", list, tick)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     Ok(inserted == 1)
 }
 
 /// Notes the digest a tick sent.
-pub async fn tick_sent(tx: &mut PgConnection, tick: DateTime<Utc>, digest: Uuid) -> sqlx::Result<()> {
-    sqlx::query!("UPDATE digest_ticks SET digest_id = $2 WHERE tick = $1", tick, digest).execute(&mut *tx).await?;
+pub async fn tick_sent(tx: &mut PgConnection, list: i32, tick: DateTime<Utc>, digest: Uuid) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE digest_ticks SET digest_id = $3 WHERE list_id = $1 AND tick = $2", list, tick, digest)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }

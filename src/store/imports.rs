@@ -46,6 +46,7 @@ pub async fn apply(
     confirmed: bool,
     note: Option<&str>,
     interface: Interface,
+    lists: &[i32],
 ) -> sqlx::Result<Applied> {
     // For this transaction only: the sort by address (~150 MB for 1M rows) in memory rather than
     // spilled to disk, and no JIT compilation for a statement that runs once.
@@ -108,6 +109,13 @@ pub async fn apply(
         queued AS (
             INSERT INTO deliveries (kind, subscriber_id)
             SELECT 'confirmation', id FROM inserted WHERE status = 'pending'
+        ),
+        -- New subscribers join the import's lists with their standing.
+        joined AS (
+            INSERT INTO memberships (list_id, subscriber_id, status)
+            SELECT l, i.id, CASE i.status WHEN 'confirmed' THEN 'confirmed' WHEN 'pending' THEN 'pending'
+                                          ELSE 'unsubscribed' END::membership_status
+            FROM inserted i, unnest($4::int4[]) AS l
         )
         SELECT (SELECT count(*) FROM inserted) AS "imported!",
                (SELECT count(*) FROM candidates c JOIN subscribers s ON lower(s.email) = lower(c.email)
@@ -117,6 +125,7 @@ pub async fn apply(
         confirmed,
         note,
         interface as Interface,
+        lists,
     )
     .fetch_one(&mut *conn)
     .await?;

@@ -1,6 +1,7 @@
 //! SQL, one module per aggregate. Queries are checked against the schema at compile time
 //! (`sqlx::query!`, with the offline data in `.sqlx/`).
 
+pub mod api_keys;
 pub mod articles;
 pub mod bounces;
 pub mod chunks;
@@ -8,6 +9,7 @@ pub mod deliveries;
 pub mod digests;
 pub mod imports;
 pub mod lifecycle;
+pub mod lists;
 pub mod pool;
 pub mod segments;
 pub mod sessions;

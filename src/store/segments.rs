@@ -22,6 +22,7 @@ pub struct Resolved<'a> {
     segment: &'a Segment,
     lists: HashMap<String, i32>,
     today: NaiveDate,
+    unknown: Option<UnknownList>,
 }
 
 /// A `list.SLUG` naming no list, and where in the expression it is.
@@ -31,27 +32,31 @@ pub struct UnknownList {
     pub position: usize,
 }
 
-/// A list's id by its slug.
-pub async fn list_id(db: &PgPool, slug: &str) -> sqlx::Result<Option<i32>> {
-    sqlx::query_scalar!("SELECT id FROM lists WHERE slug = $1", slug).fetch_optional(db).await
-}
-
-/// Looks up the lists `segment` names. Relative dates count from today (UTC).
-pub async fn resolve<'a>(db: &PgPool, segment: &'a Segment) -> sqlx::Result<Result<Resolved<'a>, UnknownList>> {
+/// Looks up the lists `segment` names. Relative dates count from today (UTC). A list named
+/// that does not exist is reported by [`Resolved::unknown`]; compiled, a test on it matches
+/// nobody (a list removed between a digest's scheduling and its start).
+pub async fn resolve<'a, 'e>(db: impl sqlx::PgExecutor<'e>, segment: &'a Segment) -> sqlx::Result<Resolved<'a>> {
     let named = segment.list_slugs();
     let mut lists = HashMap::new();
+    let mut unknown = None;
     if !named.is_empty() {
         let slugs: Vec<String> = named.iter().map(|(s, _)| (*s).to_owned()).collect();
         let rows = sqlx::query!("SELECT slug, id FROM lists WHERE slug = ANY($1)", &slugs).fetch_all(db).await?;
         lists.extend(rows.into_iter().map(|r| (r.slug, r.id)));
-        if let Some((slug, position)) = named.iter().find(|(s, _)| !lists.contains_key(*s)) {
-            return Ok(Err(UnknownList { slug: (*slug).to_owned(), position: *position }));
-        }
+        unknown = named
+            .iter()
+            .find(|(s, _)| !lists.contains_key(*s))
+            .map(|(slug, position)| UnknownList { slug: (*slug).to_owned(), position: *position });
     }
-    Ok(Ok(Resolved { segment, lists, today: Utc::now().date_naive() }))
+    Ok(Resolved { segment, lists, today: Utc::now().date_naive(), unknown })
 }
 
 impl Resolved<'_> {
+    /// The first list the segment names that does not exist.
+    pub fn unknown(&self) -> Option<&UnknownList> {
+        self.unknown.as_ref()
+    }
+
     /// With another "today" (tests of relative dates).
     pub fn on(mut self, today: NaiveDate) -> Self {
         self.today = today;
@@ -275,7 +280,7 @@ pub async fn create_chunks(
 ) -> sqlx::Result<i64> {
     let mut qb = QueryBuilder::new(
         "WITH numbered AS (
-             SELECT m.subscriber_id AS id, (row_number() OVER (ORDER BY m.subscriber_id) - 1) / ",
+             SELECT s.id, (row_number() OVER (ORDER BY s.id) - 1) / ",
     );
     qb.push_bind(CHUNK)
         .push(
@@ -312,6 +317,7 @@ mod tests {
             segment: &segment,
             lists: HashMap::from([("weekly".to_owned(), 7)]),
             today: NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+            unknown: None,
         };
         let mut qb = QueryBuilder::new("");
         resolved.push(&mut qb);

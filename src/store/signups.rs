@@ -14,6 +14,14 @@ use super::deliveries::{Claimed, DeliveryKind};
 use super::subscribers::{Origin, truncate};
 use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
 
+/// A list a signup asks to join, as the caller found it (the signup pipeline keeps the lists in
+/// memory, so a signup costs no look-up of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListChoice {
+    pub id: i32,
+    pub double_opt_in: bool,
+}
+
 /// One signup of a batch.
 pub struct Request<'a> {
     /// Names the request in the answer, and becomes the subscriber's id if the address is new.
@@ -23,13 +31,20 @@ pub struct Request<'a> {
     pub email: &'a SubscriberEmail,
     pub name: Option<&'a SubscriberName>,
     pub origin: &'a Origin,
+    /// The lists asked for: at least one.
+    pub lists: &'a [ListChoice],
     /// The in-process worker (id, lease in seconds) that takes the confirmation, if any.
     pub lease: Option<(Uuid, f64)>,
 }
 
 impl<'a> Request<'a> {
-    pub fn new(email: &'a SubscriberEmail, name: Option<&'a SubscriberName>, origin: &'a Origin) -> Self {
-        Self { id: Uuid::now_v7(), email, name, origin, lease: None }
+    pub fn new(
+        email: &'a SubscriberEmail,
+        name: Option<&'a SubscriberName>,
+        lists: &'a [ListChoice],
+        origin: &'a Origin,
+    ) -> Self {
+        Self { id: Uuid::now_v7(), email, name, origin, lists, lease: None }
     }
 
     /// The confirmation, if this signup queues one, is leased to `worker` for `lease_secs`.
@@ -84,6 +99,12 @@ impl Done {
 /// Someone who unsubscribed (or bounced, or complained) starts over as pending and must confirm
 /// again; a confirmed subscriber is left as they are.
 ///
+/// Lists: each request joins its lists in the same statement, `pending` on a double-opt-in list
+/// and `confirmed` on a single-opt-in one (a confirmed membership stays as it is). A new address
+/// that asks only for single-opt-in lists is confirmed at once, and no mail goes; a confirmed
+/// address that asks for a double-opt-in list it is not confirmed on gets the confirmation mail,
+/// whose link confirms that membership.
+///
 /// The cap holds however many signups for one address arrive at once: the times of the day's
 /// mails live on the subscriber row (`confirmation_mails_at`), and the upsert reads and extends
 /// them under the row lock, on the newest version of the row, where a count of deliveries would
@@ -96,7 +117,15 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
     let (mut ids, mut emails, mut names) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut ips, mut agents) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut workers, mut leases) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut single_only = Vec::with_capacity(n);
+    let (mut pick_requests, mut pick_lists, mut pick_double) = (Vec::new(), Vec::new(), Vec::new());
     for r in requests {
+        single_only.push(!r.lists.is_empty() && r.lists.iter().all(|l| !l.double_opt_in));
+        for list in r.lists {
+            pick_requests.push(r.id);
+            pick_lists.push(list.id);
+            pick_double.push(list.double_opt_in);
+        }
         ids.push(r.id);
         emails.push(r.email.as_str().to_owned());
         names.push(r.name.map(|n| n.as_str().to_owned()));
@@ -108,14 +137,30 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
     let rows = sqlx::query!(
         r#"
         WITH input AS (
-            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::inet[], $5::text[], $7::uuid[], $8::float8[])
-                AS i(id, email, name, ip, user_agent, worker, lease_secs)
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::inet[], $5::text[], $7::uuid[], $8::float8[],
+                                 $9::bool[])
+                AS i(id, email, name, ip, user_agent, worker, lease_secs, single_only)
+        ),
+        picks AS (
+            SELECT * FROM unnest($10::uuid[], $11::int4[], $12::bool[]) AS p(request, list_id, double_opt_in)
+        ),
+        -- Confirmed addresses asking for a double-opt-in list they are not confirmed on: their
+        -- consent to that list is what the confirmation mail asks for.
+        joining AS (
+            SELECT DISTINCT i.id AS request
+            FROM input i
+            JOIN picks p ON p.request = i.id AND p.double_opt_in
+            JOIN subscribers known ON lower(known.email) = lower(i.email) AND known.status = 'confirmed'
+            WHERE NOT EXISTS (SELECT 1 FROM memberships m
+                              WHERE m.list_id = p.list_id AND m.subscriber_id = known.id AND m.status = 'confirmed')
         ),
         subscriber AS (
-            INSERT INTO subscribers (id, email, name, confirmation_mails_at, confirmation_queued_by)
+            INSERT INTO subscribers (id, email, name, status, confirmed_at, confirmation_mails_at, confirmation_queued_by)
             SELECT id, email, name,
-                   CASE WHEN $6::bigint > 0 THEN ARRAY[now()] ELSE '{}' END,
-                   CASE WHEN $6 > 0 THEN id END
+                   CASE WHEN single_only THEN 'confirmed' ELSE 'pending' END::subscriber_status,
+                   CASE WHEN single_only THEN now() END,
+                   CASE WHEN $6::bigint > 0 AND NOT single_only THEN ARRAY[now()] ELSE '{}' END,
+                   CASE WHEN $6 > 0 AND NOT single_only THEN id END
             FROM input ORDER BY lower(email)
             ON CONFLICT (lower(email)) DO UPDATE SET
                 name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name
@@ -130,7 +175,8 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
                     SELECT CASE WHEN decision.queue THEN decision.recent || now() ELSE subscribers.confirmation_mails_at END,
                            CASE WHEN decision.queue THEN EXCLUDED.id END
                     FROM (SELECT r.recent,
-                                 subscribers.status IN ('pending', 'unsubscribed', 'bounced', 'complained')
+                                 (subscribers.status IN ('pending', 'unsubscribed', 'bounced', 'complained')
+                                  OR EXCLUDED.id IN (SELECT request FROM joining))
                                  AND cardinality(r.recent) < $6
                                  AND NOT EXISTS (SELECT 1 FROM deliveries d
                                                  WHERE d.subscriber_id = subscribers.id AND d.kind = 'confirmation'
@@ -150,6 +196,14 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
         consent AS (
             INSERT INTO consent_events (subscriber_id, action, ip, user_agent)
             SELECT id, 'signup', ip, user_agent FROM matched
+        ),
+        joined AS (
+            INSERT INTO memberships (list_id, subscriber_id, status)
+            SELECT p.list_id, m.id, CASE WHEN p.double_opt_in THEN 'pending' ELSE 'confirmed' END::membership_status
+            FROM matched m JOIN picks p ON p.request = m.request
+            ORDER BY p.list_id, m.id
+            ON CONFLICT (list_id, subscriber_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()
+            WHERE memberships.status <> 'confirmed'
         ),
         -- Leased to the in-process worker when the request names one: as its claim would leave
         -- it (see `signup::handover`); otherwise due now, for any claimer.
@@ -173,6 +227,10 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
         i64::from(cap),
         &workers as &[Option<Uuid>],
         &leases as &[Option<f64>],
+        &single_only,
+        &pick_requests,
+        &pick_lists,
+        &pick_double,
     )
     .fetch_all(conn)
     .await?;

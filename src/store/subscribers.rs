@@ -165,7 +165,8 @@ pub enum Added {
 }
 
 /// One address by an operator, by the import's rules: never over an existing subscriber or a
-/// suppressed address; a pending one gets a confirmation mail in the same statement.
+/// suppressed address; a pending one gets a confirmation mail in the same statement. The new
+/// subscriber joins `lists` with their status (pending or confirmed).
 pub async fn add_one(
     conn: &mut PgConnection,
     email: &SubscriberEmail,
@@ -173,6 +174,7 @@ pub async fn add_one(
     status: SubscriberStatus,
     note: Option<&str>,
     interface: Interface,
+    lists: &[i32],
 ) -> sqlx::Result<Added> {
     let row = sqlx::query!(
         r#"
@@ -196,6 +198,11 @@ pub async fn add_one(
         queued AS (
             INSERT INTO deliveries (kind, subscriber_id)
             SELECT 'confirmation', id FROM inserted WHERE status = 'pending'
+        ),
+        joined AS (
+            INSERT INTO memberships (list_id, subscriber_id, status)
+            SELECT l, i.id, CASE WHEN i.status = 'confirmed' THEN 'confirmed' ELSE 'pending' END::membership_status
+            FROM inserted i, unnest($7::int4[]) AS l
         )
         SELECT (SELECT id FROM inserted) AS "id?", EXISTS (SELECT 1 FROM suppressed) AS "suppressed!"
         "#,
@@ -205,6 +212,7 @@ pub async fn add_one(
         status as SubscriberStatus,
         note,
         interface as Interface,
+        lists,
     )
     .fetch_one(conn)
     .await?;

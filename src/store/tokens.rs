@@ -31,43 +31,63 @@ pub async fn purge_expired(db: &PgPool, limit: i64) -> sqlx::Result<u64> {
 /// What a confirmation token turned out to be.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ConfirmToken {
-    /// Valid and unused: its subscriber is now confirmed.
+    /// Valid and unused: its subscriber is now confirmed, with every list they asked for.
     Fresh(Uuid),
+    /// Valid and unused, for an address confirmed before that asked to join more lists: those
+    /// memberships are now confirmed.
+    Joined(Uuid),
     /// Genuine, and its subscriber is confirmed: a second click is harmless.
     AlreadyConfirmed,
     /// Unknown, forged, expired, spent while pending, or its subscriber unsubscribed or erased.
     Invalid,
 }
 
-/// Confirms the subscriber a confirmation token names, if the token is still good. The check and
-/// the change are one `UPDATE … WHERE token_version = $v AND status = 'pending'`, so of two
-/// simultaneous clicks one confirms and the other (which waits for the row) finds it confirmed.
+/// Confirms the subscriber a confirmation token names, if the token is still good, and every
+/// membership they asked for. The check and the change are one `UPDATE … WHERE token_version =
+/// $v`, which moves the version on, so of two simultaneous clicks one confirms and the other
+/// (which waits for the row) finds it confirmed. A confirmed address gets a confirmation mail
+/// when it asks to join a double-opt-in list; its link confirms those memberships the same way.
 pub async fn confirm(conn: &mut PgConnection, token: &LinkToken, now: DateTime<Utc>) -> sqlx::Result<ConfirmToken> {
     let (subscriber, fresh) = match token {
         LinkToken::Signed(claims) => {
             if claims.purpose != TokenPurpose::Confirm {
                 return Ok(ConfirmToken::Invalid);
             }
-            let fresh = if claims.expired(now) {
-                false
+            let confirmed = if claims.expired(now) {
+                None
             } else {
+                // `was_pending` reads the row before this UPDATE (a self-join on the old version).
                 sqlx::query_scalar!(
-                    "UPDATE subscribers
-                     SET status = 'confirmed', confirmed_at = now(), updated_at = now(),
-                         token_version = token_version + 1
-                     WHERE id = $1 AND status = 'pending' AND token_version = $2
-                     RETURNING id",
+                    r#"UPDATE subscribers s
+                       SET status = 'confirmed', confirmed_at = coalesce(s.confirmed_at, now()), updated_at = now(),
+                           token_version = s.token_version + 1
+                       FROM subscribers old
+                       WHERE s.id = $1 AND old.id = s.id AND s.status IN ('pending', 'confirmed') AND s.token_version = $2
+                       RETURNING old.status = 'pending' AS "was_pending!""#,
                     claims.subscriber,
                     claims.version.unwrap_or(0),
                 )
                 .fetch_optional(&mut *conn)
                 .await?
-                .is_some()
             };
-            (claims.subscriber, fresh)
+            if let Some(was_pending) = confirmed {
+                super::lists::confirm_pending(&mut *conn, claims.subscriber).await?;
+                return Ok(if was_pending {
+                    ConfirmToken::Fresh(claims.subscriber)
+                } else {
+                    ConfirmToken::Joined(claims.subscriber)
+                });
+            }
+            (claims.subscriber, false)
         }
         LinkToken::Stored(hash) => match use_stored_confirm_token(&mut *conn, hash).await? {
-            Some(id) => (id, super::subscribers::confirm(&mut *conn, id).await?),
+            Some(id) => {
+                let fresh = super::subscribers::confirm(&mut *conn, id).await?;
+                if fresh {
+                    super::lists::confirm_pending(&mut *conn, id).await?;
+                }
+                (id, fresh)
+            }
             None => match stored_confirm_subject(&mut *conn, hash).await? {
                 Some(id) => (id, false),
                 None => return Ok(ConfirmToken::Invalid),

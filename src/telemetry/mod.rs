@@ -43,6 +43,8 @@ pub fn request_span<B>(request: &Request<B>) -> Span {
         method = %request.method(),
         route = route(request.extensions()),
         request_id = %request_id,
+        // The name of the API key the request was made with, once it is known (never the key).
+        api_key = tracing::field::Empty,
     )
 }
 

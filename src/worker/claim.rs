@@ -181,7 +181,7 @@ impl Worker {
         let mut jobs = Vec::with_capacity(batch.len());
         let now = chrono::Utc::now();
         for delivery in batch {
-            if delivery.status != delivery.kind.wanted_status() {
+            if !delivery.kind.wanted_for(delivery.status) {
                 metrics::inc(&METRICS.skipped);
                 let _ = outcomes.send((delivery.id, Outcome::Skipped { reason: "subscriber status changed" })).await;
                 continue;

@@ -105,6 +105,7 @@ impl Worker {
         let plan = schedules::Plan {
             newsletter: settings.newsletter_name(),
             schedule: settings.digest_schedule(),
+            timezone: settings.timezone().name().to_owned(),
             max_lateness: chrono::Duration::from_std(Duration::from_secs_f64(
                 settings.digests.max_lateness_hours * 3600.0,
             ))?,

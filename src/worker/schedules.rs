@@ -3,6 +3,7 @@
 //! step is a transaction that claims its work (`SKIP LOCKED` rows, a unique row per tick), so
 //! however many run, each thing happens once. It reads the time from a [`Clock`] that tests set.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::Schedule;
 use crate::ops::digests::{self as ops, Tick};
-use crate::store::{digests, lifecycle};
+use crate::store::{digests, lifecycle, lists};
 
 /// How often the scheduler looks: a scheduled digest starts at most this late.
 const EVERY: Duration = Duration::from_secs(1);
@@ -51,7 +52,10 @@ impl Clock {
 /// What the scheduler does, from the settings.
 pub struct Plan {
     pub newsletter: String,
+    /// `digests.schedule`: the default list's, unless that list has one of its own.
     pub schedule: Option<Schedule>,
+    /// `digests.timezone`, in which every list's schedule runs.
+    pub timezone: String,
     pub max_lateness: chrono::Duration,
     /// `subscriptions.reminder_after_hours` in seconds; `None` when 0 (off).
     pub reminder_after_secs: Option<f64>,
@@ -62,26 +66,30 @@ pub struct Plan {
 }
 
 pub async fn run(db: PgPool, plan: Plan, clock: Clock, wake: Arc<Notify>, shutdown: CancellationToken) {
-    let mut last_tick = None;
+    // The last tick handled per list, so a tick is tried once per worker even when it sent nothing.
+    let mut last_tick: HashMap<i32, DateTime<Utc>> = HashMap::new();
     let mut pass: u32 = 0;
     while !shutdown.is_cancelled() {
         let now = clock.now();
         start_scheduled(&db, now, &wake).await;
-        if let Some(schedule) = &plan.schedule {
-            if let Some(tick) = schedule.due(now, plan.max_lateness).filter(|t| Some(*t) != last_tick) {
-                match ops::run_tick(&db, &plan.newsletter, tick).await {
-                    Ok(Tick::Sent(created)) => {
-                        tracing::info!(%tick, digest = %created.id, recipients = created.recipients, "scheduled digest queued");
-                        wake.notify_one();
-                        last_tick = Some(tick);
-                    }
-                    Ok(Tick::NothingNew) => {
-                        tracing::info!(%tick, "schedule tick: no new articles, no digest");
-                        last_tick = Some(tick);
-                    }
-                    Ok(Tick::AlreadyHandled) => last_tick = Some(tick),
-                    Err(e) => tracing::warn!(error = %e, %tick, "schedule tick failed; trying again"),
+        for (list, schedule) in list_schedules(&db, &plan).await {
+            let Some(tick) = schedule.due(now, plan.max_lateness).filter(|t| last_tick.get(&list) != Some(t)) else {
+                continue;
+            };
+            match ops::run_tick(&db, &plan.newsletter, list, tick).await {
+                Ok(Tick::Sent(created)) => {
+                    tracing::info!(%tick, list, digest = %created.id, recipients = created.recipients, "scheduled digest queued");
+                    wake.notify_one();
+                    last_tick.insert(list, tick);
                 }
+                Ok(Tick::NothingNew) => {
+                    tracing::info!(%tick, list, "schedule tick: no new articles, no digest");
+                    last_tick.insert(list, tick);
+                }
+                Ok(Tick::AlreadyHandled) => {
+                    last_tick.insert(list, tick);
+                }
+                Err(e) => tracing::warn!(error = %e, %tick, list, "schedule tick failed; trying again"),
             }
         }
         if let Some(after) = plan.reminder_after_secs {
@@ -102,6 +110,35 @@ pub async fn run(db: PgPool, plan: Plan, clock: Clock, wake: Arc<Notify>, shutdo
             () = shutdown.cancelled() => return,
         }
     }
+}
+
+/// Each list that has a schedule, with it: its own (`lists.schedule`), or for the default list
+/// `digests.schedule` when it has none. A schedule that no longer parses (edited in the
+/// database by hand) is skipped with a warning; the API and the CLI refuse such a schedule.
+async fn list_schedules(db: &PgPool, plan: &Plan) -> Vec<(i32, Schedule)> {
+    let rows = match lists::scheduled(db).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the lists' schedules failed; trying again");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for row in rows {
+        match (row.schedule.as_deref(), row.is_default) {
+            (Some(cron), _) => match Schedule::parse(cron, &plan.timezone) {
+                Ok(schedule) => out.push((row.id, schedule)),
+                Err(e) => tracing::warn!(list = row.id, error = %e, "a list's schedule is not valid; skipped"),
+            },
+            (None, true) => {
+                if let Some(schedule) = &plan.schedule {
+                    out.push((row.id, schedule.clone()));
+                }
+            }
+            (None, false) => {}
+        }
+    }
+    out
 }
 
 /// Starts every scheduled digest that is due, one transaction each.

@@ -24,7 +24,8 @@ async fn send_digest(app: &TestApp, subject: &str) -> String {
 async fn sent_digests_are_in_the_archive_without_anything_of_their_recipients() {
     let app = TestApp::spawn().await;
     sqlx::query(
-        "INSERT INTO subscribers (id, email, name, status, confirmed_at) VALUES (gen_random_uuid(), 'zed.private@example.com', 'Zedekiah Quill', 'confirmed', now())",
+        "WITH s AS (INSERT INTO subscribers (id, email, name, status, confirmed_at) VALUES (gen_random_uuid(), 'zed.private@example.com', 'Zedekiah Quill', 'confirmed', now()) RETURNING id)
+         INSERT INTO memberships (list_id, subscriber_id, status) SELECT l.id, s.id, 'confirmed' FROM s, lists l WHERE l.slug = 'default'",
     )
     .execute(&app.db)
     .await

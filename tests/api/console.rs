@@ -39,7 +39,7 @@ async fn console_sessions_are_cookies_with_csrf_and_articles_can_be_edited_until
     };
     // Every console page has a plain title and its content once (a template's title block once
     // swallowed a copy of the page).
-    for path in ["/admin", "/admin/ui/subscribers", "/admin/ui/articles", "/admin/ui/digests"] {
+    for path in ["/admin", "/admin/ui/subscribers", "/admin/ui/articles", "/admin/ui/digests", "/admin/ui/keys"] {
         let html = get(path).await.unwrap().text().await.unwrap();
         let title = &html[html.find("<title>").unwrap() + "<title>".len()..html.find("</title>").unwrap()];
         assert!(!title.contains('<'), "{path}: a plain title, not {title:?}");

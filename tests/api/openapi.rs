@@ -48,6 +48,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/admin/subscribers/export", "get"),
         ("/admin/subscribers/{email}", "get"),
         ("/admin/subscribers/{email}", "delete"),
+        ("/admin/subscribers/{email}", "patch"),
         ("/admin/segments/count", "get"),
         ("/admin/ui/subscribers", "post"),
         ("/admin/ui/subscribers/import", "post"),
@@ -55,6 +56,17 @@ async fn the_openapi_document_covers_every_route() {
         ("/admin/ui/subscribers/{email}", "get"),
         ("/admin/ui/subscribers/{email}/erase", "get"),
         ("/admin/ui/subscribers/{email}/erase", "post"),
+        ("/admin/lists", "get"),
+        ("/admin/lists", "post"),
+        ("/admin/lists/{slug}", "get"),
+        ("/admin/lists/{slug}", "patch"),
+        ("/admin/lists/{slug}", "delete"),
+        ("/admin/keys", "post"),
+        ("/admin/keys", "get"),
+        ("/admin/keys/{name}", "delete"),
+        ("/admin/ui/keys", "get"),
+        ("/admin/ui/keys", "post"),
+        ("/admin/ui/keys/{name}/revoke", "post"),
     ];
     for (path, method) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");

@@ -17,19 +17,24 @@ async fn app() -> TestApp {
 
 async fn subscriber(app: &TestApp, email: &str) -> Uuid {
     let id = Uuid::new_v4();
-    sqlx::query("INSERT INTO subscribers (id, email, status) VALUES ($1, $2, 'confirmed')")
-        .bind(id)
-        .bind(email)
-        .execute(&app.db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "WITH s AS (INSERT INTO subscribers (id, email, status) VALUES ($1, $2, 'confirmed') RETURNING id)
+         INSERT INTO memberships (list_id, subscriber_id, status)
+         SELECT l.id, s.id, 'confirmed' FROM s, lists l WHERE l.slug = 'default'",
+    )
+    .bind(id)
+    .bind(email)
+    .execute(&app.db)
+    .await
+    .unwrap();
     id
 }
 
 async fn digest(app: &TestApp) -> Uuid {
     let id = Uuid::new_v4();
     sqlx::query(
-        "INSERT INTO digests (id, subject, recipients, state, started_at) VALUES ($1, 'News', 0, 'sending', now())",
+        "INSERT INTO digests (id, subject, recipients, state, started_at, list_id)
+         VALUES ($1, 'News', 0, 'sending', now(), (SELECT id FROM lists WHERE slug = 'default'))",
     )
     .bind(id)
     .execute(&app.db)

@@ -250,7 +250,10 @@ impl TestApp {
     pub async fn add_confirmed(&self, emails: &[&str]) {
         for email in emails {
             sqlx::query(
-                "INSERT INTO subscribers (id, email, status, confirmed_at) VALUES ($1, $2, 'confirmed', now())",
+                "WITH s AS (INSERT INTO subscribers (id, email, status, confirmed_at)
+                            VALUES ($1, $2, 'confirmed', now()) RETURNING id)
+                 INSERT INTO memberships (list_id, subscriber_id, status)
+                 SELECT l.id, s.id, 'confirmed' FROM s, lists l WHERE l.slug = 'default'",
             )
             .bind(uuid::Uuid::new_v4())
             .bind(*email)
@@ -263,9 +266,11 @@ impl TestApp {
     /// `n` confirmed subscribers `reader{i}@example.com`, in one statement.
     pub async fn add_many_confirmed(&self, n: i64) {
         sqlx::query(
-            "INSERT INTO subscribers (id, email, name, status, confirmed_at)
-             SELECT gen_random_uuid(), 'reader' || i || '@example.com', 'Reader ' || i, 'confirmed', now()
-             FROM generate_series(1, $1) AS i",
+            "WITH s AS (INSERT INTO subscribers (id, email, name, status, confirmed_at)
+                        SELECT gen_random_uuid(), 'reader' || i || '@example.com', 'Reader ' || i, 'confirmed', now()
+                        FROM generate_series(1, $1) AS i RETURNING id)
+             INSERT INTO memberships (list_id, subscriber_id, status)
+             SELECT l.id, s.id, 'confirmed' FROM s, lists l WHERE l.slug = 'default'",
         )
         .bind(n)
         .execute(&self.db)
