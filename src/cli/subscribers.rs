@@ -37,7 +37,7 @@ pub enum SubscribersCommand {
         #[arg(long, value_name = "NOTE")]
         consent: Option<String>,
     },
-    /// Write subscribers as CSV to standard output (email,name,status,created_at).
+    /// Write subscribers as CSV to standard output (email,name,status,created_at,attributes).
     Export {
         /// Only this status: pending, confirmed, unsubscribed, bounced or complained.
         #[arg(long)]
@@ -75,8 +75,9 @@ pub async fn run_subscribers(db: &PgPool, command: SubscribersCommand) -> Result
         }
         SubscribersCommand::Add { email, name, confirmed, consent } => {
             let consent = Consent::parse(confirmed, consent.as_deref()).map_err(option_error)?;
-            let added =
-                ops::add(db, &email, name.as_deref(), &consent, Interface::Cli, &[]).await.map_err(option_error)?;
+            let added = ops::add(db, &email, name.as_deref(), &consent, Interface::Cli, &[], None)
+                .await
+                .map_err(option_error)?;
             println!("{} {}", added.id, added.status.as_str());
         }
         SubscribersCommand::Export { status } => {

@@ -118,11 +118,15 @@ pub struct AddRequest {
     pub status: Option<String>,
     /// Where and how the person agreed; kept with their consent record.
     pub consent: Option<String>,
+    /// The operator's fields (`{"plan": "pro", "seats": 3}`): an object of at most 8 KiB, keys
+    /// `[a-z][a-z0-9_]{0,39}`, values strings, numbers or booleans.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Value>,
 }
 
 impl JsonRequest for AddRequest {
     type Body = Self;
-    const FIELDS: &'static [&'static str] = &["email", "name", "status", "consent"];
+    const FIELDS: &'static [&'static str] = &["email", "name", "status", "consent", "attributes"];
 
     fn from_body(body: Self, _: &HeaderMap) -> Result<Self, Error> {
         Ok(body)
@@ -153,7 +157,9 @@ async fn add_subscriber(
         Some(_) => return Err(Error::invalid("status", "status must be pending or confirmed.")),
     };
     let consent = Consent::parse(confirmed, request.consent.as_deref())?;
-    let added = ops::add(&state.db, &request.email, request.name.as_deref(), &consent, Interface::Api, &[]).await?;
+    let added =
+        ops::add(&state.db, &request.email, request.name.as_deref(), &consent, Interface::Api, &[], request.attributes)
+            .await?;
     state.wake.notify_one();
     Ok((StatusCode::CREATED, Json(added)))
 }
@@ -224,7 +230,8 @@ pub struct ExportQuery {
     status: Option<String>,
 }
 
-/// Every subscriber (of one status) as CSV, `email,name,status,created_at`, in the order they
+/// Every subscriber (of one status) as CSV, `email,name,status,created_at,attributes` (a JSON
+/// object), in the order they
 /// were added, streamed; cells a spreadsheet would run as formulas start with `'`. Importing it
 /// elsewhere reproduces the subscribers and their statuses. At most two exports run at once.
 #[utoipa::path(get, path = "/admin/subscribers/export", tag = "admin", security(("admin_token" = ["subscribers:read"])),

@@ -175,13 +175,16 @@ pub async fn add(
     consent: &Consent,
     interface: Interface,
     lists: &[String],
+    attributes: Option<serde_json::Value>,
 ) -> Result<AddedSubscriber, OpsError> {
     let email = SubscriberEmail::parse(email).map_err(|e| OpsError::invalid("email", e.to_string()))?;
     let name = SubscriberName::parse(name.unwrap_or("")).map_err(|e| OpsError::invalid("name", e.to_string()))?;
+    let attributes = attributes.map(Attributes::parse).transpose()?;
     let lists: Vec<i32> = super::lists::targets(db, "lists", lists, false).await?.iter().map(|l| l.id).collect();
     let status = if consent.confirmed { SubscriberStatus::Confirmed } else { SubscriberStatus::Pending };
     let mut conn = db.acquire().await?;
-    match subscribers::add_one(&mut conn, &email, name.as_ref(), status, consent.note.as_deref(), interface, &lists)
+    let note = consent.note.as_deref();
+    match subscribers::add_one(&mut conn, &email, name.as_ref(), status, note, interface, &lists, attributes.as_ref())
         .await?
     {
         Added::New { id, status } => {
@@ -199,7 +202,8 @@ pub async fn add(
 /// hundred kilobytes, and a connection is held only while one is read.
 const EXPORT_PAGE: i64 = 2000;
 
-/// Writes the subscribers (of one status) as CSV with a header row (`email,name,status,created_at`),
+/// Writes the subscribers (of one status) as CSV with a header row
+/// (`email,name,status,created_at,attributes`, the last a JSON object),
 /// every cell neutralised against spreadsheet formulas ([`spreadsheet`]), a page at a time: memory
 /// stays constant however long the list, and no database connection is held while `out` waits
 /// for its reader. With `stall`, a reader that takes nothing for that long ends the export with
@@ -211,14 +215,20 @@ pub async fn export<W: AsyncWrite + Unpin>(
     stall: Option<Duration>,
 ) -> Result<u64, OpsError> {
     let mut chunk = Vec::with_capacity(256 * 1024);
-    spreadsheet::write_row(&mut chunk, &["email", "name", "status", "created_at"]);
+    spreadsheet::write_row(&mut chunk, &["email", "name", "status", "created_at", "attributes"]);
     let mut after = None;
     let mut count = 0;
     loop {
         let rows = subscribers::export_page(db, status, after, EXPORT_PAGE).await?;
         for row in &rows {
             let created = row.created_at.to_rfc3339();
-            let cells = [row.email.as_str(), row.name.as_deref().unwrap_or(""), row.status.as_str(), created.as_str()];
+            let cells = [
+                row.email.as_str(),
+                row.name.as_deref().unwrap_or(""),
+                row.status.as_str(),
+                created.as_str(),
+                row.attributes.as_str(),
+            ];
             spreadsheet::write_row(&mut chunk, &cells);
         }
         count += rows.len() as u64;

@@ -8,7 +8,7 @@ use sqlx::types::ipnetwork::IpNetwork;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
+use crate::domain::{Attributes, SubscriberEmail, SubscriberName, SubscriberStatus};
 
 /// Where a consent event came from: what the law and a careful operator want on record.
 #[derive(Debug, Clone, Default)]
@@ -167,6 +167,7 @@ pub enum Added {
 /// One address by an operator, by the import's rules: never over an existing subscriber or a
 /// suppressed address; a pending one gets a confirmation mail in the same statement. The new
 /// subscriber joins `lists` with their status (pending or confirmed).
+#[allow(clippy::too_many_arguments)]
 pub async fn add_one(
     conn: &mut PgConnection,
     email: &SubscriberEmail,
@@ -175,6 +176,7 @@ pub async fn add_one(
     note: Option<&str>,
     interface: Interface,
     lists: &[i32],
+    attributes: Option<&Attributes>,
 ) -> sqlx::Result<Added> {
     let row = sqlx::query!(
         r#"
@@ -182,11 +184,13 @@ pub async fn add_one(
             SELECT 1 FROM suppressions WHERE hash = sha256(convert_to(lower($2::text), 'UTF8'))
         ),
         inserted AS (
-            INSERT INTO subscribers (id, email, name, status, confirmed_at, confirmation_mails_at, confirmation_queued_by)
+            INSERT INTO subscribers (id, email, name, status, confirmed_at, confirmation_mails_at, confirmation_queued_by,
+                                     attributes)
             SELECT $1::uuid, $2::text, $3::text, $4::subscriber_status,
                    CASE WHEN $4 = 'confirmed'::subscriber_status THEN now() END,
                    CASE WHEN $4 = 'pending'::subscriber_status THEN ARRAY[now()] ELSE '{}' END,
-                   CASE WHEN $4 = 'pending'::subscriber_status THEN $1::uuid END
+                   CASE WHEN $4 = 'pending'::subscriber_status THEN $1::uuid END,
+                   coalesce($8::text::jsonb, '{}')
             WHERE NOT EXISTS (SELECT 1 FROM suppressed)
             ON CONFLICT (lower(email)) DO NOTHING
             RETURNING id, status
@@ -213,6 +217,7 @@ pub async fn add_one(
         note,
         interface as Interface,
         lists,
+        attributes.map(Attributes::to_json),
     )
     .fetch_one(conn)
     .await?;
@@ -315,6 +320,8 @@ pub struct ExportRow {
     pub name: Option<String>,
     pub status: SubscriberStatus,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// As JSON text.
+    pub attributes: String,
 }
 
 /// Up to `limit` subscribers (of one status) after the id `after`, in id order: one page of the
@@ -330,7 +337,7 @@ pub async fn export_page(
 ) -> sqlx::Result<Vec<ExportRow>> {
     sqlx::query_as!(
         ExportRow,
-        r#"SELECT id, email, name, status AS "status: SubscriberStatus", created_at
+        r#"SELECT id, email, name, status AS "status: SubscriberStatus", created_at, attributes::text AS "attributes!"
            FROM subscribers
            WHERE ($1::subscriber_status IS NULL OR status = $1) AND ($2::uuid IS NULL OR id > $2)
            ORDER BY id LIMIT $3"#,

@@ -306,3 +306,71 @@ async fn a_scheduled_digest_applies_its_segment_when_it_starts() {
     assert_eq!(app.sink().count_for("bob@example.com"), 0);
     assert_eq!(app.sink().count_for("cy@example.org"), 0);
 }
+
+async fn import(app: &TestApp, csv: &str) -> (u16, serde_json::Value) {
+    let response = app
+        .admin_post("/admin/subscribers/import?confirmed=true&consent=fair")
+        .header("Content-Type", "text/csv")
+        .body(csv.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn imports_turn_other_columns_into_attributes_and_exports_carry_them() {
+    let app = TestApp::spawn().await;
+    let (status, report) =
+        import(&app, "email,name,plan,Shoe size\nann@example.com,Ann,pro,38\nbob@example.com,Bob,,\n").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["imported"], 2, "{report}");
+    let ann: serde_json::Value =
+        app.admin_get("/admin/subscribers/ann@example.com").send().await.unwrap().json().await.unwrap();
+    assert_eq!(ann["attributes"], serde_json::json!({"plan": "pro", "shoe_size": "38"}));
+    assert_eq!(count(&app, "default", r#"attributes.plan = "pro" and attributes.shoe_size = "38""#).await, 1);
+
+    // A header that cannot be a key refuses the file; a row whose attributes are too large is a bad line.
+    let (status, refused) = import(&app, "email,Plan!\ncy@example.com,x\n").await;
+    assert_eq!((status, refused["field"].as_str()), (422, Some("file")), "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("\"plan!\""), "{refused}");
+    let (_, report) = import(&app, &format!("email,note\ndee@example.com,{}\n", "x".repeat(9000))).await;
+    assert_eq!(report["imported"], 0, "{report}");
+    assert!(report["invalid"][0]["error"].as_str().unwrap().contains("8 KiB"), "{report}");
+
+    // The export's attributes column (JSON) comes back in through another import.
+    let csv = app.admin_get("/admin/subscribers/export").send().await.unwrap().text().await.unwrap();
+    assert!(csv.starts_with("email,name,status,created_at,attributes\n"), "{csv}");
+    assert!(csv.contains(r#""{""plan"": ""pro"", ""shoe_size"": ""38""}""#), "{csv}");
+    let other = TestApp::spawn().await;
+    let (status, report) = import(&other, &csv).await;
+    assert_eq!((status, report["imported"].as_i64()), (200, Some(2)), "{report}");
+    let ann: serde_json::Value =
+        other.admin_get("/admin/subscribers/ann@example.com").send().await.unwrap().json().await.unwrap();
+    assert_eq!(ann["attributes"], serde_json::json!({"plan": "pro", "shoe_size": "38"}));
+}
+
+#[tokio::test]
+async fn adding_a_subscriber_takes_attributes_and_refuses_bad_ones_whole() {
+    let app = TestApp::spawn().await;
+    let add = |body: serde_json::Value| app.admin_post("/admin/subscribers").json(&body).send();
+    let response =
+        add(serde_json::json!({"email": "ann@example.com", "attributes": {"plan": "pro", "seats": 3}})).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let ann: serde_json::Value =
+        app.admin_get("/admin/subscribers/ann@example.com").send().await.unwrap().json().await.unwrap();
+    assert_eq!(ann["attributes"], serde_json::json!({"plan": "pro", "seats": 3}));
+
+    let big: serde_json::Map<String, serde_json::Value> =
+        (0..40_000).map(|i| (format!("k{i}"), serde_json::Value::from("xxxxxxxxxxxxx"))).collect();
+    for body in [
+        serde_json::json!({"email": "bob@example.com", "attributes": {"nested": {"a": 1}}}),
+        serde_json::json!({"email": "bob@example.com", "attributes": "plan=pro"}),
+        serde_json::json!({"email": "bob@example.com", "attributes": big}),
+    ] {
+        let response = add(body).await.unwrap();
+        assert!(response.status().is_client_error(), "{}", response.status());
+    }
+    assert_eq!(app.status_of("bob@example.com").await, None, "nothing was added");
+}

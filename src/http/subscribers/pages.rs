@@ -56,7 +56,9 @@ pub async fn add_form(
         .map_err(|_| OpsError::invalid("confirmed", "Tick the box or leave it."))
     {
         Ok(confirmed) => match Consent::parse(confirmed, Some(&form.consent)) {
-            Ok(consent) => ops::add(&state.db, &form.email, Some(&form.name), &consent, Interface::Console, &[]).await,
+            Ok(consent) => {
+                ops::add(&state.db, &form.email, Some(&form.name), &consent, Interface::Console, &[], None).await
+            }
             Err(e) => Err(e),
         },
         Err(e) => Err(e),

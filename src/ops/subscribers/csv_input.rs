@@ -1,5 +1,6 @@
 //! Reading an import file: a header row naming the columns (`email` required; `name`,
-//! `created_at`, `status` optional; others ignored), UTF-8 with or without a byte-order mark,
+//! `created_at`, `status` optional; `lists` is the lead's; every other column an attribute,
+//! `attributes` a JSON object of them as an export writes it), UTF-8 with or without a byte-order mark,
 //! commas or semicolons (whichever the header uses more), quoted fields. Every row is checked
 //! here and turned into a line of CSV for `COPY`; a bad row becomes a report of its line number
 //! and what is wrong, never its address.
@@ -10,7 +11,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::ImportError;
 use super::spreadsheet;
-use crate::domain::{EmailError, SubscriberEmail, SubscriberName, SubscriberStatus};
+use crate::domain::{Attributes, EmailError, SubscriberEmail, SubscriberName, SubscriberStatus, is_attribute_key};
 
 /// No legitimate row comes near this; a file with longer ones is not a subscriber list, and
 /// reading it must not take memory in proportion to it.
@@ -59,6 +60,7 @@ pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool)
         ));
     };
     let (name_at, created_at, status_at) = (column("name"), column("created_at"), column("status"));
+    let attribute_columns = attribute_columns(&names)?;
 
     let mut parsed = Parsed::default();
     let mut out = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(CHUNK_BYTES + 1024));
@@ -72,8 +74,10 @@ pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool)
         let line = record.position().map_or(0, csv::Position::line);
         // A cell that an export neutralised against spreadsheet formulas comes back as it was.
         let field = |at: Option<usize>| spreadsheet::plain(at.and_then(|i| record.get(i)).unwrap_or(b""));
-        match check_row(field(Some(email_at)), field(name_at), field(created_at), field(status_at)) {
-            Ok(row) => {
+        let checked = check_row(field(Some(email_at)), field(name_at), field(created_at), field(status_at))
+            .and_then(|row| Ok((row, row_attributes(&attribute_columns, |i| field(Some(i)))?)));
+        match checked {
+            Ok((row, attributes)) => {
                 parsed.rows += 1;
                 let created = row.created_at.map(|t| t.to_rfc3339()).unwrap_or_default();
                 let status = row.status.map(SubscriberStatus::as_str).unwrap_or_default();
@@ -84,6 +88,7 @@ pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool)
                     row.name.as_ref().map_or("", SubscriberName::as_str),
                     created.as_str(),
                     status,
+                    attributes.as_deref().unwrap_or(""),
                 ])
                 .map_err(|e| ImportError::Internal(e.into()))?;
             }
@@ -108,6 +113,68 @@ pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool)
         return Err(ImportError::Internal(anyhow::anyhow!("the import was stopped")));
     }
     Ok(parsed)
+}
+
+/// A column that becomes attributes: one named attribute, or an export's JSON object of them.
+enum AttributeColumn {
+    Key(usize, String),
+    Json(usize),
+}
+
+/// Columns other than the ones the import reads itself. A header is turned into a key as a
+/// person would expect (`Shoe size` → `shoe_size`); one that still cannot be a key refuses the
+/// file, naming it, before any row is read.
+fn attribute_columns(names: &[String]) -> Result<Vec<AttributeColumn>, ImportError> {
+    let mut out = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        match name.as_str() {
+            "email" | "name" | "created_at" | "status" | "lists" | "" => {}
+            "attributes" => out.push(AttributeColumn::Json(i)),
+            other => {
+                let key = other.replace([' ', '-'], "_");
+                if !is_attribute_key(&key) {
+                    let shown: String = other.chars().take(60).collect();
+                    return Err(ImportError::Format(format!(
+                        "The column {shown:?} cannot become an attribute: name it with at most {} lower-case letters, digits or _, starting with a letter (such as plan or signup_source).",
+                        Attributes::MAX_KEY_CHARS
+                    )));
+                }
+                out.push(AttributeColumn::Key(i, key));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A row's attributes as checked JSON, `None` when it has none (empty cells are no attribute).
+fn row_attributes<'a>(columns: &[AttributeColumn], cell: impl Fn(usize) -> &'a [u8]) -> Result<Option<String>, String> {
+    let mut map = serde_json::Map::new();
+    for column in columns {
+        match column {
+            AttributeColumn::Json(i) => {
+                let text = std::str::from_utf8(cell(*i)).map_err(|_| "attributes: not UTF-8 text".to_owned())?.trim();
+                if text.is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(serde_json::Value::Object(object)) => map.extend(object),
+                    _ => return Err("attributes must be a JSON object, such as {\"plan\": \"pro\"}".to_owned()),
+                }
+            }
+            AttributeColumn::Key(i, key) => {
+                let text = std::str::from_utf8(cell(*i)).map_err(|_| format!("{key}: not UTF-8 text"))?;
+                if !text.is_empty() {
+                    map.insert(key.clone(), serde_json::Value::String(text.to_owned()));
+                }
+            }
+        }
+    }
+    if map.is_empty() {
+        return Ok(None);
+    }
+    let attributes =
+        Attributes::parse(serde_json::Value::Object(map)).map_err(|e| format!("attributes: {}", e.message))?;
+    Ok(Some(attributes.to_json()))
 }
 
 struct Row {
