@@ -370,10 +370,11 @@ mod tests {
 
     #[test]
     fn reads_semicolons_quotes_and_a_byte_order_mark() {
+        // `E-mail` is not `email`: an attribute like any other column.
         let (parsed, copied) = run(b"\xEF\xBB\xBFName;E-mail;EMAIL\n\"Doe; Jane\";x;jane@example.com\n");
         let parsed = parsed.unwrap();
         assert_eq!(parsed.rows, 1);
-        assert_eq!(copied, "2,jane@example.com,Doe; Jane,,\n");
+        assert_eq!(copied, "2,jane@example.com,Doe; Jane,,,\"{\"\"e_mail\"\":\"\"x\"\"}\"\n");
     }
 
     #[test]
@@ -394,7 +395,7 @@ mod tests {
             let parsed = parsed.unwrap();
             assert_eq!(parsed.rows, 2, "{end:?}");
             assert_eq!(parsed.invalid, [InvalidLine { line: 3, error: "not a valid email address".into() }], "{end:?}");
-            assert_eq!(copied, "2,ann@example.com,Ann,,\n4,bea@example.com,Bea,,\n", "{end:?}");
+            assert_eq!(copied, "2,ann@example.com,Ann,,,\n4,bea@example.com,Bea,,,\n", "{end:?}");
         }
         // A CRLF split between two reads is still one line break.
         let mut ends = LineEnds::new(io::Cursor::new(b"a\r\nb\r".to_vec()));
@@ -421,7 +422,7 @@ mod tests {
                 (4, "created_at is before 1970; a signup time must be from 1970 to today"),
             ]
         );
-        assert_eq!(copied, "5,d@example.com,,1970-01-01T00:00:00+00:00,\n");
+        assert_eq!(copied, "5,d@example.com,,1970-01-01T00:00:00+00:00,,\n");
         let tomorrow = (Utc::now() + chrono::TimeDelta::hours(23)).to_rfc3339();
         assert_eq!(parse_time(&tomorrow).unwrap().map(|t| t.to_rfc3339()), Some(tomorrow));
     }
@@ -431,7 +432,7 @@ mod tests {
         let (parsed, copied) =
             run(b"email,name\n\"'=1+2@example.com\",\"'=cmd|' /C calc'!A0\"\n\"'-1@example.com\",''Twas\n");
         assert_eq!(parsed.unwrap().rows, 2);
-        assert_eq!(copied, "2,=1+2@example.com,=cmd|' /C calc'!A0,,\n3,-1@example.com,'Twas,,\n");
+        assert_eq!(copied, "2,=1+2@example.com,=cmd|' /C calc'!A0,,,\n3,-1@example.com,'Twas,,,\n");
     }
 
     #[test]
