@@ -40,7 +40,11 @@ impl From<OpsError> for CliError {
             OpsError::InvalidAt { field, message, .. } => {
                 CliError::Usage(format!("{}: {message}", field.replace('_', "-")))
             }
-            OpsError::NotFound(message) | OpsError::Conflict(message) => CliError::Usage(message),
+            OpsError::NotFound(message)
+            | OpsError::Conflict(message)
+            | OpsError::Unauthenticated(message)
+            | OpsError::Malformed(message) => CliError::Usage(message),
+            OpsError::Unavailable(message) => CliError::TryLater(message),
             OpsError::Database(e) if is_unavailable(&e) => {
                 CliError::Other(anyhow::anyhow!("the database is unavailable; is Postgres running?"))
             }

@@ -190,9 +190,9 @@ fn typed(value: Value, key: &str) -> serde_json::Value {
     }
 }
 
-/// Tokens, secrets and keys are text even when they happen to be all digits.
+/// Tokens, secrets, keys, user names and passwords are text even when they are all digits.
 fn is_secret(key: &str) -> bool {
-    key.ends_with("token") || key.ends_with("secret") || key.ends_with("keys")
+    ["token", "secret", "keys", "_key", "password", "username"].iter().any(|end| key.ends_with(end))
 }
 
 /// An environment variable's text as TOML would read it written bare.

@@ -17,6 +17,7 @@ mod limits;
 mod lists;
 mod load;
 mod log;
+mod providers;
 mod subscriptions;
 mod tokens;
 
@@ -34,6 +35,7 @@ pub use self::feeds::FeedSettings;
 pub use self::http::HttpSettings;
 pub use self::limits::LimitSettings;
 pub use self::log::LogSettings;
+pub use self::providers::{MailgunSettings, PostmarkSettings, ProviderSettings, SendgridSettings, SesSettings};
 pub use self::subscriptions::SubscriptionSettings;
 pub use self::tokens::{LOCAL_TOKEN_KEY, TokenSettings};
 use crate::mail::MailSettings;
@@ -63,6 +65,9 @@ pub struct Settings {
     pub digests: DigestSettings,
     #[serde(default)]
     pub tokens: TokenSettings,
+    /// Email providers whose webhooks report bounces and complaints.
+    #[serde(default)]
+    pub providers: ProviderSettings,
     #[serde(skip, default = "local")]
     pub environment: Environment,
 }
@@ -112,6 +117,7 @@ impl Settings {
         self.subscriptions.validate()?;
         self.bounces.validate()?;
         self.digests.validate()?;
+        self.providers.validate()?;
         self.feeds.validate()
     }
 

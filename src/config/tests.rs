@@ -260,3 +260,54 @@ fn values_of_the_wrong_type_are_refused_not_rounded_or_guessed() {
         assert!(Settings::load_from(None, &vars(&[(name, value)])).is_err(), "{name}={value}");
     }
 }
+
+#[test]
+fn each_provider_names_its_own_key_and_is_off_without_its_section() {
+    let s = Settings::load_from(None, &[]).unwrap();
+    assert!(s.providers.ses.is_none() && s.providers.postmark.is_none());
+    assert!(s.providers.mailgun.is_none() && s.providers.sendgrid.is_none());
+    let arn = ("BROADSHEET__PROVIDERS__SES__TOPIC_ARNS", "arn:aws:sns:us-east-1:123456789012:ses");
+    for (pairs, key) in [
+        (vec![("BROADSHEET__PROVIDERS__SES__TOPIC_ARNS", "")], "providers.ses.topic_arns"),
+        (vec![("BROADSHEET__PROVIDERS__SES__TOPIC_ARNS", "arn:aws:sqs:x:1:y")], "providers.ses.topic_arns"),
+        (vec![arn, ("BROADSHEET__PROVIDERS__SES__CERTIFICATE_HOSTS", "https://x/")], "providers.ses.certificate_hosts"),
+        (vec![("BROADSHEET__PROVIDERS__SES__CERTIFICATE_HOSTS", "x")], "providers.ses: missing field `topic_arns`"),
+        (vec![("BROADSHEET__PROVIDERS__MAILGUN__SIGNING_KEY", "short")], "providers.mailgun.signing_key"),
+        (
+            vec![
+                ("BROADSHEET__PROVIDERS__POSTMARK__USERNAME", "a:b"),
+                ("BROADSHEET__PROVIDERS__POSTMARK__PASSWORD", "x"),
+            ],
+            "providers.postmark.username",
+        ),
+        (
+            vec![
+                ("BROADSHEET__PROVIDERS__POSTMARK__USERNAME", "postmark"),
+                ("BROADSHEET__PROVIDERS__POSTMARK__PASSWORD", "1234"),
+            ],
+            "providers.postmark.password",
+        ),
+        (vec![("BROADSHEET__PROVIDERS__SENDGRID__PUBLIC_KEY", "MFkwEw==")], "providers.sendgrid.public_key"),
+        (vec![("BROADSHEET__PROVIDERS__SENDGRID__KEY", "x")], "providers.sendgrid"),
+    ] {
+        let err = Settings::load_from(None, &vars(&pairs)).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("configuration: {key}")) && !err.contains('\n'), "{pairs:?}: {err}");
+    }
+    let ok = Settings::load_from(
+        None,
+        &vars(&[arn, ("BROADSHEET__PROVIDERS__SES__CERTIFICATE_HOSTS", "127.0.0.1:4567, certs.example.test")]),
+    )
+    .unwrap();
+    assert_eq!(ok.providers.ses.unwrap().certificate_hosts, ["127.0.0.1:4567", "certs.example.test"]);
+    // A password of digits stays text.
+    let digits = "1234567890123456789";
+    let ok = Settings::load_from(
+        None,
+        &vars(&[
+            ("BROADSHEET__PROVIDERS__POSTMARK__USERNAME", "1234"),
+            ("BROADSHEET__PROVIDERS__POSTMARK__PASSWORD", digits),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(ok.providers.postmark.unwrap().password.expose_secret(), digits);
+}

@@ -23,6 +23,9 @@ pub enum Error {
     PayloadTooLarge,
     #[error("Missing, wrong or revoked credential. Send admin.token or an API key as `Authorization: Bearer <token>`.")]
     Unauthorized,
+    /// A webhook whose signature or credentials do not hold.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// A valid API key without the scope the route needs; the words are the API's contract.
     #[error("this key lacks the scope {0}")]
     MissingScope(crate::domain::Scope),
@@ -61,7 +64,7 @@ impl Error {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::MissingScope(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -183,6 +186,12 @@ impl From<crate::ops::OpsError> for Error {
             OpsError::InvalidAt { field, message, position } => Self::InvalidAt { field, message, position },
             OpsError::NotFound(message) => Self::NotFound(message),
             OpsError::Conflict(message) => Self::Conflict(message),
+            OpsError::Unauthenticated(message) => Self::Unauthenticated(message),
+            OpsError::Malformed(message) => Self::BadRequest(message),
+            OpsError::Unavailable(message) => {
+                tracing::warn!(reason = %message, "unavailable");
+                Self::Unavailable
+            }
             OpsError::Database(e) => Self::Database(e),
             OpsError::Internal(e) => Self::Internal(e),
         }

@@ -24,6 +24,7 @@ mod signup;
 mod state;
 mod subscribers;
 mod unsubscribe;
+mod webhooks;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(subscribers::router())
         .merge(segments::router())
         .merge(inbound::router())
+        .merge(webhooks::router())
         .merge(lists::router())
         .merge(keys::router())
         .merge(console::router())

@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         (name = "admin", description = "Operators: articles, digests, subscribers, API keys (bearer: admin.token or a scoped API key)"),
         (name = "archive", description = "The public archive of sent digests, and its Atom feed"),
         (name = "operations", description = "Health, readiness and this document"),
+        (name = "webhooks", description = "Bounce and complaint reports from email providers (SES, Postmark, Mailgun, SendGrid)"),
         (name = "console", description = "The operator console: HTML pages behind a session cookie")
     )
 )]

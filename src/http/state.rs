@@ -12,6 +12,7 @@ use super::archive::FeedCache;
 use crate::config::Settings;
 use crate::domain::{TokenHash, TokenKeys};
 use crate::mail::Composer;
+use crate::ops::webhooks::SnsCertificates;
 use crate::signup::{Handover, PublicLists, SignupQueue};
 
 #[derive(Clone)]
@@ -43,6 +44,8 @@ pub struct AppState {
     /// The archive's Atom feed as last rendered: anyone may ask for it, so it is rendered only
     /// when the archive changes.
     pub feed: Arc<FeedCache>,
+    /// SNS signing certificates fetched for `POST /webhooks/ses`, kept for the process's life.
+    pub sns_certificates: Arc<SnsCertificates>,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
         let cap = limits.confirmation_mails_per_address_per_day;
         Self {
             feed: Arc::default(),
+            sns_certificates: Arc::default(),
             newsletter: settings.newsletter_name().into(),
             signups: SignupQueue::start(db.clone(), cap, handover, wake.clone()),
             public_lists: PublicLists::default(),

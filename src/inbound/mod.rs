@@ -13,6 +13,7 @@
 //! (see `shape`): how much of it is parsed, how many parts, how deep they nest, and how many
 //! recipients a report may name.
 
+pub mod providers;
 mod shape;
 
 use mailparse::{MailHeaderMap, ParsedMail};

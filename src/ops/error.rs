@@ -19,6 +19,17 @@ pub enum OpsError {
     /// suppressed).
     #[error("{0}")]
     Conflict(String),
+    /// A request that does not prove it comes from whom it claims (a webhook's signature or
+    /// credentials): nothing was done.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A body that is not of the shape this action takes (valid JSON of another shape included).
+    #[error("{0}")]
+    Malformed(String),
+    /// Something this action needs from elsewhere (a provider's signing certificate) cannot be had
+    /// now; trying again later may work.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("internal error")]

@@ -1,6 +1,7 @@
 //! One inbound mail — a bounce report, a complaint, an automatic reply, an unsubscribe request —
 //! turned into a decision about a subscriber. Shared by `broadsheet inbound` (an MTA pipes each
-//! message to it) and `POST /admin/inbound`.
+//! message to it) and `POST /admin/inbound`; provider webhooks (`ops::webhooks`) end in the same
+//! [`bounced`] and [`complaint`].
 //!
 //! Who a report is about: anyone can send us mail, and a report can name any address, so an
 //! address a report names is never enough. A report is about one message of ours, named in a way
@@ -49,7 +50,7 @@ pub struct Processed {
 }
 
 impl Processed {
-    fn ignored(reason: impl Into<String>) -> Self {
+    pub(crate) fn ignored(reason: impl Into<String>) -> Self {
         metrics::inc(&METRICS.inbound_ignored);
         Self { outcome: "ignored", reason: Some(reason.into()), changed: 0 }
     }
@@ -90,13 +91,7 @@ pub async fn process(
                 Ok(target) => target,
                 Err(reason) => return Ok(Processed::ignored(reason)),
             };
-            let changed = bounces::complaint(db, target, feedback_type).await?;
-            metrics::inc(&METRICS.complaints);
-            Ok(Processed {
-                outcome: "complaint",
-                reason: Some(format!("feedback type {feedback_type}")),
-                changed: changed.into(),
-            })
+            complaint(db, target, feedback_type).await
         }
         InboundKind::Unsubscribe { token, .. } => {
             let Some(keys) = settings.token_keys else {
@@ -137,6 +132,17 @@ async fn bounce(
     // The report is about one message; its first failed recipient says why (a report about
     // several of our messages would carry several tags, and only one can be the address it came to).
     let Some(b) = found.first() else { return Ok(Processed::ignored("a report naming no failed recipient")) };
+    bounced(db, settings, target, b).await
+}
+
+/// Acts on one failed delivery to `target`: the one path every bounce takes, whether a report
+/// came by mail (this module) or from a provider's webhook (`ops::webhooks`).
+pub(crate) async fn bounced(
+    db: &PgPool,
+    settings: &InboundSettings<'_>,
+    target: Target,
+    b: &Bounce,
+) -> Result<Processed, OpsError> {
     let changed = if b.hard {
         metrics::inc(&METRICS.hard_bounces);
         bounces::hard(db, target, &b.status, b.diagnostic.as_deref()).await?
@@ -148,6 +154,17 @@ async fn bounce(
     Ok(Processed {
         outcome: if b.hard { "hard-bounce" } else { "soft-bounce" },
         reason: Some(format!("status {}", b.status)),
+        changed: changed.into(),
+    })
+}
+
+/// Acts on a complaint about a message to `target`, from a feedback report or a webhook.
+pub(crate) async fn complaint(db: &PgPool, target: Target, feedback_type: &str) -> Result<Processed, OpsError> {
+    let changed = bounces::complaint(db, target, feedback_type).await?;
+    metrics::inc(&METRICS.complaints);
+    Ok(Processed {
+        outcome: "complaint",
+        reason: Some(format!("feedback type {feedback_type}")),
         changed: changed.into(),
     })
 }

@@ -13,5 +13,6 @@ pub mod keys;
 pub mod lists;
 pub mod segments;
 pub mod subscribers;
+pub mod webhooks;
 
 pub use self::error::OpsError;

@@ -33,6 +33,15 @@ pub async fn target_of_message(db: &PgPool, delivery_id: i64, message_id: &str) 
     Ok(subscriber.map(|subscriber_id| Target { subscriber_id, delivery_id: Some(delivery_id) }))
 }
 
+/// The subscriber with this address, for a report that names only its recipient: taken only
+/// from an authenticated provider webhook, never from a mail anyone can send.
+pub async fn target_of_address(db: &PgPool, email: &str) -> sqlx::Result<Option<Target>> {
+    let subscriber = sqlx::query_scalar!("SELECT id FROM subscribers WHERE lower(email) = lower($1)", email)
+        .fetch_optional(db)
+        .await?;
+    Ok(subscriber.map(|subscriber_id| Target { subscriber_id, delivery_id: None }))
+}
+
 /// A permanent failure: recorded, and a pending or confirmed subscriber becomes `bounced`.
 /// Returns whether the status changed.
 pub async fn hard(db: &PgPool, target: Target, status: &str, diagnostic: Option<&str>) -> sqlx::Result<bool> {

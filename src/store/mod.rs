@@ -16,3 +16,4 @@ pub mod sessions;
 pub mod signups;
 pub mod subscribers;
 pub mod tokens;
+pub mod webhook_tokens;

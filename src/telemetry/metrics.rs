@@ -35,8 +35,16 @@ pub struct Metrics {
     pub unsubscribes_by_mail: Counter,
     pub inbound_ignored: Counter,
     pub in_flight: Gauge,
+    /// Provider webhook outcomes, by [`WEBHOOK_PROVIDERS`] and [`WEBHOOK_OUTCOMES`].
+    webhooks: [[Counter; WEBHOOK_OUTCOMES.len()]; WEBHOOK_PROVIDERS.len()],
     smtp: SmtpHistogram,
 }
+
+/// The providers whose webhooks we take (`POST /webhooks/{provider}`).
+pub const WEBHOOK_PROVIDERS: [&str; 4] = ["ses", "postmark", "mailgun", "sendgrid"];
+/// What became of a webhook's report (the first four are `Processed` outcomes), or of the whole
+/// request (`refused`: a bad signature, wrong credentials, a body of another shape).
+pub const WEBHOOK_OUTCOMES: [&str; 5] = ["hard-bounce", "soft-bounce", "complaint", "ignored", "refused"];
 
 /// Upper bounds (seconds) of the SMTP latency histogram (`+Inf` is implicit).
 const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
@@ -74,6 +82,15 @@ impl<const N: usize> EncodeMetric for Labelled<N> {
 }
 
 impl Metrics {
+    /// One webhook outcome; names outside the lists above are not counted.
+    pub fn count_webhook(&self, provider: &str, outcome: &str) {
+        let p = WEBHOOK_PROVIDERS.iter().position(|p| *p == provider);
+        let o = WEBHOOK_OUTCOMES.iter().position(|o| *o == outcome);
+        if let (Some(p), Some(o)) = (p, o) {
+            self.webhooks[p][o].inc();
+        }
+    }
+
     /// One SMTP transaction (success or not), timed from the first byte to the reply.
     pub fn observe_smtp(&self, took: Duration) {
         self.smtp.0.observe(took.as_secs_f64());
@@ -123,6 +140,17 @@ impl Metrics {
                     .collect(),
             ),
         );
+        let webhooks = WEBHOOK_PROVIDERS.iter().zip(&self.webhooks).flat_map(|(provider, counters)| {
+            WEBHOOK_OUTCOMES
+                .iter()
+                .zip(counters)
+                .map(|(outcome, c)| ([("provider", *provider), ("outcome", *outcome)], c.clone()))
+        });
+        registry.register(
+            "broadsheet_webhooks",
+            "Provider webhook reports by provider and outcome, and refused requests",
+            Labelled(webhooks.collect()),
+        );
         registry.register("broadsheet_smtp_send_seconds", "Time for one SMTP transaction", self.smtp.0.clone());
         registry.register(
             "broadsheet_worker_in_flight",
@@ -157,6 +185,8 @@ mod tests {
         let metrics = Metrics::default();
         inc(&metrics.signups);
         inc(&metrics.bounced_at_send);
+        metrics.count_webhook("mailgun", "refused");
+        metrics.count_webhook("nobody", "refused");
         metrics.in_flight.inc();
         metrics.observe_smtp(Duration::from_millis(3));
         let text = metrics.render(Some(7), 2);
@@ -180,6 +210,8 @@ mod tests {
             "# TYPE broadsheet_queue_depth gauge",
             "broadsheet_queue_depth 7",
             "broadsheet_archive_feed_renders_total 2",
+            "broadsheet_webhooks_total{provider=\"mailgun\",outcome=\"refused\"} 1",
+            "broadsheet_webhooks_total{provider=\"ses\",outcome=\"hard-bounce\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing from:\n{text}");
         }
