@@ -185,3 +185,20 @@ proptest! {
         }
     }
 }
+
+/// The table of errors in docs/segments.md (the unknown list is the store's, tested against Postgres).
+#[test]
+fn the_documented_errors_are_the_ones_given() {
+    for (text, position, start) in [
+        (r#"attributes.plan = "pro" and plan = "x""#, 28, "Unknown field \"plan\""),
+        (r#"created_at < "last week""#, 13, "created_at compares with a date"),
+        ("status = confirmed", 9, "Expected a value: put text in double quotes"),
+        (r#"email "x""#, 6, "Expected an operator after email"),
+        (r#"(email = "a""#, 12, "Expected ) to close the parenthesis"),
+        ("attributes.seats < true", 19, "true/false takes = , != or in, not <"),
+    ] {
+        let e = err(text);
+        assert_eq!(e.position, position, "{text}: {e}");
+        assert!(e.message.starts_with(start), "{text}: {e}");
+    }
+}
