@@ -29,6 +29,10 @@ pub enum DigestCommand {
         /// The list it goes to (default: `default`).
         #[arg(long)]
         list: Option<String>,
+        /// Only the list's members this segment matches, e.g. 'attributes.plan = "pro"'
+        /// (see docs/segments.md).
+        #[arg(long)]
+        segment: Option<String>,
         #[arg(long)]
         subject: Option<String>,
         /// Comma-separated article ids (default: articles not yet in a digest).
@@ -66,12 +70,21 @@ pub async fn run_digest(db: &PgPool, settings: &Settings, command: DigestCommand
                 Format::Html => println!("{}", rendered.html),
             }
         }
-        DigestCommand::Send { list, subject, articles, at, wait } => {
+        DigestCommand::Send { list, segment, subject, articles, at, wait } => {
             let ids = articles.as_deref().map(parse_ids).transpose()?;
             let send_at = at.as_deref().map(|raw| ops::parse_send_at("at", raw, chrono::Utc::now())).transpose()?;
             let newsletter = settings.newsletter_name();
-            let created =
-                ops::send(db, &newsletter, list.as_deref(), subject.as_deref(), ids.as_deref(), None, send_at).await?;
+            let created = ops::send(
+                db,
+                &newsletter,
+                list.as_deref(),
+                segment.as_deref(),
+                subject.as_deref(),
+                ids.as_deref(),
+                None,
+                send_at,
+            )
+            .await?;
             match created.send_at {
                 Some(at) => println!(
                     "digest {} scheduled for {} ({})",

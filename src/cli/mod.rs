@@ -37,6 +37,9 @@ impl From<OpsError> for CliError {
     fn from(e: OpsError) -> Self {
         match e {
             OpsError::Invalid { field, message } => CliError::Usage(format!("{}: {message}", field.replace('_', "-"))),
+            OpsError::InvalidAt { field, message, .. } => {
+                CliError::Usage(format!("{}: {message}", field.replace('_', "-")))
+            }
             OpsError::NotFound(message)
             | OpsError::Conflict(message)
             | OpsError::Unauthenticated(message)

@@ -44,7 +44,7 @@ pub enum SubscribersCommand {
         #[arg(long, value_name = "NOTE")]
         consent: Option<String>,
     },
-    /// Write subscribers as CSV to standard output (email,name,status,created_at,lists).
+    /// Write subscribers as CSV to standard output (email,name,status,created_at,lists,attributes).
     Export {
         /// Only this status (the subscriber's): pending, confirmed, unsubscribed, bounced or complained.
         #[arg(long)]
@@ -85,8 +85,9 @@ pub async fn run_subscribers(db: &PgPool, command: SubscribersCommand) -> Result
         }
         SubscribersCommand::Add { email, name, lists, confirmed, consent } => {
             let consent = Consent::parse(confirmed, consent.as_deref()).map_err(option_error)?;
-            let added =
-                ops::add(db, &email, name.as_deref(), &consent, Interface::Cli, &lists).await.map_err(option_error)?;
+            let added = ops::add(db, &email, name.as_deref(), &consent, Interface::Cli, &lists, None)
+                .await
+                .map_err(option_error)?;
             println!("{} {}", added.id, added.status.as_str());
         }
         SubscribersCommand::Export { status, list } => {

@@ -2,6 +2,7 @@
 
 mod api_key;
 mod article;
+mod attributes;
 mod base_url;
 mod content;
 mod email;
@@ -10,12 +11,14 @@ mod list;
 mod name;
 mod schedule;
 mod scope;
+pub mod segment;
 mod status;
 mod text;
 mod token;
 
 pub use api_key::{ApiKey, KEY_PREFIX, KeyName, KeyNameError};
 pub use article::{ArticleInput, FieldError, MAX_BODY_BYTES, parse_idempotency_key, parse_subject};
+pub use attributes::{Attributes, is_attribute_key};
 pub use base_url::BaseUrl;
 pub use content::{Article, BodyFormat, DigestContent};
 pub use email::{EmailError, SubscriberEmail};
@@ -24,6 +27,7 @@ pub use list::{ListSlug, ListSlugError, MembershipStatus};
 pub use name::{NameError, SubscriberName};
 pub use schedule::Schedule;
 pub use scope::{Scope, ScopeError, Scopes};
+pub use segment::{Segment, SegmentError};
 pub use status::{DeliveryStatus, DigestStatus, SubscriberStatus};
 pub use text::{multi_line, single_line};
 pub use token::{Token, TokenHash};

@@ -12,6 +12,9 @@ pub enum Error {
     /// Input that parsed but is not acceptable, naming the field a person must fix.
     #[error("{message}")]
     Invalid { field: Option<&'static str>, message: String },
+    /// Like `Invalid`, at a place inside the field's value (a segment: the byte offset).
+    #[error("{message}")]
+    InvalidAt { field: &'static str, message: String, position: usize },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -57,7 +60,7 @@ impl Error {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid { .. } | Self::InvalidAt { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -84,6 +87,14 @@ impl Error {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             Self::Invalid { field, .. } => *field,
+            Self::InvalidAt { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            Self::InvalidAt { position, .. } => Some(*position),
             _ => None,
         }
     }
@@ -123,12 +134,15 @@ pub struct ErrorBody {
     pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'static str>,
+    /// Where in the field's value the problem is (a segment expression: a byte offset from 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         self.log();
-        let body = ErrorBody { error: self.public_message(), field: self.field() };
+        let body = ErrorBody { error: self.public_message(), field: self.field(), position: self.position() };
         let mut response = (self.status(), Json(body)).into_response();
         self.decorate(&mut response);
         response
@@ -169,6 +183,7 @@ impl From<crate::ops::OpsError> for Error {
         use crate::ops::OpsError;
         match e {
             OpsError::Invalid { field, message } => Self::Invalid { field: Some(field), message },
+            OpsError::InvalidAt { field, message, position } => Self::InvalidAt { field, message, position },
             OpsError::NotFound(message) => Self::NotFound(message),
             OpsError::Conflict(message) => Self::Conflict(message),
             OpsError::Unauthenticated(message) => Self::Unauthenticated(message),

@@ -18,6 +18,7 @@ mod lists;
 mod openapi;
 pub mod pages;
 mod rate_limit;
+mod segments;
 mod session;
 mod signup;
 mod state;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(articles::router())
         .merge(digests::router())
         .merge(subscribers::router())
+        .merge(segments::router())
         .merge(inbound::router())
         .merge(webhooks::router())
         .merge(lists::router())

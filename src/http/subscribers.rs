@@ -45,7 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT))
         .routes(routes!(list_subscribers, add_subscriber))
         .routes(routes!(export_subscribers))
-        .routes(routes!(show_subscriber, erase_subscriber))
+        .routes(routes!(show_subscriber, erase_subscriber, update_subscriber))
         .layer(super::admin_body_limit())
         .routes(routes!(subscribers_page, pages::add_form))
         .routes(routes!(pages::export_download))
@@ -118,11 +118,15 @@ pub struct AddRequest {
     pub status: Option<String>,
     /// Where and how the person agreed; kept with their consent record.
     pub consent: Option<String>,
+    /// The operator's fields (`{"plan": "pro", "seats": 3}`): an object of at most 8 KiB, keys
+    /// `[a-z][a-z0-9_]{0,39}`, values strings, numbers or booleans.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Value>,
 }
 
 impl JsonRequest for AddRequest {
     type Body = Self;
-    const FIELDS: &'static [&'static str] = &["email", "name", "status", "consent"];
+    const FIELDS: &'static [&'static str] = &["email", "name", "status", "consent", "attributes"];
 
     fn from_body(body: Self, _: &HeaderMap) -> Result<Self, Error> {
         Ok(body)
@@ -153,7 +157,9 @@ async fn add_subscriber(
         Some(_) => return Err(Error::invalid("status", "status must be pending or confirmed.")),
     };
     let consent = Consent::parse(confirmed, request.consent.as_deref())?;
-    let added = ops::add(&state.db, &request.email, request.name.as_deref(), &consent, Interface::Api, &[]).await?;
+    let added =
+        ops::add(&state.db, &request.email, request.name.as_deref(), &consent, Interface::Api, &[], request.attributes)
+            .await?;
     state.wake.notify_one();
     Ok((StatusCode::CREATED, Json(added)))
 }
@@ -259,8 +265,9 @@ async fn export_list(state: &AppState, raw: Option<&str>) -> Result<Option<i32>,
     }
 }
 
-/// Every subscriber (of one status, of one list) as CSV, `email,name,status,created_at,lists`
-/// (`lists`: the lists they are a pending or confirmed member of, `a|b`), in the order they
+/// Every subscriber (of one status, of one list) as CSV, `email,name,status,created_at,lists,attributes`
+/// (`lists`: the lists they are a pending or confirmed member of, `a|b`; `attributes`: a JSON
+/// object), in the order they
 /// were added, streamed; cells a spreadsheet would run as formulas start with `'`. Importing it
 /// elsewhere reproduces the subscribers and their statuses. At most two exports run at once.
 #[utoipa::path(get, path = "/admin/subscribers/export", tag = "admin", security(("admin_token" = ["subscribers:read"])),
@@ -304,6 +311,48 @@ async fn show_subscriber(
     Path(email): Path<String>,
 ) -> Result<Json<PersonData>, Error> {
     Ok(Json(ops::show(&state.db, &email).await?))
+}
+
+/// A change to a person's details: each field only when present.
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateRequest {
+    /// The display name; `""` removes it.
+    pub name: Option<String>,
+    /// The operator's fields (`{"plan": "pro", "seats": 3}`), replacing the old ones whole: an
+    /// object of at most 8 KiB, keys `[a-z][a-z0-9_]{0,39}`, values strings, numbers or booleans.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Value>,
+}
+
+impl JsonRequest for UpdateRequest {
+    type Body = Self;
+    const FIELDS: &'static [&'static str] = &["name", "attributes"];
+
+    fn from_body(body: Self, _: &HeaderMap) -> Result<Self, Error> {
+        Ok(body)
+    }
+}
+
+/// Change a person's name or attributes; answers their data as it now is.
+#[utoipa::path(patch, path = "/admin/subscribers/{email}", tag = "admin", security(("admin_token" = ["subscribers:write"])),
+    params(("email" = String, Path, description = "The address, any case")),
+    request_body = UpdateRequest,
+    responses(
+        (status = 200, description = "Changed: the person's data", body = PersonData),
+        (status = 400, description = "Not valid JSON", body = ErrorBody),
+        (status = 404, description = "No subscriber with this address", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A bad name or attributes (the message names the key); nothing was changed", body = ErrorBody),
+        AdminRefusals,
+    ))]
+async fn update_subscriber(
+    _: Authorized<scope::SubscribersWrite>,
+    State(state): State<AppState>,
+    Path(email): Path<String>,
+    JsonBody(request): JsonBody<UpdateRequest>,
+) -> Result<Json<PersonData>, Error> {
+    Ok(Json(ops::update(&state.db, &email, request.name.as_deref(), request.attributes).await?))
 }
 
 /// Erase one person and everything tied to them, in one transaction. Where they had

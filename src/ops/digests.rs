@@ -39,7 +39,8 @@ pub fn default_subject(newsletter: &str, articles: &[Article]) -> String {
     crate::domain::single_line(&subject).chars().take(200).collect()
 }
 
-/// Queues a digest to a list (`default` when `list` is `None`) now, or (with `send_at`)
+/// Queues a digest to a list (`default` when `list` is `None`), narrowed by a `segment`
+/// expression when one is given (see docs/segments.md), now, or (with `send_at`)
 /// schedules it: then it goes to those confirmed when a worker starts it. A `send_at` in the past
 /// starts at the worker's next look.
 #[allow(clippy::too_many_arguments)]
@@ -47,6 +48,7 @@ pub async fn send(
     db: &PgPool,
     newsletter: &str,
     list: Option<&str>,
+    segment: Option<&str>,
     subject: Option<&str>,
     ids: Option<&[Uuid]>,
     idempotency_key: Option<&str>,
@@ -58,6 +60,11 @@ pub async fn send(
             return Ok(existing);
         }
     }
+    // The segment first: a mistake in it is the likeliest, and says where it is.
+    let segment = super::segments::parse(segment)?;
+    if let Some(segment) = &segment {
+        super::segments::resolve(db, segment).await?;
+    }
     let list = lists::target(db, "list", list).await?;
     let chosen = choose_articles(db, list.id, ids).await?;
     let subject = match subject {
@@ -65,7 +72,7 @@ pub async fn send(
         None => default_subject(newsletter, &chosen),
     };
     let ids: Vec<Uuid> = chosen.iter().map(|a| a.id).collect();
-    Ok(digests::create(db, list.id, &subject, &ids, idempotency_key, send_at).await?)
+    Ok(digests::create(db, list.id, segment.as_ref(), &subject, &ids, idempotency_key, send_at).await?)
 }
 
 /// How far ahead a digest may be scheduled. Further is a typo (a year 20266), not a plan, and a
@@ -129,7 +136,7 @@ pub async fn run_tick(db: &PgPool, newsletter: &str, list: i32, tick: DateTime<U
     }
     let subject = default_subject(newsletter, &waiting);
     let ids: Vec<Uuid> = waiting.iter().map(|a| a.id).collect();
-    let created = digests::create_in(&mut tx, list, &subject, &ids, None, None).await?;
+    let created = digests::create_in(&mut tx, list, None, &subject, &ids, None, None).await?;
     digests::tick_sent(&mut tx, list, tick, created.id).await?;
     tx.commit().await?;
     Ok(Tick::Sent(created))

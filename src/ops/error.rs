@@ -8,6 +8,9 @@ pub enum OpsError {
     /// Input the operator must fix, naming the field (`article_ids`, `subject`, `title` …).
     #[error("{message}")]
     Invalid { field: &'static str, message: String },
+    /// Input the operator must fix at a place inside it (a segment expression: the byte offset).
+    #[error("{message}")]
+    InvalidAt { field: &'static str, message: String, position: usize },
     /// The thing named does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -36,6 +39,12 @@ pub enum OpsError {
 impl OpsError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid { field, message: message.into() }
+    }
+}
+
+impl From<crate::domain::SegmentError> for OpsError {
+    fn from(e: crate::domain::SegmentError) -> Self {
+        Self::InvalidAt { field: "segment", message: e.to_string(), position: e.position }
     }
 }
 

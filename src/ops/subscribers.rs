@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 pub use self::csv_input::{InvalidLine, MAX_RECORD_BYTES, MAX_REPORTED};
 use super::OpsError;
-use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
+use crate::domain::{Attributes, SubscriberEmail, SubscriberName, SubscriberStatus};
 use crate::store::bounces::{self, BounceRecord};
 use crate::store::imports;
 use crate::store::lists::{self, Membership};
@@ -184,13 +184,16 @@ pub async fn add(
     consent: &Consent,
     interface: Interface,
     lists: &[String],
+    attributes: Option<serde_json::Value>,
 ) -> Result<AddedSubscriber, OpsError> {
     let email = SubscriberEmail::parse(email).map_err(|e| OpsError::invalid("email", e.to_string()))?;
     let name = SubscriberName::parse(name.unwrap_or("")).map_err(|e| OpsError::invalid("name", e.to_string()))?;
+    let attributes = attributes.map(Attributes::parse).transpose()?;
     let lists: Vec<i32> = super::lists::targets(db, "lists", lists, false).await?.iter().map(|l| l.id).collect();
     let status = if consent.confirmed { SubscriberStatus::Confirmed } else { SubscriberStatus::Pending };
     let mut conn = db.acquire().await?;
-    match subscribers::add_one(&mut conn, &email, name.as_ref(), status, consent.note.as_deref(), interface, &lists)
+    let note = consent.note.as_deref();
+    match subscribers::add_one(&mut conn, &email, name.as_ref(), status, note, interface, &lists, attributes.as_ref())
         .await?
     {
         Added::New { id, status } => {
@@ -208,7 +211,8 @@ pub async fn add(
 /// hundred kilobytes, and a connection is held only while one is read.
 const EXPORT_PAGE: i64 = 2000;
 
-/// Writes the subscribers (of one status) as CSV with a header row (`email,name,status,created_at`),
+/// Writes the subscribers (of one status) as CSV with a header row
+/// (`email,name,status,created_at,attributes`, the last a JSON object),
 /// every cell neutralised against spreadsheet formulas ([`spreadsheet`]), a page at a time: memory
 /// stays constant however long the list, and no database connection is held while `out` waits
 /// for its reader. With `stall`, a reader that takes nothing for that long ends the export with
@@ -221,7 +225,7 @@ pub async fn export<W: AsyncWrite + Unpin>(
     stall: Option<Duration>,
 ) -> Result<u64, OpsError> {
     let mut chunk = Vec::with_capacity(256 * 1024);
-    spreadsheet::write_row(&mut chunk, &["email", "name", "status", "created_at", "lists"]);
+    spreadsheet::write_row(&mut chunk, &["email", "name", "status", "created_at", "lists", "attributes"]);
     let mut after = None;
     let mut count = 0;
     loop {
@@ -234,6 +238,7 @@ pub async fn export<W: AsyncWrite + Unpin>(
                 row.status.as_str(),
                 created.as_str(),
                 row.lists.as_str(),
+                row.attributes.as_str(),
             ];
             spreadsheet::write_row(&mut chunk, &cells);
         }
@@ -288,6 +293,9 @@ pub struct PersonData {
     /// Bounces and complaints, newest first: kind, status, diagnostic, source, delivery_id, at.
     #[schema(value_type = Vec<Object>)]
     pub bounces: Vec<BounceRecord>,
+    /// The operator's own fields for this person (`{"plan": "pro"}`).
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
 }
 
 pub async fn show(db: &PgPool, email: &str) -> Result<PersonData, OpsError> {
@@ -296,9 +304,39 @@ pub async fn show(db: &PgPool, email: &str) -> Result<PersonData, OpsError> {
     let memberships = lists::memberships_of(&mut conn, subscriber.id).await?;
     let consent = subscribers::consent_of(&mut conn, subscriber.id).await?;
     let deliveries = subscribers::deliveries_of(&mut conn, subscriber.id).await?;
+    let attributes = subscribers::attributes_of(&mut conn, subscriber.id).await?;
     drop(conn);
     let bounces = bounces::of_subscriber(db, subscriber.id).await?;
-    Ok(PersonData { subscriber, memberships, consent, deliveries, bounces })
+    // Stored as checked JSON (an object, by the column's constraint).
+    let attributes = serde_json::from_str(&attributes).unwrap_or_default();
+    Ok(PersonData { subscriber, memberships, consent, deliveries, bounces, attributes })
+}
+
+/// Changes a person's name and attributes (each only when given; attributes replace the old
+/// ones whole). Nothing is changed when either is refused.
+pub async fn update(
+    db: &PgPool,
+    email: &str,
+    name: Option<&str>,
+    attributes: Option<serde_json::Value>,
+) -> Result<PersonData, OpsError> {
+    let name = match name {
+        None => None,
+        Some(raw) => Some(SubscriberName::parse(raw).map_err(|e| OpsError::invalid("name", e.to_string()))?),
+    };
+    let attributes = attributes.map(Attributes::parse).transpose()?;
+    let key = lookup_key(email)?;
+    let found = subscribers::update_profile(
+        db,
+        key,
+        name.as_ref().map(|n| n.as_ref().map(SubscriberName::as_str)),
+        attributes.as_ref().map(Attributes::to_json).as_deref(),
+    )
+    .await?;
+    if !found {
+        return Err(not_found());
+    }
+    show(db, key).await
 }
 
 /// Right to erasure (GDPR article 17): the subscriber and everything tied to them, in one

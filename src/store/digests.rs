@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 pub use crate::domain::DigestContent;
-use crate::domain::{Article, BodyFormat, DigestStatus};
+use crate::domain::{Article, BodyFormat, DigestStatus, Segment};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Created {
@@ -31,6 +31,7 @@ pub struct Created {
 pub async fn create(
     db: &PgPool,
     list: i32,
+    segment: Option<&Segment>,
     subject: &str,
     articles: &[Uuid],
     idempotency_key: Option<&str>,
@@ -44,7 +45,7 @@ pub async fn create(
             return Ok(existing);
         }
     }
-    let created = create_in(&mut tx, list, subject, articles, idempotency_key, send_at).await?;
+    let created = create_in(&mut tx, list, segment, subject, articles, idempotency_key, send_at).await?;
     tx.commit().await?;
     Ok(created)
 }
@@ -53,6 +54,7 @@ pub async fn create(
 pub async fn create_in(
     tx: &mut PgConnection,
     list: i32,
+    segment: Option<&Segment>,
     subject: &str,
     articles: &[Uuid],
     idempotency_key: Option<&str>,
@@ -61,14 +63,15 @@ pub async fn create_in(
     let id = Uuid::new_v4();
     let state = if send_at.is_some() { "scheduled" } else { "sending" };
     sqlx::query!(
-        "INSERT INTO digests (id, subject, idempotency_key, recipients, state, send_at, started_at, list_id)
-         VALUES ($1, $2, $3, 0, $4, $5, CASE WHEN $4 = 'sending' THEN now() END, $6)",
+        "INSERT INTO digests (id, subject, idempotency_key, recipients, state, send_at, started_at, list_id, segment)
+         VALUES ($1, $2, $3, 0, $4, $5, CASE WHEN $4 = 'sending' THEN now() END, $6, $7)",
         id,
         subject,
         idempotency_key,
         state,
         send_at,
         list,
+        segment.map(Segment::as_str),
     )
     .execute(&mut *tx)
     .await?;
@@ -82,15 +85,21 @@ pub async fn create_in(
     .await?;
     let (recipients, status) = match send_at {
         Some(_) => (0, DigestStatus::Scheduled),
-        None => (queue_recipients(tx, id, list).await?, DigestStatus::Sending),
+        None => (queue_recipients(tx, id, list, segment).await?, DigestStatus::Sending),
     };
     Ok(Created { id, recipients, status, send_at, new: true })
 }
 
-/// The list's members confirmed now become the digest's recipients (in chunks, `store::chunks`),
-/// in the caller's transaction.
-async fn queue_recipients(tx: &mut PgConnection, id: Uuid, list: i32) -> sqlx::Result<i64> {
-    let recipients = super::chunks::create(tx, id, list).await?;
+/// The list's members confirmed now (those the segment matches, with one) become the digest's
+/// recipients (in chunks, `store::chunks`), in the caller's transaction.
+async fn queue_recipients(tx: &mut PgConnection, id: Uuid, list: i32, segment: Option<&Segment>) -> sqlx::Result<i64> {
+    let recipients = match segment {
+        None => super::chunks::create(tx, id, list).await?,
+        Some(segment) => {
+            let resolved = super::segments::resolve(&mut *tx, segment).await?;
+            super::segments::create_chunks(tx, id, list, &resolved).await?
+        }
+    };
     sqlx::query!("UPDATE digests SET recipients = $2 WHERE id = $1", id, i32::try_from(recipients).unwrap_or(i32::MAX))
         .execute(&mut *tx)
         .await?;
@@ -105,7 +114,7 @@ async fn queue_recipients(tx: &mut PgConnection, id: Uuid, list: i32) -> sqlx::R
 pub async fn start_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<Option<(Uuid, i64)>> {
     let mut tx = db.begin().await?;
     let Some(due) = sqlx::query!(
-        "SELECT id, list_id FROM digests WHERE state = 'scheduled' AND send_at <= $1
+        "SELECT id, list_id, segment FROM digests WHERE state = 'scheduled' AND send_at <= $1
          ORDER BY send_at LIMIT 1 FOR UPDATE SKIP LOCKED",
         now,
     )
@@ -118,7 +127,16 @@ pub async fn start_due(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<Option<(
     sqlx::query!("UPDATE digests SET state = 'sending', started_at = now() WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
-    let recipients = queue_recipients(&mut tx, id, due.list_id).await?;
+    let recipients = match due.segment.as_deref().map(Segment::parse) {
+        None => queue_recipients(&mut tx, id, due.list_id, None).await?,
+        Some(Ok(segment)) => queue_recipients(&mut tx, id, due.list_id, Some(&segment)).await?,
+        // Only parsed segments are stored, so this is a segment a later version reads
+        // differently: it goes to nobody rather than to the whole list.
+        Some(Err(e)) => {
+            tracing::error!(digest = %id, error = %e, "a scheduled digest's segment no longer parses; it goes to nobody");
+            0
+        }
+    };
     tx.commit().await?;
     Ok(Some((id, recipients)))
 }

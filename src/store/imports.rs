@@ -8,13 +8,17 @@ use sqlx::postgres::PgCopyIn;
 use super::subscribers::Interface;
 
 /// Creates the staging table (dropped at commit or rollback) and opens the `COPY` into it. The
-/// rows are CSV: line, email, name, created_at (RFC 3339), status, lists (slugs joined by `|`);
+/// rows are CSV: line, email, name, created_at (RFC 3339), status, lists (slugs joined by `|`),
+/// attributes (checked JSON);
 /// empty fields are NULL.
 pub async fn stage(conn: &mut PgConnection) -> sqlx::Result<PgCopyIn<&mut PgConnection>> {
     // Shadows the permanent, always empty `import_rows` (which exists so that the statements
     // below are checked at compile time): temporary tables come first in the search path.
     sqlx::query!("CREATE TEMP TABLE import_rows (LIKE public.import_rows) ON COMMIT DROP").execute(&mut *conn).await?;
-    conn.copy_in_raw("COPY import_rows (line, email, name, created_at, status, lists) FROM STDIN (FORMAT csv)").await
+    conn.copy_in_raw(
+        "COPY import_rows (line, email, name, created_at, status, lists, attributes) FROM STDIN (FORMAT csv)",
+    )
+    .await
 }
 
 /// The first list slug a staged row names that is no list (in slug order), if any: the import
@@ -72,11 +76,11 @@ pub async fn apply(
     let row = sqlx::query!(
         r#"
         WITH candidates AS (
-            SELECT DISTINCT ON (lower(email)) line, email, name, created_at, status, lists
+            SELECT DISTINCT ON (lower(email)) line, email, name, created_at, status, lists, attributes
             FROM import_rows ORDER BY lower(email), line
         ),
         fresh AS (
-            SELECT row_number() OVER (ORDER BY lower(c.email)) AS n, c.email, c.name, c.created_at, c.lists,
+            SELECT row_number() OVER (ORDER BY lower(c.email)) AS n, c.email, c.name, c.created_at, c.lists, c.attributes,
                    CASE WHEN c.status IS NULL OR c.status = 'confirmed'
                         THEN CASE WHEN $1 THEN 'confirmed' ELSE 'pending' END::subscriber_status
                         ELSE c.status END AS status
@@ -108,13 +112,13 @@ pub async fn apply(
         ),
         inserted AS (
             INSERT INTO subscribers (id, email, name, status, created_at, confirmed_at, unsubscribed_at,
-                                     confirmation_mails_at, confirmation_queued_by, import_id)
+                                     confirmation_mails_at, confirmation_queued_by, import_id, attributes)
             SELECT n.id, n.email, n.name, n.status, coalesce(n.created_at, now()),
                    CASE WHEN n.status = 'confirmed' THEN now() END,
                    CASE WHEN n.status = 'unsubscribed' THEN now() END,
                    CASE WHEN n.status = 'pending' THEN ARRAY[now()] ELSE '{}' END,
                    CASE WHEN n.status = 'pending' THEN n.id END,
-                   (SELECT id FROM record)
+                   (SELECT id FROM record), coalesce(n.attributes, '{}')
             -- In `n` order, as `fresh` numbered them (a sort here would only cost).
             FROM numbered n
             ON CONFLICT (lower(email)) DO NOTHING

@@ -8,7 +8,7 @@ use sqlx::types::ipnetwork::IpNetwork;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
+use crate::domain::{Attributes, SubscriberEmail, SubscriberName, SubscriberStatus};
 
 /// Where a consent event came from: what the law and a careful operator want on record.
 #[derive(Debug, Clone, Default)]
@@ -167,6 +167,7 @@ pub enum Added {
 /// One address by an operator, by the import's rules: never over an existing subscriber or a
 /// suppressed address; a pending one gets a confirmation mail in the same statement. The new
 /// subscriber joins `lists` with their status (pending or confirmed).
+#[allow(clippy::too_many_arguments)]
 pub async fn add_one(
     conn: &mut PgConnection,
     email: &SubscriberEmail,
@@ -175,6 +176,7 @@ pub async fn add_one(
     note: Option<&str>,
     interface: Interface,
     lists: &[i32],
+    attributes: Option<&Attributes>,
 ) -> sqlx::Result<Added> {
     let row = sqlx::query!(
         r#"
@@ -182,11 +184,13 @@ pub async fn add_one(
             SELECT 1 FROM suppressions WHERE hash = sha256(convert_to(lower($2::text), 'UTF8'))
         ),
         inserted AS (
-            INSERT INTO subscribers (id, email, name, status, confirmed_at, confirmation_mails_at, confirmation_queued_by)
+            INSERT INTO subscribers (id, email, name, status, confirmed_at, confirmation_mails_at, confirmation_queued_by,
+                                     attributes)
             SELECT $1::uuid, $2::text, $3::text, $4::subscriber_status,
                    CASE WHEN $4 = 'confirmed'::subscriber_status THEN now() END,
                    CASE WHEN $4 = 'pending'::subscriber_status THEN ARRAY[now()] ELSE '{}' END,
-                   CASE WHEN $4 = 'pending'::subscriber_status THEN $1::uuid END
+                   CASE WHEN $4 = 'pending'::subscriber_status THEN $1::uuid END,
+                   coalesce($8::text::jsonb, '{}')
             WHERE NOT EXISTS (SELECT 1 FROM suppressed)
             ON CONFLICT (lower(email)) DO NOTHING
             RETURNING id, status
@@ -213,6 +217,7 @@ pub async fn add_one(
         note,
         interface as Interface,
         lists,
+        attributes.map(Attributes::to_json),
     )
     .fetch_one(conn)
     .await?;
@@ -322,6 +327,8 @@ pub struct ExportRow {
     /// The lists they are a pending or confirmed member of, slugs joined by `|` (what an
     /// import's `lists` column reads).
     pub lists: String,
+    /// As JSON text.
+    pub attributes: String,
 }
 
 /// Up to `limit` subscribers (of one status; current members of one list) after the id `after`, in id order: one page of the
@@ -341,7 +348,8 @@ pub async fn export_page(
         r#"SELECT s.id, s.email, s.name, s.status AS "status: SubscriberStatus", s.created_at,
                   coalesce((SELECT string_agg(l.slug, '|' ORDER BY l.slug)
                             FROM memberships m JOIN lists l ON l.id = m.list_id
-                            WHERE m.subscriber_id = s.id AND m.status IN ('pending', 'confirmed')), '') AS "lists!"
+                            WHERE m.subscriber_id = s.id AND m.status IN ('pending', 'confirmed')), '') AS "lists!",
+                  s.attributes::text AS "attributes!"
            FROM subscribers s
            WHERE ($1::subscriber_status IS NULL OR s.status = $1) AND ($2::uuid IS NULL OR s.id > $2)
              AND ($4::int4 IS NULL OR EXISTS (SELECT 1 FROM memberships m
@@ -397,4 +405,36 @@ pub async fn erase(conn: &mut PgConnection, email: &str) -> sqlx::Result<Erased>
     sqlx::query!("DELETE FROM subscribers WHERE id = $1", found.id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(Erased::Done { suppressed: suppress })
+}
+
+/// A subscriber's attributes as JSON text (`{}` when none).
+pub async fn attributes_of(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<String> {
+    sqlx::query_scalar!(r#"SELECT attributes::text AS "attributes!" FROM subscribers WHERE id = $1"#, subscriber_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Sets the name (when `name` is given; `Some(None)` removes it) and the attributes (when given,
+/// as checked JSON text: they replace the old ones) of the subscriber with this address. False
+/// when there is none.
+pub async fn update_profile(
+    db: &PgPool,
+    email: &str,
+    name: Option<Option<&str>>,
+    attributes: Option<&str>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE subscribers
+         SET name = CASE WHEN $2 THEN $3 ELSE name END,
+             attributes = coalesce($4::text::jsonb, attributes),
+             updated_at = now()
+         WHERE lower(email) = lower($1)",
+        email,
+        name.is_some(),
+        name.flatten(),
+        attributes,
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }

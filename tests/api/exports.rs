@@ -38,8 +38,10 @@ async fn formulas_typed_into_the_signup_form_are_exported_inert_and_import_back_
     let injected = line_of("=1+2@example.com");
     let (cells, rest) = injected.split_at(injected.find(",pending,").expect("the status as it was"));
     assert_eq!(cells, "\"'=1+2@example.com\",\"'=cmd|' /C calc'!A0\"");
-    let (created, lists) = rest.trim_start_matches(",pending,").split_once(',').expect("created_at, then lists");
+    let (created, rest) = rest.trim_start_matches(",pending,").split_once(',').expect("created_at, then lists");
+    let (lists, attributes) = rest.split_once(',').expect("lists, then attributes");
     assert_eq!(lists, "default", "the lists they are on");
+    assert_eq!(attributes, "{}");
     assert!(chrono::DateTime::parse_from_rfc3339(created).is_ok(), "created_at as it was: {created}");
     assert!(line_of("-1@example.com").starts_with("\"'-1@example.com\",\"'@SUM(1+1)\",pending,"), "{csv}");
     assert!(line_of("plain@example.com").starts_with("plain@example.com,,confirmed,"), "{csv}");

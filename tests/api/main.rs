@@ -32,6 +32,7 @@ mod providers;
 mod recording;
 mod references;
 mod schedules;
+mod segments;
 mod signup;
 mod subscribers;
 mod tokens;

@@ -48,6 +48,8 @@ async fn the_openapi_document_covers_every_route() {
         ("/admin/subscribers/export", "get"),
         ("/admin/subscribers/{email}", "get"),
         ("/admin/subscribers/{email}", "delete"),
+        ("/admin/subscribers/{email}", "patch"),
+        ("/admin/segments/count", "get"),
         ("/admin/ui/subscribers", "post"),
         ("/admin/ui/subscribers/import", "post"),
         ("/admin/ui/subscribers/export", "get"),

@@ -265,7 +265,7 @@ async fn an_export_imported_into_an_empty_database_reproduces_the_list() {
     assert_eq!(export.status(), 200);
     assert!(export.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let csv = export.text().await.unwrap();
-    assert!(csv.starts_with("email,name,status,created_at,lists\n"));
+    assert!(csv.starts_with("email,name,status,created_at,lists,attributes\n"));
     assert_eq!(csv.lines().count(), 1201);
     let cli = old.cli(&["subscribers", "export"], None);
     assert_eq!(text(&cli.stdout), csv);

@@ -63,7 +63,7 @@ pub async fn add_form(
         Ok(confirmed) => match Consent::parse(confirmed, Some(&form.consent)) {
             Ok(consent) => {
                 let lists = one_list(&form.list);
-                ops::add(&state.db, &form.email, Some(&form.name), &consent, Interface::Console, &lists).await
+                ops::add(&state.db, &form.email, Some(&form.name), &consent, Interface::Console, &lists, None).await
             }
             Err(e) => Err(e),
         },

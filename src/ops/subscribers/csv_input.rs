@@ -1,5 +1,6 @@
 //! Reading an import file: a header row naming the columns (`email` required; `name`,
-//! `created_at`, `status`, `lists` optional; others ignored), UTF-8 with or without a byte-order mark,
+//! `created_at`, `status`, `lists` optional; every other column an attribute, `attributes` a JSON
+//! object of them as an export writes it), UTF-8 with or without a byte-order mark,
 //! commas or semicolons (whichever the header uses more), quoted fields. Every row is checked
 //! here and turned into a line of CSV for `COPY`; a bad row becomes a report of its line number
 //! and what is wrong, never its address.
@@ -10,7 +11,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::ImportError;
 use super::spreadsheet;
-use crate::domain::{EmailError, SubscriberEmail, SubscriberName, SubscriberStatus};
+use crate::domain::{Attributes, EmailError, SubscriberEmail, SubscriberName, SubscriberStatus, is_attribute_key};
 
 /// No legitimate row comes near this; a file with longer ones is not a subscriber list, and
 /// reading it must not take memory in proportion to it.
@@ -60,6 +61,7 @@ pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool)
     };
     let (name_at, created_at, status_at) = (column("name"), column("created_at"), column("status"));
     let lists_at = column("lists");
+    let attribute_columns = attribute_columns(&names)?;
 
     let mut parsed = Parsed::default();
     let mut out = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(CHUNK_BYTES + 1024));
@@ -73,8 +75,10 @@ pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool)
         let line = record.position().map_or(0, csv::Position::line);
         // A cell that an export neutralised against spreadsheet formulas comes back as it was.
         let field = |at: Option<usize>| spreadsheet::plain(at.and_then(|i| record.get(i)).unwrap_or(b""));
-        match check_row(field(Some(email_at)), field(name_at), field(created_at), field(status_at)) {
-            Ok(row) => {
+        let checked = check_row(field(Some(email_at)), field(name_at), field(created_at), field(status_at))
+            .and_then(|row| Ok((row, row_attributes(&attribute_columns, |i| field(Some(i)))?)));
+        match checked {
+            Ok((row, attributes)) => {
                 parsed.rows += 1;
                 let created = row.created_at.map(|t| t.to_rfc3339()).unwrap_or_default();
                 let status = row.status.map(SubscriberStatus::as_str).unwrap_or_default();
@@ -87,6 +91,7 @@ pub fn parse(input: Box<dyn Read + Send>, mut send: impl FnMut(Vec<u8>) -> bool)
                     created.as_str(),
                     status,
                     lists.as_str(),
+                    attributes.as_deref().unwrap_or(""),
                 ])
                 .map_err(|e| ImportError::Internal(e.into()))?;
             }
@@ -123,6 +128,68 @@ fn lists_cell(raw: &[u8]) -> String {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join("|")
+}
+
+/// A column that becomes attributes: one named attribute, or an export's JSON object of them.
+enum AttributeColumn {
+    Key(usize, String),
+    Json(usize),
+}
+
+/// Columns other than the ones the import reads itself. A header is turned into a key as a
+/// person would expect (`Shoe size` → `shoe_size`); one that still cannot be a key refuses the
+/// file, naming it, before any row is read.
+fn attribute_columns(names: &[String]) -> Result<Vec<AttributeColumn>, ImportError> {
+    let mut out = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        match name.as_str() {
+            "email" | "name" | "created_at" | "status" | "lists" | "" => {}
+            "attributes" => out.push(AttributeColumn::Json(i)),
+            other => {
+                let key = other.replace([' ', '-'], "_");
+                if !is_attribute_key(&key) {
+                    let shown: String = other.chars().take(60).collect();
+                    return Err(ImportError::Format(format!(
+                        "The column {shown:?} cannot become an attribute: name it with at most {} lower-case letters, digits or _, starting with a letter (such as plan or signup_source).",
+                        Attributes::MAX_KEY_CHARS
+                    )));
+                }
+                out.push(AttributeColumn::Key(i, key));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A row's attributes as checked JSON, `None` when it has none (empty cells are no attribute).
+fn row_attributes<'a>(columns: &[AttributeColumn], cell: impl Fn(usize) -> &'a [u8]) -> Result<Option<String>, String> {
+    let mut map = serde_json::Map::new();
+    for column in columns {
+        match column {
+            AttributeColumn::Json(i) => {
+                let text = std::str::from_utf8(cell(*i)).map_err(|_| "attributes: not UTF-8 text".to_owned())?.trim();
+                if text.is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(serde_json::Value::Object(object)) => map.extend(object),
+                    _ => return Err("attributes must be a JSON object, such as {\"plan\": \"pro\"}".to_owned()),
+                }
+            }
+            AttributeColumn::Key(i, key) => {
+                let text = std::str::from_utf8(cell(*i)).map_err(|_| format!("{key}: not UTF-8 text"))?;
+                if !text.is_empty() {
+                    map.insert(key.clone(), serde_json::Value::String(text.to_owned()));
+                }
+            }
+        }
+    }
+    if map.is_empty() {
+        return Ok(None);
+    }
+    let attributes =
+        Attributes::parse(serde_json::Value::Object(map)).map_err(|e| format!("attributes: {}", e.message))?;
+    Ok(Some(attributes.to_json()))
 }
 
 struct Row {
@@ -320,15 +387,16 @@ mod tests {
     fn a_lists_column_is_staged_as_lower_case_slugs() {
         let (parsed, copied) = run(b"email,lists\na@example.com, Weekly | news|\nb@example.com,\n");
         assert_eq!(parsed.unwrap().rows, 2);
-        assert_eq!(copied, "2,a@example.com,,,,weekly|news\n3,b@example.com,,,,\n");
+        assert_eq!(copied, "2,a@example.com,,,,weekly|news,\n3,b@example.com,,,,,\n");
     }
 
     #[test]
     fn reads_semicolons_quotes_and_a_byte_order_mark() {
+        // `E-mail` is not `email`: an attribute like any other column.
         let (parsed, copied) = run(b"\xEF\xBB\xBFName;E-mail;EMAIL\n\"Doe; Jane\";x;jane@example.com\n");
         let parsed = parsed.unwrap();
         assert_eq!(parsed.rows, 1);
-        assert_eq!(copied, "2,jane@example.com,Doe; Jane,,,\n");
+        assert_eq!(copied, "2,jane@example.com,Doe; Jane,,,,\"{\"\"e_mail\"\":\"\"x\"\"}\"\n");
     }
 
     #[test]
@@ -349,7 +417,7 @@ mod tests {
             let parsed = parsed.unwrap();
             assert_eq!(parsed.rows, 2, "{end:?}");
             assert_eq!(parsed.invalid, [InvalidLine { line: 3, error: "not a valid email address".into() }], "{end:?}");
-            assert_eq!(copied, "2,ann@example.com,Ann,,,\n4,bea@example.com,Bea,,,\n", "{end:?}");
+            assert_eq!(copied, "2,ann@example.com,Ann,,,,\n4,bea@example.com,Bea,,,,\n", "{end:?}");
         }
         // A CRLF split between two reads is still one line break.
         let mut ends = LineEnds::new(io::Cursor::new(b"a\r\nb\r".to_vec()));
@@ -376,7 +444,7 @@ mod tests {
                 (4, "created_at is before 1970; a signup time must be from 1970 to today"),
             ]
         );
-        assert_eq!(copied, "5,d@example.com,,1970-01-01T00:00:00+00:00,,\n");
+        assert_eq!(copied, "5,d@example.com,,1970-01-01T00:00:00+00:00,,,\n");
         let tomorrow = (Utc::now() + chrono::TimeDelta::hours(23)).to_rfc3339();
         assert_eq!(parse_time(&tomorrow).unwrap().map(|t| t.to_rfc3339()), Some(tomorrow));
     }
@@ -386,7 +454,7 @@ mod tests {
         let (parsed, copied) =
             run(b"email,name\n\"'=1+2@example.com\",\"'=cmd|' /C calc'!A0\"\n\"'-1@example.com\",''Twas\n");
         assert_eq!(parsed.unwrap().rows, 2);
-        assert_eq!(copied, "2,=1+2@example.com,=cmd|' /C calc'!A0,,,\n3,-1@example.com,'Twas,,,\n");
+        assert_eq!(copied, "2,=1+2@example.com,=cmd|' /C calc'!A0,,,,\n3,-1@example.com,'Twas,,,,\n");
     }
 
     #[test]
