@@ -315,8 +315,8 @@ async fn imports_choose_lists_by_flag_and_by_row_and_exports_name_them() {
     assert_eq!(lists_of("dan@example.com").await.unwrap(), "news|weekly");
 
     let export = app.admin_get("/admin/subscribers/export").send().await.unwrap().text().await.unwrap();
-    assert!(export.starts_with("email,name,status,created_at,lists\n"), "{export}");
-    assert!(export.lines().any(|l| l.starts_with("bea@example.com,") && l.ends_with(",default|news")), "{export}");
+    assert!(export.starts_with("email,name,status,created_at,lists,attributes\n"), "{export}");
+    assert!(export.lines().any(|l| l.starts_with("bea@example.com,") && l.ends_with(",default|news,{}")), "{export}");
     let weekly = app.admin_get("/admin/subscribers/export?list=weekly").send().await.unwrap().text().await.unwrap();
     let emails: Vec<&str> = weekly.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
     assert_eq!(emails.len(), 2, "{weekly}");

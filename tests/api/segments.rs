@@ -341,7 +341,7 @@ async fn imports_turn_other_columns_into_attributes_and_exports_carry_them() {
 
     // The export's attributes column (JSON) comes back in through another import.
     let csv = app.admin_get("/admin/subscribers/export").send().await.unwrap().text().await.unwrap();
-    assert!(csv.starts_with("email,name,status,created_at,attributes\n"), "{csv}");
+    assert!(csv.starts_with("email,name,status,created_at,lists,attributes\n"), "{csv}");
     assert!(csv.contains(r#""{""plan"": ""pro"", ""shoe_size"": ""38""}""#), "{csv}");
     let other = TestApp::spawn().await;
     let (status, report) = import(&other, &csv).await;
