@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use broadsheet::app::{Application, close_pool, shutdown_signal};
 use broadsheet::cli::{
-    ArticlesCommand, CliError, DigestCommand, SubscribersCommand, run_articles, run_digest, run_doctor, run_inbound,
-    run_subscribers,
+    ArticlesCommand, CliError, DigestCommand, SubscribersCommand, WebhooksCommand, run_articles, run_digest,
+    run_doctor, run_inbound, run_subscribers, run_webhooks,
 };
 use broadsheet::config::{Purpose, Settings};
 use broadsheet::worker::Worker;
@@ -67,6 +67,9 @@ enum Command {
     /// Import, add, export, show and erase subscribers.
     #[command(subcommand)]
     Subscribers(SubscribersCommand),
+    /// Add, list and remove event webhook endpoints (signed per Standard Webhooks).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
 }
 
 fn main() -> ExitCode {
@@ -162,6 +165,10 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::Subscribers(command) => {
             let db = broadsheet::store::pool::connect(&settings.database).await?;
             until_interrupted(run_subscribers(&db, command), &shutdown).await
+        }
+        Command::Webhooks(command) => {
+            let db = broadsheet::store::pool::connect(&settings.database).await?;
+            until_interrupted(run_webhooks(&db, &settings, command), &shutdown).await
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Operator commands: `articles …`, `digest …` and `subscribers …`. Each prints its result on stdout and its
+//! Operator commands: `articles …`, `digest …`, `subscribers …` and `webhooks …`. Each prints its result on stdout and its
 //! complaints on stderr; bad input is a [`CliError::Usage`] (exit 2).
 
 mod articles;
@@ -6,12 +6,14 @@ mod digest;
 mod doctor;
 mod inbound;
 mod subscribers;
+mod webhooks;
 
 pub use self::articles::{ArticlesCommand, run_articles};
 pub use self::digest::{DigestCommand, run_digest};
 pub use self::doctor::run_doctor;
 pub use self::inbound::run_inbound;
 pub use self::subscribers::{SubscribersCommand, run_subscribers};
+pub use self::webhooks::{WebhooksCommand, run_webhooks};
 use crate::ops::OpsError;
 use crate::store::pool::is_unavailable;
 

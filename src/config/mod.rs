@@ -19,6 +19,7 @@ mod load;
 mod log;
 mod subscriptions;
 mod tokens;
+mod webhooks;
 
 use std::fmt::Display;
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ pub use self::limits::LimitSettings;
 pub use self::log::LogSettings;
 pub use self::subscriptions::SubscriptionSettings;
 pub use self::tokens::{LOCAL_TOKEN_KEY, TokenSettings};
+pub use self::webhooks::WebhookSettings;
 use crate::mail::MailSettings;
 /// `log.format`; kept here as well because tests name it by this path.
 pub use crate::telemetry::LogFormat;
@@ -63,6 +65,8 @@ pub struct Settings {
     pub digests: DigestSettings,
     #[serde(default)]
     pub tokens: TokenSettings,
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
     #[serde(skip, default = "local")]
     pub environment: Environment,
 }
@@ -112,6 +116,7 @@ impl Settings {
         self.subscriptions.validate()?;
         self.bounces.validate()?;
         self.digests.validate()?;
+        self.webhooks.validate()?;
         self.feeds.validate()
     }
 

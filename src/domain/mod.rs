@@ -10,6 +10,7 @@ mod schedule;
 mod status;
 mod text;
 mod token;
+mod webhook;
 
 pub use article::{ArticleInput, FieldError, MAX_BODY_BYTES, parse_idempotency_key, parse_subject};
 pub use base_url::BaseUrl;
@@ -21,3 +22,4 @@ pub use schedule::Schedule;
 pub use status::{DeliveryStatus, DigestStatus, SubscriberStatus};
 pub use text::{multi_line, single_line};
 pub use token::{Token, TokenHash};
+pub use webhook::{EventType, WebhookSecret, WebhookUrl};

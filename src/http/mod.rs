@@ -21,6 +21,7 @@ mod signup;
 mod state;
 mod subscribers;
 mod unsubscribe;
+mod webhooks;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(digests::router())
         .merge(subscribers::router())
         .merge(inbound::router())
+        .merge(webhooks::router())
         .merge(console::router())
         .routes(routes!(openapi_json))
         .split_for_parts();

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&AdminAuth),
     tags(
         (name = "subscriptions", description = "Public signup, confirmation and unsubscribe"),
-        (name = "admin", description = "Operators: articles, digests, subscribers (bearer token)"),
+        (name = "admin", description = "Operators: articles, digests, subscribers, webhooks (bearer token)"),
         (name = "archive", description = "The public archive of sent digests, and its Atom feed"),
         (name = "operations", description = "Health, readiness and this document"),
         (name = "console", description = "The operator console: HTML pages behind a session cookie")

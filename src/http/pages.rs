@@ -35,6 +35,7 @@ const PAGES: &[(&str, &str)] = &[
     ("console/article.html", include_str!("pages/console/article.html")),
     ("console/digests.html", include_str!("pages/console/digests.html")),
     ("console/digest.html", include_str!("pages/console/digest.html")),
+    ("console/webhooks.html", include_str!("pages/console/webhooks.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -10,5 +10,6 @@ mod error;
 pub mod feeds;
 pub mod inbound;
 pub mod subscribers;
+pub mod webhooks;
 
 pub use self::error::OpsError;

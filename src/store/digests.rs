@@ -88,9 +88,18 @@ pub async fn create_in(
 /// the caller's transaction.
 async fn queue_recipients(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<i64> {
     let recipients = super::chunks::create(tx, id).await?;
-    sqlx::query!("UPDATE digests SET recipients = $2 WHERE id = $1", id, i32::try_from(recipients).unwrap_or(i32::MAX))
-        .execute(&mut *tx)
-        .await?;
+    // With `digest.started` for the webhook endpoints that want it.
+    sqlx::query!(
+        "WITH started AS (UPDATE digests SET recipients = $2 WHERE id = $1 RETURNING id, subject, recipients, started_at)
+         INSERT INTO webhook_messages (endpoint_id, type, data)
+         SELECT e.id, 'digest.started',
+                jsonb_build_object('id', s.id, 'subject', s.subject, 'recipients', s.recipients, 'started_at', s.started_at)
+         FROM started s JOIN webhook_endpoints e ON e.enabled AND 'digest.started' = ANY(e.events)",
+        id,
+        i32::try_from(recipients).unwrap_or(i32::MAX),
+    )
+    .execute(&mut *tx)
+    .await?;
     Ok(recipients)
 }
 

@@ -13,3 +13,5 @@ pub mod sessions;
 pub mod signups;
 pub mod subscribers;
 pub mod tokens;
+pub mod webhook_messages;
+pub mod webhooks;

@@ -51,18 +51,29 @@ pub async fn confirm(conn: &mut PgConnection, token: &LinkToken, now: DateTime<U
             let fresh = if claims.expired(now) {
                 false
             } else {
+                // With `subscriber.confirmed` for the webhook endpoints that want it.
                 sqlx::query_scalar!(
-                    "UPDATE subscribers
-                     SET status = 'confirmed', confirmed_at = now(), updated_at = now(),
-                         token_version = token_version + 1
-                     WHERE id = $1 AND status = 'pending' AND token_version = $2
-                     RETURNING id",
+                    r#"WITH changed AS (
+                           UPDATE subscribers
+                           SET status = 'confirmed', confirmed_at = now(), updated_at = now(),
+                               token_version = token_version + 1
+                           WHERE id = $1 AND status = 'pending' AND token_version = $2
+                           RETURNING id, email, name, status
+                       ),
+                       events AS (
+                           INSERT INTO webhook_messages (endpoint_id, type, data)
+                           SELECT e.id, 'subscriber.confirmed',
+                                  jsonb_build_object('id', c.id, 'email', c.email, 'name', c.name, 'status', c.status)
+                           FROM changed c
+                           JOIN webhook_endpoints e ON e.enabled AND 'subscriber.confirmed' = ANY(e.events)
+                       )
+                       SELECT count(*) AS "n!" FROM changed"#,
                     claims.subscriber,
                     claims.version.unwrap_or(0),
                 )
-                .fetch_optional(&mut *conn)
+                .fetch_one(&mut *conn)
                 .await?
-                .is_some()
+                    > 0
             };
             (claims.subscriber, fresh)
         }
