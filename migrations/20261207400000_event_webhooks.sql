@@ -34,7 +34,7 @@ CREATE INDEX webhook_messages_due ON webhook_messages (next_attempt_at) WHERE st
 CREATE INDEX webhook_messages_endpoint ON webhook_messages (endpoint_id);
 CREATE INDEX webhook_messages_settled ON webhook_messages (created_at) WHERE status <> 'pending';
 
--- The last attempts per endpoint (trimmed to a few dozen by the worker), for the console.
+-- The last attempts per endpoint (the worker trims them to the newest 20), for the console.
 CREATE TABLE webhook_attempts (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     endpoint_id uuid NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,

@@ -546,3 +546,33 @@ async fn the_console_lists_endpoints_with_their_attempts_and_adds_and_removes_th
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints").fetch_one(&app.db).await.unwrap();
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn a_recipient_refused_at_send_time_is_subscriber_bounced() {
+    let script: crate::support::Script = std::sync::Arc::new(|rcpt: &str, _| {
+        if rcpt.starts_with("nobody") {
+            crate::support::Fault::RejectRcpt(550, "5.1.1 no such user")
+        } else {
+            crate::support::Fault::Accept
+        }
+    });
+    let app = TestApp::spawn_with(Options {
+        script: Some(script),
+        extra: vec![("BROADSHEET__WEBHOOKS__ALLOW_PRIVATE".into(), "true".into())],
+        ..Default::default()
+    })
+    .await;
+    let endpoint = Endpoint::start(Behaviour::Answer(vec![200])).await;
+    add(&app, &endpoint.url, &["subscriber.bounced"]).await;
+    // A confirmation (a queued row) and a digest (a chunk's send) refused for good.
+    app.sign_up("nobody.pending@example.com", "").await;
+    app.add_confirmed(&["nobody.confirmed@example.com", "reader@example.com"]).await;
+    app.add_article("News", "Something happened.", None).await;
+    app.admin_post("/admin/digests").json(&json!({ "subject": "This week" })).send().await.unwrap();
+    let bounced = endpoint.wait_for(2, "two bounces").await;
+    let mut emails: Vec<String> =
+        bounced.iter().map(|b| b.json()["data"]["email"].as_str().unwrap().to_owned()).collect();
+    emails.sort();
+    assert_eq!(emails, ["nobody.confirmed@example.com", "nobody.pending@example.com"]);
+    assert!(bounced.iter().all(|b| b.json()["data"]["source"] == "smtp" && b.json()["data"]["kind"] == "hard"));
+}
