@@ -14,7 +14,7 @@ pub struct WebhookSettings {
     pub retry_hours: f64,
     /// Let endpoints be on loopback, private and link-local addresses (refused by default).
     pub allow_private: bool,
-    /// Deliveries in flight at once per worker; one endpoint takes at most a quarter of them.
+    /// Deliveries in flight at once per worker; one endpoint takes at most half of them.
     pub concurrency: usize,
     /// One try may take this long, connecting included; then it counts as failed and is retried.
     pub timeout_secs: f64,

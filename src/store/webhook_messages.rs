@@ -49,6 +49,9 @@ pub async fn claim(
             FROM (SELECT m.id, m.endpoint_id, m.next_attempt_at FROM webhook_messages m
                   WHERE m.status = 'pending' AND m.next_attempt_at <= now()
                     AND (m.locked_until IS NULL OR m.locked_until <= now())
+                    -- An endpoint at its share is left out before the limit: a backlog of its
+                    -- rows must not fill the window and starve the others.
+                    AND NOT EXISTS (SELECT 1 FROM used u WHERE u.endpoint_id = m.endpoint_id AND u.n >= $3)
                   ORDER BY m.next_attempt_at
                   LIMIT $1::bigint * 8) c
             LEFT JOIN used u ON u.endpoint_id = c.endpoint_id

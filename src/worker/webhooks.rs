@@ -1,11 +1,13 @@
 //! The webhook chore: delivers the queued event messages (`store::webhook_messages`) to their
 //! endpoints, signed (`ops::webhooks::post`), at least once.
 //!
-//! Deliveries run side by side, at most `webhooks.concurrency` at once and at most a quarter of
-//! that for any one endpoint, so an endpoint that hangs until the timeout holds up only its own
+//! Deliveries run side by side, at most `webhooks.concurrency` at once and at most half of that
+//! for any one endpoint, so an endpoint that hangs until the timeout holds up only its own
 //! messages, never another endpoint's, and never signups or mail (those neither wait for this
 //! chore nor share its connections beyond the pool). Claims take due rows with
-//! `FOR UPDATE SKIP LOCKED` and lease them; tries are written in batches, one statement each.
+//! `FOR UPDATE SKIP LOCKED` and lease them; tries are written in batches, one statement each, by
+//! a task of their own, so claiming never waits for a write (bench/run: written in line, between
+//! claims, one endpoint got 482 events/s).
 //! A 2xx is delivered; a 410 disables the endpoint; anything else (a refusal of the address, a
 //! timeout, another status) is tried again with doubling, jittered delays from
 //! `webhooks.retry_base_secs` until `webhooks.retry_hours` after the event.
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -29,9 +32,11 @@ use crate::store::webhooks::ATTEMPTS_KEPT;
 
 /// How often an idle chore looks for due messages.
 const POLL: Duration = Duration::from_millis(500);
-/// Tries are written once this many are waiting, or after `RECORD_WAIT`.
+/// Tries are written once this many are waiting, or `RECORD_WAIT` after the first.
 const RECORD_BATCH: usize = 128;
-const RECORD_WAIT: Duration = Duration::from_millis(20);
+const RECORD_WAIT: Duration = Duration::from_millis(5);
+/// Tries waiting for the recorder; past this, ending tries wait (and with them claiming).
+const RECORD_QUEUE: usize = 1024;
 /// Finished digests are looked for this often; attempts are trimmed and old messages purged less.
 const DIGESTS_EVERY: Duration = Duration::from_secs(2);
 const TRIM_EVERY: Duration = Duration::from_secs(300);
@@ -59,48 +64,41 @@ pub async fn run(db: PgPool, plan: Plan, shutdown: CancellationToken) {
     };
     let chore = Arc::new(Chore { client, policy, plan });
     let concurrency = chore.plan.settings.concurrency;
-    let per_endpoint = (concurrency / 4).max(1);
+    let per_endpoint = (concurrency / 2).max(1);
+    // Claims wait for a few free slots rather than one: each claim is a statement.
+    let claim_at = (per_endpoint / 2).clamp(1, 16);
     // A lease outlasts a try by far, so a row is never claimed twice while its try runs.
     let lease_secs = chore.plan.settings.timeout_secs * 3.0 + 30.0;
+    // Tries are written by a task of their own, so claiming never waits for a write.
+    let (record, recorded) = mpsc::channel::<Tried>(RECORD_QUEUE);
+    let recorder = tokio::spawn(recorder(db.clone(), recorded));
     let mut flying: JoinSet<Tried> = JoinSet::new();
     let mut per: HashMap<Uuid, usize> = HashMap::new();
-    let mut tried: Vec<Tried> = Vec::new();
-    let mut oldest_unwritten: Option<Instant> = None;
+    // Tries ended since a claim found less than it could take: claiming again before a few have
+    // ended would mostly find endpoints still at their share (one statement per message).
+    let mut ended = usize::MAX;
     let (mut digests_at, mut trimmed_at) = (Instant::now(), Instant::now());
     loop {
         while let Some(done) = flying.try_join_next() {
-            if let Ok(t) = done {
-                settle(&mut per, t.endpoint_id);
-                oldest_unwritten.get_or_insert_with(Instant::now);
-                tried.push(t);
-            }
-        }
-        let write_now = !tried.is_empty()
-            && (tried.len() >= RECORD_BATCH
-                || flying.is_empty()
-                || oldest_unwritten.is_some_and(|t| t.elapsed() >= RECORD_WAIT));
-        if write_now {
-            if let Err(e) = webhook_messages::record(&db, &tried).await {
-                // Their leases bring them back: sent again, at least once.
-                tracing::warn!(error = %e, tries = tried.len(), "webhooks: cannot record tries");
-            }
-            tried.clear();
-            oldest_unwritten = None;
+            ended = ended.saturating_add(1);
+            finished(done, &mut per, &record).await;
         }
         if shutdown.is_cancelled() {
             break;
         }
         let free = concurrency.saturating_sub(flying.len());
-        let mut claimed_any = false;
-        // Claim in batches, not for every slot that frees up: each claim is a statement.
-        if free > 0 && (free >= per_endpoint.min(8) || flying.is_empty()) {
+        let mut claimed_all = false;
+        if free > 0 && (flying.is_empty() || (free >= claim_at && ended >= claim_at)) {
             let (used_ids, used): (Vec<Uuid>, Vec<i64>) =
                 per.iter().map(|(id, n)| (*id, i64::try_from(*n).unwrap_or(i64::MAX))).unzip();
             let limit = i64::try_from(free).unwrap_or(i64::MAX);
             let per_limit = i64::try_from(per_endpoint).unwrap_or(i64::MAX);
             match webhook_messages::claim(&db, limit, lease_secs, per_limit, &used_ids, &used).await {
                 Ok(claimed) => {
-                    claimed_any = !claimed.is_empty();
+                    claimed_all = claimed.len() == free;
+                    if !claimed_all {
+                        ended = 0;
+                    }
                     for message in claimed {
                         *per.entry(message.endpoint_id).or_default() += 1;
                         flying.spawn(chore.clone().deliver(message));
@@ -121,22 +119,17 @@ pub async fn run(db: PgPool, plan: Plan, shutdown: CancellationToken) {
                 tracing::warn!(error = %e, "webhooks: cannot trim old attempts and messages");
             }
         }
-        let pause = if !tried.is_empty() {
-            RECORD_WAIT
-        } else if claimed_any && flying.len() < concurrency {
-            Duration::ZERO
-        } else {
-            POLL
-        };
+        // A full claim may have left more due rows behind; otherwise wait for a try to end (a
+        // slot), the poll (rows that came due since), or the stop.
+        if claimed_all {
+            continue;
+        }
         tokio::select! {
             Some(done) = flying.join_next(), if !flying.is_empty() => {
-                if let Ok(t) = done {
-                    settle(&mut per, t.endpoint_id);
-                    oldest_unwritten.get_or_insert_with(Instant::now);
-                    tried.push(t);
-                }
+                ended = ended.saturating_add(1);
+                finished(done, &mut per, &record).await;
             }
-            () = tokio::time::sleep(pause) => {}
+            () = tokio::time::sleep(POLL) => ended = usize::MAX,
             () = shutdown.cancelled() => {}
         }
     }
@@ -144,13 +137,42 @@ pub async fn run(db: PgPool, plan: Plan, shutdown: CancellationToken) {
     // never tried are left to their leases (the next worker takes them).
     let deadline = Instant::now() + chore.plan.settings.timeout() + Duration::from_secs(1);
     while let Ok(Some(done)) = tokio::time::timeout_at(deadline.into(), flying.join_next()).await {
-        if let Ok(t) = done {
-            tried.push(t);
-        }
+        finished(done, &mut per, &record).await;
     }
     flying.abort_all();
-    if let Err(e) = webhook_messages::record(&db, &tried).await {
-        tracing::warn!(error = %e, tries = tried.len(), "webhooks: cannot record the last tries");
+    drop(record);
+    let _ = tokio::time::timeout_at((deadline + Duration::from_secs(2)).into(), recorder).await;
+}
+
+/// A try has ended: its slot is free, and its outcome goes to the recorder.
+async fn finished(
+    done: Result<Tried, tokio::task::JoinError>,
+    per: &mut HashMap<Uuid, usize>,
+    record: &mpsc::Sender<Tried>,
+) {
+    if let Ok(tried) = done {
+        settle(per, tried.endpoint_id);
+        // Only when the recorder has stopped (it never does first): the lease brings the row back.
+        let _ = record.send(tried).await;
+    }
+}
+
+/// Writes tries in batches: what has arrived, once `RECORD_BATCH` are waiting or `RECORD_WAIT`
+/// after the first. A write that fails leaves those rows to their leases (sent again, at least
+/// once).
+async fn recorder(db: PgPool, mut tries: mpsc::Receiver<Tried>) {
+    while let Some(first) = tries.recv().await {
+        let mut batch = vec![first];
+        let until = tokio::time::Instant::now() + RECORD_WAIT;
+        while batch.len() < RECORD_BATCH {
+            match tokio::time::timeout_at(until, tries.recv()).await {
+                Ok(Some(tried)) => batch.push(tried),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if let Err(e) = webhook_messages::record(&db, &batch).await {
+            tracing::warn!(error = %e, tries = batch.len(), "webhooks: cannot record tries");
+        }
     }
 }
 

@@ -372,9 +372,19 @@ async fn failures_are_retried_with_the_same_webhook_id_and_410_disables_the_endp
 async fn a_hanging_endpoint_slows_neither_signups_nor_other_endpoints() {
     let app = app().await;
     let hanging = Endpoint::start(Behaviour::Hang).await;
-    add(&app, &hanging.url, &["subscriber.created"]).await;
+    let (hanging_id, _) = add(&app, &hanging.url, &["subscriber.created"]).await;
     let quick = Endpoint::start(Behaviour::Answer(vec![204])).await;
     add(&app, &quick.url, &["subscriber.created"]).await;
+    // A backlog for the hanging endpoint, older than anything the quick one will get.
+    sqlx::query(
+        "INSERT INTO webhook_messages (endpoint_id, type, data, created_at, next_attempt_at)
+         SELECT $1, 'subscriber.created', '{}', now() - interval '1 minute', now() - interval '1 minute'
+         FROM generate_series(1, 500)",
+    )
+    .bind(uuid::Uuid::parse_str(&hanging_id).unwrap())
+    .execute(&app.db)
+    .await
+    .unwrap();
 
     let started = Instant::now();
     for i in 0..20 {
