@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use broadsheet::app::{Application, close_pool, shutdown_signal};
 use broadsheet::cli::{
-    ArticlesCommand, CliError, DigestCommand, KeysCommand, ListsCommand, SubscribersCommand, run_articles, run_digest,
-    run_doctor, run_inbound, run_keys, run_lists, run_subscribers,
+    ArticlesCommand, CliError, DigestCommand, KeysCommand, ListsCommand, SubscribersCommand, WebhooksCommand,
+    run_articles, run_digest, run_doctor, run_inbound, run_keys, run_lists, run_subscribers, run_webhooks,
 };
 use broadsheet::config::{Purpose, Settings};
 use broadsheet::worker::Worker;
@@ -73,6 +73,9 @@ enum Command {
     /// Create, list and revoke API keys (scoped credentials for scripts).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Add, list and remove event webhook endpoints (signed per Standard Webhooks).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
 }
 
 fn main() -> ExitCode {
@@ -176,6 +179,10 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::Keys(command) => {
             let db = broadsheet::store::pool::connect(&settings.database).await?;
             until_interrupted(run_keys(&db, command), &shutdown).await
+        }
+        Command::Webhooks(command) => {
+            let db = broadsheet::store::pool::connect(&settings.database).await?;
+            until_interrupted(run_webhooks(&db, &settings, command), &shutdown).await
         }
     }
 }

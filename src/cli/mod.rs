@@ -1,4 +1,4 @@
-//! Operator commands: `articles …`, `digest …`, `keys …` and `subscribers …`. Each prints its result on stdout and its
+//! Operator commands: `articles …`, `digest …`, `keys …`, `lists …`, `subscribers …` and `webhooks …`. Each prints its result on stdout and its
 //! complaints on stderr; bad input is a [`CliError::Usage`] (exit 2).
 
 mod articles;
@@ -8,6 +8,7 @@ mod inbound;
 mod keys;
 mod lists;
 mod subscribers;
+mod webhooks;
 
 pub use self::articles::{ArticlesCommand, run_articles};
 pub use self::digest::{DigestCommand, run_digest};
@@ -16,6 +17,7 @@ pub use self::inbound::run_inbound;
 pub use self::keys::{KeysCommand, run_keys};
 pub use self::lists::{ListsCommand, run_lists};
 pub use self::subscribers::{SubscribersCommand, run_subscribers};
+pub use self::webhooks::{WebhooksCommand, run_webhooks};
 use crate::ops::OpsError;
 use crate::store::pool::is_unavailable;
 

@@ -20,6 +20,7 @@ mod log;
 mod providers;
 mod subscriptions;
 mod tokens;
+mod webhooks;
 
 use std::fmt::Display;
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ pub use self::log::LogSettings;
 pub use self::providers::{MailgunSettings, PostmarkSettings, ProviderSettings, SendgridSettings, SesSettings};
 pub use self::subscriptions::SubscriptionSettings;
 pub use self::tokens::{LOCAL_TOKEN_KEY, TokenSettings};
+pub use self::webhooks::WebhookSettings;
 use crate::mail::MailSettings;
 /// `log.format`; kept here as well because tests name it by this path.
 pub use crate::telemetry::LogFormat;
@@ -68,6 +70,8 @@ pub struct Settings {
     /// Email providers whose webhooks report bounces and complaints.
     #[serde(default)]
     pub providers: ProviderSettings,
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
     #[serde(skip, default = "local")]
     pub environment: Environment,
 }
@@ -118,6 +122,7 @@ impl Settings {
         self.bounces.validate()?;
         self.digests.validate()?;
         self.providers.validate()?;
+        self.webhooks.validate()?;
         self.feeds.validate()
     }
 

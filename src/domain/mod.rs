@@ -15,6 +15,7 @@ pub mod segment;
 mod status;
 mod text;
 mod token;
+mod webhook;
 
 pub use api_key::{ApiKey, KEY_PREFIX, KeyName, KeyNameError};
 pub use article::{ArticleInput, FieldError, MAX_BODY_BYTES, parse_idempotency_key, parse_subject};
@@ -31,3 +32,4 @@ pub use segment::{Segment, SegmentError};
 pub use status::{DeliveryStatus, DigestStatus, SubscriberStatus};
 pub use text::{multi_line, single_line};
 pub use token::{Token, TokenHash};
+pub use webhook::{EventType, WebhookSecret, WebhookUrl};

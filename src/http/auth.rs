@@ -47,8 +47,6 @@ pub mod scope {
         ArticlesWrite,
         DigestsRead,
         DigestsWrite,
-        // For the webhook routes being built alongside.
-        #[allow(dead_code)]
         WebhooksWrite,
         InboundWrite,
         KeysWrite,

@@ -17,6 +17,7 @@ mod keys;
 mod lists;
 mod openapi;
 pub mod pages;
+mod providers;
 mod rate_limit;
 mod segments;
 mod session;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(subscribers::router())
         .merge(segments::router())
         .merge(inbound::router())
+        .merge(providers::router())
         .merge(webhooks::router())
         .merge(lists::router())
         .merge(keys::router())

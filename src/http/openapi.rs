@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&AdminAuth),
     tags(
         (name = "subscriptions", description = "Public signup, confirmation and unsubscribe"),
-        (name = "admin", description = "Operators: articles, digests, subscribers, API keys (bearer: admin.token or a scoped API key)"),
+        (name = "admin", description = "Operators: lists, articles, digests, subscribers, segments, webhooks, API keys (bearer: admin.token or a scoped API key)"),
         (name = "archive", description = "The public archive of sent digests, and its Atom feed"),
         (name = "operations", description = "Health, readiness and this document"),
         (name = "webhooks", description = "Bounce and complaint reports from email providers (SES, Postmark, Mailgun, SendGrid)"),

@@ -38,6 +38,7 @@ const PAGES: &[(&str, &str)] = &[
     ("console/keys.html", include_str!("pages/console/keys.html")),
     ("console/lists.html", include_str!("pages/console/lists.html")),
     ("console/list.html", include_str!("pages/console/list.html")),
+    ("console/webhooks.html", include_str!("pages/console/webhooks.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -12,7 +12,7 @@ use super::archive::FeedCache;
 use crate::config::Settings;
 use crate::domain::{TokenHash, TokenKeys};
 use crate::mail::Composer;
-use crate::ops::webhooks::SnsCertificates;
+use crate::ops::providers::SnsCertificates;
 use crate::signup::{Handover, PublicLists, SignupQueue};
 
 #[derive(Clone)]

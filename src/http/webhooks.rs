@@ -1,132 +1,197 @@
-//! `POST /webhooks/{ses,postmark,mailgun,sendgrid}`: bounce and complaint reports from the email
-//! provider that relays our mail, for operators whose bounces never reach a VERP address. Each
-//! route answers 404 until its provider is configured (`[providers.*]`); a request that does not
-//! prove it is the provider's gets 401 and changes nothing; a body of another shape gets 400.
-//! The checks and the decisions are `ops::webhooks`'s.
+//! Event webhooks out: the admin API (`POST`/`GET /admin/webhooks`, `DELETE /admin/webhooks/{id}`)
+//! and the console's page (`/admin/ui/webhooks`: endpoints with their last attempts, add, remove).
+//! The secret of a new endpoint is in the answer that adds it, and nowhere after.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, header};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::{Value, context};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
-use super::error::{Error, ErrorBody};
-use super::state::AppState;
-use crate::ops::inbound::InboundSettings;
-use crate::ops::webhooks::{self, Received};
-
-/// A provider's report is a few kilobytes; SendGrid's batches stay well under this.
-pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
-
-const SENDGRID_SIGNATURE: &str = "x-twilio-email-event-webhook-signature";
-const SENDGRID_TIMESTAMP: &str = "x-twilio-email-event-webhook-timestamp";
+use super::AppState;
+use super::auth::{Authorized, scope};
+use super::console::{CsrfOnly, page};
+use super::error::{AdminRefusals, Error, ErrorBody, PageError};
+use super::input::{JsonBody, JsonRequest};
+use super::session::{CsrfForm, Session};
+use crate::domain::EventType;
+use crate::ops::feeds::FetchPolicy;
+use crate::ops::webhooks as ops;
+use crate::store::webhooks::Endpoint;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(ses))
-        .routes(routes!(postmark))
-        .routes(routes!(mailgun))
-        .routes(routes!(sendgrid))
-        .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
+        .routes(routes!(add_webhook, list_webhooks))
+        .routes(routes!(remove_webhook))
+        .layer(super::admin_body_limit())
+        .routes(routes!(webhooks_page, add_form))
+        .routes(routes!(remove_form))
+        // A new endpoint's secret is in a response: no cache may keep it.
+        .layer(super::no_store())
 }
 
-/// What every webhook route may answer besides 200, declared once for the OpenAPI document.
-#[derive(utoipa::IntoResponses)]
-#[allow(dead_code)]
-enum WebhookRefusals {
-    /// Not the provider's shape (valid JSON of another shape included)
-    #[response(status = 400)]
-    Malformed(ErrorBody),
-    /// Bad signature or credentials, a stale or replayed request, or (SES) a topic or certificate
-    /// host we do not take; nothing was changed
-    #[response(status = 401)]
-    Unauthenticated(ErrorBody),
-    /// This provider is not configured
-    #[response(status = 404)]
-    NotConfigured(ErrorBody),
-    /// Larger than 1 MiB
-    #[response(status = 413)]
-    TooLarge(ErrorBody),
-    /// The database, or (SES) the signing certificate, cannot be reached now; try again
-    #[response(status = 503)]
-    Unavailable(ErrorBody),
+/// A new endpoint.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct WebhookRequest {
+    /// Where events are POSTed: http(s), a public address unless `webhooks.allow_private`.
+    pub url: String,
+    /// One or more of `subscriber.created`, `subscriber.confirmed`, `subscriber.unsubscribed`,
+    /// `subscriber.bounced`, `subscriber.complained`, `subscriber.erased`, `digest.started`,
+    /// `digest.finished`.
+    pub events: Vec<String>,
 }
 
-fn not_configured(provider: &str) -> Error {
-    Error::NotFound(format!("The {provider} webhook is not configured (see [providers.{provider}])."))
-}
+impl JsonRequest for WebhookRequest {
+    type Body = Self;
+    const FIELDS: &'static [&'static str] = &["url", "events"];
 
-fn settings(state: &AppState) -> InboundSettings<'_> {
-    InboundSettings {
-        bounce: state.composer.bounce.as_ref(),
-        unsubscribe_mailto: state.settings.mail.unsubscribe_mailto.as_deref(),
-        soft_limit: state.settings.bounces.soft_limit,
-        soft_window_days: state.settings.bounces.soft_window_days,
-        token_keys: None,
+    fn expected(field: &'static str) -> String {
+        match field {
+            "events" => "The field \"events\" must be a list of event names, e.g. [\"subscriber.created\"].".to_owned(),
+            _ => format!("The field \"{field}\" must be text."),
+        }
+    }
+
+    fn from_body(body: Self, _: &axum::http::HeaderMap) -> Result<Self, Error> {
+        Ok(body)
     }
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// The endpoint added: its id and its signing secret, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookCreated {
+    pub id: Uuid,
+    /// `whsec_…`: verifies `webhook-signature` (Standard Webhooks). Not shown again.
+    pub secret: String,
 }
 
-/// Amazon SES, through an SNS topic's HTTPS subscription: subscription confirmations are
-/// confirmed, `Bounce` and `Complaint` notifications change their subscriber. SignatureVersion 1
-/// and 2 are checked with the certificate at SigningCertURL (an Amazon SNS host).
-#[utoipa::path(post, path = "/webhooks/ses", tag = "webhooks",
-    request_body(content = String, content_type = "text/plain", description = "An Amazon SNS message (JSON; SNS sends it as text/plain)"),
-    responses((status = 200, description = "What was decided, or the subscription confirmed", body = Received), WebhookRefusals))]
-async fn ses(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Json<Received>, Error> {
-    let config = state.settings.providers.ses.as_ref().ok_or_else(|| not_configured("ses"))?;
-    let body = super::input::body(body)?;
-    Ok(Json(webhooks::ses(&state.db, &settings(&state), config, &state.sns_certificates, &body).await?))
+#[derive(Serialize, ToSchema)]
+pub struct WebhookList {
+    pub webhooks: Vec<Endpoint>,
 }
 
-/// Postmark's bounce and spam complaint webhooks, with HTTP Basic credentials in the webhook URL
-/// (`https://USER:PASSWORD@…/webhooks/postmark`).
-#[utoipa::path(post, path = "/webhooks/postmark", tag = "webhooks",
-    request_body(content = String, content_type = "application/json", description = "A Postmark Bounce or SpamComplaint record"),
-    responses((status = 200, description = "What was decided", body = Received), WebhookRefusals))]
-async fn postmark(
+fn policy(state: &AppState) -> FetchPolicy {
+    FetchPolicy::for_webhooks(state.settings.webhooks.allow_private)
+}
+
+/// Add an event webhook endpoint.
+#[utoipa::path(post, path = "/admin/webhooks", tag = "admin", security(("admin_token" = ["webhooks:write"])),
+    request_body = WebhookRequest,
+    responses(
+        (status = 201, description = "Added; the secret is shown this once", body = WebhookCreated),
+        (status = 400, description = "Not valid JSON", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field to fix: a URL that is not http(s) or is an internal address, an unknown event", body = ErrorBody),
+        AdminRefusals,
+    ))]
+async fn add_webhook(
+    _: Authorized<scope::WebhooksWrite>,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Received>, Error> {
-    let config = state.settings.providers.postmark.as_ref().ok_or_else(|| not_configured("postmark"))?;
-    let body = super::input::body(body)?;
-    let authorization = header_text(&headers, header::AUTHORIZATION.as_str());
-    Ok(Json(webhooks::postmark(&state.db, &settings(&state), config, authorization, &body).await?))
+    JsonBody(request): JsonBody<WebhookRequest>,
+) -> Result<(StatusCode, Json<WebhookCreated>), Error> {
+    let events = request.events.iter().map(String::as_str);
+    let added = ops::add(&state.db, &request.url, events, policy(&state)).await?;
+    Ok((StatusCode::CREATED, Json(WebhookCreated { id: added.id, secret: added.secret.expose().to_owned() })))
 }
 
-/// Mailgun's webhooks (`failed` permanent or temporary, `complained`), signed with the webhook
-/// signing key; a signature older than 5 minutes or a token seen before is refused.
-#[utoipa::path(post, path = "/webhooks/mailgun", tag = "webhooks",
-    request_body(content = String, content_type = "application/json", description = "{\"signature\": {…}, \"event-data\": {…}}"),
-    responses((status = 200, description = "What was decided", body = Received), WebhookRefusals))]
-async fn mailgun(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Json<Received>, Error> {
-    let config = state.settings.providers.mailgun.as_ref().ok_or_else(|| not_configured("mailgun"))?;
-    let body = super::input::body(body)?;
-    Ok(Json(webhooks::mailgun(&state.db, &settings(&state), config, &body).await?))
-}
-
-/// SendGrid's signed event webhook: an array of events (`bounce`, `blocked`, `deferred`,
-/// `spamreport` acted on), signed with ECDSA P-256 over the timestamp header and the body.
-#[utoipa::path(post, path = "/webhooks/sendgrid", tag = "webhooks",
-    params(
-        ("X-Twilio-Email-Event-Webhook-Signature" = String, Header, description = "base64 ECDSA signature"),
-        ("X-Twilio-Email-Event-Webhook-Timestamp" = String, Header, description = "Unix seconds, signed with the body"),
-    ),
-    request_body(content = String, content_type = "application/json", description = "An array of SendGrid events"),
-    responses((status = 200, description = "What was decided", body = Received), WebhookRefusals))]
-async fn sendgrid(
+/// Event webhook endpoints (without their secrets).
+#[utoipa::path(get, path = "/admin/webhooks", tag = "admin", security(("admin_token" = ["webhooks:write"])),
+    responses((status = 200, description = "Endpoints", body = WebhookList), AdminRefusals))]
+async fn list_webhooks(
+    _: Authorized<scope::WebhooksWrite>,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Received>, Error> {
-    let config = state.settings.providers.sendgrid.as_ref().ok_or_else(|| not_configured("sendgrid"))?;
-    let body = super::input::body(body)?;
-    let (timestamp, signature) = (header_text(&headers, SENDGRID_TIMESTAMP), header_text(&headers, SENDGRID_SIGNATURE));
-    Ok(Json(webhooks::sendgrid(&state.db, &settings(&state), config, timestamp, signature, &body).await?))
+) -> Result<Json<WebhookList>, Error> {
+    Ok(Json(WebhookList { webhooks: ops::list(&state.db).await? }))
+}
+
+/// Remove an endpoint and the messages still queued for it.
+#[utoipa::path(delete, path = "/admin/webhooks/{id}", tag = "admin", security(("admin_token" = ["webhooks:write"])),
+    params(("id" = String, Path, description = "The endpoint id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+        AdminRefusals,
+    ))]
+async fn remove_webhook(
+    _: Authorized<scope::WebhooksWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    ops::remove(&state.db, &id).await.map_err(|e| match e {
+        // Any id that names no endpoint is a 404, whether or not it is a UUID.
+        crate::ops::OpsError::Invalid { .. } => Error::NotFound("There is no such webhook endpoint.".to_owned()),
+        other => other.into(),
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The console's form to add an endpoint.
+#[derive(Serialize, ToSchema, Deserialize, Default)]
+#[serde(default)]
+pub struct WebhookForm {
+    /// The session's CSRF token.
+    pub csrf: String,
+    pub url: String,
+    /// Comma-separated event names.
+    pub events: String,
+}
+
+/// Endpoints with their last attempts, and the form to add one.
+#[utoipa::path(get, path = "/admin/ui/webhooks", tag = "console", responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
+async fn webhooks_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+    webhooks_view(&state, &session, context! {}).await
+}
+
+async fn webhooks_view(state: &AppState, session: &Session, extra: Value) -> Result<Response, PageError> {
+    let endpoints = ops::list(&state.db).await?;
+    let attempts = ops::attempts(&state.db).await?;
+    let endpoints: Vec<Value> = endpoints
+        .into_iter()
+        .map(|e| {
+            let mine: Vec<_> = attempts.iter().filter(|a| a.endpoint_id == e.id).cloned().collect();
+            context! { endpoint => e, attempts => mine }
+        })
+        .collect();
+    let known: Vec<&str> = EventType::ALL.iter().map(|e| e.as_str()).collect();
+    Ok(page(state, "console/webhooks.html", Some(session), context! { endpoints, known, ..extra }))
+}
+
+/// Add an endpoint; the page shows its secret this once.
+#[utoipa::path(post, path = "/admin/ui/webhooks", tag = "console", request_body(content = WebhookForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "The page, with the new secret or what to fix", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login (or, after a form, to the next page)"), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
+async fn add_form(
+    State(state): State<AppState>,
+    session: Session,
+    CsrfForm(form): CsrfForm<WebhookForm>,
+) -> Result<Response, PageError> {
+    match ops::add(&state.db, &form.url, [form.events.as_str()], policy(&state)).await {
+        Ok(added) => {
+            let created = context! { id => added.id, secret => added.secret.expose() };
+            webhooks_view(&state, &session, context! { created }).await
+        }
+        Err(crate::ops::OpsError::Invalid { field, message }) => {
+            let typed = context! { url => form.url, events => form.events };
+            webhooks_view(&state, &session, context! { form => typed, error => message, field => field }).await
+        }
+        Err(e) => Err(Error::from(e).into()),
+    }
+}
+
+/// Remove an endpoint.
+#[utoipa::path(post, path = "/admin/ui/webhooks/{id}/remove", tag = "console", params(("id" = String, Path, description = "The endpoint id")), request_body(content = CsrfOnly, content_type = "application/x-www-form-urlencoded"), responses((status = 303, description = "Removed (or already gone): back to the page, or not signed in: to /admin/login"), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
+async fn remove_form(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<CsrfOnly>,
+) -> Result<Response, PageError> {
+    match ops::remove(&state.db, &id).await {
+        Ok(()) | Err(crate::ops::OpsError::NotFound(_) | crate::ops::OpsError::Invalid { .. }) => {}
+        Err(e) => return Err(Error::from(e).into()),
+    }
+    Ok(Redirect::to("/admin/ui/webhooks").into_response())
 }

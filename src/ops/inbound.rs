@@ -1,6 +1,6 @@
 //! One inbound mail — a bounce report, a complaint, an automatic reply, an unsubscribe request —
 //! turned into a decision about a subscriber. Shared by `broadsheet inbound` (an MTA pipes each
-//! message to it) and `POST /admin/inbound`; provider webhooks (`ops::webhooks`) end in the same
+//! message to it) and `POST /admin/inbound`; provider webhooks (`ops::providers`) end in the same
 //! [`bounced`] and [`complaint`].
 //!
 //! Who a report is about: anyone can send us mail, and a report can name any address, so an
@@ -136,7 +136,7 @@ async fn bounce(
 }
 
 /// Acts on one failed delivery to `target`: the one path every bounce takes, whether a report
-/// came by mail (this module) or from a provider's webhook (`ops::webhooks`).
+/// came by mail (this module) or from a provider's webhook (`ops::providers`).
 pub(crate) async fn bounced(
     db: &PgPool,
     settings: &InboundSettings<'_>,

@@ -53,7 +53,13 @@ pub async fn hard(db: &PgPool, target: Target, status: &str, diagnostic: Option<
            changed AS (
                UPDATE subscribers SET status = 'bounced', updated_at = now()
                WHERE id = $1 AND status IN ('pending', 'confirmed')
-               RETURNING id
+               RETURNING id, email, name, status
+           ),
+           events AS (
+               INSERT INTO webhook_messages (endpoint_id, type, data)
+               SELECT e.id, 'subscriber.bounced', jsonb_build_object('id', c.id, 'email', c.email, 'name', c.name,
+                                                                     'status', c.status, 'kind', 'hard', 'source', 'report')
+               FROM changed c JOIN webhook_endpoints e ON e.enabled AND 'subscriber.bounced' = ANY(e.events)
            )
            SELECT count(*) AS "n!" FROM changed"#,
         target.subscriber_id,
@@ -91,19 +97,28 @@ pub async fn soft(
     )
     .execute(&mut *tx)
     .await?;
-    let changed = sqlx::query!(
-        "UPDATE subscribers SET status = 'bounced', updated_at = now()
-         WHERE id = $1 AND status IN ('pending', 'confirmed')
-           AND (SELECT count(*) FROM bounces
-                WHERE subscriber_id = $1 AND kind = 'soft'
-                  AND at > now() - make_interval(secs => $3::float8 * 86400)) >= $2",
+    let changed = sqlx::query_scalar!(
+        r#"WITH changed AS (
+               UPDATE subscribers SET status = 'bounced', updated_at = now()
+               WHERE id = $1 AND status IN ('pending', 'confirmed')
+                 AND (SELECT count(*) FROM bounces
+                      WHERE subscriber_id = $1 AND kind = 'soft'
+                        AND at > now() - make_interval(secs => $3::float8 * 86400)) >= $2
+               RETURNING id, email, name, status
+           ),
+           events AS (
+               INSERT INTO webhook_messages (endpoint_id, type, data)
+               SELECT e.id, 'subscriber.bounced', jsonb_build_object('id', c.id, 'email', c.email, 'name', c.name,
+                                                                     'status', c.status, 'kind', 'soft', 'source', 'report')
+               FROM changed c JOIN webhook_endpoints e ON e.enabled AND 'subscriber.bounced' = ANY(e.events)
+           )
+           SELECT count(*) AS "n!" FROM changed"#,
         target.subscriber_id,
         limit,
         window_days,
     )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(changed > 0)
 }
@@ -119,7 +134,13 @@ pub async fn complaint(db: &PgPool, target: Target, feedback_type: &str) -> sqlx
            changed AS (
                UPDATE subscribers SET status = 'complained', updated_at = now()
                WHERE id = $1 AND status <> 'complained'
-               RETURNING id
+               RETURNING id, email, name, status
+           ),
+           events AS (
+               INSERT INTO webhook_messages (endpoint_id, type, data)
+               SELECT e.id, 'subscriber.complained', jsonb_build_object('id', c.id, 'email', c.email, 'name', c.name,
+                                                                        'status', c.status, 'feedback_type', $3::text)
+               FROM changed c JOIN webhook_endpoints e ON e.enabled AND 'subscriber.complained' = ANY(e.events)
            )
            SELECT count(*) AS "n!" FROM changed"#,
         target.subscriber_id,

@@ -215,6 +215,13 @@ async fn write_rows(
             UPDATE subscribers s SET status = 'bounced', updated_at = now()
             FROM inserted i
             WHERE i.id = ANY($9) AND s.id = i.subscriber_id AND s.status IN ('pending', 'confirmed')
+            RETURNING s.id, s.email, s.name, s.status
+        ),
+        events AS (
+            INSERT INTO webhook_messages (endpoint_id, type, data)
+            SELECT e.id, 'subscriber.bounced', jsonb_build_object('id', m.id, 'email', m.email, 'name', m.name,
+                                                                  'status', m.status, 'kind', 'hard', 'source', 'smtp')
+            FROM marked m JOIN webhook_endpoints e ON e.enabled AND 'subscriber.bounced' = ANY(e.events)
         ),
         recorded AS (
             INSERT INTO bounces (subscriber_id, delivery_id, kind, status, diagnostic, source)

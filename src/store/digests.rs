@@ -91,7 +91,8 @@ pub async fn create_in(
 }
 
 /// The list's members confirmed now (those the segment matches, with one) become the digest's
-/// recipients (in chunks, `store::chunks`), in the caller's transaction.
+/// recipients (in chunks, `store::chunks`), in the caller's transaction, with `digest.started` for
+/// the webhook endpoints that want it.
 async fn queue_recipients(tx: &mut PgConnection, id: Uuid, list: i32, segment: Option<&Segment>) -> sqlx::Result<i64> {
     let recipients = match segment {
         None => super::chunks::create(tx, id, list).await?,
@@ -100,9 +101,17 @@ async fn queue_recipients(tx: &mut PgConnection, id: Uuid, list: i32, segment: O
             super::segments::create_chunks(tx, id, list, &resolved).await?
         }
     };
-    sqlx::query!("UPDATE digests SET recipients = $2 WHERE id = $1", id, i32::try_from(recipients).unwrap_or(i32::MAX))
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "WITH started AS (UPDATE digests SET recipients = $2 WHERE id = $1 RETURNING id, subject, recipients, started_at)
+         INSERT INTO webhook_messages (endpoint_id, type, data)
+         SELECT e.id, 'digest.started',
+                jsonb_build_object('id', s.id, 'subject', s.subject, 'recipients', s.recipients, 'started_at', s.started_at)
+         FROM started s JOIN webhook_endpoints e ON e.enabled AND 'digest.started' = ANY(e.events)",
+        id,
+        i32::try_from(recipients).unwrap_or(i32::MAX),
+    )
+    .execute(&mut *tx)
+    .await?;
     Ok(recipients)
 }
 

@@ -16,4 +16,6 @@ pub mod sessions;
 pub mod signups;
 pub mod subscribers;
 pub mod tokens;
+pub mod webhook_messages;
 pub mod webhook_tokens;
+pub mod webhooks;

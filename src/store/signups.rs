@@ -97,7 +97,8 @@ impl Done {
 /// so two batches that share addresses wait for each other rather than deadlock.
 ///
 /// Someone who unsubscribed (or bounced, or complained) starts over as pending and must confirm
-/// again; a confirmed subscriber is left as they are.
+/// again; a confirmed subscriber is left as they are. A new subscriber (the row inserted, not
+/// found) queues `subscriber.created` for the webhook endpoints that want it, in this statement.
 ///
 /// Lists: each request joins its lists in the same statement, `pending` on a double-opt-in list
 /// and `confirmed` on a single-opt-in one (a confirmed membership stays as it is). A new address
@@ -183,7 +184,7 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
                                                    AND d.status = 'pending') AS queue
                           FROM (SELECT ARRAY(SELECT t FROM unnest(subscribers.confirmation_mails_at) t
                                              WHERE t > now() - interval '1 day') AS recent) r) decision)
-            RETURNING id, email, name, status, token_version, confirmation_queued_by
+            RETURNING id, email, name, status, token_version, confirmation_queued_by, xmax = 0 AS created
         ),
         -- Each request beside the subscriber it created or found: the addresses of a batch are
         -- distinct, so the address matches them up.
@@ -204,6 +205,16 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
             ORDER BY p.list_id, m.id
             ON CONFLICT (list_id, subscriber_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()
             WHERE memberships.status <> 'confirmed'
+        ),
+        -- `subscriber.created` for each new subscriber, to every endpoint that asked for it: part
+        -- of this statement, so it costs the signup path no statement of its own, and nothing
+        -- at all is written when no endpoint wants the event.
+        created_events AS (
+            INSERT INTO webhook_messages (endpoint_id, type, data)
+            SELECT e.id, 'subscriber.created',
+                   jsonb_build_object('id', s.id, 'email', s.email, 'name', s.name, 'status', s.status)
+            FROM subscriber s JOIN webhook_endpoints e ON e.enabled AND 'subscriber.created' = ANY(e.events)
+            WHERE s.created
         ),
         -- Leased to the in-process worker when the request names one: as its claim would leave
         -- it (see `signup::handover`); otherwise due now, for any claimer.

@@ -61,14 +61,24 @@ pub async fn record_consent(
 /// pending → confirmed. Returns false when the subscriber was not pending (already confirmed,
 /// or unsubscribed since the mail went out).
 pub async fn confirm(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::Result<bool> {
-    let done = sqlx::query!(
-        "UPDATE subscribers SET status = 'confirmed', confirmed_at = now(), updated_at = now()
-         WHERE id = $1 AND status = 'pending'",
+    let done = sqlx::query_scalar!(
+        r#"WITH changed AS (
+               UPDATE subscribers SET status = 'confirmed', confirmed_at = now(), updated_at = now()
+               WHERE id = $1 AND status = 'pending'
+               RETURNING id, email, name, status
+           ),
+           events AS (
+               INSERT INTO webhook_messages (endpoint_id, type, data)
+               SELECT e.id, 'subscriber.confirmed',
+                      jsonb_build_object('id', c.id, 'email', c.email, 'name', c.name, 'status', c.status)
+               FROM changed c JOIN webhook_endpoints e ON e.enabled AND 'subscriber.confirmed' = ANY(e.events)
+           )
+           SELECT count(*) AS "n!" FROM changed"#,
         subscriber_id,
     )
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 /// Idempotent. `None` when there is no such subscriber (a signed link outlives an erasure); else whether
@@ -78,7 +88,12 @@ pub(super) async fn unsubscribe_if_exists(conn: &mut PgConnection, subscriber_id
         r#"WITH changed AS (
                UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = now(), updated_at = now()
                WHERE id = $1 AND status IN ('pending', 'confirmed')
-               RETURNING id)
+               RETURNING id, email, name, status),
+           events AS (
+               INSERT INTO webhook_messages (endpoint_id, type, data)
+               SELECT e.id, 'subscriber.unsubscribed',
+                      jsonb_build_object('id', c.id, 'email', c.email, 'name', c.name, 'status', c.status)
+               FROM changed c JOIN webhook_endpoints e ON e.enabled AND 'subscriber.unsubscribed' = ANY(e.events))
            SELECT EXISTS (SELECT 1 FROM changed) AS "changed!",
                   EXISTS (SELECT 1 FROM subscribers WHERE id = $1) AS "exists!""#,
         subscriber_id,
@@ -193,11 +208,17 @@ pub async fn add_one(
                    coalesce($8::text::jsonb, '{}')
             WHERE NOT EXISTS (SELECT 1 FROM suppressed)
             ON CONFLICT (lower(email)) DO NOTHING
-            RETURNING id, status
+            RETURNING id, email, name, status
         ),
         consent AS (
             INSERT INTO consent_events (subscriber_id, action, note, interface)
             SELECT id, 'added', $5::text, $6::consent_interface FROM inserted
+        ),
+        events AS (
+            INSERT INTO webhook_messages (endpoint_id, type, data)
+            SELECT e.id, 'subscriber.created',
+                   jsonb_build_object('id', i.id, 'email', i.email, 'name', i.name, 'status', i.status)
+            FROM inserted i JOIN webhook_endpoints e ON e.enabled AND 'subscriber.created' = ANY(e.events)
         ),
         queued AS (
             INSERT INTO deliveries (kind, subscriber_id)
@@ -402,7 +423,16 @@ pub async fn erase(conn: &mut PgConnection, email: &str) -> sqlx::Result<Erased>
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query!("DELETE FROM subscribers WHERE id = $1", found.id).execute(&mut *tx).await?;
+    // `subscriber.erased` names the subscriber by id only: the address is what was erased.
+    sqlx::query!(
+        "WITH erased AS (DELETE FROM subscribers WHERE id = $1 RETURNING id)
+         INSERT INTO webhook_messages (endpoint_id, type, data)
+         SELECT e.id, 'subscriber.erased', jsonb_build_object('id', x.id)
+         FROM erased x JOIN webhook_endpoints e ON e.enabled AND 'subscriber.erased' = ANY(e.events)",
+        found.id,
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Erased::Done { suppressed: suppress })
 }

@@ -56,14 +56,28 @@ pub async fn confirm(conn: &mut PgConnection, token: &LinkToken, now: DateTime<U
             let confirmed = if claims.expired(now) {
                 None
             } else {
-                // `was_pending` reads the row before this UPDATE (a self-join on the old version).
+                // `was_pending` reads the row before this UPDATE (a self-join on the old version);
+                // an address confirmed now gets `subscriber.confirmed` for the webhook endpoints
+                // that want it.
                 sqlx::query_scalar!(
-                    r#"UPDATE subscribers s
-                       SET status = 'confirmed', confirmed_at = coalesce(s.confirmed_at, now()), updated_at = now(),
-                           token_version = s.token_version + 1
-                       FROM subscribers old
-                       WHERE s.id = $1 AND old.id = s.id AND s.status IN ('pending', 'confirmed') AND s.token_version = $2
-                       RETURNING old.status = 'pending' AS "was_pending!""#,
+                    r#"WITH changed AS (
+                           UPDATE subscribers s
+                           SET status = 'confirmed', confirmed_at = coalesce(s.confirmed_at, now()), updated_at = now(),
+                               token_version = s.token_version + 1
+                           FROM subscribers old
+                           WHERE s.id = $1 AND old.id = s.id AND s.status IN ('pending', 'confirmed')
+                             AND s.token_version = $2
+                           RETURNING s.id, s.email, s.name, s.status, old.status = 'pending' AS was_pending
+                       ),
+                       events AS (
+                           INSERT INTO webhook_messages (endpoint_id, type, data)
+                           SELECT e.id, 'subscriber.confirmed',
+                                  jsonb_build_object('id', c.id, 'email', c.email, 'name', c.name, 'status', c.status)
+                           FROM changed c
+                           JOIN webhook_endpoints e ON e.enabled AND 'subscriber.confirmed' = ANY(e.events)
+                           WHERE c.was_pending
+                       )
+                       SELECT was_pending AS "was_pending!" FROM changed"#,
                     claims.subscriber,
                     claims.version.unwrap_or(0),
                 )

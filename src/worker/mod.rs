@@ -1,6 +1,6 @@
 //! The sending worker: claim (`claim`, tokens minted in `mint`) → render and send (`send`) →
 //! record (`record`), with leases renewed meanwhile (`leases`) and chores beside it
-//! (`housekeeping`, the feed poller in `feeds`).
+//! (`housekeeping`, the feed poller in `feeds`, event webhooks out in `webhooks`).
 //!
 //! A claimer task claims batches of due deliveries, mints (signs) the tokens the messages carry,
 //! and queues them for the send lanes (`send`): `mail.concurrency` tasks, each with one SMTP
@@ -26,6 +26,7 @@ mod record;
 mod retry;
 mod schedules;
 mod send;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -91,6 +92,8 @@ pub struct Worker {
     clock: Clock,
     /// Confirmations this process's signups hand over already leased, once `handover` is called.
     handed: Option<mpsc::Receiver<Handed>>,
+    /// Event webhooks out: how they are delivered.
+    webhooks: webhooks::Plan,
 }
 
 impl Worker {
@@ -137,6 +140,7 @@ impl Worker {
             plan: std::sync::Mutex::new(Some(plan)),
             clock: Clock::system(),
             handed: None,
+            webhooks: webhooks::Plan { settings: settings.webhooks.clone(), list: settings.newsletter_name() },
             feeds: (
                 settings.feeds.urls.clone(),
                 Duration::from_secs_f64(settings.feeds.poll_minutes * 60.0),
@@ -192,6 +196,7 @@ impl Worker {
             let (db, clock, wake) = (worker.db.clone(), worker.clock.clone(), worker.wake.clone());
             chores.spawn(schedules::run(db, plan, clock, wake, shutdown.clone()));
         }
+        chores.spawn(webhooks::run(worker.db.clone(), worker.webhooks.clone(), shutdown.clone()));
         if !worker.feeds.0.is_empty() {
             let (urls, every, policy) = worker.feeds.clone();
             chores.spawn(feeds::poll(worker.db.clone(), urls, every, policy, shutdown.clone()));

@@ -37,4 +37,5 @@ mod signup;
 mod subscribers;
 mod tokens;
 mod unsubscribe;
+mod webhooks;
 mod workers;

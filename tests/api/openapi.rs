@@ -77,6 +77,12 @@ async fn the_openapi_document_covers_every_route() {
         ("/admin/ui/lists/{slug}", "post"),
         ("/admin/ui/lists/{slug}/remove", "get"),
         ("/admin/ui/lists/{slug}/remove", "post"),
+        ("/admin/webhooks", "post"),
+        ("/admin/webhooks", "get"),
+        ("/admin/webhooks/{id}", "delete"),
+        ("/admin/ui/webhooks", "get"),
+        ("/admin/ui/webhooks", "post"),
+        ("/admin/ui/webhooks/{id}/remove", "post"),
     ];
     for (path, method) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");

@@ -21,19 +21,40 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 /// Feeds move now and then (http → https, a new domain); a longer chain is a loop or a trick.
 pub const MAX_REDIRECTS: usize = 5;
 
-/// Which addresses a feed fetch may reach.
-#[derive(Debug, Clone, Copy, Default)]
+/// Which addresses a feed fetch (or a webhook delivery, which follows the same rules) may reach.
+#[derive(Debug, Clone, Copy)]
 pub struct FetchPolicy {
-    /// `feeds.allow_private`: reach loopback, private and link-local addresses too.
+    /// `feeds.allow_private` (or `webhooks.allow_private`): reach loopback, private and
+    /// link-local addresses too.
     pub allow_private: bool,
     /// Tests only: one internal address treated as public, so that a redirect from it to another
     /// internal address can be tried on a machine where every test server is on loopback.
     pub(crate) exempt: Option<IpAddr>,
+    /// The setting a refusal tells the operator about.
+    setting: &'static str,
+}
+
+impl Default for FetchPolicy {
+    fn default() -> Self {
+        Self::new(false)
+    }
 }
 
 impl FetchPolicy {
     pub fn new(allow_private: bool) -> Self {
-        Self { allow_private, exempt: None }
+        Self { allow_private, exempt: None, setting: "feeds.allow_private" }
+    }
+
+    /// The same rules for webhook endpoints, whose refusals name `webhooks.allow_private`.
+    pub fn for_webhooks(allow_private: bool) -> Self {
+        Self { allow_private, exempt: None, setting: "webhooks.allow_private" }
+    }
+
+    /// Tests only: `ip` (internal) is treated as public.
+    #[cfg(test)]
+    pub(crate) fn exempting(mut self, ip: IpAddr) -> Self {
+        self.exempt = Some(ip);
+        self
     }
 
     fn refuses(&self, ip: IpAddr) -> bool {
@@ -43,7 +64,7 @@ impl FetchPolicy {
     /// The scheme and, for an IP-literal host, the address (names are checked when resolved).
     pub fn check_url(&self, url: &url::Url) -> Result<(), String> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("{}: URLs are refused; feeds are fetched over http(s) only", url.scheme()));
+            return Err(format!("{}: URLs are refused; only http(s) URLs are fetched", url.scheme()));
         }
         let ip = match url.host() {
             Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
@@ -51,29 +72,51 @@ impl FetchPolicy {
             Some(Host::Domain(_)) => return Ok(()),
             None => return Err("the URL has no host".to_owned()),
         };
-        if self.refuses(ip) { Err(refusal(&ip.to_string(), ip)) } else { Ok(()) }
+        if self.refuses(ip) { Err(self.refusal(&ip.to_string(), ip)) } else { Ok(()) }
+    }
+
+    fn refusal(&self, host: &str, ip: IpAddr) -> String {
+        let what = if host == ip.to_string() { ip.to_string() } else { format!("{host} ({ip})") };
+        let setting = self.setting;
+        format!(
+            "{what} is a loopback, private, link-local or otherwise internal address; only public addresses \
+             may be reached (set {setting} = true to allow internal ones)"
+        )
     }
 }
 
-fn refusal(host: &str, ip: IpAddr) -> String {
-    let what = if host == ip.to_string() { ip.to_string() } else { format!("{host} ({ip})") };
-    format!(
-        "{what} is a loopback, private, link-local or otherwise internal address; feeds may only be fetched \
-         from public addresses (set feeds.allow_private = true to allow internal ones)"
-    )
-}
-
-/// An HTTP client for feeds that applies `policy` to every connection it makes.
-pub fn client(policy: FetchPolicy) -> Result<reqwest::Client, reqwest::Error> {
+/// A client builder that applies `policy` to every connection: our resolver, no proxies from
+/// the environment, our own rustls configuration.
+fn guarded(policy: FetchPolicy) -> reqwest::ClientBuilder {
     let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-    let mut builder = reqwest::Client::builder()
+    let builder = reqwest::Client::builder().no_proxy().dns_resolver(Arc::new(GuardedResolver { policy }));
+    match tls {
+        Ok(tls) => builder.use_preconfigured_tls(tls),
+        Err(_) => builder,
+    }
+}
+
+/// An HTTP client for webhook deliveries under `policy`, each request bounded by `timeout`
+/// (connecting included). Redirects are not followed at all: a webhook is a POST to the address
+/// the operator gave, and following one would mean re-sending a signed body somewhere else
+/// (or, for 301/302, turning it into a GET); a 3xx is an unsuccessful answer like any other.
+pub fn webhook_client(policy: FetchPolicy, timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    guarded(policy)
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("broadsheet/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
+        .redirect(redirect::Policy::none())
+        .build()
+}
+
+/// An HTTP client for feeds that applies `policy` to every connection it makes.
+pub fn client(policy: FetchPolicy) -> Result<reqwest::Client, reqwest::Error> {
+    guarded(policy)
         .timeout(FETCH_TIMEOUT)
         .user_agent(concat!("broadsheet/", env!("CARGO_PKG_VERSION"), " (feed import)"))
-        .no_proxy()
-        .dns_resolver(Arc::new(GuardedResolver { policy }))
         .redirect(redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > MAX_REDIRECTS {
                 let error = format!("more than {MAX_REDIRECTS} redirects");
@@ -87,11 +130,8 @@ pub fn client(policy: FetchPolicy) -> Result<reqwest::Client, reqwest::Error> {
                     attempt.error(error)
                 }
             }
-        }));
-    if let Ok(tls) = tls {
-        builder = builder.use_preconfigured_tls(tls);
-    }
-    builder.build()
+        }))
+        .build()
 }
 
 /// The system resolver, with internal addresses left out of every answer.
@@ -108,7 +148,7 @@ impl Resolve for GuardedResolver {
             let allowed: Vec<SocketAddr> = resolved.iter().copied().filter(|a| !policy.refuses(a.ip())).collect();
             match (allowed.is_empty(), resolved.first()) {
                 (false, _) => Ok(Box::new(allowed.into_iter()) as Addrs),
-                (true, Some(refused)) => Err(refusal(&host, refused.ip()).into()),
+                (true, Some(refused)) => Err(policy.refusal(&host, refused.ip()).into()),
                 (true, None) => Err(format!("{host} has no address").into()),
             }
         })
@@ -263,7 +303,7 @@ mod tests {
     async fn a_redirect_to_an_internal_address_is_refused() {
         let internal = serve("127.0.0.2", "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret".to_owned()).await;
         let public = serve("127.0.0.1", redirect_to(&format!("http://127.0.0.2:{internal}/internal"))).await;
-        let policy = FetchPolicy { allow_private: false, exempt: Some("127.0.0.1".parse().unwrap()) };
+        let policy = FetchPolicy::new(false).exempting("127.0.0.1".parse().unwrap());
         let error = client(policy).unwrap().get(format!("http://127.0.0.1:{public}/feed")).send().await.unwrap_err();
         let text = describe(error);
         assert!(text.contains("redirect to http://127.0.0.2") && text.contains("feeds.allow_private"), "{text}");
@@ -271,7 +311,7 @@ mod tests {
         // A name that resolves to an internal address is refused in the resolver, so the same
         // holds for DNS names (localhost resolves to loopback here).
         let via_name = serve("127.0.0.2", redirect_to(&format!("http://localhost:{internal}/internal"))).await;
-        let policy = FetchPolicy { allow_private: false, exempt: Some("127.0.0.2".parse().unwrap()) };
+        let policy = FetchPolicy::new(false).exempting("127.0.0.2".parse().unwrap());
         let error = client(policy).unwrap().get(format!("http://127.0.0.2:{via_name}/feed")).send().await;
         let text = describe(error.unwrap_err());
         assert!(text.contains("localhost (") && text.contains("feeds.allow_private"), "{text}");

@@ -11,7 +11,7 @@ mod fetch;
 
 use sqlx::PgPool;
 
-pub use self::fetch::{FetchPolicy, MAX_REDIRECTS, is_internal};
+pub use self::fetch::{FetchPolicy, MAX_REDIRECTS, describe, is_internal, webhook_client};
 use crate::domain::BodyFormat;
 use crate::domain::{MAX_BODY_BYTES, multi_line, single_line};
 use crate::store::articles::{self, NewArticle};
