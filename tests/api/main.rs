@@ -32,6 +32,7 @@ mod references;
 mod schedules;
 mod signup;
 mod subscribers;
+mod tls;
 mod tokens;
 mod unsubscribe;
 mod workers;
