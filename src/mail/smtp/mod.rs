@@ -20,7 +20,9 @@ mod tls;
 mod wire;
 
 pub use lane::{Lane, Next};
-pub use wire::{Payload, Wire, dot_stuff};
+#[cfg(test)]
+pub use wire::dot_stuff;
+pub use wire::{Payload, Wire};
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
