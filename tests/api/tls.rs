@@ -113,3 +113,15 @@ async fn a_private_ca_in_tls_ca_file_makes_the_relay_trusted() {
     assert!(mail.text_body().contains("/subscriptions/confirm"));
     assert_eq!(app.sink().commands_in_clear(), ["EHLO", "STARTTLS"]);
 }
+
+/// `smtp://` without `tls=`: plain text to a relay that offers no STARTTLS (the first EHLO was
+/// ours, lettre's second one is harmless).
+#[tokio::test]
+async fn opportunistic_tls_sends_in_plain_text_to_a_relay_that_offers_no_starttls() {
+    let port = crate::support::free_port();
+    let url = ("BROADSHEET__MAIL__URL".to_owned(), format!("smtp://127.0.0.1:{port}"));
+    let app = TestApp::spawn_with(Options { mail_port: Some(port), extra: vec![url], ..Default::default() }).await;
+    app.sign_up("ada@example.com", "Ada").await;
+    let mail = app.sink().wait_for(1, Duration::from_secs(20)).await.pop().unwrap();
+    assert_eq!(mail.rcpt_to, ["ada@example.com"]);
+}
