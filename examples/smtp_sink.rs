@@ -1,8 +1,12 @@
 //! A fast SMTP sink for benchmarks: accepts everything, keeps nothing but counts.
 //!
-//! `cargo run --release --example smtp_sink -- --port 2525 --out stats.json [--no-pipelining]`
+//! `cargo run --release --example smtp_sink -- --port 2525 --out stats.json [--no-pipelining]
+//! [--starttls | --implicit-tls]`
 //! It offers PIPELINING (RFC 2920), as postfix's smtp-sink does; it answers commands in order
-//! whether or not they came in one packet.
+//! whether or not they came in one packet. With `--starttls` it offers STARTTLS (and nothing is
+//! accepted before it), with `--implicit-tls` it speaks TLS from the first byte, both with the
+//! test certificate for 127.0.0.1 (`tests/fixtures/tls-relay.pem`, signed by `tls-ca.pem`), so
+//! the same digest can be measured behind TLS beside the plain run.
 //! On SIGTERM/SIGINT it writes {messages, bytes, recipients, duplicates, per_second[]} to --out.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 #[derive(Default)]
@@ -21,17 +25,42 @@ struct Stats {
     per_second: Vec<u64>,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encryption {
+    None,
+    StartTls,
+    Implicit,
+}
+
+fn acceptor() -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_slice_iter(include_bytes!("../tests/fixtures/tls-relay.pem"))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("../tests/fixtures/tls-relay.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let port: u16 = arg("--port").and_then(|p| p.parse().ok()).unwrap_or(2525);
     let out = arg("--out").unwrap_or_else(|| "smtp-sink-stats.json".to_owned());
-    let ehlo: &'static [u8] = if args.iter().any(|a| a == "--no-pipelining") {
-        b"250-bench-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n"
-    } else {
-        b"250-bench-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n"
+    let pipelining = !args.iter().any(|a| a == "--no-pipelining");
+    let tls = match (args.iter().any(|a| a == "--starttls"), args.iter().any(|a| a == "--implicit-tls")) {
+        (true, _) => Encryption::StartTls,
+        (_, true) => Encryption::Implicit,
+        _ => Encryption::None,
     };
+    let acceptor = (tls != Encryption::None).then(acceptor);
     let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
     eprintln!("smtp_sink listening on 127.0.0.1:{port}");
     let stats = Arc::new(Mutex::new(Stats::default()));
@@ -42,70 +71,24 @@ async fn main() {
             let Ok((socket, _)) = listener.accept().await else { continue };
             let _ = socket.set_nodelay(true);
             let stats = accept_stats.clone();
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut reader = BufReader::with_capacity(64 * 1024, read);
-                let mut line = Vec::with_capacity(1024);
-                let mut rcpts: Vec<String> = Vec::new();
-                if write.write_all(b"220 bench-sink ESMTP\r\n").await.is_err() {
-                    return;
-                }
-                loop {
-                    line.clear();
-                    if reader.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
-                        return;
+                let session = Session { stats, started, pipelining };
+                match (tls, acceptor) {
+                    (Encryption::Implicit, Some(acceptor)) => {
+                        if let Ok(tls) = acceptor.accept(socket).await {
+                            session.converse(tls, true, false).await;
+                        }
                     }
-                    let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with(b"EHLO") {
-                        ehlo
-                    } else if upper.starts_with(b"MAIL")
-                        || upper.starts_with(b"RSET")
-                        || upper.starts_with(b"NOOP")
-                        || upper.starts_with(b"HELO")
-                    {
-                        rcpts.clear();
-                        b"250 ok\r\n"
-                    } else if upper.starts_with(b"RCPT") {
-                        let text = String::from_utf8_lossy(&line);
-                        let rcpt = text.split(['<', '>']).nth(1).unwrap_or("").to_ascii_lowercase();
-                        rcpts.push(rcpt);
-                        b"250 ok\r\n"
-                    } else if upper.starts_with(b"DATA") {
-                        if write.write_all(b"354 go\r\n").await.is_err() {
-                            return;
+                    (Encryption::StartTls, Some(acceptor)) => {
+                        if let Some(socket) = session.converse(socket, true, true).await
+                            && let Ok(tls) = acceptor.accept(socket).await
+                        {
+                            session.converse(tls, false, false).await;
                         }
-                        let mut bytes = 0u64;
-                        loop {
-                            line.clear();
-                            if reader.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
-                                return;
-                            }
-                            if line == b".\r\n" {
-                                break;
-                            }
-                            bytes += line.len() as u64;
-                        }
-                        let second = started.elapsed().as_secs() as usize;
-                        let mut s = stats.lock().unwrap();
-                        s.messages += 1;
-                        s.bytes += bytes;
-                        for r in rcpts.drain(..) {
-                            *s.per_rcpt.entry(r).or_insert(0) += 1;
-                        }
-                        if s.per_second.len() <= second {
-                            s.per_second.resize(second + 1, 0);
-                        }
-                        s.per_second[second] += 1;
-                        drop(s);
-                        b"250 queued\r\n"
-                    } else if upper.starts_with(b"QUIT") {
-                        let _ = write.write_all(b"221 bye\r\n").await;
-                        return;
-                    } else {
-                        b"502 unknown\r\n"
-                    };
-                    if write.write_all(reply).await.is_err() {
-                        return;
+                    }
+                    _ => {
+                        session.converse(socket, true, false).await;
                     }
                 }
             });
@@ -132,4 +115,100 @@ async fn main() {
         s.per_rcpt.len(),
         duplicates
     );
+}
+
+struct Session {
+    stats: Arc<Mutex<Stats>>,
+    started: Instant,
+    pipelining: bool,
+}
+
+impl Session {
+    /// The SMTP conversation; `Some(stream)` back when the client asked for STARTTLS (offered
+    /// only with `starttls`; mail is refused until then).
+    async fn converse<S: AsyncRead + AsyncWrite + Unpin>(&self, stream: S, greet: bool, starttls: bool) -> Option<S> {
+        let (read, mut write) = tokio::io::split(stream);
+        let mut reader = BufReader::with_capacity(64 * 1024, read);
+        let mut line = Vec::with_capacity(1024);
+        let mut rcpts: Vec<String> = Vec::new();
+        let mut ehlo = b"250-bench-sink\r\n".to_vec();
+        if self.pipelining {
+            ehlo.extend_from_slice(b"250-PIPELINING\r\n");
+        }
+        if starttls {
+            ehlo.extend_from_slice(b"250-STARTTLS\r\n");
+        }
+        ehlo.extend_from_slice(b"250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n");
+        if greet && (write.write_all(b"220 bench-sink ESMTP\r\n").await.is_err() || write.flush().await.is_err()) {
+            return None;
+        }
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
+                return None;
+            }
+            let upper = line.to_ascii_uppercase();
+            let reply: &[u8] = if upper.starts_with(b"EHLO") {
+                &ehlo
+            } else if upper.starts_with(b"STARTTLS") && starttls {
+                if write.write_all(b"220 go ahead\r\n").await.is_err() || write.flush().await.is_err() {
+                    return None;
+                }
+                return Some(reader.into_inner().unsplit(write));
+            } else if starttls
+                && (upper.starts_with(b"MAIL") || upper.starts_with(b"RCPT") || upper.starts_with(b"DATA"))
+            {
+                b"530 5.7.0 must issue a STARTTLS command first\r\n"
+            } else if upper.starts_with(b"MAIL")
+                || upper.starts_with(b"RSET")
+                || upper.starts_with(b"NOOP")
+                || upper.starts_with(b"HELO")
+            {
+                rcpts.clear();
+                b"250 ok\r\n"
+            } else if upper.starts_with(b"RCPT") {
+                let text = String::from_utf8_lossy(&line);
+                let rcpt = text.split(['<', '>']).nth(1).unwrap_or("").to_ascii_lowercase();
+                rcpts.push(rcpt);
+                b"250 ok\r\n"
+            } else if upper.starts_with(b"DATA") {
+                if write.write_all(b"354 go\r\n").await.is_err() || write.flush().await.is_err() {
+                    return None;
+                }
+                let mut bytes = 0u64;
+                loop {
+                    line.clear();
+                    if reader.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
+                        return None;
+                    }
+                    if line == b".\r\n" {
+                        break;
+                    }
+                    bytes += line.len() as u64;
+                }
+                let second = self.started.elapsed().as_secs() as usize;
+                let mut s = self.stats.lock().unwrap();
+                s.messages += 1;
+                s.bytes += bytes;
+                for r in rcpts.drain(..) {
+                    *s.per_rcpt.entry(r).or_insert(0) += 1;
+                }
+                if s.per_second.len() <= second {
+                    s.per_second.resize(second + 1, 0);
+                }
+                s.per_second[second] += 1;
+                drop(s);
+                b"250 queued\r\n"
+            } else if upper.starts_with(b"QUIT") {
+                let _ = write.write_all(b"221 bye\r\n").await;
+                return None;
+            } else {
+                b"502 unknown\r\n"
+            };
+            // A TLS stream may hold a record back until flushed; for TCP this is free.
+            if write.write_all(reply).await.is_err() || write.flush().await.is_err() {
+                return None;
+            }
+        }
+    }
 }

@@ -311,3 +311,31 @@ fn each_provider_names_its_own_key_and_is_off_without_its_section() {
     .unwrap();
     assert_eq!(ok.providers.postmark.unwrap().password.expose_secret(), digits);
 }
+
+#[test]
+fn a_tls_ca_file_that_cannot_be_trusted_stops_the_start_naming_its_key() {
+    let dir = std::env::temp_dir().join(format!("broadsheet-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let no_cert = dir.join("no-cert.pem");
+    std::fs::write(&no_cert, "just some text\n").unwrap();
+    let bad_cert = dir.join("bad-cert.pem");
+    std::fs::write(&bad_cert, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+    let not_pem = dir.join("not-pem.pem");
+    std::fs::write(&not_pem, "-----BEGIN CERTIFICATE-----\n%%%%\n-----END CERTIFICATE-----\n").unwrap();
+    let missing = dir.join("missing.pem");
+    for (path, says) in [
+        (&missing, "cannot read"),
+        (&no_cert, "no certificate"),
+        (&bad_cert, "not usable"),
+        (&not_pem, "not a PEM certificate file"),
+    ] {
+        let path = path.to_str().unwrap();
+        let err = Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__TLS_CA_FILE", path)])).unwrap_err().to_string();
+        assert!(err.contains("mail.tls_ca_file") && err.contains(says) && err.contains(path), "{err}");
+        assert!(!err.trim_end().contains('\n'), "one line: {err}");
+    }
+    let test_ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls-ca.pem");
+    let s = Settings::load_from(None, &vars(&[("BROADSHEET__MAIL__TLS_CA_FILE", test_ca)])).unwrap();
+    assert_eq!(s.mail.tls_roots().unwrap().len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use super::prepared::{self, DigestHeaders, NAME_MARK, PreparedDigest, PreparedRecipient, URL_MARK};
 use super::settings::MailSettings;
-use super::smtp::{Payload, Wire};
 use super::{BounceAddress, DkimSigner};
 use super::{BuiltMessage, EmailTemplates, MessageParts, RenderedEmail, TemplateError, build_message, recipient};
 use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, SubscriberEmail, Token};
@@ -255,18 +254,11 @@ impl Composer {
     pub fn digest(&self, view: &DigestView, to: Recipient<'_>, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
         let unsubscribe_url = self.unsubscribe_url(unsubscribe);
         if let Some(prepared) = view.prepared.get_or_init(|| self.prepare_digest(view)) {
-            let stuffed = self.dkim.is_none();
-            if let Some(message) =
-                self.prepared_digest(prepared, to, &unsubscribe_url, unsubscribe.expose(), stuffed)?
-            {
+            if let Some(message) = self.prepared_digest(prepared, to, &unsubscribe_url, unsubscribe.expose(), true)? {
                 return Ok(match &self.dkim {
-                    // The signature covers the body as the recipient reads it: signed whole, then stuffed.
-                    Some(signer) => BuiltMessage {
-                        data: Payload::Stuffed(Wire::whole(super::smtp::dot_stuff(
-                            &signer.sign(&message.data.plain()),
-                        ))),
-                        ..message
-                    },
+                    // The signature covers the body as the recipient reads it; the signer reads
+                    // the stuffed pieces as that, and the message stays in its pieces.
+                    Some(signer) => BuiltMessage { data: signer.sign_payload(&message.data), ..message },
                     None => message,
                 });
             }

@@ -22,6 +22,8 @@ use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
 use sha2::{Digest, Sha256};
 
+use super::smtp::{Payload, Wire};
+
 /// The headers every signature covers: the ones a receiver shows or
 /// acts on, including the one-click unsubscribe pair Gmail and Yahoo require to be signed.
 /// Those a message lacks are left out of `h=`.
@@ -76,7 +78,52 @@ impl DkimSigner {
     /// The message with a `DKIM-Signature` header in front.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         let (headers, body) = split(message);
-        let body_hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(relaxed_body(body)));
+        let mut hash = RelaxedBody::new(false);
+        hash.update(body);
+        let field = self.signature_field(headers, hash.finish());
+        let mut out = Vec::with_capacity(message.len() + field.len());
+        out.extend_from_slice(field.as_bytes());
+        out.extend_from_slice(message);
+        out
+    }
+
+    /// A message in pieces (a prepared digest message), signed without putting it in one piece:
+    /// the body hash is streamed over the pieces, un-stuffing as it goes where the payload is
+    /// stuffed, and the result keeps the shared pieces by reference, stuffed or not as it came.
+    pub fn sign_payload(&self, payload: &Payload) -> Payload {
+        let (wire, stuffed) = match payload {
+            Payload::Plain(wire) => (wire, false),
+            Payload::Stuffed(wire) => (wire, true),
+        };
+        // The header block is the recipient's own bytes and the few shared header lines: small,
+        // so it is gathered; the body is only hashed.
+        let mut headers = Vec::with_capacity(2048);
+        let mut body = RelaxedBody::new(stuffed);
+        let mut in_body = false;
+        for slice in wire.slices() {
+            if in_body {
+                body.update(slice);
+                continue;
+            }
+            let from = headers.len().saturating_sub(3);
+            headers.extend_from_slice(slice);
+            if let Some(at) = headers[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+                let end = from + at;
+                body.update(&headers[end + 4..]);
+                headers.truncate(end + 2);
+                in_body = true;
+            }
+        }
+        let field = self.signature_field(&headers, body.finish());
+        let mut signed = Wire::with_capacity(field.len() + wire.len().min(4096), wire.slices().count() + 1);
+        signed.extend(field.as_bytes());
+        signed.append(wire);
+        if stuffed { Payload::Stuffed(signed) } else { Payload::Plain(signed) }
+    }
+
+    /// The `DKIM-Signature` field (name, value, CRLF) over this header block and body hash.
+    fn signature_field(&self, headers: &[u8], body_hash: [u8; 32]) -> String {
+        let body_hash = base64::engine::general_purpose::STANDARD.encode(body_hash);
         let fields = header_fields(headers);
         let signed: Vec<&str> = SIGNED_HEADERS
             .iter()
@@ -119,13 +166,7 @@ impl DkimSigner {
             Key::Ed25519(key) => key.sign(&Sha256::digest(data.as_bytes())).to_bytes().to_vec(),
         };
         let b = base64::engine::general_purpose::STANDARD.encode(signature);
-        let mut out = Vec::with_capacity(message.len() + unsigned.len() + b.len() + 20);
-        out.extend_from_slice(b"DKIM-Signature: ");
-        out.extend_from_slice(unsigned.as_bytes());
-        out.extend_from_slice(b.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(message);
-        out
+        format!("DKIM-Signature: {unsigned}{b}\r\n")
     }
 
     /// Checks a signature this signer made, with the public key it derived (for `doctor`: the
@@ -143,7 +184,7 @@ impl DkimSigner {
         // in front of the original.
         let original = signed.get("DKIM-Signature:".len() + value.len() + 2..).ok_or("truncated")?;
         let (orig_headers, orig_body) = split(original);
-        if Sha256::digest(relaxed_body(orig_body)) != Sha256::digest(relaxed_body(body)) {
+        if body_hash(orig_body) != body_hash(body) {
             return Err("body hash mismatch".to_owned());
         }
         let orig_fields = header_fields(orig_headers);
@@ -216,7 +257,132 @@ fn relaxed_header(name: &str, value: &str) -> String {
     format!("{}:{compact}", name.trim().to_ascii_lowercase())
 }
 
-/// RFC 6376 3.4.4: white space runs as one space, none at line ends, no empty lines at the end.
+fn body_hash(body: &[u8]) -> [u8; 32] {
+    let mut hash = RelaxedBody::new(false);
+    hash.update(body);
+    hash.finish()
+}
+
+/// RFC 6376 3.4.4 (white space runs as one space, none at line ends, no empty lines at the end)
+/// fed to SHA-256 as the body goes by, in pieces of any size, without a copy of a line: a byte
+/// is hashed once it is known to stay (white space when text follows it on the line, an empty
+/// line when a line with text follows it). `unstuff`: the body is dot-stuffed (RFC 5321 4.5.2)
+/// and is hashed as the recipient will read it.
+struct RelaxedBody {
+    hasher: Sha256,
+    /// Canonical bytes waiting to go to the hasher in one call.
+    out: [u8; 512],
+    len: usize,
+    /// Empty lines held back: they count only if a line with text comes after them.
+    empty_lines: usize,
+    /// White space since the last text on this line.
+    space: bool,
+    /// Text on this line already (so its end is a line break to hash).
+    text: bool,
+    /// A CR whose line feed may be in the next piece.
+    cr: bool,
+    line_start: bool,
+    unstuff: bool,
+}
+
+impl RelaxedBody {
+    fn new(unstuff: bool) -> Self {
+        Self {
+            hasher: Sha256::new(),
+            out: [0; 512],
+            len: 0,
+            empty_lines: 0,
+            space: false,
+            text: false,
+            cr: false,
+            line_start: true,
+            unstuff,
+        }
+    }
+
+    fn emit(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > self.out.len() {
+            self.hasher.update(&self.out[..self.len]);
+            self.len = 0;
+        }
+        if bytes.len() > self.out.len() {
+            self.hasher.update(bytes);
+        } else {
+            self.out[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+        }
+    }
+
+    /// Text on the current line: what was held back before it goes first.
+    fn emit_text(&mut self, bytes: &[u8]) {
+        if !self.text {
+            for _ in 0..std::mem::take(&mut self.empty_lines) {
+                self.emit(b"\r\n");
+            }
+            self.text = true;
+        }
+        if std::mem::take(&mut self.space) {
+            self.emit(b" ");
+        }
+        self.emit(bytes);
+    }
+
+    fn end_line(&mut self) {
+        if self.text {
+            self.emit(b"\r\n");
+        } else {
+            self.empty_lines += 1;
+        }
+        self.text = false;
+        self.space = false;
+        self.line_start = true;
+    }
+
+    fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if std::mem::take(&mut self.cr) {
+                if bytes[0] == b'\n' {
+                    self.end_line();
+                    bytes = &bytes[1..];
+                    continue;
+                }
+                // A CR inside a line is text.
+                self.emit_text(b"\r");
+            }
+            if std::mem::take(&mut self.line_start) && self.unstuff && bytes[0] == b'.' {
+                bytes = &bytes[1..];
+                continue;
+            }
+            // The run of text up to the next byte that needs a decision, hashed in one go.
+            let run = bytes.iter().position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')).unwrap_or(bytes.len());
+            if run > 0 {
+                self.emit_text(&bytes[..run]);
+                bytes = &bytes[run..];
+                continue;
+            }
+            match bytes[0] {
+                b' ' | b'\t' => self.space = true,
+                b'\r' => self.cr = true,
+                _ => self.end_line(),
+            }
+            bytes = &bytes[1..];
+        }
+    }
+
+    /// The body hash. A last line without a line break gets one; a CR at the very end is the
+    /// end of that line.
+    fn finish(mut self) -> [u8; 32] {
+        if self.text {
+            self.emit(b"\r\n");
+        }
+        self.hasher.update(&self.out[..self.len]);
+        self.hasher.finalize().into()
+    }
+}
+
+/// The canonical body in one piece, line by line: how the body was hashed before
+/// [`RelaxedBody`], kept as the reference it is tested against.
+#[cfg(test)]
 fn relaxed_body(body: &[u8]) -> Vec<u8> {
     let mut lines: Vec<Vec<u8>> = body
         .split(|&b| b == b'\n')
@@ -329,6 +495,78 @@ mod tests {
         assert_eq!(relaxed_header("Subject ", " A  long\r\n\t subject  "), "subject:A long subject");
         assert_eq!(relaxed_body(b"a  b \t\r\n\r\nc\r\n\r\n\r\n"), b"a b\r\n\r\nc\r\n");
         assert_eq!(relaxed_body(b""), b"");
+    }
+
+    /// Bodies where canonicalisation has something to do, cut into pieces at every place.
+    const TRICKY_BODIES: [&[u8]; 14] = [
+        b"",
+        b"\r\n",
+        b"\r\n\r\n\r\n",
+        b"a  b \t\r\n\r\nc\r\n\r\n\r\n",
+        b"trailing white space \t \r\n\t\r\n  \r\nend",
+        b"no line break at the end",
+        b"a CR at the end\r",
+        b"bare\nline\nfeeds\n\n",
+        b"a lone\rCR and \r\r\n two",
+        b" \t leading white space\r\n\r\n \r\n",
+        b".a dot\r\n..two dots\r\n.\r\n",
+        b"\r\n\r\nempty lines first\r\n",
+        b"x\r\n \r\n\t\r\ny \r\n",
+        b"white   space\tin\t \tthe middle\r\n",
+    ];
+
+    #[test]
+    fn the_streamed_body_hash_is_the_line_by_line_one_however_the_body_is_cut() {
+        let long_line = [b"word ".repeat(400).as_slice(), b" \t\r\n\r\n".as_slice()].concat();
+        let long_lines = b"line with  space \r\n".repeat(2000);
+        let bodies = TRICKY_BODIES.iter().map(|b| b.to_vec()).chain([long_line, long_lines]);
+        for body in bodies {
+            let expected: [u8; 32] = Sha256::digest(relaxed_body(&body)).into();
+            assert_eq!(body_hash(&body), expected, "{:?}", String::from_utf8_lossy(&body));
+            // In two pieces, cut everywhere (a CRLF split included), and byte by byte.
+            for cut in 0..=body.len().min(64) {
+                let mut hash = RelaxedBody::new(false);
+                hash.update(&body[..cut]);
+                hash.update(&body[cut..]);
+                assert_eq!(hash.finish(), expected, "cut at {cut}: {:?}", String::from_utf8_lossy(&body));
+            }
+            let mut hash = RelaxedBody::new(false);
+            body.iter().for_each(|b| hash.update(std::slice::from_ref(b)));
+            assert_eq!(hash.finish(), expected);
+            // Stuffed, it hashes as the recipient reads it.
+            let stuffed = crate::mail::smtp::dot_stuff(&body);
+            let mut hash = RelaxedBody::new(true);
+            stuffed.chunks(7).for_each(|c| hash.update(c));
+            assert_eq!(hash.finish(), expected, "stuffed: {:?}", String::from_utf8_lossy(&body));
+        }
+    }
+
+    #[test]
+    fn a_message_in_pieces_is_signed_as_the_same_message_in_one() {
+        for pem in [RSA, ED25519] {
+            let signer = DkimSigner::from_pem("news.example.com", "s1", pem).unwrap();
+            let shared = bytes::Bytes::from_static(b"\r\n.shared  text \r\n\r\n");
+            let mut wire = Wire::with_capacity(256, 8);
+            wire.extend(b"From: a@b.example\r\nTo: c@d.example\r");
+            wire.extend(b"\nSubject: Hi\r\n\r");
+            wire.shared(&shared);
+            wire.extend(b"\r\n.");
+            wire.shared(&shared);
+            let plain = wire.to_vec();
+            let signed = signer.sign_payload(&Payload::Plain(wire.clone()));
+            assert_eq!(signer.verify_own(&signed.wire().to_vec()), Ok(()));
+            let stuffed = Payload::Stuffed(Wire::whole(crate::mail::smtp::dot_stuff(&plain)));
+            let signed_stuffed = signer.sign_payload(&stuffed);
+            assert!(signed_stuffed.is_stuffed());
+            let read = signed_stuffed.plain().into_owned();
+            assert_eq!(signer.verify_own(&read), Ok(()));
+            assert!(read.ends_with(&plain), "the message follows its signature unchanged");
+            // The same signature field as signing the message in one piece (but for t= and, for
+            // RSA, nothing: PKCS#1 v1.5 is deterministic).
+            let whole = signer.sign(&plain);
+            let bh = |m: &[u8]| String::from_utf8_lossy(m).split("bh=").nth(1).map(|r| r[..44].to_owned());
+            assert_eq!(bh(&read), bh(&whole));
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
@@ -37,6 +39,9 @@ pub struct MailSettings {
     pub unsubscribe_mailto: Option<String>,
     #[serde(default)]
     pub dkim: Option<DkimSettings>,
+    /// PEM certificates trusted for the relay's TLS besides the system roots (a company CA).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// `[mail.dkim]`: all three or none.
@@ -90,6 +95,7 @@ impl MailSettings {
         }
         self.bounce_address()?;
         self.dkim_signer()?;
+        self.tls_roots()?;
         if let Some(mailto) = &self.unsubscribe_mailto
             && (!mailto.contains('@') || mailto.contains(['<', '>', '?', ' ', ',']))
         {
@@ -138,6 +144,28 @@ impl MailSettings {
             });
         }
         DkimSigner::from_pem(&dkim.domain, &dkim.selector, &pem).map(Some).map_err(bad)
+    }
+
+    /// The certificates of `mail.tls_ca_file`, each checked as a trust anchor; none without it.
+    pub fn tls_roots(&self) -> Result<Vec<CertificateDer<'static>>, MailSettingsError> {
+        let Some(path) = &self.tls_ca_file else { return Ok(Vec::new()) };
+        let bad = |message: String| MailSettingsError { key: "mail.tls_ca_file", message };
+        let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(format!("{} is not a PEM certificate file: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(bad(format!("no certificate in {} (expected -----BEGIN CERTIFICATE-----)", path.display())));
+        }
+        // What the TLS client will do with them at the first connection, done now, so a file
+        // rustls cannot use stops the start rather than every send.
+        let mut store = rustls::RootCertStore::empty();
+        for (n, cert) in certs.iter().enumerate() {
+            store
+                .add(cert.clone())
+                .map_err(|e| bad(format!("certificate {} in {} is not usable: {e}", n + 1, path.display())))?;
+        }
+        Ok(certs)
     }
 
     /// The newsletter's name: the display name of `mail.from`.

@@ -28,8 +28,9 @@ impl MailTransport {
             MailUrl::Smtp { host, port, tls, credentials } => {
                 // EHLO names the sending domain, which is what receiving servers check it against.
                 let client_id = ClientId::Domain(settings.from.email.domain().to_owned());
+                let roots = settings.tls_roots().map_err(|e| anyhow::anyhow!("{}: {}", e.key, e.message))?;
                 Self::Smtp(
-                    SmtpPool::new(host, port, tls, credentials, client_id)
+                    SmtpPool::new(host, port, tls, credentials, client_id, &roots)
                         .map_err(|e| anyhow::anyhow!("mail.url: {e}"))?,
                 )
             }

@@ -72,3 +72,18 @@ async fn bad_input_on_the_command_line_exits_2_with_a_message() {
     assert_eq!(bad_config.status.code(), Some(2));
     assert!(text(&bad_config.stderr).contains("mail.concurrency"), "{}", text(&bad_config.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_ca_file_that_cannot_be_read_stops_the_start_in_one_line_naming_the_key() {
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_broadsheet"))
+            .arg("migrate")
+            .env("BROADSHEET__MAIL__TLS_CA_FILE", "/nonexistent/relay-ca.pem")
+            .output()
+            .unwrap()
+    });
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("mail.tls_ca_file") && stderr.contains("/nonexistent/relay-ca.pem"), "{stderr}");
+}

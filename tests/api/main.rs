@@ -35,6 +35,7 @@ mod schedules;
 mod segments;
 mod signup;
 mod subscribers;
+mod tls;
 mod tokens;
 mod unsubscribe;
 mod webhooks;

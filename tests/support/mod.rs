@@ -7,6 +7,7 @@ pub mod smtp_sink;
 pub mod webdriver;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broadsheet::app::Application;
@@ -14,7 +15,7 @@ use broadsheet::config::Settings;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-pub use self::smtp_sink::{Fault, ReceivedMail, Script, SmtpSink};
+pub use self::smtp_sink::{Fault, ReceivedMail, Script, SinkTls, SmtpSink, TEST_CA_FILE};
 
 /// Links in mail point here; tests rewrite them to the app's real address.
 pub const BASE_URL: &str = "https://news.example.test";
@@ -57,6 +58,10 @@ pub struct Options {
     /// Run on this existing test database (another `TestApp`'s `db_name`), as a restarted
     /// service would, instead of a fresh one.
     pub db_name: Option<String>,
+    /// The sink speaks TLS: `mail.url` is then `smtp://…?tls=required` (STARTTLS) or
+    /// `smtps://…` (implicit). Its certificate is signed by a test CA no system trusts
+    /// ([`TEST_CA_FILE`] for `mail.tls_ca_file`).
+    pub tls: Option<SinkTls>,
 }
 
 impl Default for Options {
@@ -69,6 +74,7 @@ impl Default for Options {
             with_worker: true,
             base_url: None,
             db_name: None,
+            tls: None,
         }
     }
 }
@@ -84,15 +90,22 @@ impl TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             broadsheet::telemetry::init(broadsheet::config::LogFormat::Pretty);
         }
-        let sink = match (options.start_sink, options.script) {
-            (true, Some(script)) => Some(SmtpSink::start_with(options.mail_port.unwrap_or(0), script).await),
-            (true, None) => Some(match options.mail_port {
+        let sink = match (options.start_sink, options.script, options.tls) {
+            (true, script, Some(tls)) => {
+                Some(SmtpSink::start_tls(tls, script.unwrap_or_else(|| Arc::new(|_: &str, _| Fault::Accept))).await)
+            }
+            (true, Some(script), None) => Some(SmtpSink::start_with(options.mail_port.unwrap_or(0), script).await),
+            (true, None, None) => Some(match options.mail_port {
                 Some(port) => SmtpSink::start_on(port).await,
                 None => SmtpSink::start().await,
             }),
-            (false, _) => None,
+            (false, _, _) => None,
         };
         let mail_url = match (&sink, options.mail_port) {
+            (Some(sink), _) if options.tls == Some(SinkTls::StartTls) => {
+                format!("smtp://127.0.0.1:{}?tls=required", sink.port())
+            }
+            (Some(sink), _) if options.tls == Some(SinkTls::Implicit) => format!("smtps://127.0.0.1:{}", sink.port()),
             (Some(sink), _) => sink.url(),
             (None, Some(port)) => format!("smtp://127.0.0.1:{port}?tls=none"),
             (None, None) => panic!("start_sink = false needs a mail_port"),

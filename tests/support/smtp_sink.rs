@@ -3,6 +3,10 @@
 //!
 //! Every connection runs in its own task, owned by the accepting task: stopping or dropping the
 //! [`SmtpSink`] closes the listener and every open connection, so the server appears down.
+//!
+//! It can offer TLS ([`SmtpSink::start_tls`]): STARTTLS, or TLS from the first byte, with a
+//! certificate for `localhost` and 127.0.0.1 signed by a test CA (`tests/fixtures/tls-*.pem`,
+//! made with `openssl`; the CA's key was thrown away).
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,8 +15,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -38,6 +41,39 @@ pub enum Fault {
     /// [`SmtpSink::attempts`]).
     ServiceUnavailable,
 }
+
+/// TLS the sink offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkTls {
+    /// STARTTLS in the EHLO reply (before TLS; not after, as RFC 3207 says).
+    StartTls,
+    /// TLS from the first byte (`smtps://`).
+    Implicit,
+}
+
+/// The test CA that signed the sink's certificate, as a PEM file for `mail.tls_ca_file`.
+pub const TEST_CA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls-ca.pem");
+
+fn acceptor() -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_slice_iter(include_bytes!("../fixtures/tls-relay.pem"))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("../fixtures/tls-relay.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// A connection, plain or encrypted.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+type BoxIo = Box<dyn Io>;
 
 /// A message the sink accepted (its transaction ended in 250).
 #[derive(Debug, Clone)]
@@ -67,8 +103,14 @@ struct State {
     /// pipelining the next envelope with the end of a message.
     envelopes_behind_data: usize,
     connections: usize,
-    /// AUTH commands received (the sink advertises AUTH but never STARTTLS).
+    /// AUTH commands received (the sink advertises AUTH; STARTTLS only when started with TLS).
     auth_commands: usize,
+    /// TLS handshakes that succeeded, and those that failed (the client gave up on our
+    /// certificate, typically).
+    tls_sessions: usize,
+    failed_handshakes: usize,
+    /// With TLS offered: the verbs of the commands that came in the clear.
+    commands_in_clear: Vec<String>,
 }
 
 struct Shared {
@@ -116,6 +158,15 @@ impl SmtpSink {
 
     /// A sink answering as `script` decides, on `port` (0: any free port).
     pub async fn start_with(port: u16, script: Script) -> SmtpSink {
+        Self::start_inner(port, script, None).await
+    }
+
+    /// A sink answering as `script` decides, on a free port, behind TLS.
+    pub async fn start_tls(tls: SinkTls, script: Script) -> SmtpSink {
+        Self::start_inner(0, script, Some(tls)).await
+    }
+
+    async fn start_inner(port: u16, script: Script, tls: Option<SinkTls>) -> SmtpSink {
         let deadline = Instant::now() + BIND_RETRY;
         let listener = loop {
             match TcpListener::bind(("127.0.0.1", port)).await {
@@ -129,7 +180,8 @@ impl SmtpSink {
         let addr = listener.local_addr().expect("the sink's listener has an address");
         let shared = Arc::new(Shared { state: Mutex::new(State::default()), arrived: Notify::new() });
         let (stop_tx, stop_rx) = watch::channel(false);
-        let server = tokio::spawn(serve(listener, shared.clone(), script, stop_rx));
+        let tls = tls.map(|mode| (mode, acceptor()));
+        let server = tokio::spawn(serve(listener, shared.clone(), script, tls, stop_rx));
         SmtpSink { addr, shared, stop_tx, server: Some(server) }
     }
 
@@ -223,6 +275,21 @@ impl SmtpSink {
         self.shared.lock().auth_commands
     }
 
+    /// TLS handshakes that succeeded.
+    pub fn tls_sessions(&self) -> usize {
+        self.shared.lock().tls_sessions
+    }
+
+    /// TLS handshakes that failed.
+    pub fn failed_handshakes(&self) -> usize {
+        self.shared.lock().failed_handshakes
+    }
+
+    /// On a sink started with TLS: the verbs of every command that came unencrypted.
+    pub fn commands_in_clear(&self) -> Vec<String> {
+        self.shared.lock().commands_in_clear.clone()
+    }
+
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.lock().connections
@@ -268,7 +335,13 @@ fn accept_all() -> Script {
 
 /// Accepts connections until told to stop. Owning every connection in one `JoinSet` means that
 /// dropping this future (abort) closes them all too.
-async fn serve(listener: TcpListener, shared: Arc<Shared>, script: Script, mut stop: watch::Receiver<bool>) {
+async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    script: Script,
+    tls: Option<(SinkTls, tokio_rustls::TlsAcceptor)>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -278,7 +351,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, script: Script, mut s
                 Ok((socket, _)) => {
                     let _ = socket.set_nodelay(true);
                     shared.lock().connections += 1;
-                    connections.spawn(session(socket, shared.clone(), script.clone()));
+                    connections.spawn(session(socket, shared.clone(), script.clone(), tls.clone()));
                 }
                 // Out of descriptors and the like: do not spin.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -298,7 +371,7 @@ struct Transaction {
     fault: Fault,
 }
 
-async fn reply(write: &mut OwnedWriteHalf, text: &str) -> bool {
+async fn reply<W: AsyncWrite + Unpin>(write: &mut W, text: &str) -> bool {
     let mut bytes = Vec::with_capacity(text.len() + 2);
     bytes.extend_from_slice(text.as_bytes());
     bytes.extend_from_slice(b"\r\n");
@@ -311,152 +384,232 @@ async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, line: &mu
     matches!(reader.read_until(b'\n', line).await, Ok(n) if n > 0)
 }
 
-async fn session(socket: TcpStream, shared: Arc<Shared>, script: Script) {
-    let (read, mut write) = socket.into_split();
-    let mut reader = BufReader::with_capacity(64 * 1024, read);
-    let mut line = Vec::with_capacity(1024);
-    let mut transaction: Option<Transaction> = None;
-
-    macro_rules! reply {
-        ($text:expr) => {
-            if !reply(&mut write, $text).await {
-                return;
+/// A connection: TLS first for an implicit-TLS sink, then the conversation, and after an
+/// accepted STARTTLS the handshake and the conversation again (without a greeting).
+async fn session(
+    socket: TcpStream,
+    shared: Arc<Shared>,
+    script: Script,
+    tls: Option<(SinkTls, tokio_rustls::TlsAcceptor)>,
+) {
+    let handshake = |stream: BoxIo, acceptor: tokio_rustls::TlsAcceptor| {
+        let shared = shared.clone();
+        async move {
+            match acceptor.accept(stream).await {
+                Ok(tls) => {
+                    shared.lock().tls_sessions += 1;
+                    Some(Box::new(tls) as BoxIo)
+                }
+                Err(_) => {
+                    shared.lock().failed_handshakes += 1;
+                    None
+                }
             }
-        };
+        }
+    };
+    let mut stream: BoxIo = Box::new(socket);
+    let mut encrypted = false;
+    if let Some((SinkTls::Implicit, acceptor)) = &tls {
+        let Some(tls) = handshake(stream, acceptor.clone()).await else { return };
+        stream = tls;
+        encrypted = true;
     }
+    let mut greet = true;
+    loop {
+        let offer = tls.as_ref().filter(|(mode, _)| *mode == SinkTls::StartTls && !encrypted);
+        let talk = Talk {
+            shared: &shared,
+            script: &script,
+            greet,
+            encrypted,
+            tls: tls.is_some(),
+            offer_starttls: offer.is_some(),
+        };
+        let Some(plain) = talk.converse(stream).await else { return };
+        let Some((_, acceptor)) = offer else { return };
+        let Some(tls) = handshake(plain, acceptor.clone()).await else { return };
+        stream = tls;
+        encrypted = true;
+        greet = false;
+    }
+}
 
-    reply!("220 sink ESMTP ready");
-    while read_line(&mut reader, &mut line).await {
-        // Bytes already read past this command: the client sent the next one without waiting.
-        if !reader.buffer().is_empty() {
-            shared.lock().pipelined_commands += 1;
+struct Talk<'a> {
+    shared: &'a Arc<Shared>,
+    script: &'a Script,
+    /// Send the 220 greeting (not after STARTTLS).
+    greet: bool,
+    encrypted: bool,
+    /// The sink was started with TLS: commands in the clear are recorded.
+    tls: bool,
+    offer_starttls: bool,
+}
+
+impl Talk<'_> {
+    /// The SMTP conversation; `Some(stream)` when the client asked for STARTTLS and was told to go
+    /// ahead (whatever it sent behind the command before the handshake is dropped, as RFC 3207 5
+    /// requires).
+    async fn converse(self, stream: BoxIo) -> Option<BoxIo> {
+        let Talk { shared, script, greet, encrypted, tls, offer_starttls } = self;
+        let (read, mut write) = tokio::io::split(stream);
+        let mut reader = BufReader::with_capacity(64 * 1024, read);
+        let mut line = Vec::with_capacity(1024);
+        let mut transaction: Option<Transaction> = None;
+
+        macro_rules! reply {
+            ($text:expr) => {
+                if !reply(&mut write, $text).await {
+                    return None;
+                }
+            };
         }
-        let command = String::from_utf8_lossy(&line);
-        let command = command.trim_end_matches(['\r', '\n']);
-        let verb = command.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-        match verb.as_str() {
-            "EHLO" => {
-                transaction = None;
-                let (no_8bitmime, no_pipelining) = {
-                    let state = shared.lock();
-                    (state.no_8bitmime, state.no_pipelining)
-                };
-                let mut ehlo = String::from("250-sink\r\n");
-                if !no_pipelining {
-                    ehlo.push_str("250-PIPELINING\r\n");
-                }
-                if !no_8bitmime {
-                    ehlo.push_str("250-8BITMIME\r\n");
-                }
-                ehlo.push_str("250-SMTPUTF8\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 52428800");
-                reply!(&ehlo);
-            }
-            "HELO" => {
-                transaction = None;
-                reply!("250 sink");
-            }
-            "MAIL" if starts_with_ignore_case(command, "MAIL FROM:") => {
-                shared.lock().transactions += 1;
-                transaction = Some(Transaction {
-                    from: address(&command["MAIL FROM:".len()..]),
-                    rcpts: Vec::new(),
-                    fault: Fault::Accept,
-                });
-                reply!("250 2.1.0 sender ok");
-            }
-            "RCPT" if starts_with_ignore_case(command, "RCPT TO:") => {
-                let Some(current) = transaction.as_mut() else {
-                    reply!("503 5.5.1 MAIL first");
-                    continue;
-                };
-                let rcpt = address(&command["RCPT TO:".len()..]);
-                let key = rcpt.to_ascii_lowercase();
-                let attempt = {
-                    let mut state = shared.lock();
-                    state.per_rcpt_times.entry(key.clone()).or_default().push(Instant::now());
-                    let n = state.per_rcpt_attempts.entry(key).or_insert(0);
-                    *n += 1;
-                    *n
-                };
-                match script(&rcpt, attempt) {
-                    Fault::RejectRcpt(code, text) => reply!(&format!("{code} {text}")),
-                    Fault::ServiceUnavailable => {
-                        let _ = reply(&mut write, "421 4.3.2 service not available, closing connection").await;
-                        return;
-                    }
-                    fault => {
-                        if current.fault == Fault::Accept {
-                            current.fault = fault;
-                        }
-                        current.rcpts.push(rcpt);
-                        reply!("250 2.1.5 recipient ok");
-                    }
-                }
-            }
-            "DATA" => {
-                let Some(current) = transaction.take() else {
-                    reply!("503 5.5.1 MAIL first");
-                    continue;
-                };
-                if current.rcpts.is_empty() {
-                    reply!("554 5.5.1 no valid recipients");
-                    continue;
-                }
-                reply!("354 end data with <CR><LF>.<CR><LF>");
-                let mut data = Vec::with_capacity(16 * 1024);
-                let mut body_lines = 0usize;
-                loop {
-                    if !read_line(&mut reader, &mut line).await {
-                        return; // the client went away mid-message
-                    }
-                    let end = line == b".\r\n" || line == b".\n";
-                    if current.fault == Fault::DropMidData && (body_lines >= 3 || end) {
-                        return; // the connection drops before any reply
-                    }
-                    if end {
-                        if reader.buffer().starts_with(b"MAIL") {
-                            shared.lock().envelopes_behind_data += 1;
-                        }
-                        break;
-                    }
-                    body_lines += 1;
-                    // Dot-unstuffing (RFC 5321 4.5.2).
-                    let content = line.strip_prefix(b".").unwrap_or(&line);
-                    data.extend_from_slice(content);
-                }
-                match current.fault {
-                    Fault::RejectData(code, text) => reply!(&format!("{code} {text}")),
-                    Fault::Stall(duration) => {
-                        tokio::time::sleep(duration).await;
-                        return;
-                    }
-                    _ => {
-                        shared.lock().received.push(ReceivedMail {
-                            mail_from: current.from,
-                            rcpt_to: current.rcpts,
-                            data,
-                        });
-                        shared.arrived.notify_waiters();
-                        reply!("250 2.0.0 queued");
-                    }
-                }
-            }
-            "AUTH" => {
-                shared.lock().auth_commands += 1;
-                reply!("235 2.7.0 authentication successful");
-            }
-            "RSET" => {
-                transaction = None;
-                reply!("250 2.0.0 ok");
-            }
-            "NOOP" => reply!("250 2.0.0 ok"),
-            "QUIT" => {
-                let _ = reply(&mut write, "221 2.0.0 bye").await;
-                let _ = write.shutdown().await;
-                return;
-            }
-            _ => reply!("502 5.5.2 command not recognised"),
+
+        if greet {
+            reply!("220 sink ESMTP ready");
         }
+        while read_line(&mut reader, &mut line).await {
+            // Bytes already read past this command: the client sent the next one without waiting.
+            if !reader.buffer().is_empty() {
+                shared.lock().pipelined_commands += 1;
+            }
+            let command = String::from_utf8_lossy(&line);
+            let command = command.trim_end_matches(['\r', '\n']);
+            let verb = command.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            if tls && !encrypted {
+                shared.lock().commands_in_clear.push(verb.clone());
+            }
+            match verb.as_str() {
+                "EHLO" => {
+                    transaction = None;
+                    let (no_8bitmime, no_pipelining) = {
+                        let state = shared.lock();
+                        (state.no_8bitmime, state.no_pipelining)
+                    };
+                    let mut ehlo = String::from("250-sink\r\n");
+                    if !no_pipelining {
+                        ehlo.push_str("250-PIPELINING\r\n");
+                    }
+                    if !no_8bitmime {
+                        ehlo.push_str("250-8BITMIME\r\n");
+                    }
+                    if offer_starttls {
+                        ehlo.push_str("250-STARTTLS\r\n");
+                    }
+                    ehlo.push_str("250-SMTPUTF8\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 52428800");
+                    reply!(&ehlo);
+                }
+                "HELO" => {
+                    transaction = None;
+                    reply!("250 sink");
+                }
+                "MAIL" if starts_with_ignore_case(command, "MAIL FROM:") => {
+                    shared.lock().transactions += 1;
+                    transaction = Some(Transaction {
+                        from: address(&command["MAIL FROM:".len()..]),
+                        rcpts: Vec::new(),
+                        fault: Fault::Accept,
+                    });
+                    reply!("250 2.1.0 sender ok");
+                }
+                "RCPT" if starts_with_ignore_case(command, "RCPT TO:") => {
+                    let Some(current) = transaction.as_mut() else {
+                        reply!("503 5.5.1 MAIL first");
+                        continue;
+                    };
+                    let rcpt = address(&command["RCPT TO:".len()..]);
+                    let key = rcpt.to_ascii_lowercase();
+                    let attempt = {
+                        let mut state = shared.lock();
+                        state.per_rcpt_times.entry(key.clone()).or_default().push(Instant::now());
+                        let n = state.per_rcpt_attempts.entry(key).or_insert(0);
+                        *n += 1;
+                        *n
+                    };
+                    match script(&rcpt, attempt) {
+                        Fault::RejectRcpt(code, text) => reply!(&format!("{code} {text}")),
+                        Fault::ServiceUnavailable => {
+                            let _ = reply(&mut write, "421 4.3.2 service not available, closing connection").await;
+                            return None;
+                        }
+                        fault => {
+                            if current.fault == Fault::Accept {
+                                current.fault = fault;
+                            }
+                            current.rcpts.push(rcpt);
+                            reply!("250 2.1.5 recipient ok");
+                        }
+                    }
+                }
+                "DATA" => {
+                    let Some(current) = transaction.take() else {
+                        reply!("503 5.5.1 MAIL first");
+                        continue;
+                    };
+                    if current.rcpts.is_empty() {
+                        reply!("554 5.5.1 no valid recipients");
+                        continue;
+                    }
+                    reply!("354 end data with <CR><LF>.<CR><LF>");
+                    let mut data = Vec::with_capacity(16 * 1024);
+                    let mut body_lines = 0usize;
+                    loop {
+                        if !read_line(&mut reader, &mut line).await {
+                            return None; // the client went away mid-message
+                        }
+                        let end = line == b".\r\n" || line == b".\n";
+                        if current.fault == Fault::DropMidData && (body_lines >= 3 || end) {
+                            return None; // the connection drops before any reply
+                        }
+                        if end {
+                            if reader.buffer().starts_with(b"MAIL") {
+                                shared.lock().envelopes_behind_data += 1;
+                            }
+                            break;
+                        }
+                        body_lines += 1;
+                        // Dot-unstuffing (RFC 5321 4.5.2).
+                        let content = line.strip_prefix(b".").unwrap_or(&line);
+                        data.extend_from_slice(content);
+                    }
+                    match current.fault {
+                        Fault::RejectData(code, text) => reply!(&format!("{code} {text}")),
+                        Fault::Stall(duration) => {
+                            tokio::time::sleep(duration).await;
+                            return None;
+                        }
+                        _ => {
+                            shared.lock().received.push(ReceivedMail {
+                                mail_from: current.from,
+                                rcpt_to: current.rcpts,
+                                data,
+                            });
+                            shared.arrived.notify_waiters();
+                            reply!("250 2.0.0 queued");
+                        }
+                    }
+                }
+                "AUTH" => {
+                    shared.lock().auth_commands += 1;
+                    reply!("235 2.7.0 authentication successful");
+                }
+                "RSET" => {
+                    transaction = None;
+                    reply!("250 2.0.0 ok");
+                }
+                "STARTTLS" if offer_starttls => {
+                    reply!("220 2.0.0 ready to start TLS");
+                    return Some(reader.into_inner().unsplit(write));
+                }
+                "NOOP" => reply!("250 2.0.0 ok"),
+                "QUIT" => {
+                    let _ = reply(&mut write, "221 2.0.0 bye").await;
+                    let _ = write.shutdown().await;
+                    return None;
+                }
+                _ => reply!("502 5.5.2 command not recognised"),
+            }
+        }
+        None
     }
 }
 

@@ -2,10 +2,11 @@
 //! written straight to the pooled connection's stream, with MAIL, RCPT and DATA sent in one
 //! write when the server offers PIPELINING (RFC 2920).
 //!
-//! lettre still opens the session (greeting, EHLO, STARTTLS, AUTH) and sends every other
-//! message. Its `message` dot-stuffs byte by byte and each of its commands waits for its reply;
-//! for a digest that is most of the sender's CPU and three round trips per message. lettre
-//! reads and writes through [`SharedStream`], a handle on the stream we opened, and so can we,
+//! lettre still reads the server's extensions (EHLO) and logs in (AUTH); STARTTLS is ours
+//! (`tls`), so this path is the same over plain TCP, STARTTLS and implicit TLS. lettre's
+//! `message` dot-stuffs byte by byte and each of its commands waits for its reply; for a digest
+//! that is most of the sender's CPU and three round trips per message. lettre reads and writes
+//! through [`SharedStream`], a handle on the stream we opened, and so can we,
 //! once its handshake is done: between transactions neither side has anything buffered.
 
 use std::io;
@@ -132,9 +133,9 @@ impl Commands {
 }
 
 /// A reply: its code and its text lines joined by spaces.
-struct Reply {
-    code: u16,
-    text: String,
+pub(super) struct Reply {
+    pub(super) code: u16,
+    pub(super) text: String,
 }
 
 impl Reply {
@@ -328,7 +329,7 @@ impl RawSession {
 }
 
 /// One complete reply at the start of `buffer` and the bytes it took, `None` if incomplete.
-fn parse_reply(buffer: &[u8]) -> Result<Option<(Reply, usize)>, Failure> {
+pub(super) fn parse_reply(buffer: &[u8]) -> Result<Option<(Reply, usize)>, Failure> {
     let garbled = || Failure::Broken("response error: garbled SMTP reply".to_owned());
     let mut at = 0;
     let mut text = String::new();

@@ -5,7 +5,8 @@
 //! next message in hand spends one round trip per message instead of two (envelope, then
 //! content): half the wake-ups of the sender and of the server, which on a loaded machine is
 //! what a message costs. Without a next message, or on a session that does not pipeline (no
-//! PIPELINING, lettre's STARTTLS layer, the file transport), a lane sends as the pool does.
+//! PIPELINING, the file transport), a lane sends as the pool does. Plain, STARTTLS and implicit
+//! TLS sessions are alike here.
 //!
 //! What can go wrong is kept apart per message: the reply to the end of data is this message's
 //! verdict; the next message's envelope replies are its own (a refusal there is its verdict,
@@ -111,9 +112,7 @@ impl SmtpPool {
         let Some(session) = lane.session.as_mut() else {
             return (Err(SmtpSendError::Transient("the session closed".to_owned())), Next::NotSent);
         };
-        let Some(raw) = session.raw.as_mut() else {
-            return (Err(SmtpSendError::Transient("the session closed".to_owned())), Next::NotSent);
-        };
+        let raw = &mut session.raw;
         // The next message rides along only if this server may have it (8BITMIME); otherwise
         // it goes on its own and gets the 7-bit rebuild.
         let then = next.and_then(|n| {
@@ -125,7 +124,7 @@ impl SmtpPool {
             Ok(()) => Ok(()),
             Err(failure) => Err(self.lane_failure(lane, failure)),
         };
-        let next_state = match (then, lane.session.as_mut().and_then(|s| s.raw.as_mut())) {
+        let next_state = match (then, lane.session.as_mut().map(|s| &mut s.raw)) {
             (Some(then), Some(raw)) => match raw.opened_next(&then).await {
                 Ok(()) => {
                     lane.open = true;
@@ -162,10 +161,11 @@ impl SmtpPool {
                 },
             };
             let options = mail_options(&session.smtp, &current.envelope, current.data.wire());
-            let Some(raw) = session.raw.as_mut().filter(|raw| raw.pipelining) else {
+            if !session.raw.pipelining {
                 self.put_back(session);
                 return Ok(false);
-            };
+            }
+            let raw = &mut session.raw;
             let Ok(options) = options else {
                 lane.session = Some(session);
                 return Err(SmtpSendError::NeedsSevenBit);

@@ -2,13 +2,13 @@
 //!
 //! Why not lettre's own pool: lettre 0.11.23 does not set `TCP_NODELAY`, and Nagle's algorithm
 //! then holds each small SMTP command back for ~40 ms, capping a connection at ~23 messages per
-//! second. We open the socket with nodelay and hand it to lettre's connection, which still does
-//! the protocol (EHLO, STARTTLS, AUTH, and the transaction of every message built whole). Digest
-//! messages, prepared and dot-stuffed once per digest, skip lettre's transaction: they are
-//! written straight to the same stream, pipelined where the server allows (`smtp_data`). The
-//! staged transaction (where a refusal came, 8BITMIME) is kept on both paths, as lettre's `send`
-//! does not say which command was refused; that, and the data phase, is why this pool would stay
-//! even once a lettre release carries the nodelay fix (upstream PR #1159).
+//! second. We open the socket with nodelay, do TLS ourselves (implicit, or STARTTLS: `tls`) and
+//! hand the stream to lettre's connection, which reads the server's extensions (EHLO) and logs
+//! in (AUTH). Every message's transaction is ours (`data`): written straight to the stream,
+//! pipelined where the server allows, whether the stream is plain or encrypted. The staged
+//! transaction (where a refusal came, 8BITMIME) is why, as lettre's `send` does not say which
+//! command was refused; that, and the data phase, is why this pool would stay even once a
+//! lettre release carries the nodelay fix (upstream PR #1159).
 //!
 //! Concurrency is bounded by the worker's semaphore, not here: the pool only keeps idle
 //! connections for reuse, and drops those that sat idle long enough for a server to hang up.
@@ -16,31 +16,31 @@
 mod data;
 mod lane;
 mod reply;
+mod tls;
 mod wire;
 
 pub use lane::{Lane, Next};
-pub use wire::{Payload, Wire, dot_stuff};
+#[cfg(test)]
+pub use wire::dot_stuff;
+pub use wire::{Payload, Wire};
 
-use std::io;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+use rustls::pki_types::CertificateDer;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::TlsMode;
 use data::{RawSession, SharedStream};
-use reply::{Failure, Refusal, Stage, describe, verdict};
+use reply::{Failure, describe, verdict};
+use tls::{SessionStream, Start, Stream};
 
 /// Servers commonly drop idle clients after 60 s or more; reuse only well inside that.
 const MAX_IDLE: Duration = Duration::from_secs(30);
@@ -55,19 +55,19 @@ pub struct SmtpPool {
     credentials: Option<Credentials>,
     client_id: ClientId,
     idle: Mutex<Vec<(Session, Instant)>>,
-    rustls: Option<Arc<rustls::ClientConfig>>,
+    rustls: Arc<rustls::ClientConfig>,
 }
 
-/// A pooled connection: lettre's, and our own handle on its stream for messages that are
-/// dot-stuffed already (`None` once lettre's STARTTLS put its TLS layer between).
+/// A pooled connection: lettre's, and our own handle on its stream, which carries every
+/// message's transaction.
 pub struct Session {
     pub(super) smtp: AsyncSmtpConnection,
-    pub(super) raw: Option<RawSession>,
+    pub(super) raw: RawSession,
 }
 
 impl Session {
     pub(super) fn has_broken(&self) -> bool {
-        self.smtp.has_broken() || self.raw.as_ref().is_some_and(|raw| !raw.is_clean())
+        self.smtp.has_broken() || !self.raw.is_clean()
     }
 }
 
@@ -102,20 +102,9 @@ impl SmtpPool {
         tls: TlsMode,
         credentials: Option<(String, SecretString)>,
         client_id: ClientId,
+        extra_roots: &[CertificateDer<'static>],
     ) -> Result<Self, String> {
-        let rustls = match tls {
-            TlsMode::Implicit => {
-                let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-                let config =
-                    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                        .with_safe_default_protocol_versions()
-                        .map_err(|e| format!("TLS setup failed: {e}"))?
-                        .with_root_certificates(roots)
-                        .with_no_client_auth();
-                Some(Arc::new(config))
-            }
-            _ => None,
-        };
+        let rustls = tls::client_config(extra_roots)?;
         Ok(Self {
             host,
             port,
@@ -217,53 +206,22 @@ impl SmtpPool {
             .map_err(|_| SmtpSendError::Unavailable(format!("connecting to {}:{} timed out", self.host, self.port)))?
             .map_err(|e| unavailable(&format!("cannot connect to {}:{}", self.host, self.port), &e))?;
         tcp.set_nodelay(true).map_err(|e| unavailable("setting TCP_NODELAY", &e))?;
-        let stream: Box<dyn AsyncTokioStream> = match &self.rustls {
-            Some(config) => {
-                let name = rustls::pki_types::ServerName::try_from(self.host.clone())
-                    .map_err(|e| unavailable("mail.url host is not a TLS server name", &e))?;
-                let tls = tokio_rustls::TlsConnector::from(config.clone())
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| unavailable("TLS handshake", &e))?;
-                Box::new(ImplicitTls(tls))
-            }
-            None => Box::new(tcp),
-        };
+        // The handshake (and for STARTTLS the plain-text exchange before it) gets the connect's
+        // time too: a server that accepts and then says nothing must not hold a lane for the
+        // whole send timeout.
+        let (stream, encrypted) = tokio::time::timeout(CONNECT_TIMEOUT, self.secure(tcp))
+            .await
+            .map_err(|_| SmtpSendError::Unavailable(format!("TLS with {}:{} timed out", self.host, self.port)))??;
         // Whatever goes wrong before MAIL FROM (a 5xx greeting, a refused STARTTLS, a wrong
         // password) is about the server or our settings, not about this message: it is an
         // outage, never the message's permanent failure, or one misconfiguration would fail
         // every message in the queue.
         let session = |what: &str, e: &SmtpError| SmtpSendError::Unavailable(format!("{what}: {}", describe(e)));
-        // lettre and our data phase share the stream; see `smtp_data`.
-        let shared = SharedStream::new(stream);
+        // lettre and our data phase share the stream; see `data`.
+        let shared = SharedStream::new(Box::new(stream));
         let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(shared.clone()), &self.client_id)
             .await
             .map_err(|e| session("SMTP greeting", &e))?;
-        let mut encrypted = self.tls == TlsMode::Implicit;
-        let mut raw = true;
-        match self.tls {
-            TlsMode::Opportunistic | TlsMode::Required if conn.can_starttls() => {
-                let params = TlsParameters::new_rustls(self.host.clone()).map_err(|e| unavailable("TLS setup", &e))?;
-                conn.starttls(params, &self.client_id).await.map_err(|e| session("STARTTLS", &e))?;
-                encrypted = true;
-                // lettre's TLS layer now sits above the shared stream: writing to it directly
-                // would bypass the encryption. Prepared messages go through lettre here.
-                raw = false;
-            }
-            TlsMode::Required => {
-                let why = if self.credentials.is_some() {
-                    "mail.url has a user name and password, which are only ever sent encrypted"
-                } else {
-                    "mail.url requires TLS"
-                };
-                return Err(SmtpSendError::Unavailable(format!(
-                    "{} does not offer STARTTLS and {why}; nothing was sent (if the offer is being stripped on the \
-                     way, this is why; for a local relay without TLS write ?tls=none)",
-                    self.host
-                )));
-            }
-            _ => {}
-        }
         // Only an operator's explicit tls=none lets a password go unencrypted.
         if self.credentials.is_some() && !encrypted && self.tls != TlsMode::None {
             return Err(SmtpSendError::Unavailable(format!(
@@ -279,24 +237,48 @@ impl SmtpPool {
         // The EHLO reply is in the transcript (AUTH's replies offer nothing); reading it also
         // stops the recording.
         let pipelining = shared.offers_pipelining();
-        Ok(Session { smtp: conn, raw: raw.then(|| RawSession::new(shared, pipelining)) })
+        Ok(Session { smtp: conn, raw: RawSession::new(shared, pipelining) })
+    }
+
+    /// TLS as `mail.url` asks: from the first byte, by STARTTLS (required or where offered), or
+    /// none. The stream, and whether it is encrypted.
+    async fn secure(&self, tcp: TcpStream) -> Result<(SessionStream, bool), SmtpSendError> {
+        let unavailable = SmtpSendError::Unavailable;
+        match self.tls {
+            TlsMode::None => Ok((SessionStream::new(Stream::Plain(tcp)), false)),
+            TlsMode::Implicit => {
+                let tls = tls::handshake(&self.rustls, &self.host, tcp).await.map_err(unavailable)?;
+                Ok((SessionStream::new(Stream::Tls(Box::new(tls))), true))
+            }
+            TlsMode::Opportunistic | TlsMode::Required => {
+                match tls::starttls(&self.rustls, &self.host, &self.client_id, tcp).await.map_err(unavailable)? {
+                    Start::Encrypted(stream) => Ok((stream, true)),
+                    Start::NoOffer(stream) if self.tls == TlsMode::Opportunistic => Ok((stream, false)),
+                    Start::NoOffer(_) => {
+                        let why = if self.credentials.is_some() {
+                            "mail.url has a user name and password, which are only ever sent encrypted"
+                        } else {
+                            "mail.url requires TLS"
+                        };
+                        Err(SmtpSendError::Unavailable(format!(
+                            "{} does not offer STARTTLS and {why}; nothing was sent (if the offer is being stripped \
+                             on the way, this is why; for a local relay without TLS write ?tls=none)",
+                            self.host
+                        )))
+                    }
+                }
+            }
+        }
     }
 }
 
 /// One message: MAIL, RCPT, DATA and the content, keeping apart where a refusal came (a 5xx to
 /// RCPT or to the content is this recipient's hard bounce; a 5xx to MAIL is about us) and
-/// checking 8BITMIME before anything is sent. A message dot-stuffed already goes by our own data
-/// phase where the session allows, else (behind lettre's STARTTLS) unstuffed through lettre's.
+/// checking 8BITMIME before anything is sent. Pipelined where the server allows; messages built
+/// one at a time (confirmations, welcome mail) are stuffed here, in one pass.
 async fn transact(session: &mut Session, envelope: &Envelope, message: &Payload) -> Result<(), Failure> {
-    let conn = &mut session.smtp;
-    let options = mail_options(conn, envelope, message.wire())?;
-    // Our pipelined transaction whenever the connection allows it (not under STARTTLS): one
-    // round trip fewer per command and no byte-by-byte stuffing. Messages built one at a time
-    // (confirmations, welcome mail, per-recipient signatures) are stuffed here, in one pass.
-    match &mut session.raw {
-        Some(raw) => raw.transact(envelope, options, &message.stuffed()).await,
-        None => lettre_transact(conn, envelope, options, &message.plain()).await,
-    }
+    let options = mail_options(&session.smtp, envelope, message.wire())?;
+    session.raw.transact(envelope, options, &message.stuffed()).await
 }
 
 /// MAIL FROM's parameters for this message on this session: SMTPUTF8 for non-ASCII addresses
@@ -320,73 +302,4 @@ fn mail_options(
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     Ok(options)
-}
-
-/// The transaction through lettre's commands (which stuff the message themselves).
-async fn lettre_transact(
-    conn: &mut AsyncSmtpConnection,
-    envelope: &Envelope,
-    options: Vec<MailParameter>,
-    message: &[u8],
-) -> Result<(), Failure> {
-    let mut refused = None;
-    let reply = |stage: Stage| {
-        move |e: SmtpError| match e.status() {
-            Some(code) => Failure::Reply {
-                stage,
-                refusal: Refusal { code: u16::from(code), described: describe(&e) },
-                reusable: true,
-            },
-            None => Failure::Broken(e.to_string()),
-        }
-    };
-    let sent = async {
-        conn.command(Mail::new(envelope.from().cloned(), options)).await.map_err(reply(Stage::Mail))?;
-        for to in envelope.to() {
-            conn.command(Rcpt::new(to.clone(), Vec::new())).await.map_err(reply(Stage::Rcpt))?;
-        }
-        conn.command(Data).await.map_err(reply(Stage::Data))?;
-        conn.message(message).await.map_err(reply(Stage::Data))?;
-        Ok(())
-    }
-    .await;
-    if let Err(Failure::Reply { refusal, .. }) = &sent {
-        refused = Some(refusal.code);
-    }
-    if let Some(code) = refused {
-        // 421: the server is closing the connection. Otherwise get it ready for the next
-        // message; a server that does not take RSET is closed.
-        if code == 421 || conn.command(Rset).await.is_err() {
-            conn.abort().await;
-        }
-    }
-    sent
-}
-
-/// `smtps://`: TLS from the first byte. lettre accepts any stream that implements its trait.
-#[derive(Debug)]
-struct ImplicitTls(tokio_rustls::client::TlsStream<TcpStream>);
-
-impl AsyncRead for ImplicitTls {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for ImplicitTls {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-impl AsyncTokioStream for ImplicitTls {
-    fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.0.get_ref().0.peer_addr()
-    }
 }

@@ -50,6 +50,16 @@ impl Wire {
         }
     }
 
+    /// Appends another message's pieces: its shared ones by reference, its own by copy.
+    pub fn append(&mut self, other: &Wire) {
+        for part in &other.parts {
+            match part {
+                Part::Shared(bytes) => self.shared(bytes),
+                Part::Own(start, end) => self.extend(&other.own[*start..*end]),
+            }
+        }
+    }
+
     pub fn slices(&self) -> impl Iterator<Item = &[u8]> {
         self.parts.iter().map(|part| match part {
             Part::Shared(bytes) => &bytes[..],
