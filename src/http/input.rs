@@ -44,13 +44,39 @@ pub fn body(bytes: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
 /// know are ignored (a form may carry more than we need). Values that are not text (a number
 /// where an address belongs) are refused, naming the field.
 pub fn text_fields(kind: BodyKind, body: &[u8]) -> Result<HashMap<String, String>, Error> {
+    Ok(fields_with_list(kind, body, None)?.text)
+}
+
+/// Text fields, and one field that may hold several values.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Fields {
+    pub text: HashMap<String, String>,
+    /// The repeated field's values in order: a form's every occurrence of the name (empty values
+    /// dropped), or a JSON array of strings. `None` when the body does not have the field.
+    pub repeated: Option<Vec<String>>,
+}
+
+/// [`text_fields`], with `repeated` read as a list: in a form, every occurrence
+/// (`lists=a&lists=b`); in JSON, an array of strings (anything else is refused, naming it).
+pub fn text_fields_with(kind: BodyKind, body: &[u8], repeated: &'static str) -> Result<Fields, Error> {
+    fields_with_list(kind, body, Some(repeated))
+}
+
+fn fields_with_list(kind: BodyKind, body: &[u8], repeated: Option<&'static str>) -> Result<Fields, Error> {
     match kind {
         BodyKind::Form => {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
                 .map_err(|_| Error::BadRequest("The form data could not be read.".to_owned()))?;
-            let mut fields = HashMap::new();
+            let mut fields = Fields::default();
             for (name, value) in pairs {
-                fields.entry(name).or_insert(value);
+                if Some(name.as_str()) == repeated {
+                    let values = fields.repeated.get_or_insert_with(Vec::new);
+                    if !value.trim().is_empty() {
+                        values.push(value);
+                    }
+                    continue;
+                }
+                fields.text.entry(name).or_insert(value);
             }
             Ok(fields)
         }
@@ -65,11 +91,15 @@ pub fn text_fields(kind: BodyKind, body: &[u8]) -> Result<HashMap<String, String
                     "Expected a JSON object, e.g. {\"email\": \"you@example.com\"}.".to_owned(),
                 ));
             };
-            let mut fields = HashMap::new();
+            let mut fields = Fields::default();
             for (name, value) in map {
+                if let Some(field) = repeated.filter(|r| *r == name) {
+                    fields.repeated = strings(field, value)?;
+                    continue;
+                }
                 match value {
                     Value::String(s) => {
-                        fields.insert(name, s);
+                        fields.text.insert(name, s);
                     }
                     Value::Null => {}
                     _ => {
@@ -85,6 +115,23 @@ pub fn text_fields(kind: BodyKind, body: &[u8]) -> Result<HashMap<String, String
             }
             Ok(fields)
         }
+    }
+}
+
+/// A JSON array of strings (`null` is no value); anything else is refused, naming the field.
+fn strings(field: &'static str, value: Value) -> Result<Option<Vec<String>>, Error> {
+    let refused = || Error::invalid(field, format!("The field \"{field}\" must be a list of text, e.g. [\"weekly\"]."));
+    match value {
+        Value::Null => Ok(None),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(s) => Ok(s),
+                _ => Err(refused()),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        _ => Err(refused()),
     }
 }
 
