@@ -27,6 +27,7 @@ mod lifecycle;
 mod lists;
 mod openapi;
 mod pipelining;
+mod preferences;
 mod recording;
 mod references;
 mod schedules;
