@@ -232,3 +232,36 @@ fn json_object(headers: &HeaderMap, bytes: Result<Bytes, BytesRejection>) -> Res
         Err(e) => Err(Error::BadRequest(format!("The body is not valid JSON ({e})."))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_form_field_keeps_every_value_and_the_others_their_first() {
+        let body = b"email=a%40example.com&lists=weekly&email=b%40example.com&lists=&lists=events";
+        let fields = text_fields_with(BodyKind::Form, body, "lists").unwrap();
+        assert_eq!(fields.text["email"], "a@example.com");
+        assert_eq!(fields.repeated, Some(vec!["weekly".to_owned(), "events".to_owned()]));
+        assert!(!fields.text.contains_key("lists"));
+        let without = text_fields_with(BodyKind::Form, b"email=a%40example.com", "lists").unwrap();
+        assert_eq!(without.repeated, None);
+        // The plain reader still keeps only the first value of anything.
+        assert_eq!(text_fields(BodyKind::Form, b"lists=a&lists=b").unwrap()["lists"], "a");
+    }
+
+    #[test]
+    fn a_json_list_must_be_an_array_of_strings() {
+        let fields = text_fields_with(BodyKind::Json, br#"{"email": "a@example.com", "lists": ["x", "y"]}"#, "lists");
+        assert_eq!(fields.unwrap().repeated, Some(vec!["x".to_owned(), "y".to_owned()]));
+        let null = text_fields_with(BodyKind::Json, br#"{"lists": null}"#, "lists").unwrap();
+        assert_eq!(null.repeated, None);
+        for bad in [&br#"{"lists": "x"}"#[..], br#"{"lists": [1]}"#, br#"{"lists": [["x"]]}"#, br#"{"lists": {}}"#] {
+            let error = text_fields_with(BodyKind::Json, bad, "lists").unwrap_err();
+            assert_eq!(error.field(), Some("lists"), "{}", String::from_utf8_lossy(bad));
+        }
+        // Other fields keep their checks.
+        let error = text_fields_with(BodyKind::Json, br#"{"email": 5, "lists": []}"#, "lists").unwrap_err();
+        assert_eq!(error.field(), Some("email"));
+    }
+}
