@@ -71,6 +71,11 @@ impl UnsubscribeQuery {
 async fn list_named(state: &AppState, raw: Option<&str>) -> Result<Option<List>, Option<Error>> {
     let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(None) };
     let slug = ListSlug::parse(raw).map_err(|_| None)?;
+    // The signup's copy of the lists first: after a digest, one-click requests come in bursts.
+    let known = state.public_lists.all(&state.db).await.map_err(|e| Some(Error::from(e)))?;
+    if let Some(list) = known.iter().find(|l| l.slug == slug.as_str()) {
+        return Ok(Some(list.clone()));
+    }
     match lists::by_slug(&state.db, &slug).await {
         Ok(Some(list)) => Ok(Some(list)),
         Ok(None) => Err(None),
