@@ -14,6 +14,13 @@ pub struct SubscriptionSettings {
     pub welcome: bool,
     /// One reminder to a pending subscriber this long after their confirmation mail; 0 = none.
     pub reminder_after_hours: f64,
+    /// How long the "Manage your subscription" link in a mail works (it stops at erasure anyway).
+    #[serde(default = "default_preferences_ttl_days")]
+    pub preferences_ttl_days: u32,
+}
+
+fn default_preferences_ttl_days() -> u32 {
+    365
 }
 
 impl SubscriptionSettings {
@@ -29,6 +36,9 @@ impl SubscriptionSettings {
                 "subscriptions.reminder_after_hours",
                 "must be 0 (off) or a positive number of hours",
             ));
+        }
+        if !(1..=3650).contains(&self.preferences_ttl_days) {
+            return Err(ConfigError::key("subscriptions.preferences_ttl_days", "must be between 1 and 3650 days"));
         }
         Ok(())
     }

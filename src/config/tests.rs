@@ -226,6 +226,7 @@ fn each_section_names_its_own_key() {
         ("BROADSHEET__LIMITS__IPV6_PREFIX", "0", "limits.ipv6_prefix"),
         ("BROADSHEET__SUBSCRIPTIONS__TOKEN_TTL_HOURS", "0", "subscriptions.token_ttl_hours"),
         ("BROADSHEET__SUBSCRIPTIONS__REMINDER_AFTER_HOURS", "-1", "subscriptions.reminder_after_hours"),
+        ("BROADSHEET__SUBSCRIPTIONS__PREFERENCES_TTL_DAYS", "0", "subscriptions.preferences_ttl_days"),
         ("BROADSHEET__BOUNCES__SOFT_LIMIT", "0", "bounces.soft_limit"),
         ("BROADSHEET__BOUNCES__SOFT_WINDOW_DAYS", "0", "bounces.soft_window_days"),
         ("BROADSHEET__DIGESTS__TIMEZONE", "Mars/Olympus", "digests.timezone"),

@@ -91,6 +91,16 @@ pub struct DigestContent {
     pub id: Option<uuid::Uuid>,
     pub subject: String,
     pub articles: Vec<Article>,
+    /// The list it goes to: its links leave that list, and its `List-Id` names it. `None` for
+    /// content that goes to no list in particular (a preview without one).
+    pub list: Option<DigestList>,
+}
+
+/// The list a digest goes to, as its mail names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestList {
+    pub slug: String,
+    pub name: String,
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub use api_key::{ApiKey, KEY_PREFIX, KeyName, KeyNameError};
 pub use article::{ArticleInput, FieldError, MAX_BODY_BYTES, parse_idempotency_key, parse_subject};
 pub use attributes::{Attributes, is_attribute_key};
 pub use base_url::BaseUrl;
-pub use content::{Article, BodyFormat, DigestContent};
+pub use content::{Article, BodyFormat, DigestContent, DigestList};
 pub use email::{EmailError, SubscriberEmail};
 pub use link_token::{Claims, KeyError, LinkToken, MIN_KEY_BYTES, TokenKeys, TokenPurpose};
 pub use list::{ListSlug, ListSlugError, MembershipStatus};

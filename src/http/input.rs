@@ -44,13 +44,39 @@ pub fn body(bytes: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
 /// know are ignored (a form may carry more than we need). Values that are not text (a number
 /// where an address belongs) are refused, naming the field.
 pub fn text_fields(kind: BodyKind, body: &[u8]) -> Result<HashMap<String, String>, Error> {
+    Ok(fields_with_list(kind, body, None)?.text)
+}
+
+/// Text fields, and one field that may hold several values.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Fields {
+    pub text: HashMap<String, String>,
+    /// The repeated field's values in order: a form's every occurrence of the name (empty values
+    /// dropped), or a JSON array of strings. `None` when the body does not have the field.
+    pub repeated: Option<Vec<String>>,
+}
+
+/// [`text_fields`], with `repeated` read as a list: in a form, every occurrence
+/// (`lists=a&lists=b`); in JSON, an array of strings (anything else is refused, naming it).
+pub fn text_fields_with(kind: BodyKind, body: &[u8], repeated: &'static str) -> Result<Fields, Error> {
+    fields_with_list(kind, body, Some(repeated))
+}
+
+fn fields_with_list(kind: BodyKind, body: &[u8], repeated: Option<&'static str>) -> Result<Fields, Error> {
     match kind {
         BodyKind::Form => {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
                 .map_err(|_| Error::BadRequest("The form data could not be read.".to_owned()))?;
-            let mut fields = HashMap::new();
+            let mut fields = Fields::default();
             for (name, value) in pairs {
-                fields.entry(name).or_insert(value);
+                if Some(name.as_str()) == repeated {
+                    let values = fields.repeated.get_or_insert_with(Vec::new);
+                    if !value.trim().is_empty() {
+                        values.push(value);
+                    }
+                    continue;
+                }
+                fields.text.entry(name).or_insert(value);
             }
             Ok(fields)
         }
@@ -65,11 +91,15 @@ pub fn text_fields(kind: BodyKind, body: &[u8]) -> Result<HashMap<String, String
                     "Expected a JSON object, e.g. {\"email\": \"you@example.com\"}.".to_owned(),
                 ));
             };
-            let mut fields = HashMap::new();
+            let mut fields = Fields::default();
             for (name, value) in map {
+                if let Some(field) = repeated.filter(|r| *r == name) {
+                    fields.repeated = strings(field, value)?;
+                    continue;
+                }
                 match value {
                     Value::String(s) => {
-                        fields.insert(name, s);
+                        fields.text.insert(name, s);
                     }
                     Value::Null => {}
                     _ => {
@@ -85,6 +115,23 @@ pub fn text_fields(kind: BodyKind, body: &[u8]) -> Result<HashMap<String, String
             }
             Ok(fields)
         }
+    }
+}
+
+/// A JSON array of strings (`null` is no value); anything else is refused, naming the field.
+fn strings(field: &'static str, value: Value) -> Result<Option<Vec<String>>, Error> {
+    let refused = || Error::invalid(field, format!("The field \"{field}\" must be a list of text, e.g. [\"weekly\"]."));
+    match value {
+        Value::Null => Ok(None),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(s) => Ok(s),
+                _ => Err(refused()),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        _ => Err(refused()),
     }
 }
 
@@ -183,5 +230,38 @@ fn json_object(headers: &HeaderMap, bytes: Result<Bytes, BytesRejection>) -> Res
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Error::BadRequest("Expected a JSON object.".to_owned())),
         Err(e) => Err(Error::BadRequest(format!("The body is not valid JSON ({e})."))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_form_field_keeps_every_value_and_the_others_their_first() {
+        let body = b"email=a%40example.com&lists=weekly&email=b%40example.com&lists=&lists=events";
+        let fields = text_fields_with(BodyKind::Form, body, "lists").unwrap();
+        assert_eq!(fields.text["email"], "a@example.com");
+        assert_eq!(fields.repeated, Some(vec!["weekly".to_owned(), "events".to_owned()]));
+        assert!(!fields.text.contains_key("lists"));
+        let without = text_fields_with(BodyKind::Form, b"email=a%40example.com", "lists").unwrap();
+        assert_eq!(without.repeated, None);
+        // The plain reader still keeps only the first value of anything.
+        assert_eq!(text_fields(BodyKind::Form, b"lists=a&lists=b").unwrap()["lists"], "a");
+    }
+
+    #[test]
+    fn a_json_list_must_be_an_array_of_strings() {
+        let fields = text_fields_with(BodyKind::Json, br#"{"email": "a@example.com", "lists": ["x", "y"]}"#, "lists");
+        assert_eq!(fields.unwrap().repeated, Some(vec!["x".to_owned(), "y".to_owned()]));
+        let null = text_fields_with(BodyKind::Json, br#"{"lists": null}"#, "lists").unwrap();
+        assert_eq!(null.repeated, None);
+        for bad in [&br#"{"lists": "x"}"#[..], br#"{"lists": [1]}"#, br#"{"lists": [["x"]]}"#, br#"{"lists": {}}"#] {
+            let error = text_fields_with(BodyKind::Json, bad, "lists").unwrap_err();
+            assert_eq!(error.field(), Some("lists"), "{}", String::from_utf8_lossy(bad));
+        }
+        // Other fields keep their checks.
+        let error = text_fields_with(BodyKind::Json, br#"{"email": 5, "lists": []}"#, "lists").unwrap_err();
+        assert_eq!(error.field(), Some("email"));
     }
 }

@@ -17,6 +17,7 @@ mod keys;
 mod lists;
 mod openapi;
 pub mod pages;
+mod preferences;
 mod providers;
 mod rate_limit;
 mod segments;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(signup::router())
         .merge(confirm::router())
         .merge(unsubscribe::router())
+        .merge(preferences::router())
         .merge(health::router())
         .merge(archive::router())
         .merge(articles::router())

@@ -25,6 +25,7 @@ use super::input::{self, BodyKind, FromFields};
 use super::pages;
 use crate::domain::{SubscriberEmail, SubscriberName};
 use crate::signup::ChoiceError;
+use crate::store::lists::List;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(signup_page)).routes(routes!(subscribe))
@@ -38,7 +39,16 @@ pub struct SignupRequest {
     pub email: String,
     /// Optional; up to 100 characters, one line.
     pub name: Option<String>,
+    /// Slugs of public lists to join (a form repeats the field: `lists=a&lists=b`). Omitted: the
+    /// default list. One confirmation mail confirms every double-opt-in list asked for;
+    /// single-opt-in lists take the address at once.
+    #[schema(example = json!(["weekly", "events"]))]
+    pub lists: Option<Vec<String>>,
 }
+
+/// The signup page's own marker: the form showed list checkboxes, so none checked is a mistake
+/// to point out rather than a signup to the default list.
+const LISTS_SHOWN: &str = "lists_shown";
 
 #[derive(Serialize, ToSchema)]
 pub struct Pending {
@@ -49,12 +59,35 @@ pub struct Pending {
 /// The hosted signup page: a form that works without JavaScript.
 #[utoipa::path(get, path = "/", tag = "subscriptions",
     responses((status = 200, description = "The signup page", content_type = "text/html", body = String)))]
-async fn signup_page(State(state): State<AppState>) -> Html<String> {
-    pages::render(
+async fn signup_page(State(state): State<AppState>) -> Result<Html<String>, PageError> {
+    let lists = offered(&state).await?;
+    let checked: Vec<&str> = lists.iter().filter(|l| l.slug == "default").map(|l| l.slug.as_str()).collect();
+    Ok(pages::render(
         &state,
         "signup.html",
-        context! { email => "", name => "", error => Value::from(()), field => Value::from(()) },
-    )
+        context! {
+            email => "", name => "", error => Value::from(()), field => Value::from(()),
+            lists => list_choices(&lists, &checked),
+        },
+    ))
+}
+
+/// The public lists, when there is a choice to make (more than one).
+async fn offered(state: &AppState) -> Result<Vec<List>, Error> {
+    let public = state.public_lists.public(&state.db).await?;
+    Ok(if public.len() > 1 { public } else { Vec::new() })
+}
+
+fn list_choices(lists: &[List], checked: &[&str]) -> Vec<Value> {
+    lists
+        .iter()
+        .map(|l| {
+            context! {
+                slug => l.slug, name => l.name, description => l.description,
+                checked => checked.contains(&l.slug.as_str()),
+            }
+        })
+        .collect()
 }
 
 /// Subscribe (double opt-in): the same answer whether the address is new, pending or confirmed.
@@ -69,7 +102,7 @@ async fn signup_page(State(state): State<AppState>) -> Html<String> {
         (status = 400, description = "The body could not be read", content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 413, description = "The body is too large", content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 415, description = "Neither a form nor JSON", body = ErrorBody),
-        (status = 422, description = "Invalid email or name (form: the page again with the message)", content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 422, description = "Invalid email or name, or `lists` names a list that is not public or does not exist (`field`: `lists`); form: the page again with the message", content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 429, description = "Too many requests from this address; see Retry-After", content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 503, description = "The database is unreachable; try again", content((ErrorBody = "application/json"), (String = "text/html"))),
     ))]
@@ -83,13 +116,21 @@ async fn subscribe(
         Ok(kind) => kind,
         Err(e) => return e.into_response(),
     };
-    let typed = input::body(body).and_then(|b| input::text_fields(kind, &b)).map(SignupRequest::from_fields);
+    let fields = input::body(body).and_then(|b| input::text_fields_with(kind, &b, "lists"));
+    let (typed, lists_raw, shown) = match fields {
+        Ok(fields) => {
+            let shown = fields.text.contains_key(LISTS_SHOWN);
+            let lists = fields.repeated;
+            (Ok(SignupRequest::from_fields(fields.text)), lists, shown)
+        }
+        Err(e) => (Err(e), None, false),
+    };
     let (email_raw, name_raw) = match &typed {
         Ok(request) => (request.email.clone(), request.name.clone().unwrap_or_default()),
         Err(_) => (String::new(), String::new()),
     };
     let result = match typed {
-        Ok(_) => handle(&state, peer, &headers, &email_raw, &name_raw).await,
+        Ok(_) => handle(&state, peer, &headers, &email_raw, &name_raw, lists_raw.as_deref(), shown).await,
         Err(e) => Err(e),
     };
     match (kind, result) {
@@ -102,25 +143,45 @@ async fn subscribe(
             context! { ttl_hours => state.settings.subscriptions.token_ttl_hours.to_string() },
         ),
         // A person typed this: show the form again with their values and what to fix.
-        (BodyKind::Form, Err(e @ Error::Invalid { .. })) => pages::page(
-            &state,
-            e.status(),
-            "signup.html",
-            context! { email => email_raw, name => name_raw, error => e.public_message(), field => e.field() },
-        ),
+        (BodyKind::Form, Err(e @ Error::Invalid { .. })) => {
+            // The lists offered again, as they were checked.
+            let lists = offered(&state).await.unwrap_or_default();
+            let checked: Vec<&str> = lists_raw.iter().flatten().map(String::as_str).collect();
+            pages::page(
+                &state,
+                e.status(),
+                "signup.html",
+                context! {
+                    email => email_raw, name => name_raw, error => e.public_message(), field => e.field(),
+                    lists => list_choices(&lists, &checked),
+                },
+            )
+        }
         (BodyKind::Form, Err(e)) => PageError(e).into_response(),
     }
 }
 
-async fn handle(state: &AppState, peer: SocketAddr, headers: &HeaderMap, email: &str, name: &str) -> Result<(), Error> {
+async fn handle(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    email: &str,
+    name: &str,
+    lists: Option<&[String]>,
+    lists_shown: bool,
+) -> Result<(), Error> {
     let email = SubscriberEmail::parse(email).map_err(|e| Error::invalid("email", e.to_string()))?;
     let name = SubscriberName::parse(name).map_err(|e| Error::invalid("name", e.to_string()))?;
+    // Asked for, but none: an empty JSON array, or the page's checkboxes all left unchecked.
+    if lists.is_some_and(<[String]>::is_empty) || (lists.is_none() && lists_shown) {
+        return Err(Error::invalid("lists", "Choose at least one list."));
+    }
     let origin = super::origin(state, peer, headers);
     if let Some(ip) = origin.ip {
         state.limiter.check(ip).map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
     }
 
-    let lists = state.public_lists.choose(&state.db, &[]).await.map_err(|e| match e {
+    let lists = state.public_lists.choose(&state.db, lists.unwrap_or_default()).await.map_err(|e| match e {
         ChoiceError::Database(e) => Error::from(e),
         other => Error::invalid("lists", other.to_string()),
     })?;

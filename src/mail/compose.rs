@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use lettre::message::Mailbox;
 use serde::Serialize;
 
-use super::prepared::{self, DigestHeaders, NAME_MARK, PreparedDigest, PreparedRecipient, URL_MARK};
+use super::prepared::{self, DigestHeaders, NAME_MARK, PREFERENCES_MARK, PreparedDigest, PreparedRecipient, URL_MARK};
 use super::settings::MailSettings;
 use super::{BounceAddress, DkimSigner};
 use super::{BuiltMessage, EmailTemplates, MessageParts, RenderedEmail, TemplateError, build_message, recipient};
-use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, SubscriberEmail, Token};
+use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, DigestList, SubscriberEmail, Token};
 
 /// Who a message is for.
 #[derive(Debug, Clone, Copy)]
@@ -25,12 +25,28 @@ pub struct Recipient<'a> {
     pub delivery: i64,
 }
 
+/// The per-recipient tokens a message's links carry.
+#[derive(Debug, Clone, Copy)]
+pub struct Links<'a> {
+    pub unsubscribe: &'a Token,
+    pub preferences: &'a Token,
+}
+
+/// A message's per-recipient URLs.
+#[derive(Debug, Clone, Copy)]
+struct Urls<'a> {
+    unsubscribe: &'a str,
+    preferences: &'a str,
+}
+
 /// What stays the same for every message a worker sends.
 pub struct Composer {
     pub templates: EmailTemplates,
     pub from: Mailbox,
     pub base_url: BaseUrl,
     pub newsletter: String,
+    /// `List-Id` of the mails that go to no list in particular (confirmation, welcome,
+    /// reminder); a digest's names its list (see [`Composer::list_id_of`]).
     pub list_id: String,
     /// "48", or "1.5": shown in the mail as the link's lifetime.
     pub token_ttl_hours: String,
@@ -55,6 +71,8 @@ pub struct DigestView {
     pub articles: minijinja::Value,
     /// The digest's id once it exists (not in a preview): its archive page is linked.
     pub id: Option<uuid::Uuid>,
+    /// The list it goes to: the unsubscribe link leaves that list only; `List-Id` names it.
+    pub list: Option<DigestList>,
     /// The messages composed once as pieces, on the first send (`None` inside: the templates
     /// do not allow it, and every message is built whole).
     prepared: OnceLock<Option<PreparedDigest>>,
@@ -81,6 +99,7 @@ impl DigestView {
             campaign,
             articles: minijinja::Value::from(articles),
             id: content.id,
+            list: content.list.clone(),
             prepared: OnceLock::new(),
         }
     }
@@ -99,6 +118,10 @@ struct DigestContext<'a> {
     subject: &'a str,
     articles: &'a minijinja::Value,
     unsubscribe_url: &'a str,
+    /// "Manage your subscription": the preference page.
+    preferences_url: &'a str,
+    /// The list's name, when the digest goes to one.
+    list_name: Option<&'a str>,
     base_url: &'a str,
     /// "View in browser": the digest's archive page.
     archive_url: Option<String>,
@@ -109,6 +132,7 @@ struct WelcomeContext<'a> {
     newsletter: &'a str,
     name: Option<&'a str>,
     unsubscribe_url: String,
+    preferences_url: String,
     /// The archive's list of past issues, when the archive is on.
     archive_url: Option<String>,
 }
@@ -119,6 +143,7 @@ struct ConfirmationContext<'a> {
     name: Option<&'a str>,
     confirm_url: String,
     unsubscribe_url: String,
+    preferences_url: String,
     ttl_hours: String,
 }
 
@@ -165,12 +190,14 @@ impl Composer {
                 created_at: chrono::Utc::now(),
                 digest_id: None,
             }],
+            list: Some(DigestList { slug: "default".to_owned(), name: "Check".to_owned() }),
         });
+        let preferences = self.base_url.join("/preferences?token=CHECK");
         for name in [Some("Reader"), None] {
-            self.render_with_confirm_link("confirmation", name, "CHECK", &url)?;
-            self.render_with_confirm_link("reminder", name, "CHECK", &url)?;
-            self.render_welcome(name, &url)?;
-            self.render_digest(&digest, name, &url)?;
+            self.render_with_confirm_link("confirmation", name, "CHECK", &url, &preferences)?;
+            self.render_with_confirm_link("reminder", name, "CHECK", &url, &preferences)?;
+            self.render_welcome(name, &url, &preferences)?;
+            self.render_digest(&digest, name, &url, &preferences)?;
         }
         Ok(())
     }
@@ -180,38 +207,39 @@ impl Composer {
         self.seven_bit.store(true, Ordering::Relaxed);
     }
 
-    /// The confirmation mail, with links carrying `confirm` and `unsubscribe`.
-    pub fn confirmation(
-        &self,
-        to: Recipient<'_>,
-        confirm: &Token,
-        unsubscribe: &Token,
-    ) -> anyhow::Result<BuiltMessage> {
-        self.with_confirm_link("confirmation", to, confirm, unsubscribe)
+    /// The confirmation mail, with links carrying `confirm` and the recipient's other tokens.
+    pub fn confirmation(&self, to: Recipient<'_>, confirm: &Token, links: Links<'_>) -> anyhow::Result<BuiltMessage> {
+        self.with_confirm_link("confirmation", to, confirm, links)
     }
 
     /// The welcome mail, once a subscriber confirmed.
-    pub fn welcome(&self, to: Recipient<'_>, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
-        let unsubscribe_url = self.unsubscribe_url(unsubscribe);
-        let rendered = self.render_welcome(to.name, &unsubscribe_url)?;
-        self.message(to, rendered, unsubscribe.expose(), &unsubscribe_url, "welcome")
+    pub fn welcome(&self, to: Recipient<'_>, links: Links<'_>) -> anyhow::Result<BuiltMessage> {
+        let unsubscribe_url = self.unsubscribe_url(links.unsubscribe, None);
+        let rendered = self.render_welcome(to.name, &unsubscribe_url, &self.preferences_url(links.preferences))?;
+        self.message(to, rendered, links.unsubscribe.expose(), &unsubscribe_url, "welcome", &self.list_id)
     }
 
-    fn render_welcome(&self, name: Option<&str>, unsubscribe_url: &str) -> Result<RenderedEmail, TemplateError> {
+    fn render_welcome(
+        &self,
+        name: Option<&str>,
+        unsubscribe_url: &str,
+        preferences_url: &str,
+    ) -> Result<RenderedEmail, TemplateError> {
         self.templates.render(
             "welcome",
             WelcomeContext {
                 newsletter: &self.newsletter,
                 name,
                 unsubscribe_url: unsubscribe_url.to_owned(),
+                preferences_url: preferences_url.to_owned(),
                 archive_url: self.archive.then(|| self.base_url.join("/archive")),
             },
         )
     }
 
     /// The one reminder to a pending subscriber, with a fresh confirmation link.
-    pub fn reminder(&self, to: Recipient<'_>, confirm: &Token, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
-        self.with_confirm_link("reminder", to, confirm, unsubscribe)
+    pub fn reminder(&self, to: Recipient<'_>, confirm: &Token, links: Links<'_>) -> anyhow::Result<BuiltMessage> {
+        self.with_confirm_link("reminder", to, confirm, links)
     }
 
     /// A mail asking to confirm (`template` is `confirmation` or `reminder`; the template name
@@ -221,11 +249,14 @@ impl Composer {
         template: &str,
         to: Recipient<'_>,
         confirm: &Token,
-        unsubscribe: &Token,
+        links: Links<'_>,
     ) -> anyhow::Result<BuiltMessage> {
-        let unsubscribe_url = self.unsubscribe_url(unsubscribe);
-        let rendered = self.render_with_confirm_link(template, to.name, confirm.expose(), &unsubscribe_url)?;
-        self.message(to, rendered, unsubscribe.expose(), &unsubscribe_url, template)
+        // "This wasn't me" leaves everything: no list in the link.
+        let unsubscribe_url = self.unsubscribe_url(links.unsubscribe, None);
+        let preferences_url = self.preferences_url(links.preferences);
+        let rendered =
+            self.render_with_confirm_link(template, to.name, confirm.expose(), &unsubscribe_url, &preferences_url)?;
+        self.message(to, rendered, links.unsubscribe.expose(), &unsubscribe_url, template, &self.list_id)
     }
 
     fn render_with_confirm_link(
@@ -234,6 +265,7 @@ impl Composer {
         name: Option<&str>,
         confirm: &str,
         unsubscribe_url: &str,
+        preferences_url: &str,
     ) -> Result<RenderedEmail, TemplateError> {
         self.templates.render(
             template,
@@ -242,6 +274,7 @@ impl Composer {
                 name,
                 confirm_url: self.base_url.join(&format!("/subscriptions/confirm?token={confirm}")),
                 unsubscribe_url: unsubscribe_url.to_owned(),
+                preferences_url: preferences_url.to_owned(),
                 ttl_hours: self.token_ttl_hours.clone(),
             },
         )
@@ -251,10 +284,13 @@ impl Composer {
     /// the message is spliced from pieces composed once per digest (see [`prepared`]), already
     /// dot-stuffed for SMTP; it is built whole only when the templates or the values do not
     /// allow that.
-    pub fn digest(&self, view: &DigestView, to: Recipient<'_>, unsubscribe: &Token) -> anyhow::Result<BuiltMessage> {
-        let unsubscribe_url = self.unsubscribe_url(unsubscribe);
+    pub fn digest(&self, view: &DigestView, to: Recipient<'_>, links: Links<'_>) -> anyhow::Result<BuiltMessage> {
+        let unsubscribe = links.unsubscribe;
+        let unsubscribe_url = self.unsubscribe_url(unsubscribe, view.list.as_ref());
+        let preferences_url = self.preferences_url(links.preferences);
+        let urls = Urls { unsubscribe: &unsubscribe_url, preferences: &preferences_url };
         if let Some(prepared) = view.prepared.get_or_init(|| self.prepare_digest(view)) {
-            if let Some(message) = self.prepared_digest(prepared, to, &unsubscribe_url, unsubscribe.expose(), true)? {
+            if let Some(message) = self.prepared_digest(prepared, to, urls, unsubscribe.expose(), true)? {
                 return Ok(match &self.dkim {
                     // The signature covers the body as the recipient reads it; the signer reads
                     // the stuffed pieces as that, and the message stays in its pieces.
@@ -263,7 +299,7 @@ impl Composer {
                 });
             }
         }
-        self.built_digest(view, to, &unsubscribe_url, unsubscribe.expose())
+        self.built_digest(view, to, urls, unsubscribe.expose())
     }
 
     /// The digest message built whole by lettre's builder: the way before [`prepared`], and the
@@ -272,11 +308,11 @@ impl Composer {
         &self,
         view: &DigestView,
         to: Recipient<'_>,
-        unsubscribe_url: &str,
+        urls: Urls<'_>,
         token: &str,
     ) -> anyhow::Result<BuiltMessage> {
-        let rendered = self.render_digest(view, to.name, unsubscribe_url)?;
-        self.message(to, rendered, token, unsubscribe_url, &view.campaign)
+        let rendered = self.render_digest(view, to.name, urls.unsubscribe, urls.preferences)?;
+        self.message(to, rendered, token, urls.unsubscribe, &view.campaign, &self.list_id_of(view))
     }
 
     #[cfg(test)]
@@ -285,24 +321,28 @@ impl Composer {
         view: &DigestView,
         to: Recipient<'_>,
         unsubscribe_url: &str,
+        preferences_url: &str,
         token: &str,
     ) -> BuiltMessage {
-        self.built_digest(view, to, unsubscribe_url, token).unwrap()
+        let urls = Urls { unsubscribe: unsubscribe_url, preferences: preferences_url };
+        self.built_digest(view, to, urls, token).unwrap()
     }
 
     fn prepared_digest(
         &self,
         prepared: &PreparedDigest,
         to: Recipient<'_>,
-        unsubscribe_url: &str,
+        urls: Urls<'_>,
         token: &str,
         stuffed: bool,
     ) -> anyhow::Result<Option<BuiltMessage>> {
+        let unsubscribe_url = urls.unsubscribe;
         let message = prepared.message(
             PreparedRecipient {
                 to: recipient(to.email, to.name)?,
                 name: to.name,
                 unsubscribe_url,
+                preferences_url: urls.preferences,
                 list_unsubscribe: match self.mailto(token) {
                     Some(mailto) => format!("<{unsubscribe_url}>, <{mailto}>"),
                     None => format!("<{unsubscribe_url}>"),
@@ -320,21 +360,24 @@ impl Composer {
     /// builder makes (same headers, same decoded parts), with a name and without: a template
     /// override that filters the name or the link falls back to building every message.
     fn prepare_digest(&self, view: &DigestView) -> Option<PreparedDigest> {
-        let named = self.render_digest(view, Some(NAME_MARK), URL_MARK).ok()?;
-        let anonymous = self.render_digest(view, None, URL_MARK).ok()?;
+        let named = self.render_digest(view, Some(NAME_MARK), URL_MARK, PREFERENCES_MARK).ok()?;
+        let anonymous = self.render_digest(view, None, URL_MARK, PREFERENCES_MARK).ok()?;
+        let list_id = self.list_id_of(view);
         let headers = DigestHeaders {
             from: &self.from,
             subject: &named.subject,
-            list_id: &self.list_id,
+            list_id: &list_id,
             feedback_id: self.feedback_id(&view.campaign),
         };
         let prepared = PreparedDigest::new(&named, &anonymous, headers)?;
         let email = SubscriberEmail::parse("probe@example.com").ok()?;
         let url = self.base_url.join("/unsubscribe?token=PR0BE&x=<'\">");
+        let preferences = self.base_url.join("/preferences?token=PR0BE&y=<'\">");
+        let urls = Urls { unsubscribe: &url, preferences: &preferences };
         for name in [Some(".Zoë <&> \"O'Brien\" Ünïcode"), None] {
             let to = Recipient { email: &email, name, delivery: 0 };
-            let spliced = self.prepared_digest(&prepared, to, &url, "PR0BE", false).ok()??;
-            let built = self.built_digest(view, to, &url, "PR0BE").ok()?;
+            let spliced = self.prepared_digest(&prepared, to, urls, "PR0BE", false).ok()??;
+            let built = self.built_digest(view, to, urls, "PR0BE").ok()?;
             if let Err(difference) = prepared::same_message(&spliced.data.plain(), &built.data.plain()) {
                 tracing::info!(digest = %view.campaign, %difference, "digest messages are built whole: the templates do more than print the name and link");
                 return None;
@@ -346,11 +389,39 @@ impl Composer {
     /// The digest as [`Composer::digest`] renders it, for a recipient called "Reader" and with a
     /// link that unsubscribes nobody: what the operator sees before sending.
     pub fn preview_digest(&self, view: &DigestView) -> Result<RenderedEmail, TemplateError> {
-        self.render_digest(view, Some("Reader"), &self.base_url.join("/unsubscribe?token=PREVIEW"))
+        let unsubscribe = match &view.list {
+            Some(list) => self.base_url.join(&format!("/unsubscribe?token=PREVIEW&list={}", list.slug)),
+            None => self.base_url.join("/unsubscribe?token=PREVIEW"),
+        };
+        self.render_digest(view, Some("Reader"), &unsubscribe, &self.base_url.join("/preferences?token=PREVIEW"))
     }
 
-    fn unsubscribe_url(&self, unsubscribe: &Token) -> String {
-        self.base_url.join(&format!("/unsubscribe?token={}", unsubscribe.expose()))
+    /// The unsubscribe link: with `list`, it leaves that list only (the token proves who, and
+    /// whoever holds it may leave any of their lists, so the slug needs no signature); without,
+    /// it leaves everything, as every link mailed before lists did.
+    fn unsubscribe_url(&self, unsubscribe: &Token, list: Option<&DigestList>) -> String {
+        match list {
+            Some(list) => {
+                self.base_url.join(&format!("/unsubscribe?token={}&list={}", unsubscribe.expose(), list.slug))
+            }
+            None => self.base_url.join(&format!("/unsubscribe?token={}", unsubscribe.expose())),
+        }
+    }
+
+    fn preferences_url(&self, preferences: &Token) -> String {
+        self.base_url.join(&format!("/preferences?token={}", preferences.expose()))
+    }
+
+    /// `List-Id` (RFC 2919) of a digest: its list's name and `<slug.` the host of the others`>`,
+    /// so that a reader's filter tells the lists apart.
+    pub fn list_id_of(&self, view: &DigestView) -> String {
+        match &view.list {
+            Some(list) => {
+                let phrase: String = list.name.chars().filter(|c| c.is_alphanumeric() || *c == ' ').collect();
+                format!("\"{}\" <{}.{}.{}>", phrase.trim(), list.slug, self.from.email.user(), self.from.email.domain())
+            }
+            None => self.list_id.clone(),
+        }
     }
 
     fn mailto(&self, token: &str) -> Option<String> {
@@ -369,6 +440,7 @@ impl Composer {
         token: &str,
         unsubscribe_url: &str,
         campaign: &str,
+        list_id: &str,
     ) -> anyhow::Result<BuiltMessage> {
         build_message(MessageParts {
             from: &self.from,
@@ -378,7 +450,7 @@ impl Composer {
             text: rendered.text,
             html: rendered.html,
             unsubscribe_url: Some(unsubscribe_url),
-            list_id: Some(&self.list_id),
+            list_id: Some(list_id),
             unsubscribe_mailto: self.mailto(token),
             feedback_id: Some(self.feedback_id(campaign)),
             envelope_from: self.bounce.as_ref().map(|bounce| bounce.for_delivery(to.delivery)),
@@ -392,6 +464,7 @@ impl Composer {
         view: &DigestView,
         name: Option<&str>,
         unsubscribe_url: &str,
+        preferences_url: &str,
     ) -> Result<RenderedEmail, TemplateError> {
         self.templates.render(
             "digest",
@@ -401,6 +474,8 @@ impl Composer {
                 subject: &view.subject,
                 articles: &view.articles,
                 unsubscribe_url,
+                preferences_url,
+                list_name: view.list.as_ref().map(|l| l.name.as_str()),
                 base_url: self.base_url.as_str(),
                 archive_url: view.id.filter(|_| self.archive).map(|id| self.base_url.join(&format!("/archive/{id}"))),
             },

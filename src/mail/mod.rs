@@ -13,7 +13,7 @@ mod transport;
 mod url;
 mod verp;
 
-pub use self::compose::{Composer, DigestView, Recipient};
+pub use self::compose::{Composer, DigestView, Links, Recipient};
 pub use dkim::{DkimSigner, KeyKind};
 pub use message::{BuiltMessage, MessageParts, build_message, delivery_of_message_id, message_id_domain, recipient};
 pub use settings::{MailSettings, MailSettingsError};

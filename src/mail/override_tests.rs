@@ -43,6 +43,7 @@ fn context() -> serde_json::Value {
     json!({
         "newsletter": "Broadsheet", "name": "Ada", "subject": "This week", "articles": [],
         "confirm_url": "https://x/confirm", "unsubscribe_url": "https://x/unsubscribe", "ttl_hours": "48",
+        "preferences_url": "https://x/preferences",
         "base_url": "https://x", "archive_url": "https://x/archive",
     })
 }

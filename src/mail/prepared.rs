@@ -1,6 +1,8 @@
 //! A digest composed once, as bytes ready for the wire, with only what differs per recipient
 //! spliced in per message.
 //!
+//! The values are the name, the unsubscribe link and the preference page's link.
+//!
 //! Why: building each of a digest's messages with lettre's builder (templates rendered, bodies
 //! converted to CRLF, headers encoded, the whole message formatted, then dot-stuffed byte by
 //! byte on the way out) cost more CPU per message than the SMTP sink spends receiving it. Here
@@ -29,6 +31,8 @@ use super::smtp::{Payload, Wire};
 pub(super) const NAME_MARK: &str = "\u{E000}broadsheet:name\u{E000}";
 /// Stands for the unsubscribe URL.
 pub(super) const URL_MARK: &str = "\u{E000}broadsheet:unsubscribe\u{E000}";
+/// Stands for the preference page's URL.
+pub(super) const PREFERENCES_MARK: &str = "\u{E000}broadsheet:preferences\u{E000}";
 
 /// SMTP allows lines of up to 998 octets; beyond that a body must be encoded.
 const MAX_LINE: usize = 998;
@@ -37,6 +41,7 @@ const MAX_LINE: usize = 998;
 enum Slot {
     Name,
     Url,
+    Preferences,
 }
 
 /// Text between two per-recipient values, as CRLF text, measured once.
@@ -116,7 +121,7 @@ impl PreparedBody {
         let mut pieces = Vec::new();
         let mut rest = rendered;
         loop {
-            let next = [(NAME_MARK, Slot::Name), (URL_MARK, Slot::Url)]
+            let next = [(NAME_MARK, Slot::Name), (URL_MARK, Slot::Url), (PREFERENCES_MARK, Slot::Preferences)]
                 .into_iter()
                 .filter_map(|(mark, slot)| rest.find(mark).map(|at| (at, mark.len(), slot)))
                 .min_by_key(|(at, _, _)| *at);
@@ -162,6 +167,8 @@ impl PreparedBody {
             (Slot::Name, true) => values.name_html.as_str(),
             (Slot::Url, false) => values.url,
             (Slot::Url, true) => values.url_html.as_str(),
+            (Slot::Preferences, false) => values.preferences,
+            (Slot::Preferences, true) => values.preferences_html.as_str(),
         };
         let (mut longest, mut column, mut ascii) = (0, 0, self.ascii);
         for piece in &self.pieces {
@@ -244,6 +251,8 @@ struct Values<'a> {
     name_html: String,
     url: &'a str,
     url_html: String,
+    preferences: &'a str,
+    preferences_html: String,
 }
 
 /// What is the same in every message of one digest.
@@ -285,6 +294,7 @@ pub struct PreparedRecipient<'a> {
     pub to: Mailbox,
     pub name: Option<&'a str>,
     pub unsubscribe_url: &'a str,
+    pub preferences_url: &'a str,
     /// `List-Unsubscribe`'s value.
     pub list_unsubscribe: String,
     pub envelope_from: Option<String>,
@@ -341,7 +351,7 @@ impl PreparedDigest {
     ) -> anyhow::Result<Option<PreparedMessage>> {
         let name = r.name.filter(|n| !n.is_empty());
         let unsafe_value = |v: &str| v.contains(['\r', '\n']) || v.contains(&self.boundary) || v.contains('\u{E000}');
-        if name.is_some_and(unsafe_value) || unsafe_value(r.unsubscribe_url) {
+        if name.is_some_and(unsafe_value) || unsafe_value(r.unsubscribe_url) || unsafe_value(r.preferences_url) {
             return Ok(None);
         }
         let values = Values {
@@ -349,6 +359,8 @@ impl PreparedDigest {
             name_html: name.map(super::templates::escape_html).unwrap_or_default(),
             url: r.unsubscribe_url,
             url_html: super::templates::escape_html(r.unsubscribe_url),
+            preferences: r.preferences_url,
+            preferences_html: super::templates::escape_html(r.preferences_url),
         };
         let rcpt = r.to.email.clone();
         let envelope_from = match r.envelope_from {

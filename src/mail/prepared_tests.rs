@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::*;
 use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, SubscriberEmail, Token};
-use crate::mail::{Composer, DigestView, MailSettings, Recipient};
+use crate::mail::{Composer, DigestView, Links, MailSettings, Recipient};
 
 fn composer(extra: serde_json::Value) -> Composer {
     let mut settings = json!({
@@ -37,6 +37,7 @@ fn view(body: &str) -> DigestView {
         id: Some(uuid::Uuid::new_v4()),
         subject: "This week: Grüße & <news>".to_owned(),
         articles: vec![article("First <one>", body), article("Zweite Ausgabe", "Short.")],
+        list: Some(crate::domain::DigestList { slug: "weekly".to_owned(), name: "The Weekly".to_owned() }),
     })
 }
 
@@ -56,14 +57,16 @@ const BODY: &str = "A paragraph with **emphasis** and ünïcode.\n\n```\n.starts
 /// messages as they go on the wire (stuffed) and unstuffed.
 fn compare(composer: &Composer, view: &DigestView) -> Vec<(Vec<u8>, Vec<u8>)> {
     let token = Token::generate().unwrap();
+    let preferences = Token::generate().unwrap();
     let email = SubscriberEmail::parse("reader@example.com").unwrap();
     let mut out = Vec::new();
     for name in NAMES {
         let to = Recipient { email: &email, name, delivery: 7 };
-        let spliced = composer.digest(view, to, &token).unwrap();
+        let spliced = composer.digest(view, to, Links { unsubscribe: &token, preferences: &preferences }).unwrap();
         assert!(spliced.data.is_stuffed(), "the prepared path was taken");
-        let url = composer.base_url.join(&format!("/unsubscribe?token={}", token.expose()));
-        let built = composer.built_digest_for_tests(view, to, &url, token.expose());
+        let url = composer.base_url.join(&format!("/unsubscribe?token={}&list=weekly", token.expose()));
+        let preferences_url = composer.base_url.join(&format!("/preferences?token={}", preferences.expose()));
+        let built = composer.built_digest_for_tests(view, to, &url, &preferences_url, token.expose());
         let unstuffed = spliced.data.plain().into_owned();
         same_message(&unstuffed, &built.data.plain()).unwrap_or_else(|e| panic!("for {name:?}: {e}"));
         assert_eq!(spliced.envelope, built.envelope);
@@ -123,7 +126,13 @@ fn dkim_signed_spliced_messages_verify() {
     let token = Token::generate().unwrap();
     let email = SubscriberEmail::parse("reader@example.com").unwrap();
     for name in NAMES {
-        let message = composer.digest(&view, Recipient { email: &email, name, delivery: 1 }, &token).unwrap();
+        let message = composer
+            .digest(
+                &view,
+                Recipient { email: &email, name, delivery: 1 },
+                Links { unsubscribe: &token, preferences: &token },
+            )
+            .unwrap();
         assert!(message.data.is_stuffed());
         let signer = composer.dkim.as_ref().unwrap();
         signer.verify_own(&message.data.plain()).unwrap_or_else(|e| panic!("{name:?}: {e}"));
@@ -139,7 +148,13 @@ fn a_template_that_filters_the_name_is_built_whole() {
     let view = view(BODY);
     let token = Token::generate().unwrap();
     let email = SubscriberEmail::parse("reader@example.com").unwrap();
-    let message = composer.digest(&view, Recipient { email: &email, name: Some("Ada"), delivery: 1 }, &token).unwrap();
+    let message = composer
+        .digest(
+            &view,
+            Recipient { email: &email, name: Some("Ada"), delivery: 1 },
+            Links { unsubscribe: &token, preferences: &token },
+        )
+        .unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(!message.data.is_stuffed(), "the builder took over");
     assert!(String::from_utf8_lossy(&message.data.plain()).contains("Hi ADA"));

@@ -16,13 +16,14 @@ use std::path::{Path, PathBuf};
 use chrono::{TimeZone as _, Utc};
 use serde_json::json;
 
-use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent};
+use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, DigestList};
 use crate::mail::{Composer, DigestView, MailSettings, RenderedEmail};
 
 /// A name and a newsletter name with characters HTML must escape, so that escaping is pinned too.
 const NAME: &str = "Ada <Lovelace> & \"Co\"";
 const CONFIRM: &str = "CONFIRM-TOKEN";
 const UNSUBSCRIBE_URL: &str = "https://news.example.com/unsubscribe?token=UNSUB&x=1";
+const PREFERENCES_URL: &str = "https://news.example.com/preferences?token=PREFS&x=1";
 
 fn composer(archive: bool) -> Composer {
     let settings: MailSettings = serde_json::from_value(json!({
@@ -60,6 +61,7 @@ fn digest(id: Option<uuid::Uuid>) -> DigestView {
             ),
             article(2, "No link here", BodyFormat::SanitisedHtml, "<p>Plain <em>HTML</em> &amp; more.</p>", None),
         ],
+        list: Some(DigestList { slug: "weekly".to_owned(), name: "The <Weekly> & Co".to_owned() }),
     })
 }
 
@@ -70,17 +72,23 @@ fn every_mail() -> Vec<(String, RenderedEmail)> {
     let mut mails = Vec::new();
     for template in ["confirmation", "reminder"] {
         for (name, suffix) in [(Some(NAME), "named"), (None, "anonymous")] {
-            let mail = on.render_with_confirm_link(template, name, CONFIRM, UNSUBSCRIBE_URL).unwrap();
+            let mail = on.render_with_confirm_link(template, name, CONFIRM, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap();
             mails.push((format!("{template}-{suffix}"), mail));
         }
     }
     mails.extend([
-        ("welcome-named".to_owned(), on.render_welcome(Some(NAME), UNSUBSCRIBE_URL).unwrap()),
-        ("welcome-anonymous".to_owned(), on.render_welcome(None, UNSUBSCRIBE_URL).unwrap()),
-        ("welcome-named-no-archive".to_owned(), off.render_welcome(Some(NAME), UNSUBSCRIBE_URL).unwrap()),
-        ("digest-named".to_owned(), on.render_digest(&issue, Some(NAME), UNSUBSCRIBE_URL).unwrap()),
-        ("digest-anonymous".to_owned(), on.render_digest(&issue, None, UNSUBSCRIBE_URL).unwrap()),
-        ("digest-named-no-archive".to_owned(), off.render_digest(&issue, Some(NAME), UNSUBSCRIBE_URL).unwrap()),
+        ("welcome-named".to_owned(), on.render_welcome(Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap()),
+        ("welcome-anonymous".to_owned(), on.render_welcome(None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap()),
+        (
+            "welcome-named-no-archive".to_owned(),
+            off.render_welcome(Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
+        ),
+        ("digest-named".to_owned(), on.render_digest(&issue, Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap()),
+        ("digest-anonymous".to_owned(), on.render_digest(&issue, None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap()),
+        (
+            "digest-named-no-archive".to_owned(),
+            off.render_digest(&issue, Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
+        ),
         ("digest-preview".to_owned(), on.preview_digest(&digest(None)).unwrap()),
     ]);
     mails

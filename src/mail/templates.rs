@@ -128,6 +128,7 @@ mod tests {
         name: Option<&'a str>,
         confirm_url: &'a str,
         unsubscribe_url: &'a str,
+        preferences_url: &'a str,
         ttl_hours: &'a str,
     }
 
@@ -140,6 +141,7 @@ mod tests {
                     name,
                     confirm_url: "https://news.example.com/subscriptions/confirm?token=CONFIRM",
                     unsubscribe_url: "https://news.example.com/unsubscribe?token=UNSUB",
+                    preferences_url: "https://news.example.com/preferences?token=PREFS",
                     ttl_hours: "48",
                 },
             )

@@ -156,6 +156,12 @@ pub async fn preview(
         Some(s) => parse_subject(s)?,
         None => default_subject(&composer.newsletter, &chosen),
     };
-    let view = DigestView::render(DigestContent { id: None, subject, articles: chosen }).await?;
+    let view = DigestView::render(DigestContent {
+        id: None,
+        subject,
+        articles: chosen,
+        list: Some(crate::domain::DigestList { slug: list.slug.clone(), name: list.name.clone() }),
+    })
+    .await?;
     composer.preview_digest(&view).map_err(|e| OpsError::Internal(e.into()))
 }

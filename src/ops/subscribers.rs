@@ -24,7 +24,9 @@ use crate::domain::{Attributes, SubscriberEmail, SubscriberName, SubscriberStatu
 use crate::store::bounces::{self, BounceRecord};
 use crate::store::imports;
 use crate::store::lists::{self, Membership};
-use crate::store::subscribers::{self, Added, ConsentRecord, DeliveryRecord, Erased, Interface, SubscriberDetail};
+use crate::store::subscribers::{
+    self, Added, ConsentRecord, DeliveryRecord, Erased, ErasureKey, Interface, SubscriberDetail,
+};
 
 /// Why an import file was refused as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -301,6 +303,20 @@ pub struct PersonData {
 pub async fn show(db: &PgPool, email: &str) -> Result<PersonData, OpsError> {
     let mut conn = db.acquire().await?;
     let subscriber = subscribers::by_email(&mut conn, lookup_key(email)?).await?.ok_or_else(not_found)?;
+    drop(conn);
+    data_of(db, subscriber).await
+}
+
+/// [`show`] for the person themselves: their preference link names them by id.
+pub async fn show_by_id(db: &PgPool, id: Uuid) -> Result<PersonData, OpsError> {
+    let mut conn = db.acquire().await?;
+    let subscriber = subscribers::by_id(&mut conn, id).await?.ok_or_else(not_found)?;
+    drop(conn);
+    data_of(db, subscriber).await
+}
+
+async fn data_of(db: &PgPool, subscriber: SubscriberDetail) -> Result<PersonData, OpsError> {
+    let mut conn = db.acquire().await?;
     let memberships = lists::memberships_of(&mut conn, subscriber.id).await?;
     let consent = subscribers::consent_of(&mut conn, subscriber.id).await?;
     let deliveries = subscribers::deliveries_of(&mut conn, subscriber.id).await?;
@@ -342,8 +358,17 @@ pub async fn update(
 /// Right to erasure (GDPR article 17): the subscriber and everything tied to them, in one
 /// transaction. Returns whether a hash of the address stays on the suppression list.
 pub async fn erase(db: &PgPool, email: &str) -> Result<bool, OpsError> {
+    erase_by(db, ErasureKey::Email(lookup_key(email)?)).await
+}
+
+/// [`erase`] for the person themselves, named by id (their preference link).
+pub async fn erase_by_id(db: &PgPool, id: Uuid) -> Result<bool, OpsError> {
+    erase_by(db, ErasureKey::Id(id)).await
+}
+
+async fn erase_by(db: &PgPool, key: ErasureKey<'_>) -> Result<bool, OpsError> {
     let mut conn = db.acquire().await?;
-    match subscribers::erase(&mut conn, lookup_key(email)?).await? {
+    match subscribers::erase_one(&mut conn, key).await? {
         Erased::Done { suppressed } => {
             tracing::info!(suppressed, "subscriber erased");
             Ok(suppressed)

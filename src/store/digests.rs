@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 pub use crate::domain::DigestContent;
-use crate::domain::{Article, BodyFormat, DigestStatus, Segment};
+use crate::domain::{Article, BodyFormat, DigestList, DigestStatus, Segment};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Created {
@@ -260,7 +260,12 @@ pub async fn progress(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Progress>> {
 /// A digest's subject and articles in order: what its mail, its archive page and the archive's
 /// feed show. The worker fetches it once per digest and caches the rendered view.
 pub async fn content(db: &PgPool, id: Uuid) -> sqlx::Result<Option<DigestContent>> {
-    let Some(subject) = sqlx::query_scalar!("SELECT subject FROM digests WHERE id = $1", id).fetch_optional(db).await?
+    let Some(digest) = sqlx::query!(
+        "SELECT d.subject, l.slug, l.name FROM digests d JOIN lists l ON l.id = d.list_id WHERE d.id = $1",
+        id,
+    )
+    .fetch_optional(db)
+    .await?
     else {
         return Ok(None);
     };
@@ -273,7 +278,8 @@ pub async fn content(db: &PgPool, id: Uuid) -> sqlx::Result<Option<DigestContent
     )
     .fetch_all(db)
     .await?;
-    Ok(Some(DigestContent { id: Some(id), subject, articles }))
+    let list = Some(DigestList { slug: digest.slug, name: digest.name });
+    Ok(Some(DigestContent { id: Some(id), subject: digest.subject, articles, list }))
 }
 
 /// The most recent digests with their counts, newest first.

@@ -300,3 +300,34 @@ pub async fn confirm_pending(conn: &mut PgConnection, subscriber: Uuid) -> sqlx:
     .await?;
     Ok(done.rows_affected())
 }
+
+/// Where a person stands on each list they have a membership of, by list id: what the
+/// preference page shows checked.
+pub async fn standings(conn: &mut PgConnection, subscriber: Uuid) -> sqlx::Result<Vec<(i32, MembershipStatus)>> {
+    let rows = sqlx::query!(
+        r#"SELECT list_id, status AS "status: MembershipStatus" FROM memberships WHERE subscriber_id = $1"#,
+        subscriber,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.list_id, r.status)).collect())
+}
+
+/// Leaves one list: a membership that is pending or confirmed becomes unsubscribed. `None` when
+/// the person does not exist (erased since the link was mailed), else whether this changed
+/// anything (leaving a list one is not on changes nothing, and writes nothing).
+pub async fn leave(conn: &mut PgConnection, subscriber: Uuid, list: i32) -> sqlx::Result<Option<bool>> {
+    let row = sqlx::query!(
+        r#"WITH changed AS (
+               UPDATE memberships SET status = 'unsubscribed', updated_at = now()
+               WHERE list_id = $1 AND subscriber_id = $2 AND status <> 'unsubscribed'
+               RETURNING 1)
+           SELECT EXISTS (SELECT 1 FROM changed) AS "changed!",
+                  EXISTS (SELECT 1 FROM subscribers WHERE id = $2) AS "exists!""#,
+        list,
+        subscriber,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(row.exists.then_some(row.changed))
+}

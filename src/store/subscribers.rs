@@ -27,6 +27,10 @@ pub enum ConsentAction {
     Import,
     /// An operator added the address by hand.
     Added,
+    /// Joined a list from the preference page (with the list).
+    Join,
+    /// Left one list, not everything (with the list).
+    Leave,
 }
 
 /// Where an operator's action came from, kept with the consent record it made.
@@ -56,6 +60,55 @@ pub async fn record_consent(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A `join` or `leave` of one list, named in the record.
+pub async fn record_list_consent(
+    conn: &mut PgConnection,
+    subscriber_id: Uuid,
+    action: ConsentAction,
+    lists: &[(i32, String)],
+    origin: &Origin,
+) -> sqlx::Result<()> {
+    if lists.is_empty() {
+        return Ok(());
+    }
+    let user_agent = origin.user_agent.as_deref().map(|ua| truncate(ua, 512));
+    let (ids, slugs): (Vec<i32>, Vec<String>) = lists.iter().cloned().unzip();
+    sqlx::query!(
+        "INSERT INTO consent_events (subscriber_id, action, ip, user_agent, list_id, list_slug)
+         SELECT $1, $2, $3, $4, l.id, l.slug FROM unnest($5::int4[], $6::text[]) AS l (id, slug)",
+        subscriber_id,
+        action as ConsentAction,
+        origin.ip.map(IpNetwork::from),
+        user_agent,
+        &ids,
+        &slugs,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Changes a subscriber's name (`None` clears it); false when there is no such subscriber.
+pub async fn set_name(
+    conn: &mut PgConnection,
+    subscriber_id: Uuid,
+    name: Option<&SubscriberName>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE subscribers SET name = $2, updated_at = now() WHERE id = $1 AND name IS DISTINCT FROM $2",
+        subscriber_id,
+        name.map(SubscriberName::as_str),
+    )
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(true);
+    }
+    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM subscribers WHERE id = $1) AS "exists!""#, subscriber_id)
+        .fetch_one(conn)
+        .await
 }
 
 /// pending → confirmed. Returns false when the subscriber was not pending (already confirmed,
@@ -274,11 +327,26 @@ pub async fn by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result<Opti
     .await
 }
 
+pub async fn by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<SubscriberDetail>> {
+    sqlx::query_as!(
+        SubscriberDetail,
+        r#"SELECT id, email, name, status AS "status: SubscriberStatus", created_at, updated_at, confirmed_at,
+                  unsubscribed_at
+           FROM subscribers WHERE id = $1"#,
+        id,
+    )
+    .fetch_optional(conn)
+    .await
+}
+
 /// One consent record: what was done, when, from where.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ConsentRecord {
-    /// signup, confirm, unsubscribe, import or added
+    /// signup, confirm, unsubscribe, import, added, join or leave
     pub action: String,
+    /// For `join` and `leave`: the list's slug.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
     pub at: chrono::DateTime<chrono::Utc>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -290,11 +358,11 @@ pub async fn consent_of(conn: &mut PgConnection, subscriber_id: Uuid) -> sqlx::R
     sqlx::query_as!(
         ConsentRecord,
         // An imported subscriber's consent is the import's record, kept once per file.
-        r#"SELECT action AS "action!", at AS "at!", ip, user_agent, note, interface AS "interface: Interface"
-           FROM (SELECT action::text, at, host(ip) AS ip, user_agent, note, interface, id
+        r#"SELECT action AS "action!", list_slug AS list, at AS "at!", ip, user_agent, note, interface AS "interface: Interface"
+           FROM (SELECT action::text, list_slug, at, host(ip) AS ip, user_agent, note, interface, id
                  FROM consent_events WHERE subscriber_id = $1
                  UNION ALL
-                 SELECT 'import', i.at, NULL, NULL, i.note, i.interface, 0
+                 SELECT 'import', NULL, i.at, NULL, NULL, i.note, i.interface, 0
                  FROM subscribers s JOIN imports i ON i.id = s.import_id WHERE s.id = $1) records
            ORDER BY at, id"#,
         subscriber_id,
@@ -400,13 +468,42 @@ pub enum Erased {
 /// the foreign keys cascade) go in one transaction. Where they had unsubscribed, bounced or
 /// complained, the SHA-256 of the lower-cased address stays in `suppressions`.
 pub async fn erase(conn: &mut PgConnection, email: &str) -> sqlx::Result<Erased> {
+    erase_one(conn, ErasureKey::Email(email)).await
+}
+
+/// Who is to be erased: by address (the operator) or by id (the person, from their preference
+/// link, which names them by id).
+#[derive(Debug, Clone, Copy)]
+pub enum ErasureKey<'a> {
+    Email(&'a str),
+    Id(Uuid),
+}
+
+struct Found {
+    id: Uuid,
+    status: SubscriberStatus,
+}
+
+/// [`erase`], for either key.
+pub async fn erase_one(conn: &mut PgConnection, key: ErasureKey<'_>) -> sqlx::Result<Erased> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    let found = sqlx::query!(
-        r#"SELECT id, status AS "status: SubscriberStatus" FROM subscribers WHERE lower(email) = lower($1) FOR UPDATE"#,
-        email,
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    // Two statements rather than one with an OR, so each keeps its own index.
+    let found = match key {
+        ErasureKey::Email(email) => sqlx::query_as!(
+            Found,
+            r#"SELECT id, status AS "status: SubscriberStatus" FROM subscribers WHERE lower(email) = lower($1) FOR UPDATE"#,
+            email,
+        )
+        .fetch_optional(&mut *tx)
+        .await?,
+        ErasureKey::Id(id) => sqlx::query_as!(
+            Found,
+            r#"SELECT id, status AS "status: SubscriberStatus" FROM subscribers WHERE id = $1 FOR UPDATE"#,
+            id,
+        )
+        .fetch_optional(&mut *tx)
+        .await?,
+    };
     let Some(found) = found else {
         return Ok(Erased::NotFound);
     };

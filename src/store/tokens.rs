@@ -223,6 +223,17 @@ pub async fn unsubscribe_with_token(
     let Some(id) = unsubscribe_subject(&mut *conn, token, chrono::Utc::now()).await? else {
         return Ok(None);
     };
+    Ok(unsubscribe_everything(conn, id, origin).await?.map(|changed| (id, changed)))
+}
+
+/// Unsubscribes a person from everything (the address's status), with the consent record, and
+/// retires their confirmation links. `None` when they no longer exist; else whether this changed
+/// anything.
+pub async fn unsubscribe_everything(
+    conn: &mut PgConnection,
+    id: Uuid,
+    origin: &super::subscribers::Origin,
+) -> sqlx::Result<Option<bool>> {
     let Some(changed) = super::subscribers::unsubscribe_if_exists(&mut *conn, id).await? else {
         return Ok(None);
     };
@@ -231,5 +242,45 @@ pub async fn unsubscribe_with_token(
             .await?;
         retire_stored_confirm_tokens(&mut *conn, id).await?;
     }
+    Ok(Some(changed))
+}
+
+/// Leaves one list for whoever an unsubscribe token belongs to (a digest's link names its list),
+/// with a `leave` consent record naming it. The address stays subscribed to their other lists.
+/// `None` as for [`unsubscribe_with_token`]; `Some(false)` when they were not on the list.
+pub async fn leave_list_with_token(
+    conn: &mut PgConnection,
+    token: &LinkToken,
+    list: &super::lists::List,
+    origin: &super::subscribers::Origin,
+) -> sqlx::Result<Option<(Uuid, bool)>> {
+    let Some(id) = unsubscribe_subject(&mut *conn, token, chrono::Utc::now()).await? else {
+        return Ok(None);
+    };
+    let Some(changed) = super::lists::leave(&mut *conn, id, list.id).await? else {
+        return Ok(None);
+    };
+    if changed {
+        let named = [(list.id, list.slug.clone())];
+        super::subscribers::record_list_consent(
+            &mut *conn,
+            id,
+            super::subscribers::ConsentAction::Leave,
+            &named,
+            origin,
+        )
+        .await?;
+    }
     Ok(Some((id, changed)))
+}
+
+/// Whom a preferences token names, if it is one and unexpired. Whether they still exist is the
+/// caller's to find out (the link dies with an erasure).
+pub fn preferences_subject(token: &LinkToken, now: DateTime<Utc>) -> Option<Uuid> {
+    match token {
+        LinkToken::Signed(claims) if claims.purpose == TokenPurpose::Preferences && !claims.expired(now) => {
+            Some(claims.subscriber)
+        }
+        _ => None,
+    }
 }

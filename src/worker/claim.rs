@@ -193,7 +193,7 @@ impl Worker {
             };
             match view {
                 Ok(view) => {
-                    let minted = mint(&delivery, &self.token_keys, self.token_ttl, now);
+                    let minted = mint(&delivery, &self.token_keys, self.token_ttl, self.preferences_ttl, now);
                     jobs.push(Job { id: delivery.id, delivery, view, minted });
                 }
                 Err(e) => {

@@ -15,17 +15,26 @@ pub struct Minted {
     /// For a confirmation or reminder mail only.
     pub confirm: Option<Token>,
     pub unsubscribe: Token,
+    /// "Manage your subscription": every mail has one.
+    pub preferences: Token,
 }
 
 /// Mints the tokens a delivery's message will carry. `confirm_ttl` is
-/// `subscriptions.token_ttl_hours`. A confirmation link carries the subscriber's token version
+/// `subscriptions.token_ttl_hours`, `preferences_ttl` `subscriptions.preferences_ttl_days`. A confirmation link carries the subscriber's token version
 /// as claimed with the row: once they confirm or leave, it is spent.
-pub fn mint(delivery: &Claimed, keys: &TokenKeys, confirm_ttl: chrono::Duration, now: DateTime<Utc>) -> Minted {
+pub fn mint(
+    delivery: &Claimed,
+    keys: &TokenKeys,
+    confirm_ttl: chrono::Duration,
+    preferences_ttl: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Minted {
     // A reminder carries a fresh confirmation link, as the first mail's may be close to expiry.
     let confirm = delivery
         .kind
         .confirms()
         .then(|| keys.sign(&Claims::confirm(delivery.subscriber_id, delivery.token_version, now + confirm_ttl)));
     let unsubscribe = keys.sign(&Claims::unsubscribe(delivery.subscriber_id, now + UNSUBSCRIBE_TTL));
-    Minted { confirm, unsubscribe }
+    let preferences = keys.sign(&Claims::preferences(delivery.subscriber_id, now + preferences_ttl));
+    Minted { confirm, unsubscribe, preferences }
 }

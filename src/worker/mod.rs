@@ -65,6 +65,8 @@ pub struct Worker {
     composer: Composer,
     /// How long a confirmation link works (`subscriptions.token_ttl_hours`).
     token_ttl: chrono::Duration,
+    /// How long a mail's preference link works (`subscriptions.preferences_ttl_days`).
+    preferences_ttl: chrono::Duration,
     /// Sign the links in mail (`tokens.keys`).
     token_keys: crate::domain::TokenKeys,
     wake: Arc<Notify>,
@@ -122,6 +124,7 @@ impl Worker {
             transport: Arc::new(MailTransport::from_settings(&settings.mail)?),
             composer,
             token_ttl: chrono::Duration::from_std(settings.token_ttl())?,
+            preferences_ttl: chrono::Duration::days(i64::from(settings.subscriptions.preferences_ttl_days)),
             token_keys: settings.token_keys()?,
             wake,
             concurrency: settings.mail.concurrency,

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::record::Outcomes;
 use super::{Job, RetryPolicy, Worker};
-use crate::mail::{BuiltMessage, Next, Recipient, SendError};
+use crate::mail::{BuiltMessage, Links, Next, Recipient, SendError};
 use crate::store::deliveries::{Claimed, DeliveryKind, Outcome};
 use crate::telemetry::metrics::{self, METRICS};
 
@@ -205,12 +205,12 @@ impl Worker {
 
     fn build(&self, job: &Job) -> anyhow::Result<BuiltMessage> {
         let to = Recipient { email: &job.delivery.email, name: job.delivery.name.as_deref(), delivery: job.id };
-        let unsubscribe = &job.minted.unsubscribe;
+        let links = Links { unsubscribe: &job.minted.unsubscribe, preferences: &job.minted.preferences };
         match (job.delivery.kind, &job.view, &job.minted.confirm) {
-            (DeliveryKind::Digest, Some(view), _) => self.composer.digest(view, to, unsubscribe),
-            (DeliveryKind::Confirmation, _, Some(confirm)) => self.composer.confirmation(to, confirm, unsubscribe),
-            (DeliveryKind::Reminder, _, Some(confirm)) => self.composer.reminder(to, confirm, unsubscribe),
-            (DeliveryKind::Welcome, _, _) => self.composer.welcome(to, unsubscribe),
+            (DeliveryKind::Digest, Some(view), _) => self.composer.digest(view, to, links),
+            (DeliveryKind::Confirmation, _, Some(confirm)) => self.composer.confirmation(to, confirm, links),
+            (DeliveryKind::Reminder, _, Some(confirm)) => self.composer.reminder(to, confirm, links),
+            (DeliveryKind::Welcome, _, _) => self.composer.welcome(to, links),
             (kind, _, _) => Err(anyhow::anyhow!("a {kind:?} delivery without what it needs (digest or token)")),
         }
     }

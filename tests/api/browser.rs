@@ -179,3 +179,34 @@ async fn a_visitor_reads_the_archive_in_the_browser_and_subscribes_from_an_issue
     assert_eq!(app.status_of("from-the-archive@example.com").await.as_deref(), Some("pending"));
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_moves_from_one_list_to_another_on_the_preference_page() {
+    if !webdriver::ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(Options { base_url: Some(HTTP_BASE.into()), ..Default::default() }).await;
+    crate::signup::make_list(&app, "weekly", "Weekly digest", true, true).await;
+    let (link, _) = app.confirmation_link_for("mover@example.com", "Mover").await;
+    app.post_form("/subscriptions/confirm", &[("token", &crate::support::token_of(&link))]).await;
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    // The newest mail (the welcome) has the link, as every mail does.
+    let mail = app.sink().received().into_iter().rev().find(|m| m.rcpt_to == ["mover@example.com"]).unwrap();
+    let preferences = app.local(&mail.link_to(&format!("{HTTP_BASE}/preferences")));
+
+    let browser = Browser::start("preferences").await;
+    browser.goto(&preferences).await;
+    browser.wait_for("Your lists").await;
+    assert_eq!(browser.execute(AUDIT).await, serde_json::json!([]), "the preference page");
+    browser.screenshot("1-preferences").await;
+    browser.click("#list-default").await;
+    browser.click("#list-weekly").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for("Your preferences are saved").await;
+    browser.screenshot("2-saved").await;
+    assert_eq!(
+        crate::signup::standings(&app, "mover@example.com").await,
+        vec![("default".to_owned(), "unsubscribed".to_owned()), ("weekly".to_owned(), "confirmed".to_owned())]
+    );
+    browser.quit().await;
+}

@@ -28,6 +28,7 @@ mod lifecycle;
 mod lists;
 mod openapi;
 mod pipelining;
+mod preferences;
 mod providers;
 mod recording;
 mod references;

@@ -281,3 +281,161 @@ async fn two_apps_in_one_process_each_show_their_own_newsletter_name() {
         assert!(html.contains(own) && !html.contains(other), "{html}");
     }
 }
+
+/// Makes a list through the admin API.
+pub async fn make_list(app: &TestApp, slug: &str, name: &str, public: bool, double_opt_in: bool) {
+    let made = app
+        .admin_post("/admin/lists")
+        .json(&json!({ "slug": slug, "name": name, "public": public, "double_opt_in": double_opt_in }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201, "{slug}");
+}
+
+/// A person's standing on each list, as `(slug, status)` in slug order.
+pub async fn standings(app: &TestApp, email: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT l.slug, m.status::text FROM memberships m JOIN lists l ON l.id = m.list_id
+         JOIN subscribers s ON s.id = m.subscriber_id WHERE lower(s.email) = lower($1) ORDER BY l.slug",
+    )
+    .bind(email)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+}
+
+#[tokio::test]
+async fn a_form_signup_to_two_lists_gets_one_mail_that_confirms_both() {
+    let app = TestApp::spawn().await;
+    make_list(&app, "weekly", "Weekly digest", true, true).await;
+    make_list(&app, "events", "Events", true, true).await;
+
+    // The page offers the public lists once there is more than one.
+    let page = app.get("/").await.text().await.unwrap();
+    assert!(page.contains(r#"name="lists" type="checkbox" value="weekly""#), "{page}");
+    assert!(page.contains("<legend>Lists</legend>"));
+
+    let response = app
+        .post_raw(
+            "/subscriptions",
+            "application/x-www-form-urlencoded",
+            b"email=two%40example.com&name=Two&lists=weekly&lists=events&lists_shown=1".to_vec(),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(standings(&app, "two@example.com").await, pairs(&[("events", "pending"), ("weekly", "pending")]));
+
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    assert_eq!(app.sink().count_for("two@example.com"), 1, "one mail for both lists");
+    let mail = app.sink().received().into_iter().find(|m| m.rcpt_to == ["two@example.com"]).unwrap();
+    let link = app.local(&mail.link_to("https://news.example.test/subscriptions/confirm"));
+    let confirmed = app.post_form("/subscriptions/confirm", &[("token", &crate::support::token_of(&link))]).await;
+    assert_eq!(confirmed.status(), 200);
+    assert_eq!(standings(&app, "two@example.com").await, pairs(&[("events", "confirmed"), ("weekly", "confirmed")]));
+    assert!(
+        mail.text_body().contains("https://news.example.test/preferences?token="),
+        "the confirmation mail has the preference link"
+    );
+}
+
+#[tokio::test]
+async fn a_json_signup_joins_a_single_opt_in_list_at_once_without_a_mail_for_it() {
+    let app = TestApp::spawn().await;
+    make_list(&app, "weekly", "Weekly digest", true, true).await;
+    make_list(&app, "news", "Quick news", true, false).await;
+
+    let response =
+        app.post_json("/subscriptions", &json!({ "email": "j@example.com", "lists": ["weekly", "news"] })).await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(standings(&app, "j@example.com").await, pairs(&[("news", "confirmed"), ("weekly", "pending")]));
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    assert_eq!(app.sink().count_for("j@example.com"), 1, "one confirmation mail, for the double-opt-in list");
+
+    // A confirmed address asking for a single-opt-in list only is on it at once, and gets nothing.
+    app.add_confirmed(&["known@example.com"]).await;
+    let response = app.post_json("/subscriptions", &json!({ "email": "known@example.com", "lists": ["news"] })).await;
+    assert_eq!(response.status(), 202);
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    assert_eq!(app.sink().count_for("known@example.com"), 0);
+    assert_eq!(standings(&app, "known@example.com").await, pairs(&[("default", "confirmed"), ("news", "confirmed")]));
+}
+
+#[tokio::test]
+async fn unknown_private_or_malformed_lists_are_refused_naming_lists() {
+    let app = TestApp::spawn().await;
+    make_list(&app, "weekly", "Weekly digest", true, true).await;
+    make_list(&app, "staff", "Staff only", false, true).await;
+
+    for body in [
+        json!({ "email": "x@example.com", "lists": ["nope"] }),
+        json!({ "email": "x@example.com", "lists": ["staff"] }),
+        json!({ "email": "x@example.com", "lists": ["weekly", "Not A Slug"] }),
+        json!({ "email": "x@example.com", "lists": "weekly" }),
+        json!({ "email": "x@example.com", "lists": [1] }),
+        json!({ "email": "x@example.com", "lists": [] }),
+    ] {
+        let refused = app.post_json("/subscriptions", &body).await;
+        assert_eq!(refused.status(), 422, "{body}");
+        let error: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(error["field"], "lists", "{body}: {error}");
+    }
+    // The private list is refused exactly like one that does not exist.
+    let private = app.post_json("/subscriptions", &json!({ "email": "x@example.com", "lists": ["staff"] })).await;
+    let unknown = app.post_json("/subscriptions", &json!({ "email": "x@example.com", "lists": ["zzzzz"] })).await;
+    let (private, unknown): (serde_json::Value, serde_json::Value) =
+        (private.json().await.unwrap(), unknown.json().await.unwrap());
+    assert_eq!(
+        private["error"].as_str().unwrap().replace("staff", "X"),
+        unknown["error"].as_str().unwrap().replace("zzzzz", "X")
+    );
+
+    // A form gets the page again, with what was typed and what was checked.
+    let page = app
+        .post_raw(
+            "/subscriptions",
+            "application/x-www-form-urlencoded",
+            b"email=typed%40example.com&name=Typed&lists=weekly&lists=staff&lists_shown=1".to_vec(),
+        )
+        .await;
+    assert_eq!(page.status(), 422);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"value="typed@example.com""#), "{html}");
+    assert!(html.contains(r#"value="weekly" checked"#), "{html}");
+    assert!(!html.contains("value=\"staff\""), "a private list is never offered");
+    // Every checkbox left unchecked: a message, not a signup to the default list.
+    let none = app.post_form("/subscriptions", &[("email", "none@example.com"), ("lists_shown", "1")]).await;
+    assert_eq!(none.status(), 422);
+    assert_eq!(app.status_of("x@example.com").await, None);
+    assert_eq!(app.status_of("typed@example.com").await, None);
+    assert_eq!(app.status_of("none@example.com").await, None);
+}
+
+#[tokio::test]
+async fn a_signup_with_lists_answers_the_same_for_new_pending_and_known_addresses() {
+    let app = TestApp::spawn().await;
+    make_list(&app, "weekly", "Weekly digest", true, true).await;
+    app.add_confirmed(&["known@example.com"]).await;
+    app.post_json("/subscriptions", &json!({ "email": "pending@example.com" })).await;
+
+    let mut answers = Vec::new();
+    for email in ["new@example.com", "pending@example.com", "known@example.com"] {
+        let json = app.post_json("/subscriptions", &json!({ "email": email, "lists": ["weekly"] })).await;
+        let form = app
+            .post_raw(
+                "/subscriptions",
+                "application/x-www-form-urlencoded",
+                format!("email={}&lists=weekly&lists=default", email.replace('@', "%40")).into_bytes(),
+            )
+            .await;
+        answers.push((json.status(), json.text().await.unwrap(), form.status(), form.text().await.unwrap()));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0], answers[2]);
+    assert_eq!(answers[0].0, 202);
+    assert_eq!(answers[0].2, 200);
+}

@@ -7,7 +7,10 @@
 //!   | confirm version (u32 BE, confirm tokens only) | HMAC-SHA256 tag (32) over everything before it
 //! ```
 //!
-//! 55 bytes (74 characters) for an unsubscribe token, 59 (79) for a confirmation. The MAC key is
+//! 55 bytes (74 characters) for an unsubscribe or preferences token, 59 (79) for a confirmation.
+//! The purpose byte says what the link may do: 1 confirm, 2 unsubscribe, 3 open the preference
+//! page (`/preferences`). Each is refused where another is expected, so a link never does more
+//! than the mail it came in offered. The MAC key is
 //! the operator's secret (`tokens.keys`), never in the database: a dump of the database holds no
 //! usable link, and no one can make one without the key (a forgery has to guess 256 bits).
 //! Whether a confirmation token is still good (subscriber pending, version current) is the
@@ -60,6 +63,8 @@ pub const MIN_KEY_BYTES: usize = 32;
 pub enum TokenPurpose {
     Confirm,
     Unsubscribe,
+    /// The preference page: see and change one's lists and name, download or erase one's data.
+    Preferences,
 }
 
 impl TokenPurpose {
@@ -67,6 +72,7 @@ impl TokenPurpose {
         match self {
             Self::Confirm => 1,
             Self::Unsubscribe => 2,
+            Self::Preferences => 3,
         }
     }
 }
@@ -90,6 +96,10 @@ impl Claims {
 
     pub fn unsubscribe(subscriber: Uuid, expires_at: DateTime<Utc>) -> Self {
         Self { subscriber, purpose: TokenPurpose::Unsubscribe, expires_at, version: None }
+    }
+
+    pub fn preferences(subscriber: Uuid, expires_at: DateTime<Utc>) -> Self {
+        Self { subscriber, purpose: TokenPurpose::Preferences, expires_at, version: None }
     }
 
     pub fn expired(&self, now: DateTime<Utc>) -> bool {
@@ -206,6 +216,8 @@ impl TokenKeys {
         let (format, purpose) = match (bytes.first(), bytes.get(2), bytes.len()) {
             (Some(&f @ (FORMAT | FORMAT_CLEAR_ID)), Some(1), CONFIRM_BYTES) => (f, TokenPurpose::Confirm),
             (Some(&f @ (FORMAT | FORMAT_CLEAR_ID)), Some(2), UNSUBSCRIBE_BYTES) => (f, TokenPurpose::Unsubscribe),
+            // Made only since format 2: a preferences link never carried its subscriber in clear.
+            (Some(&FORMAT), Some(3), UNSUBSCRIBE_BYTES) => (FORMAT, TokenPurpose::Preferences),
             _ => return None,
         };
         let (signed, tag) = bytes.split_at(bytes.len() - TAG_BYTES);
@@ -225,7 +237,7 @@ impl TokenKeys {
         let expires_at = DateTime::from_timestamp(i64::from(expires), 0)?;
         let version = match purpose {
             TokenPurpose::Confirm => Some(i32::from_be_bytes(signed[23..27].try_into().ok()?)),
-            TokenPurpose::Unsubscribe => None,
+            TokenPurpose::Unsubscribe | TokenPurpose::Preferences => None,
         };
         Some(LinkToken::Signed(Claims { subscriber, purpose, expires_at, version }))
     }

@@ -164,3 +164,45 @@ proptest! {
         let _ = keys(&[&URL_SAFE_NO_PAD.encode((0u8..32).collect::<Vec<u8>>())]).check(&input);
     }
 }
+
+#[test]
+fn a_preferences_token_says_so_and_is_as_long_as_an_unsubscribe_token() {
+    let k = keys(&[&random()]);
+    let id = Uuid::now_v7();
+    let claims = Claims::preferences(id, later());
+    let token = k.sign(&claims);
+    assert_eq!(k.check(token.expose()), Some(LinkToken::Signed(claims)));
+    assert_eq!(token.expose().len(), 74);
+    // The purpose is under the tag: relabelled as an unsubscribe link (or back), it is refused.
+    let mut bytes = URL_SAFE_NO_PAD.decode(token.expose()).unwrap();
+    bytes[2] = TokenPurpose::Unsubscribe.byte();
+    assert_eq!(k.check(&URL_SAFE_NO_PAD.encode(&bytes)), None);
+    let unsubscribe = k.sign(&Claims::unsubscribe(id, later()));
+    let mut bytes = URL_SAFE_NO_PAD.decode(unsubscribe.expose()).unwrap();
+    bytes[2] = TokenPurpose::Preferences.byte();
+    assert_eq!(k.check(&URL_SAFE_NO_PAD.encode(&bytes)), None);
+}
+
+#[test]
+fn purposes_have_distinct_bytes() {
+    let all = [TokenPurpose::Confirm, TokenPurpose::Unsubscribe, TokenPurpose::Preferences];
+    for (i, a) in all.iter().enumerate() {
+        for b in &all[i + 1..] {
+            assert_ne!(a.byte(), b.byte());
+        }
+    }
+}
+
+#[test]
+fn a_preferences_token_in_the_clear_id_format_is_refused() {
+    // Format 1 was retired before preference links existed: none can be genuine.
+    let k = keys(&[&random()]);
+    let key = &k.keys[0];
+    let mut bytes = vec![FORMAT_CLEAR_ID, key.id, TokenPurpose::Preferences.byte()];
+    bytes.extend_from_slice(Uuid::now_v7().as_bytes());
+    bytes.extend_from_slice(&u32::try_from(later().timestamp()).unwrap().to_be_bytes());
+    let mut mac = key.mac.clone();
+    mac.update(&bytes);
+    bytes.extend_from_slice(&mac.finalize().into_bytes());
+    assert_eq!(k.check(&URL_SAFE_NO_PAD.encode(bytes)), None);
+}
