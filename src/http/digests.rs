@@ -21,6 +21,7 @@ use super::error::{AdminRefusals, Error, ErrorBody, PageError};
 use super::input::{JsonBody, JsonRequest};
 use super::session::{CsrfForm, Session};
 use crate::domain::{Token, parse_idempotency_key};
+use crate::ops::OpsError;
 use crate::store::digests::{self, Created, Progress};
 use crate::store::lists::ListWithCounts;
 
@@ -231,6 +232,24 @@ async fn preview_digest(
 pub struct DigestsPageQuery {
     /// The list whose next digest to preview (its slug)
     list: Option<String>,
+    /// A segment of that list (see docs/segments.md); the page shows how many it reaches
+    segment: Option<String>,
+}
+
+/// Who a digest to the chosen list (and segment, if one was typed) reaches, for the page: the
+/// count, or the segment's error with where it is. Only the database failing is an error here.
+async fn reach(state: &AppState, chosen: &ListWithCounts, segment: Option<&str>) -> Result<(i64, Value), Error> {
+    match segment {
+        None => Ok((chosen.reachable, Value::from(()))),
+        Some(text) => match crate::ops::segments::count(&state.db, Some(&chosen.list.slug), Some(text)).await {
+            Ok(n) => Ok((n, Value::from(()))),
+            Err(OpsError::InvalidAt { message, position, .. }) => {
+                Ok((0, Value::from(format!("{message} (at character {})", position + 1))))
+            }
+            Err(OpsError::Invalid { message, .. }) => Ok((0, Value::from(message))),
+            Err(e) => Err(e.into()),
+        },
+    }
 }
 
 /// The lists to choose from, and the one chosen with who a digest to it reaches (`Invalid` on
@@ -256,6 +275,8 @@ async fn digests_page(
 ) -> Result<Response, PageError> {
     let Query(query) = query.map_err(|e| Error::BadRequest(format!("Bad query string: {e}")))?;
     let (choices, chosen) = chosen_list(&state, query.list.as_deref()).await?;
+    let segment = query.segment.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let (confirmed, segment_error) = reach(&state, &chosen, segment).await?;
     let preview = crate::ops::digests::preview(&state.db, &state.composer, Some(&chosen.list.slug), None, None)
         .await
         .map_err(Error::from);
@@ -269,7 +290,7 @@ async fn digests_page(
         &state,
         "console/digests.html",
         Some(&session),
-        context! { preview_html => preview_html, nothing => nothing, digests => recent, confirmed => chosen.reachable, list => chosen.list, lists => choices, confirm_step => false },
+        context! { preview_html => preview_html, nothing => nothing, digests => recent, confirmed => confirmed, list => chosen.list, lists => choices, confirm_step => false, segment => segment.unwrap_or(""), segment_error => segment_error },
     ))
 }
 
@@ -282,8 +303,8 @@ pub struct DigestForm {
     pub csrf: String,
     /// The list it goes to (its slug); default `default`.
     pub list: Option<String>,
-    // SEGMENT FIELD: the segments work adds the segment to send to here (and to the
-    // confirmation step's hidden fields in console/digests.html).
+    /// A segment of the list (see docs/segments.md); empty: the whole list.
+    pub segment: Option<String>,
     pub subject: Option<String>,
     /// `yes` on the send confirmation step
     pub confirmed: Option<String>,
@@ -299,7 +320,20 @@ async fn digest_form(
     CsrfForm(form): CsrfForm<DigestForm>,
 ) -> Result<Response, PageError> {
     let subject = form.subject.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let (_, chosen) = chosen_list(&state, form.list.as_deref()).await?;
+    let (choices, chosen) = chosen_list(&state, form.list.as_deref()).await?;
+    let segment = form.segment.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let (confirmed, segment_error) = reach(&state, &chosen, segment).await?;
+    if !segment_error.is_none() {
+        // A segment that does not parse never reaches the confirmation step: the page again,
+        // with what to fix.
+        let recent = digests::recent(&state.db, 20).await?;
+        return Ok(page(
+            &state,
+            "console/digests.html",
+            Some(&session),
+            context! { preview_html => "", nothing => Value::from(()), digests => recent, confirmed => confirmed, list => chosen.list, lists => choices, confirm_step => false, segment => segment.unwrap_or(""), segment_error => segment_error },
+        ));
+    }
     if form.confirmed.as_deref() != Some("yes") {
         // A fresh key per confirmation step: pressing "send" twice sends once, while the next
         // digest gets a key of its own.
@@ -308,7 +342,7 @@ async fn digest_form(
             &state,
             "console/digests.html",
             Some(&session),
-            context! { confirm_step => true, confirmed => chosen.reachable, list => chosen.list, subject => subject.unwrap_or(""), key => key.expose(), digests => Vec::<Value>::new(), preview_html => "", nothing => Value::from(()) },
+            context! { confirm_step => true, confirmed => confirmed, list => chosen.list, segment => segment.unwrap_or(""), subject => subject.unwrap_or(""), key => key.expose(), digests => Vec::<Value>::new(), preview_html => "", nothing => Value::from(()) },
         ));
     }
     // The form's own key makes a double-submitted confirmation harmless.
@@ -320,7 +354,7 @@ async fn digest_form(
         &state.db,
         &state.newsletter,
         Some(&chosen.list.slug),
-        None,
+        segment,
         subject,
         None,
         key.as_deref(),

@@ -185,6 +185,49 @@ async fn the_console_digest_form_previews_and_sends_to_the_list_chosen() {
 }
 
 #[tokio::test]
+async fn the_console_previews_a_segments_count_and_sends_the_digest_to_that_segment_only() {
+    let app = TestApp::spawn().await;
+    app.add_confirmed(&["ann@example.com", "bea@example.com", "cat@example.com"]).await;
+    sqlx::query("UPDATE subscribers SET attributes = '{\"plan\": \"pro\"}' WHERE email <> 'bea@example.com'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    app.add_article("News", "Body.", None).await;
+    let console = Console::sign_in(&app).await;
+
+    let segment = r#"attributes.plan = "pro""#;
+    let query = format!("/admin/ui/digests?list=default&segment={}", percent(segment));
+    let html = console.get(&query).await.text().await.unwrap();
+    assert!(html.contains("Goes to <b>2</b>"), "{html}");
+
+    // A segment that does not parse says where, and reaches no confirmation step.
+    let bad = console.post("/admin/ui/digests", &[("list", "default"), ("segment", "attributes.plan ==")]).await;
+    let bad = bad.text().await.unwrap();
+    assert!(bad.contains("id=\"segment-error\"") && bad.contains("at character"), "{bad}");
+    assert!(!bad.contains("Yes, send to"), "{bad}");
+
+    let step =
+        console.post("/admin/ui/digests", &[("list", "default"), ("segment", segment)]).await.text().await.unwrap();
+    assert!(step.contains("Yes, send to 2 subscribers"), "{step}");
+    let key_at = step.find("name=\"key\" value=\"").unwrap() + "name=\"key\" value=\"".len();
+    let key = &step[key_at..key_at + step[key_at..].find('"').unwrap()];
+    let sent = console
+        .post("/admin/ui/digests", &[("list", "default"), ("segment", segment), ("confirmed", "yes"), ("key", key)])
+        .await;
+    assert_eq!(sent.status(), 303);
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    assert_eq!(app.sink().count_for("ann@example.com"), 1);
+    assert_eq!(app.sink().count_for("cat@example.com"), 1);
+    assert_eq!(app.sink().count_for("bea@example.com"), 0, "not in the segment");
+}
+
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b == b'.' { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+#[tokio::test]
 async fn the_person_page_shows_times_to_the_minute_and_a_digest_was_queued_when_it_started() {
     let app = TestApp::spawn().await;
     app.add_confirmed(&["ann@example.com"]).await;
