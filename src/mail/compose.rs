@@ -23,6 +23,8 @@ pub struct Recipient<'a> {
     /// The delivery this message is, named in the VERP envelope sender so a bounce report
     /// says which message failed.
     pub delivery: i64,
+    /// The subscriber's attributes as JSON text (digest templates: `subscriber.attributes`).
+    pub attributes: Option<&'a str>,
 }
 
 /// The per-recipient tokens a message's links carry.
@@ -122,9 +124,28 @@ struct DigestContext<'a> {
     preferences_url: &'a str,
     /// The list's name, when the digest goes to one.
     list_name: Option<&'a str>,
+    /// `subscriber.name`, `subscriber.attributes.KEY`.
+    subscriber: SubscriberContext<'a>,
     base_url: &'a str,
     /// "View in browser": the digest's archive page.
     archive_url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SubscriberContext<'a> {
+    name: Option<&'a str>,
+    attributes: serde_json::Value,
+}
+
+impl<'a> SubscriberContext<'a> {
+    /// Attributes come from our own column (a JSON object); anything else shows as none.
+    fn new(name: Option<&'a str>, attributes: Option<&str>) -> Self {
+        let attributes = attributes
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            .filter(serde_json::Value::is_object)
+            .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
+        Self { name, attributes }
+    }
 }
 
 #[derive(Serialize)]
@@ -197,7 +218,7 @@ impl Composer {
             self.render_with_confirm_link("confirmation", name, "CHECK", &url, &preferences)?;
             self.render_with_confirm_link("reminder", name, "CHECK", &url, &preferences)?;
             self.render_welcome(name, &url, &preferences)?;
-            self.render_digest(&digest, name, &url, &preferences)?;
+            self.render_digest(&digest, name, None, &url, &preferences)?;
         }
         Ok(())
     }
@@ -311,7 +332,7 @@ impl Composer {
         urls: Urls<'_>,
         token: &str,
     ) -> anyhow::Result<BuiltMessage> {
-        let rendered = self.render_digest(view, to.name, urls.unsubscribe, urls.preferences)?;
+        let rendered = self.render_digest(view, to.name, to.attributes, urls.unsubscribe, urls.preferences)?;
         self.message(to, rendered, token, urls.unsubscribe, &view.campaign, &self.list_id_of(view))
     }
 
@@ -360,8 +381,12 @@ impl Composer {
     /// builder makes (same headers, same decoded parts), with a name and without: a template
     /// override that filters the name or the link falls back to building every message.
     fn prepare_digest(&self, view: &DigestView) -> Option<PreparedDigest> {
-        let named = self.render_digest(view, Some(NAME_MARK), URL_MARK, PREFERENCES_MARK).ok()?;
-        let anonymous = self.render_digest(view, None, URL_MARK, PREFERENCES_MARK).ok()?;
+        if self.templates.mention("digest", "attributes") {
+            tracing::info!(digest = %view.campaign, "digest messages are built whole: the templates show subscribers' attributes");
+            return None;
+        }
+        let named = self.render_digest(view, Some(NAME_MARK), None, URL_MARK, PREFERENCES_MARK).ok()?;
+        let anonymous = self.render_digest(view, None, None, URL_MARK, PREFERENCES_MARK).ok()?;
         let list_id = self.list_id_of(view);
         let headers = DigestHeaders {
             from: &self.from,
@@ -375,7 +400,7 @@ impl Composer {
         let preferences = self.base_url.join("/preferences?token=PR0BE&y=<'\">");
         let urls = Urls { unsubscribe: &url, preferences: &preferences };
         for name in [Some(".Zoë <&> \"O'Brien\" Ünïcode"), None] {
-            let to = Recipient { email: &email, name, delivery: 0 };
+            let to = Recipient { email: &email, name, delivery: 0, attributes: None };
             let spliced = self.prepared_digest(&prepared, to, urls, "PR0BE", false).ok()??;
             let built = self.built_digest(view, to, urls, "PR0BE").ok()?;
             if let Err(difference) = prepared::same_message(&spliced.data.plain(), &built.data.plain()) {
@@ -393,7 +418,7 @@ impl Composer {
             Some(list) => self.base_url.join(&format!("/unsubscribe?token=PREVIEW&list={}", list.slug)),
             None => self.base_url.join("/unsubscribe?token=PREVIEW"),
         };
-        self.render_digest(view, Some("Reader"), &unsubscribe, &self.base_url.join("/preferences?token=PREVIEW"))
+        self.render_digest(view, Some("Reader"), None, &unsubscribe, &self.base_url.join("/preferences?token=PREVIEW"))
     }
 
     /// The unsubscribe link: with `list`, it leaves that list only (the token proves who, and
@@ -463,6 +488,7 @@ impl Composer {
         &self,
         view: &DigestView,
         name: Option<&str>,
+        attributes: Option<&str>,
         unsubscribe_url: &str,
         preferences_url: &str,
     ) -> Result<RenderedEmail, TemplateError> {
@@ -476,6 +502,7 @@ impl Composer {
                 unsubscribe_url,
                 preferences_url,
                 list_name: view.list.as_ref().map(|l| l.name.as_str()),
+                subscriber: SubscriberContext::new(name, attributes),
                 base_url: self.base_url.as_str(),
                 archive_url: view.id.filter(|_| self.archive).map(|id| self.base_url.join(&format!("/archive/{id}"))),
             },

@@ -61,7 +61,7 @@ fn compare(composer: &Composer, view: &DigestView) -> Vec<(Vec<u8>, Vec<u8>)> {
     let email = SubscriberEmail::parse("reader@example.com").unwrap();
     let mut out = Vec::new();
     for name in NAMES {
-        let to = Recipient { email: &email, name, delivery: 7 };
+        let to = Recipient { email: &email, name, delivery: 7, attributes: None };
         let spliced = composer.digest(view, to, Links { unsubscribe: &token, preferences: &preferences }).unwrap();
         assert!(spliced.data.is_stuffed(), "the prepared path was taken");
         let url = composer.base_url.join(&format!("/unsubscribe?token={}&list=weekly", token.expose()));
@@ -129,7 +129,7 @@ fn dkim_signed_spliced_messages_verify() {
         let message = composer
             .digest(
                 &view,
-                Recipient { email: &email, name, delivery: 1 },
+                Recipient { email: &email, name, delivery: 1, attributes: None },
                 Links { unsubscribe: &token, preferences: &token },
             )
             .unwrap();
@@ -151,7 +151,7 @@ fn a_template_that_filters_the_name_is_built_whole() {
     let message = composer
         .digest(
             &view,
-            Recipient { email: &email, name: Some("Ada"), delivery: 1 },
+            Recipient { email: &email, name: Some("Ada"), delivery: 1, attributes: None },
             Links { unsubscribe: &token, preferences: &token },
         )
         .unwrap();

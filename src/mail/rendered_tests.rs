@@ -83,11 +83,17 @@ fn every_mail() -> Vec<(String, RenderedEmail)> {
             "welcome-named-no-archive".to_owned(),
             off.render_welcome(Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
         ),
-        ("digest-named".to_owned(), on.render_digest(&issue, Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap()),
-        ("digest-anonymous".to_owned(), on.render_digest(&issue, None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap()),
+        (
+            "digest-named".to_owned(),
+            on.render_digest(&issue, Some(NAME), None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
+        ),
+        (
+            "digest-anonymous".to_owned(),
+            on.render_digest(&issue, None, None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
+        ),
         (
             "digest-named-no-archive".to_owned(),
-            off.render_digest(&issue, Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
+            off.render_digest(&issue, Some(NAME), None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
         ),
         ("digest-preview".to_owned(), on.preview_digest(&digest(None)).unwrap()),
     ]);

@@ -98,6 +98,17 @@ impl EmailTemplates {
         Ok(Self { env })
     }
 
+    /// Whether a message kind's templates (or the frame they extend) mention `word`: a digest
+    /// whose templates read `subscriber.attributes` differs per recipient beyond the name and the
+    /// links, so it cannot be spliced from pieces made once.
+    pub fn mention(&self, kind: &str, word: &str) -> bool {
+        ["subject.txt", "body.txt", "body.html"]
+            .iter()
+            .map(|part| format!("{kind}/{part}.j2"))
+            .chain(std::iter::once("base.html.j2".to_owned()))
+            .any(|name| self.env.get_template(&name).is_ok_and(|t| t.source().contains(word)))
+    }
+
     pub fn render(&self, kind: &str, context: impl Serialize) -> Result<RenderedEmail, TemplateError> {
         let context = minijinja::Value::from_serialize(&context);
         let render = |part: &str| {

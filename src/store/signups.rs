@@ -82,6 +82,7 @@ impl Done {
             name: self.name,
             status: self.status,
             token_version: self.token_version,
+            attributes: None,
         })
     }
 }

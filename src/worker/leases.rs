@@ -241,6 +241,7 @@ mod tests {
                 name: None,
                 status: crate::domain::SubscriberStatus::Confirmed,
                 token_version: 0,
+                attributes: None,
             })
             .collect()
     }

@@ -204,7 +204,12 @@ impl Worker {
     }
 
     fn build(&self, job: &Job) -> anyhow::Result<BuiltMessage> {
-        let to = Recipient { email: &job.delivery.email, name: job.delivery.name.as_deref(), delivery: job.id };
+        let to = Recipient {
+            email: &job.delivery.email,
+            name: job.delivery.name.as_deref(),
+            delivery: job.id,
+            attributes: job.delivery.attributes.as_deref(),
+        };
         let links = Links { unsubscribe: &job.minted.unsubscribe, preferences: &job.minted.preferences };
         match (job.delivery.kind, &job.view, &job.minted.confirm) {
             (DeliveryKind::Digest, Some(view), _) => self.composer.digest(view, to, links),

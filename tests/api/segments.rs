@@ -374,3 +374,50 @@ async fn adding_a_subscriber_takes_attributes_and_refuses_bad_ones_whole() {
     }
     assert_eq!(app.status_of("bob@example.com").await, None, "nothing was added");
 }
+
+#[tokio::test]
+async fn digest_templates_show_each_subscribers_own_attributes() {
+    // An operator's digest templates that greet by plan: each mail is built for its reader.
+    let dir = tempfile_dir();
+    std::fs::create_dir_all(dir.join("digest")).unwrap();
+    std::fs::write(
+        dir.join("digest/body.txt.j2"),
+        "Plan: {{ subscriber.attributes.plan | default('none') }}\n{{ unsubscribe_url }}\n{{ preferences_url }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("digest/body.html.j2"),
+        "<p>Plan: {{ subscriber.attributes.plan | default('none') }}</p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a>\n",
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(crate::support::Options {
+        extra: vec![("BROADSHEET__MAIL__TEMPLATES_DIR".into(), dir.display().to_string())],
+        ..Default::default()
+    })
+    .await;
+    app.add_confirmed(&["pro@example.com", "free@example.com", "plain@example.com"]).await;
+    sqlx::query("UPDATE subscribers SET attributes = '{\"plan\": \"pro <b>\"}' WHERE email = 'pro@example.com'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE subscribers SET attributes = '{\"plan\": \"free\"}' WHERE email = 'free@example.com'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    app.add_article("News", "Body.", None).await;
+    let sent = app.admin_post("/admin/digests").json(&serde_json::json!({})).send().await.unwrap();
+    assert_eq!(sent.status(), 202);
+    app.wait_until_queue_settled(std::time::Duration::from_secs(20)).await;
+    let mail_for = |email: &str| {
+        app.sink().received().into_iter().find(|m| m.rcpt_to == vec![email.to_owned()]).expect("a digest")
+    };
+    assert!(mail_for("pro@example.com").text_body().contains("Plan: pro <b>"));
+    assert!(mail_for("pro@example.com").html_body().contains("Plan: pro &lt;b&gt;"), "escaped in HTML");
+    assert!(mail_for("free@example.com").text_body().contains("Plan: free"));
+    assert!(mail_for("plain@example.com").text_body().contains("Plan: none"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("broadsheet-templates-{}", uuid::Uuid::new_v4()))
+}
