@@ -113,8 +113,7 @@ async fn add_list(
     params(("slug" = String, Path, description = "The list's slug")),
     responses(
         (status = 200, description = "The list", body = ListWithCounts),
-        (status = 404, description = "No such list", body = ErrorBody),
-        (status = 422, description = "Not a slug", body = ErrorBody),
+        (status = 404, description = "No such list (or not a slug)", body = ErrorBody),
         AdminRefusals,
     ))]
 async fn one_list(

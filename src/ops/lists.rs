@@ -20,6 +20,15 @@ pub struct ListInput {
     pub schedule: Option<String>,
 }
 
+/// A list named as the thing acted on (a path, a command's argument): a name that cannot be a
+/// slug names no list, so it is the same "no such list" as an unknown one.
+fn existing_slug(raw: &str) -> Result<ListSlug, OpsError> {
+    ListSlug::parse(raw).map_err(|_| {
+        let shown: String = raw.chars().filter(|c| !c.is_control()).take(40).collect();
+        OpsError::NotFound(format!("There is no list called {shown}."))
+    })
+}
+
 pub fn parse_slug(raw: &str) -> Result<ListSlug, OpsError> {
     ListSlug::parse(raw).map_err(|e| OpsError::invalid("slug", e.to_string()))
 }
@@ -72,13 +81,13 @@ pub async fn add(db: &PgPool, slug: &str, input: &ListInput, timezone: &str) -> 
 }
 
 pub async fn edit(db: &PgPool, slug: &str, input: &ListInput, timezone: &str) -> Result<List, OpsError> {
-    let slug = parse_slug(slug)?;
+    let slug = existing_slug(slug)?;
     let fields = check(input, timezone)?;
     lists::update(db, &slug, &fields).await?.ok_or_else(|| not_found(&slug))
 }
 
 pub async fn remove(db: &PgPool, slug: &str) -> Result<(), OpsError> {
-    let slug = parse_slug(slug)?;
+    let slug = existing_slug(slug)?;
     if slug.is_default() {
         return Err(OpsError::Conflict("The default list cannot be removed; every Broadsheet has it.".into()));
     }
@@ -144,7 +153,7 @@ pub async fn detail(db: &PgPool, slug: &str) -> Result<(ListOverview, Vec<ListDi
 
 /// The list a slug names, or a 404-style error naming it (a 422 when the slug cannot be one).
 pub async fn find(db: &PgPool, slug: &str) -> Result<List, OpsError> {
-    let slug = ListSlug::parse(slug).map_err(|e| OpsError::invalid("list", e.to_string()))?;
+    let slug = existing_slug(slug)?;
     lists::by_slug(db, &slug).await?.ok_or_else(|| not_found(&slug))
 }
 

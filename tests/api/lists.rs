@@ -83,6 +83,9 @@ async fn an_operator_makes_a_list_changes_it_and_removes_it_through_the_api() {
     assert_eq!(delete("default").await.unwrap().status(), 409, "the default list stays");
     assert_eq!(delete("weekly").await.unwrap().status(), 204);
     assert_eq!(delete("weekly").await.unwrap().status(), 404);
+    // A name that cannot be a slug names no list: 404, as an unknown one.
+    assert_eq!(delete("__main__").await.unwrap().status(), 404);
+    assert_eq!(app.admin_get("/admin/lists/Not%20A%20Slug").send().await.unwrap().status(), 404);
 }
 
 #[tokio::test]
