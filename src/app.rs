@@ -48,8 +48,10 @@ impl Application {
         let token_keys = settings.token_keys()?;
         let wake = Arc::new(Notify::new());
         let mut worker = if with_worker { Some(Worker::new(db.clone(), &settings, wake.clone())?) } else { None };
-        let composer =
+        let mut composer =
             Composer::new(&settings.mail, settings.http.base_url.clone(), settings.subscriptions.token_ttl_hours)?;
+        composer.default_locale = settings.subscriptions.default_locale();
+        crate::i18n::load();
         let handover = worker.as_mut().map(Worker::handover);
         let state = AppState::new(db, settings, admin_token, wake, composer, token_keys, handover);
         Ok(Self { listener, state, worker })

@@ -8,6 +8,7 @@ pub mod config;
 pub mod content;
 pub mod domain;
 pub mod http;
+pub mod i18n;
 pub mod inbound;
 pub mod mail;
 pub mod ops;

@@ -62,8 +62,9 @@ pub async fn run_digest(db: &PgPool, settings: &Settings, command: DigestCommand
     match command {
         DigestCommand::Preview { list, articles, format } => {
             let ids = articles.as_deref().map(parse_ids).transpose()?;
-            let composer =
+            let mut composer =
                 Composer::new(&settings.mail, settings.http.base_url.clone(), settings.subscriptions.token_ttl_hours)?;
+            composer.default_locale = settings.subscriptions.default_locale();
             let rendered = ops::preview(db, &composer, list.as_deref(), None, ids.as_deref()).await?;
             match format {
                 Format::Text => println!("Subject: {}\n\n{}", rendered.subject, rendered.text),

@@ -1,10 +1,12 @@
-//! `[subscriptions]`: how long a confirmation link lives, the welcome mail and the reminder.
+//! `[subscriptions]`: how long a confirmation link lives, the welcome mail, the reminder and the
+//! language of whoever has not chosen one.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::ConfigError;
+use crate::domain::Locale;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +19,14 @@ pub struct SubscriptionSettings {
     /// How long the "Manage your subscription" link in a mail works (it stops at erasure anyway).
     #[serde(default = "default_preferences_ttl_days")]
     pub preferences_ttl_days: u32,
+    /// The locale of pages and mails when the visitor's choice is unknown or not shipped, and of
+    /// subscribers who never chose one (added by the operator or imported).
+    #[serde(default = "default_locale")]
+    pub default_locale: String,
+}
+
+fn default_locale() -> String {
+    "en".to_owned()
 }
 
 fn default_preferences_ttl_days() -> u32 {
@@ -40,7 +50,19 @@ impl SubscriptionSettings {
         if !(1..=3650).contains(&self.preferences_ttl_days) {
             return Err(ConfigError::key("subscriptions.preferences_ttl_days", "must be between 1 and 3650 days"));
         }
+        if Locale::parse(&self.default_locale).map(Locale::as_str) != Some(self.default_locale.as_str()) {
+            let shipped: Vec<&str> = Locale::ALL.iter().map(|l| l.as_str()).collect();
+            return Err(ConfigError::key(
+                "subscriptions.default_locale",
+                format!("must be one of the shipped locales: {}", shipped.join(", ")),
+            ));
+        }
         Ok(())
+    }
+
+    /// `default_locale`, as validated at start.
+    pub fn default_locale(&self) -> Locale {
+        Locale::parse(&self.default_locale).unwrap_or(Locale::En)
     }
 
     pub(super) fn token_ttl(&self) -> Duration {

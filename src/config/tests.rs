@@ -227,6 +227,8 @@ fn each_section_names_its_own_key() {
         ("BROADSHEET__SUBSCRIPTIONS__TOKEN_TTL_HOURS", "0", "subscriptions.token_ttl_hours"),
         ("BROADSHEET__SUBSCRIPTIONS__REMINDER_AFTER_HOURS", "-1", "subscriptions.reminder_after_hours"),
         ("BROADSHEET__SUBSCRIPTIONS__PREFERENCES_TTL_DAYS", "0", "subscriptions.preferences_ttl_days"),
+        ("BROADSHEET__SUBSCRIPTIONS__DEFAULT_LOCALE", "it", "subscriptions.default_locale"),
+        ("BROADSHEET__SUBSCRIPTIONS__DEFAULT_LOCALE", "../../etc", "subscriptions.default_locale"),
         ("BROADSHEET__BOUNCES__SOFT_LIMIT", "0", "bounces.soft_limit"),
         ("BROADSHEET__BOUNCES__SOFT_WINDOW_DAYS", "0", "bounces.soft_window_days"),
         ("BROADSHEET__DIGESTS__TIMEZONE", "Mars/Olympus", "digests.timezone"),

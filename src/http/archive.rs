@@ -17,7 +17,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{Error, PageError};
+use super::locale::RequestLocale;
 use super::pages;
+use crate::domain::Locale;
 use crate::mail::DigestView;
 use crate::store::digests;
 
@@ -57,6 +59,7 @@ pub struct ArchiveQuery {
     ))]
 async fn archive_list(
     State(state): State<AppState>,
+    RequestLocale(locale): RequestLocale,
     query: Result<Query<ArchiveQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     enabled(&state)?;
@@ -87,12 +90,13 @@ async fn archive_list(
     let zone = state.settings.timezone();
     let items: Vec<minijinja::Value> = entries
         .iter()
-        .map(|d| context! { id => d.id.to_string(), subject => d.subject, date => local_date(d.started_at, zone), iso => d.started_at.to_rfc3339(), list_slug => d.list_slug, list_name => d.list_name })
+        .map(|d| context! { id => d.id.to_string(), subject => d.subject, date => local_date(d.started_at, zone, locale), iso => d.started_at.to_rfc3339(), list_slug => d.list_slug, list_name => d.list_name })
         .collect();
     let pages_total = (total + PER_PAGE - 1) / PER_PAGE;
     Ok(pages::page(
         &state,
         StatusCode::OK,
+        locale,
         "archive/list.html",
         context! {
             items => items,
@@ -105,8 +109,9 @@ async fn archive_list(
     ))
 }
 
-fn local_date(at: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
-    at.with_timezone(&zone).format("%-d %B %Y").to_string()
+/// The day a digest went out, in `digests.timezone`, as `locale` writes a date.
+fn local_date(at: DateTime<Utc>, zone: chrono_tz::Tz, locale: Locale) -> String {
+    crate::i18n::date(locale, at.with_timezone(&zone).date_naive())
 }
 
 /// One sent digest as a web page, with no personal data.
@@ -117,7 +122,11 @@ fn local_date(at: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
         (status = 404, description = "No such sent digest, or the archive is off", content_type = "text/html", body = String),
         (status = 503, description = "The database is unreachable", content_type = "text/html", body = String),
     ))]
-async fn archive_digest(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, PageError> {
+async fn archive_digest(
+    State(state): State<AppState>,
+    RequestLocale(locale): RequestLocale,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
     enabled(&state)?;
     let not_found = || Error::NotFound("There is no such digest in the archive.".to_owned());
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
@@ -127,10 +136,11 @@ async fn archive_digest(State(state): State<AppState>, Path(id): Path<String>) -
     Ok(pages::page(
         &state,
         StatusCode::OK,
+        locale,
         "archive/digest.html",
         context! {
             subject => digest.subject,
-            date => local_date(digest.started_at, state.settings.timezone()),
+            date => local_date(digest.started_at, state.settings.timezone(), locale),
             iso => digest.started_at.to_rfc3339(),
             articles => view.articles,
         },

@@ -18,7 +18,9 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{Error, PageError};
 use super::input::{self, BodyKind, FromFields};
+use super::locale::{self, RequestLocale};
 use super::pages;
+use crate::domain::{LinkToken, Locale};
 use crate::store::subscribers::{self, ConsentAction};
 use crate::store::tokens::{self, ConfirmLink, ConfirmToken};
 
@@ -47,12 +49,21 @@ pub struct TokenForm {
     pub token: Option<String>,
 }
 
-fn invalid(state: &AppState) -> Response {
-    pages::page(state, StatusCode::BAD_REQUEST, "confirm_invalid.html", context! {})
+fn invalid(state: &AppState, locale: Locale) -> Response {
+    pages::page(state, StatusCode::BAD_REQUEST, locale, "confirm_invalid.html", context! {})
 }
 
-fn expired(state: &AppState) -> Response {
-    pages::page(state, StatusCode::GONE, "confirm_invalid.html", context! { expired => true })
+fn expired(state: &AppState, locale: Locale) -> Response {
+    pages::page(state, StatusCode::GONE, locale, "confirm_invalid.html", context! { expired => true })
+}
+
+/// The page of a genuine link is in its subscriber's language; `fallback` (the visitor's) for a
+/// stored link of an earlier release, which names nobody until it is used.
+async fn locale_of(state: &AppState, token: &LinkToken, fallback: Locale) -> Locale {
+    match token {
+        LinkToken::Signed(claims) => locale::of_subscriber(state, claims.subscriber, fallback).await,
+        LinkToken::Stored(_) => fallback,
+    }
 }
 
 /// The page the mail links to: shows a button and changes nothing (link scanners open links).
@@ -69,14 +80,18 @@ fn expired(state: &AppState) -> Response {
     ))]
 async fn confirm_page(
     State(state): State<AppState>,
+    RequestLocale(visitor): RequestLocale,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
-    let Some(raw) = TokenQuery::token(query) else { return Ok(invalid(&state)) };
-    let Some(token) = state.token_keys.check(&raw) else { return Ok(invalid(&state)) };
+    let Some(raw) = TokenQuery::token(query) else { return Ok(invalid(&state, visitor)) };
+    let Some(token) = state.token_keys.check(&raw) else { return Ok(invalid(&state, visitor)) };
     Ok(match tokens::confirm_link(&state.db, &token, chrono::Utc::now()).await? {
-        ConfirmLink::Good => pages::page(&state, StatusCode::OK, "confirm.html", context! { token => raw.trim() }),
-        ConfirmLink::Expired => expired(&state),
-        ConfirmLink::Invalid => invalid(&state),
+        ConfirmLink::Good => {
+            let locale = locale_of(&state, &token, visitor).await;
+            pages::page(&state, StatusCode::OK, locale, "confirm.html", context! { token => raw.trim() })
+        }
+        ConfirmLink::Expired => expired(&state, locale_of(&state, &token, visitor).await),
+        ConfirmLink::Invalid => invalid(&state, visitor),
     })
 }
 
@@ -93,6 +108,7 @@ async fn confirm_page(
     ))]
 async fn confirm(
     State(state): State<AppState>,
+    RequestLocale(visitor): RequestLocale,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     query: Result<Query<TokenQuery>, QueryRejection>,
@@ -104,7 +120,7 @@ async fn confirm(
     }
     let form: TokenForm = form_in(&headers, body)?;
     let Some(token) = form.token.or_else(|| TokenQuery::token(query)).and_then(|t| state.token_keys.check(&t)) else {
-        return Ok(invalid(&state));
+        return Ok(invalid(&state, visitor));
     };
 
     let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
@@ -134,8 +150,11 @@ async fn confirm(
         state.wake.notify_one();
     }
     Ok(match confirmed_now {
-        Some(now) => pages::page(&state, StatusCode::OK, "confirmed.html", context! { already => !now }),
-        None => invalid(&state),
+        Some(now) => {
+            let locale = locale_of(&state, &token, visitor).await;
+            pages::page(&state, StatusCode::OK, locale, "confirmed.html", context! { already => !now })
+        }
+        None => invalid(&state, visitor),
     })
 }
 

@@ -34,7 +34,9 @@ pub fn page(state: &AppState, name: &str, session: Option<&Session>, ctx: Value)
     // Every time on a console page shows in `digests.timezone`, through the `when` filter.
     let timezone = state.settings.timezone().name();
     // Console pages must never be cached by a shared proxy.
-    let mut response = pages::page(state, StatusCode::OK, name, context! { csrf, timezone, ..ctx });
+    // The console is English: the operator's tool, not a reader's page.
+    let locale = crate::domain::Locale::En;
+    let mut response = pages::page(state, StatusCode::OK, locale, name, context! { csrf, timezone, ..ctx });
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,

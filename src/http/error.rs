@@ -164,14 +164,16 @@ impl IntoResponse for PageError {
         let error = self.0;
         error.log();
         let status = error.status();
-        let title = match status {
-            StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
-            StatusCode::TOO_MANY_REQUESTS => "Too many requests",
-            StatusCode::NOT_FOUND => "Page not found",
-            s if s.is_server_error() => "Something went wrong",
-            _ => "That didn't work",
+        // Catalogue keys: the page is rendered in the visitor's language (`pages::render_error_pages`).
+        use super::pages::ErrorMessage::{Key, Text};
+        let (title, message) = match status {
+            StatusCode::SERVICE_UNAVAILABLE => ("error-unavailable", Key("error-unavailable-text")),
+            StatusCode::TOO_MANY_REQUESTS => ("error-too-many", Key("error-too-many-text")),
+            StatusCode::NOT_FOUND => ("error-not-found", Text(error.public_message())),
+            s if s.is_server_error() => ("error-internal", Key("error-internal-text")),
+            _ => ("error-failed", Text(error.public_message())),
         };
-        let page = super::pages::ErrorPage { title, message: error.public_message() };
+        let page = super::pages::ErrorPage { title, message };
         let mut response = (status, axum::Extension(page)).into_response();
         error.decorate(&mut response);
         response

@@ -14,6 +14,7 @@ mod health;
 mod inbound;
 mod input;
 mod keys;
+mod locale;
 mod lists;
 mod openapi;
 pub mod pages;

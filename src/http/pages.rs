@@ -1,4 +1,6 @@
-//! The public HTML pages, compiled into the binary and autoescaped.
+//! The public HTML pages, compiled into the binary and autoescaped. Their words come from the
+//! message catalogues (`t("key")`, [`crate::i18n`]) in the page's locale; the console's pages
+//! are English and use no catalogue.
 
 use std::sync::LazyLock;
 
@@ -9,6 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use minijinja::{Environment, Value, context};
 
 use super::AppState;
+use crate::domain::Locale;
 
 const PAGES: &[(&str, &str)] = &[
     ("layout.html", include_str!("pages/layout.html")),
@@ -49,6 +52,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_formatter(crate::mail::html_formatter);
     env.add_filter("when", when);
+    crate::i18n::add_to(&mut env);
     for (name, source) in PAGES {
         if let Err(e) = env.add_template(name, source) {
             // The pages are part of the binary; the unit test below catches this before release.
@@ -79,10 +83,27 @@ fn when(state: &minijinja::State, value: Value, with_zone: Option<bool>) -> Stri
     }
 }
 
-/// Renders a page with `newsletter` (the display name of `mail.from`, as this app was built
-/// with) added to its context.
-pub fn render(state: &AppState, name: &str, ctx: Value) -> Html<String> {
-    render_template(name, context! { newsletter => &*state.newsletter, ..ctx })
+/// Renders a page in `locale` with `newsletter` (the display name of `mail.from`, as this app
+/// was built with), `locale` (for `t` and `<html lang>`) and `languages` (the shipped locales,
+/// for a language select) added to its context.
+pub fn render(state: &AppState, locale: Locale, name: &str, ctx: Value) -> Html<String> {
+    render_template(
+        name,
+        context! { newsletter => &*state.newsletter, locale => locale.as_str(), languages => languages(), ..ctx },
+    )
+}
+
+/// The shipped locales as a language select lists them: `[{code, name}]`.
+fn languages() -> Value {
+    static LANGUAGES: LazyLock<Value> = LazyLock::new(|| {
+        Value::from(
+            Locale::ALL
+                .iter()
+                .map(|l| context! { code => l.as_str(), name => l.native_name() })
+                .collect::<Vec<_>>(),
+        )
+    });
+    LANGUAGES.clone()
 }
 
 /// A piece of a page, without the layout and so without the newsletter's name: what the archive's
@@ -101,26 +122,42 @@ fn render_template(name: &str, ctx: Value) -> Html<String> {
     }
 }
 
-pub fn page(state: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response {
-    (status, render(state, name, ctx)).into_response()
+pub fn page(state: &AppState, status: StatusCode, locale: Locale, name: &str, ctx: Value) -> Response {
+    (status, render(state, locale, name, ctx)).into_response()
 }
 
 /// An error page still to be rendered: what [`super::error::PageError`] answers. Errors become
 /// responses where no state is at hand (`?` in a handler, an extractor's rejection), so they
-/// leave this in the response's extensions and [`render_error_pages`] renders it.
+/// leave this in the response's extensions and [`render_error_pages`] renders it, in the
+/// visitor's locale.
 #[derive(Debug, Clone)]
 pub struct ErrorPage {
+    /// The catalogue's key of the title.
     pub title: &'static str,
-    pub message: String,
+    /// What went wrong: a catalogue key where the sentence is a general one (a fault of ours,
+    /// too many requests), else the error's own sentence.
+    pub message: ErrorMessage,
+}
+
+#[derive(Debug, Clone)]
+pub enum ErrorMessage {
+    Key(&'static str),
+    Text(String),
 }
 
 /// Middleware: renders the [`ErrorPage`] a response carries, keeping its status and headers.
 pub async fn render_error_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let locale = super::locale::negotiated(&state, request.headers());
     let mut response = next.run(request).await;
     match response.extensions_mut().remove::<ErrorPage>() {
         Some(ErrorPage { title, message }) => {
             let (parts, _) = response.into_parts();
-            (parts, render(&state, "error.html", context! { title, message })).into_response()
+            let message = match message {
+                ErrorMessage::Key(key) => crate::i18n::message(locale, key, None),
+                ErrorMessage::Text(text) => text,
+            };
+            let title = crate::i18n::message(locale, title, None);
+            (parts, render(&state, locale, "error.html", context! { title, message })).into_response()
         }
         None => response,
     }
@@ -143,12 +180,21 @@ mod tests {
         .0;
         assert!(!html.contains("<script>x"), "{html}");
         assert!(!html.contains("\"><b>"), "{html}");
+        assert!(html.contains("<html lang=\"en\">"), "no locale: the default catalogue: {html}");
+        let html = render_template(
+            "signup.html",
+            context! { newsletter => "<Broad>", locale => "fr", languages => languages(), email => "", name => "" },
+        )
+        .0;
+        assert!(html.contains("<html lang=\"fr\">"), "{html}");
+        assert!(html.contains("Inscrivez-vous ici à &lt;Broad&gt;"), "translated, and the value escaped: {html}");
     }
 
     #[test]
     fn times_show_in_the_operators_zone_to_the_minute() {
         let mut env = Environment::new();
         env.add_filter("when", when);
+    crate::i18n::add_to(&mut env);
         let show = |tpl: &str, ctx: Value| env.render_str(tpl, ctx).unwrap();
         let at = "2026-12-07T11:42:31.123456Z";
         assert_eq!(show("{{ at | when }}", context! { at, timezone => "Europe/Paris" }), "2026-12-07 12:42");

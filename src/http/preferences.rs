@@ -26,8 +26,9 @@ use super::AppState;
 use super::confirm::TokenQuery;
 use super::error::{Error, PageError};
 use super::input::{self, BodyKind};
+use super::locale::RequestLocale;
 use super::pages;
-use crate::domain::{MembershipStatus, SubscriberName, SubscriberStatus};
+use crate::domain::{Locale, MembershipStatus, SubscriberName, SubscriberStatus};
 use crate::ops::subscribers::PersonData;
 use crate::store::lists::{self, List};
 use crate::store::subscribers::{self, ConsentAction, SubscriberDetail};
@@ -53,6 +54,8 @@ pub struct PreferencesForm {
     /// The slugs of the lists to be on (repeated: `lists=a&lists=b`); a list offered and not
     /// named is left.
     pub lists: Option<Vec<String>>,
+    /// The language of their pages and mail: `en`, `de`, `fr` or `es`; omitted: unchanged.
+    pub locale: Option<String>,
 }
 
 /// A form with only the token (leave everything, erase).
@@ -83,11 +86,17 @@ impl Person {
     fn on(&self, list: &List) -> bool {
         matches!(self.standings.get(&list.id), Some(MembershipStatus::Pending | MembershipStatus::Confirmed))
     }
+
+    /// The language their pages are in: their own.
+    fn locale(&self, state: &AppState) -> Locale {
+        super::locale::stored(state, self.detail.locale.as_deref())
+    }
 }
 
 /// The link no longer works: forged, damaged, expired, another purpose's, or its person erased.
-fn invalid(state: &AppState) -> Response {
-    pages::page(state, StatusCode::BAD_REQUEST, "preferences_invalid.html", context! {})
+/// In the visitor's language: the link names nobody we know.
+fn invalid(state: &AppState, locale: Locale) -> Response {
+    pages::page(state, StatusCode::BAD_REQUEST, locale, "preferences_invalid.html", context! {})
 }
 
 /// The person a raw token names, if it is a good preferences token and they exist.
@@ -129,6 +138,7 @@ fn show(state: &AppState, status: StatusCode, person: &Person, lists: &[List], s
     pages::page(
         state,
         status,
+        person.locale(state),
         "preferences.html",
         context! {
             token => person.token, email => person.detail.email, name => shown.name,
@@ -149,9 +159,12 @@ fn show(state: &AppState, status: StatusCode, person: &Person, lists: &[List], s
     ))]
 async fn preferences_page(
     State(state): State<AppState>,
+    RequestLocale(visitor): RequestLocale,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
-    let Some(person) = person(&state, TokenQuery::token(query).as_deref()).await? else { return Ok(invalid(&state)) };
+    let Some(person) = person(&state, TokenQuery::token(query).as_deref()).await? else {
+        return Ok(invalid(&state, visitor));
+    };
     let lists = offered(&state, &person).await?;
     let checked: Vec<String> = lists.iter().filter(|l| person.on(l)).map(|l| l.slug.clone()).collect();
     let name = person.detail.name.clone().unwrap_or_default();
@@ -164,20 +177,21 @@ async fn preferences_page(
     ))
 }
 
-/// Saves the name and the lists. Joining a double-opt-in list here needs no further
-/// confirmation: the link came to the address.
+/// Saves the name, the language and the lists. Joining a double-opt-in list here needs no
+/// further confirmation: the link came to the address.
 #[utoipa::path(post, path = "/preferences", tag = "subscriptions",
     request_body(content = PreferencesForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Saved: the page again, saying so", content_type = "text/html", body = String),
         (status = 400, description = "Missing, forged, expired or not a preferences token, or its subscriber was erased: nothing changed", content_type = "text/html", body = String),
         (status = 413, description = "The body is too large", content_type = "text/html", body = String),
-        (status = 422, description = "An invalid name, or a list that is not offered: the page again with the message; nothing changed", content_type = "text/html", body = String),
+        (status = 422, description = "An invalid name, a locale that is not shipped, or a list that is not offered: the page again with the message; nothing changed", content_type = "text/html", body = String),
         (status = 429, description = "Too many requests from this address", content_type = "text/html", body = String),
         (status = 503, description = "The database is unreachable", content_type = "text/html", body = String),
     ))]
 async fn save(
     State(state): State<AppState>,
+    RequestLocale(visitor): RequestLocale,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -191,7 +205,7 @@ async fn save(
     let fields = input::text_fields_with(kind, &body, "lists")?;
     let lists_shown = fields.text.contains_key(LISTS_SHOWN);
     let Some(person) = person(&state, fields.text.get("token").map(String::as_str)).await? else {
-        return Ok(invalid(&state));
+        return Ok(invalid(&state, visitor));
     };
     let name_raw = fields.text.get("name").cloned().unwrap_or_default();
     let wanted: Vec<String> = fields.repeated.unwrap_or_default().into_iter().map(|s| s.trim().to_owned()).collect();
@@ -208,6 +222,13 @@ async fn save(
     let name = match SubscriberName::parse(&name_raw) {
         Ok(name) => name,
         Err(e) => return Ok(refuse(e.to_string(), "name")),
+    };
+    let locale = match fields.text.get("locale").map(|l| l.trim()).filter(|l| !l.is_empty()) {
+        None => None,
+        Some(raw) => match Locale::parse(raw) {
+            Some(locale) => Some(locale),
+            None => return Ok(refuse(crate::i18n::message(person.locale(&state), "invalid-other", None), "locale")),
+        },
     };
     if let Some(unknown) = wanted.iter().find(|w| !offered.iter().any(|l| l.slug == **w)) {
         let shown: String = unknown.chars().filter(|c| !c.is_control()).take(40).collect();
@@ -229,7 +250,10 @@ async fn save(
     }
     let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
     if !subscribers::set_name(&mut tx, id, name.as_ref()).await? {
-        return Ok(invalid(&state));
+        return Ok(invalid(&state, visitor));
+    }
+    if let Some(locale) = locale {
+        subscribers::set_locale(&mut tx, id, locale).await?;
     }
     // A pending address joins pending: its confirmation link confirms the lot.
     let joined = match person.detail.status {
@@ -244,7 +268,7 @@ async fn save(
     tx.commit().await?;
     tracing::info!(subscriber = %id, joined = joins.len(), left = leaves.len(), "preferences saved");
 
-    let Some(person) = self::person(&state, Some(&person.token)).await? else { return Ok(invalid(&state)) };
+    let Some(person) = self::person(&state, Some(&person.token)).await? else { return Ok(invalid(&state, visitor)) };
     let lists = self::offered(&state, &person).await?;
     let checked: Vec<String> = lists.iter().filter(|l| person.on(l)).map(|l| l.slug.clone()).collect();
     let name = person.detail.name.clone().unwrap_or_default();
@@ -267,12 +291,15 @@ async fn save(
     ))]
 async fn download(
     State(state): State<AppState>,
+    RequestLocale(visitor): RequestLocale,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
-    let Some(person) = person(&state, TokenQuery::token(query).as_deref()).await? else { return Ok(invalid(&state)) };
+    let Some(person) = person(&state, TokenQuery::token(query).as_deref()).await? else {
+        return Ok(invalid(&state, visitor));
+    };
     let data = match crate::ops::subscribers::show_by_id(&state.db, person.detail.id).await {
         Ok(data) => data,
-        Err(crate::ops::OpsError::NotFound(_)) => return Ok(invalid(&state)),
+        Err(crate::ops::OpsError::NotFound(_)) => return Ok(invalid(&state, visitor)),
         Err(e) => return Err(Error::from(e).into()),
     };
     let mut response = axum::Json(data).into_response();
@@ -293,12 +320,16 @@ async fn download(
     ))]
 async fn erase_page(
     State(state): State<AppState>,
+    RequestLocale(visitor): RequestLocale,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
-    let Some(person) = person(&state, TokenQuery::token(query).as_deref()).await? else { return Ok(invalid(&state)) };
+    let Some(person) = person(&state, TokenQuery::token(query).as_deref()).await? else {
+        return Ok(invalid(&state, visitor));
+    };
     Ok(pages::page(
         &state,
         StatusCode::OK,
+        person.locale(&state),
         "preferences_erase.html",
         context! { token => person.token, email => person.detail.email },
     ))
@@ -317,17 +348,20 @@ async fn erase_page(
     ))]
 async fn erase(
     State(state): State<AppState>,
+    RequestLocale(visitor): RequestLocale,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
-    let Some(id) = token_form(&state, peer, &headers, body).await? else { return Ok(invalid(&state)) };
+    let Some((id, locale)) = token_form(&state, peer, &headers, body).await? else {
+        return Ok(invalid(&state, visitor));
+    };
     match crate::ops::subscribers::erase_by_id(&state.db, id).await {
         Ok(_) => {}
-        Err(crate::ops::OpsError::NotFound(_)) => return Ok(invalid(&state)),
+        Err(crate::ops::OpsError::NotFound(_)) => return Ok(invalid(&state, visitor)),
         Err(e) => return Err(Error::from(e).into()),
     }
-    Ok(pages::page(&state, StatusCode::OK, "preferences_erased.html", context! {}))
+    Ok(pages::page(&state, StatusCode::OK, locale, "preferences_erased.html", context! {}))
 }
 
 /// "Unsubscribe from everything", from the preference page: the address gets no more mail,
@@ -343,36 +377,39 @@ async fn erase(
     ))]
 async fn leave_everything(
     State(state): State<AppState>,
+    RequestLocale(visitor): RequestLocale,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
-    let Some(id) = token_form(&state, peer, &headers, body).await? else { return Ok(invalid(&state)) };
+    let Some((id, locale)) = token_form(&state, peer, &headers, body).await? else {
+        return Ok(invalid(&state, visitor));
+    };
     let origin = super::origin(&state, peer, &headers);
     let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
     let Some(changed) = tokens::unsubscribe_everything(&mut tx, id, &origin).await? else {
-        return Ok(invalid(&state));
+        return Ok(invalid(&state, visitor));
     };
     tx.commit().await?;
     if changed {
         tracing::info!(subscriber = %id, "unsubscribed from the preference page");
         crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.unsubscribes);
     }
-    Ok(pages::page(&state, StatusCode::OK, "unsubscribed.html", context! {}))
+    Ok(pages::page(&state, StatusCode::OK, locale, "unsubscribed.html", context! {}))
 }
 
-/// A POST with only a token: rate-limited, and the person it names (`None`: no such person or
-/// no good token).
+/// A POST with only a token: rate-limited, and the person it names with their language (`None`:
+/// no such person or no good token).
 async fn token_form(
     state: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Option<Uuid>, Error> {
+) -> Result<Option<(Uuid, Locale)>, Error> {
     let origin = super::origin(state, peer, headers);
     if let Some(ip) = origin.ip {
         state.limiter.check(ip).map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
     }
     let form: TokenOnlyForm = super::confirm::form_in(headers, body)?;
-    Ok(person(state, form.token.as_deref()).await?.map(|p| p.detail.id))
+    Ok(person(state, form.token.as_deref()).await?.map(|p| (p.detail.id, p.locale(state))))
 }

@@ -22,8 +22,9 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{Error, ErrorBody, PageError};
 use super::input::{self, BodyKind, FromFields};
+use super::locale::{self, RequestLocale};
 use super::pages;
-use crate::domain::{SubscriberEmail, SubscriberName};
+use crate::domain::{Locale, SubscriberEmail, SubscriberName};
 use crate::signup::ChoiceError;
 use crate::store::lists::List;
 
@@ -44,6 +45,11 @@ pub struct SignupRequest {
     /// single-opt-in lists take the address at once.
     #[schema(example = json!(["weekly", "events"]))]
     pub lists: Option<Vec<String>>,
+    /// The language of the pages and mail: `en`, `de`, `fr` or `es` (`de-AT` is `de`). Omitted,
+    /// or one that is not shipped: `Accept-Language` decides, else the configured default. A
+    /// known address keeps the language it has.
+    #[schema(example = "de")]
+    pub locale: Option<String>,
 }
 
 /// The signup page's own marker: the form showed list checkboxes, so none checked is a mistake
@@ -59,11 +65,15 @@ pub struct Pending {
 /// The hosted signup page: a form that works without JavaScript.
 #[utoipa::path(get, path = "/", tag = "subscriptions",
     responses((status = 200, description = "The signup page", content_type = "text/html", body = String)))]
-async fn signup_page(State(state): State<AppState>) -> Result<Html<String>, PageError> {
+async fn signup_page(
+    State(state): State<AppState>,
+    RequestLocale(locale): RequestLocale,
+) -> Result<Html<String>, PageError> {
     let lists = offered(&state).await?;
     let checked: Vec<&str> = lists.iter().filter(|l| l.slug == "default").map(|l| l.slug.as_str()).collect();
     Ok(pages::render(
         &state,
+        locale,
         "signup.html",
         context! {
             email => "", name => "", error => Value::from(()), field => Value::from(()),
@@ -129,8 +139,14 @@ async fn subscribe(
         Ok(request) => (request.email.clone(), request.name.clone().unwrap_or_default()),
         Err(_) => (String::new(), String::new()),
     };
+    // The request's language: the field when it names a shipped locale, else the header's.
+    let locale = match &typed {
+        Ok(SignupRequest { locale: Some(raw), .. }) => Locale::parse(raw),
+        _ => None,
+    }
+    .unwrap_or_else(|| locale::negotiated(&state, &headers));
     let result = match typed {
-        Ok(_) => handle(&state, peer, &headers, &email_raw, &name_raw, lists_raw.as_deref(), shown).await,
+        Ok(_) => handle(&state, peer, &headers, &email_raw, &name_raw, lists_raw.as_deref(), shown, locale).await,
         Err(e) => Err(e),
     };
     match (kind, result) {
@@ -139,6 +155,7 @@ async fn subscribe(
         (BodyKind::Form, Ok(())) => pages::page(
             &state,
             StatusCode::OK,
+            locale,
             "check_inbox.html",
             context! { ttl_hours => state.settings.subscriptions.token_ttl_hours.to_string() },
         ),
@@ -150,9 +167,10 @@ async fn subscribe(
             pages::page(
                 &state,
                 e.status(),
+                locale,
                 "signup.html",
                 context! {
-                    email => email_raw, name => name_raw, error => e.public_message(), field => e.field(),
+                    email => email_raw, name => name_raw, error => invalid_message(&e, locale), field => e.field(),
                     lists => list_choices(&lists, &checked),
                 },
             )
@@ -161,6 +179,22 @@ async fn subscribe(
     }
 }
 
+/// What the form says is wrong, in the page's language: the error's own sentence in English
+/// (it can be more precise), the catalogue's for the field otherwise.
+fn invalid_message(e: &Error, locale: Locale) -> String {
+    if locale == Locale::En {
+        return e.public_message();
+    }
+    let key = match e.field() {
+        Some("email") => "invalid-email",
+        Some("name") => "invalid-name",
+        Some("lists") => "invalid-lists",
+        _ => "invalid-other",
+    };
+    crate::i18n::message(locale, key, None)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn handle(
     state: &AppState,
     peer: SocketAddr,
@@ -169,6 +203,7 @@ async fn handle(
     name: &str,
     lists: Option<&[String]>,
     lists_shown: bool,
+    locale: Locale,
 ) -> Result<(), Error> {
     let email = SubscriberEmail::parse(email).map_err(|e| Error::invalid("email", e.to_string()))?;
     let name = SubscriberName::parse(name).map_err(|e| Error::invalid("name", e.to_string()))?;
@@ -188,7 +223,7 @@ async fn handle(
 
     // Queued for a statement shared with the signups arriving meanwhile (`signup::SignupQueue`), which
     // from then on owns it: a client that hangs up cannot cancel it halfway.
-    let signup = state.signups.signup(email, name, lists, origin).await?;
+    let signup = state.signups.signup(email, name, lists, origin, locale).await?;
     crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.signups);
     tracing::info!(subscriber = %signup.subscriber_id, queued = signup.queued, "signup");
     Ok(())

@@ -50,6 +50,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(subscribers_page, pages::add_form))
         .routes(routes!(pages::export_download))
         .routes(routes!(pages::person_page))
+        .routes(routes!(pages::locale_form))
         .routes(routes!(pages::erase_page, pages::erase_form))
         // Every answer here may name a person (a list, their data, an import's report, even a
         // 404 for their address): no cache, shared or private, may keep it.
@@ -322,18 +323,21 @@ pub struct UpdateRequest {
     /// object of at most 8 KiB, keys `[a-z][a-z0-9_]{0,39}`, values strings, numbers or booleans.
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Value>,
+    /// The language of their pages and mail: `en`, `de`, `fr` or `es` (`de-AT` is `de`).
+    #[schema(example = "de")]
+    pub locale: Option<String>,
 }
 
 impl JsonRequest for UpdateRequest {
     type Body = Self;
-    const FIELDS: &'static [&'static str] = &["name", "attributes"];
+    const FIELDS: &'static [&'static str] = &["name", "attributes", "locale"];
 
     fn from_body(body: Self, _: &HeaderMap) -> Result<Self, Error> {
         Ok(body)
     }
 }
 
-/// Change a person's name or attributes; answers their data as it now is.
+/// Change a person's name, attributes or language; answers their data as it now is.
 #[utoipa::path(patch, path = "/admin/subscribers/{email}", tag = "admin", security(("admin_token" = ["subscribers:write"])),
     params(("email" = String, Path, description = "The address, any case")),
     request_body = UpdateRequest,
@@ -343,7 +347,7 @@ impl JsonRequest for UpdateRequest {
         (status = 404, description = "No subscriber with this address", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "A bad name or attributes (the message names the key); nothing was changed", body = ErrorBody),
+        (status = 422, description = "A bad name, attributes (the message names the key) or locale (`field`: `locale`); nothing was changed", body = ErrorBody),
         AdminRefusals,
     ))]
 async fn update_subscriber(
@@ -352,7 +356,8 @@ async fn update_subscriber(
     Path(email): Path<String>,
     JsonBody(request): JsonBody<UpdateRequest>,
 ) -> Result<Json<PersonData>, Error> {
-    Ok(Json(ops::update(&state.db, &email, request.name.as_deref(), request.attributes).await?))
+    let UpdateRequest { name, attributes, locale } = request;
+    Ok(Json(ops::update(&state.db, &email, name.as_deref(), attributes, locale.as_deref()).await?))
 }
 
 /// Erase one person and everything tied to them, in one transaction. Where they had

@@ -27,8 +27,9 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::confirm::form_in;
 use super::error::{Error, PageError};
+use super::locale::{self, RequestLocale};
 use super::pages;
-use crate::domain::ListSlug;
+use crate::domain::{LinkToken, ListSlug, Locale};
 use crate::store::lists::{self, List};
 use crate::store::tokens;
 
@@ -83,8 +84,8 @@ async fn list_named(state: &AppState, raw: Option<&str>) -> Result<Option<List>,
     }
 }
 
-fn invalid(state: &AppState) -> Response {
-    pages::page(state, StatusCode::BAD_REQUEST, "unsubscribe_invalid.html", context! {})
+fn invalid(state: &AppState, locale: Locale) -> Response {
+    pages::page(state, StatusCode::BAD_REQUEST, locale, "unsubscribe_invalid.html", context! {})
 }
 
 /// The page behind the visible unsubscribe link: a button; changes nothing.
@@ -97,20 +98,29 @@ fn invalid(state: &AppState) -> Response {
     ))]
 async fn unsubscribe_page(
     State(state): State<AppState>,
+    RequestLocale(visitor): RequestLocale,
     query: Result<Query<UnsubscribeQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let (token, list) = UnsubscribeQuery::parts(query);
-    // Only the signature is checked here (the person is not looked up): a forged link gets no button.
-    let Some(token) = token.filter(|t| state.token_keys.check(t).is_some()) else { return Ok(invalid(&state)) };
+    // Only the signature is checked here (the person is not looked up, but for their language):
+    // a forged link gets no button.
+    let Some((token, checked)) = token.and_then(|t| state.token_keys.check(&t).map(|c| (t, c))) else {
+        return Ok(invalid(&state, visitor));
+    };
     let list = match list_named(&state, list.as_deref()).await {
         Ok(list) => list,
-        Err(None) => return Ok(invalid(&state)),
+        Err(None) => return Ok(invalid(&state, visitor)),
         Err(Some(e)) => return Err(e.into()),
+    };
+    let locale = match checked {
+        LinkToken::Signed(claims) => locale::of_subscriber(&state, claims.subscriber, visitor).await,
+        LinkToken::Stored(_) => visitor,
     };
     let (slug, name) = list.map_or((None, None), |l| (Some(l.slug), Some(l.name)));
     Ok(pages::page(
         &state,
         StatusCode::OK,
+        locale,
         "unsubscribe.html",
         context! { token => token.trim(), list => slug, list_name => name },
     ))
@@ -131,6 +141,7 @@ async fn unsubscribe_page(
     ))]
 async fn unsubscribe(
     State(state): State<AppState>,
+    RequestLocale(visitor): RequestLocale,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     query: Result<Query<UnsubscribeQuery>, QueryRejection>,
@@ -144,11 +155,11 @@ async fn unsubscribe(
     let from_form = form.token.is_some();
     let list_raw = if from_form { form.list } else { query_list };
     let Some(token) = form.token.or(query_token).and_then(|t| state.token_keys.check(&t)) else {
-        return Ok(invalid(&state));
+        return Ok(invalid(&state, visitor));
     };
     let list = match list_named(&state, list_raw.as_deref()).await {
         Ok(list) => list,
-        Err(None) => return Ok(invalid(&state)),
+        Err(None) => return Ok(invalid(&state, visitor)),
         Err(Some(e)) => return Err(e.into()),
     };
     let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
@@ -158,7 +169,7 @@ async fn unsubscribe(
         None => tokens::unsubscribe_with_token(&mut tx, &token, &origin).await?,
     };
     let Some((id, changed)) = left else {
-        return Ok(invalid(&state));
+        return Ok(invalid(&state, visitor));
     };
     if changed {
         match &list {
@@ -171,5 +182,8 @@ async fn unsubscribe(
     }
     tx.commit().await?;
     let list_name = list.map(|l| l.name);
-    Ok(pages::page(&state, StatusCode::OK, "unsubscribed.html", context! { list_name => list_name }))
+    // A one-click POST comes from the mail client, which reads no page: no look-up for it (they
+    // come in bursts after a digest).
+    let locale = if one_click { visitor } else { locale::of_subscriber(&state, id, visitor).await };
+    Ok(pages::page(&state, StatusCode::OK, locale, "unsubscribed.html", context! { list_name => list_name }))
 }

@@ -13,7 +13,7 @@ use super::prepared::{self, DigestHeaders, NAME_MARK, PREFERENCES_MARK, Prepared
 use super::settings::MailSettings;
 use super::{BounceAddress, DkimSigner};
 use super::{BuiltMessage, EmailTemplates, MessageParts, RenderedEmail, TemplateError, build_message, recipient};
-use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, DigestList, SubscriberEmail, Token};
+use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, DigestList, Locale, SubscriberEmail, Token};
 
 /// Who a message is for.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +25,8 @@ pub struct Recipient<'a> {
     pub delivery: i64,
     /// The subscriber's attributes as JSON text (digest templates: `subscriber.attributes`).
     pub attributes: Option<&'a str>,
+    /// The language of the mail: the subscriber's own (see [`Composer::locale_of`]).
+    pub locale: Locale,
 }
 
 /// The per-recipient tokens a message's links carry.
@@ -62,6 +64,8 @@ pub struct Composer {
     /// Whether the public archive is on (`http.archive`): digests then link to their page
     /// ("view in browser") and the welcome mail to the past issues.
     pub archive: bool,
+    /// `subscriptions.default_locale`: the language of subscribers who never chose one.
+    pub default_locale: Locale,
 }
 
 /// A digest rendered as far as it can be before knowing the recipient: articles turned from
@@ -75,9 +79,10 @@ pub struct DigestView {
     pub id: Option<uuid::Uuid>,
     /// The list it goes to: the unsubscribe link leaves that list only; `List-Id` names it.
     pub list: Option<DigestList>,
-    /// The messages composed once as pieces, on the first send (`None` inside: the templates
-    /// do not allow it, and every message is built whole).
-    prepared: OnceLock<Option<PreparedDigest>>,
+    /// The messages composed once as pieces per locale, on the first send to a reader of that
+    /// locale (`None` inside: the templates do not allow it, and every message is built whole).
+    /// Only the locales actually among the recipients are ever prepared.
+    pub(super) prepared: [OnceLock<Option<PreparedDigest>>; Locale::ALL.len()],
 }
 
 impl DigestView {
@@ -102,7 +107,7 @@ impl DigestView {
             articles: minijinja::Value::from(articles),
             id: content.id,
             list: content.list.clone(),
-            prepared: OnceLock::new(),
+            prepared: Default::default(),
         }
     }
 
@@ -115,6 +120,7 @@ impl DigestView {
 
 #[derive(Serialize)]
 struct DigestContext<'a> {
+    locale: Locale,
     newsletter: &'a str,
     name: Option<&'a str>,
     subject: &'a str,
@@ -150,6 +156,7 @@ impl<'a> SubscriberContext<'a> {
 
 #[derive(Serialize)]
 struct WelcomeContext<'a> {
+    locale: Locale,
     newsletter: &'a str,
     name: Option<&'a str>,
     unsubscribe_url: String,
@@ -160,6 +167,7 @@ struct WelcomeContext<'a> {
 
 #[derive(Serialize)]
 struct ConfirmationContext<'a> {
+    locale: Locale,
     newsletter: &'a str,
     name: Option<&'a str>,
     confirm_url: String,
@@ -188,6 +196,7 @@ impl Composer {
             unsubscribe_mailto: mail.unsubscribe_mailto.clone(),
             seven_bit: AtomicBool::new(false),
             archive: true,
+            default_locale: Locale::En,
         };
         composer.check_templates()?;
         Ok(composer)
@@ -214,13 +223,19 @@ impl Composer {
             list: Some(DigestList { slug: "default".to_owned(), name: "Check".to_owned() }),
         });
         let preferences = self.base_url.join("/preferences?token=CHECK");
-        for name in [Some("Reader"), None] {
-            self.render_with_confirm_link("confirmation", name, "CHECK", &url, &preferences)?;
-            self.render_with_confirm_link("reminder", name, "CHECK", &url, &preferences)?;
-            self.render_welcome(name, &url, &preferences)?;
-            self.render_digest(&digest, name, None, &url, &preferences)?;
+        for (locale, name) in Locale::ALL.into_iter().flat_map(|l| [(l, Some("Reader")), (l, None)]) {
+            self.render_with_confirm_link("confirmation", locale, name, "CHECK", &url, &preferences)?;
+            self.render_with_confirm_link("reminder", locale, name, "CHECK", &url, &preferences)?;
+            self.render_welcome(locale, name, &url, &preferences)?;
+            self.render_digest(&digest, locale, name, None, &url, &preferences)?;
         }
         Ok(())
+    }
+
+    /// A subscriber's language from what is stored for them: the default where nothing (or
+    /// something no longer shipped) is.
+    pub fn locale_of(&self, stored: Option<&str>) -> Locale {
+        stored.and_then(Locale::parse).unwrap_or(self.default_locale)
     }
 
     /// From now on, encode bodies for servers without 8BITMIME.
@@ -236,19 +251,23 @@ impl Composer {
     /// The welcome mail, once a subscriber confirmed.
     pub fn welcome(&self, to: Recipient<'_>, links: Links<'_>) -> anyhow::Result<BuiltMessage> {
         let unsubscribe_url = self.unsubscribe_url(links.unsubscribe, None);
-        let rendered = self.render_welcome(to.name, &unsubscribe_url, &self.preferences_url(links.preferences))?;
+        let rendered =
+            self.render_welcome(to.locale, to.name, &unsubscribe_url, &self.preferences_url(links.preferences))?;
         self.message(to, rendered, links.unsubscribe.expose(), &unsubscribe_url, "welcome", &self.list_id)
     }
 
     fn render_welcome(
         &self,
+        locale: Locale,
         name: Option<&str>,
         unsubscribe_url: &str,
         preferences_url: &str,
     ) -> Result<RenderedEmail, TemplateError> {
         self.templates.render(
             "welcome",
+            locale,
             WelcomeContext {
+                locale,
                 newsletter: &self.newsletter,
                 name,
                 unsubscribe_url: unsubscribe_url.to_owned(),
@@ -275,14 +294,21 @@ impl Composer {
         // "This wasn't me" leaves everything: no list in the link.
         let unsubscribe_url = self.unsubscribe_url(links.unsubscribe, None);
         let preferences_url = self.preferences_url(links.preferences);
-        let rendered =
-            self.render_with_confirm_link(template, to.name, confirm.expose(), &unsubscribe_url, &preferences_url)?;
+        let rendered = self.render_with_confirm_link(
+            template,
+            to.locale,
+            to.name,
+            confirm.expose(),
+            &unsubscribe_url,
+            &preferences_url,
+        )?;
         self.message(to, rendered, links.unsubscribe.expose(), &unsubscribe_url, template, &self.list_id)
     }
 
     fn render_with_confirm_link(
         &self,
         template: &str,
+        locale: Locale,
         name: Option<&str>,
         confirm: &str,
         unsubscribe_url: &str,
@@ -290,7 +316,9 @@ impl Composer {
     ) -> Result<RenderedEmail, TemplateError> {
         self.templates.render(
             template,
+            locale,
             ConfirmationContext {
+                locale,
                 newsletter: &self.newsletter,
                 name,
                 confirm_url: self.base_url.join(&format!("/subscriptions/confirm?token={confirm}")),
@@ -301,8 +329,9 @@ impl Composer {
         )
     }
 
-    /// One digest message. Only the greeting and the unsubscribe link differ per recipient, so
-    /// the message is spliced from pieces composed once per digest (see [`prepared`]), already
+    /// One digest message. Only the greeting and the unsubscribe link differ per recipient (and
+    /// the frame's language), so the message is spliced from pieces composed once per digest and
+    /// locale (see [`prepared`]), already
     /// dot-stuffed for SMTP; it is built whole only when the templates or the values do not
     /// allow that.
     pub fn digest(&self, view: &DigestView, to: Recipient<'_>, links: Links<'_>) -> anyhow::Result<BuiltMessage> {
@@ -310,7 +339,7 @@ impl Composer {
         let unsubscribe_url = self.unsubscribe_url(unsubscribe, view.list.as_ref());
         let preferences_url = self.preferences_url(links.preferences);
         let urls = Urls { unsubscribe: &unsubscribe_url, preferences: &preferences_url };
-        if let Some(prepared) = view.prepared.get_or_init(|| self.prepare_digest(view)) {
+        if let Some(prepared) = view.prepared[to.locale.index()].get_or_init(|| self.prepare_digest(view, to.locale)) {
             if let Some(message) = self.prepared_digest(prepared, to, urls, unsubscribe.expose(), true)? {
                 return Ok(match &self.dkim {
                     // The signature covers the body as the recipient reads it; the signer reads
@@ -332,7 +361,8 @@ impl Composer {
         urls: Urls<'_>,
         token: &str,
     ) -> anyhow::Result<BuiltMessage> {
-        let rendered = self.render_digest(view, to.name, to.attributes, urls.unsubscribe, urls.preferences)?;
+        let rendered =
+            self.render_digest(view, to.locale, to.name, to.attributes, urls.unsubscribe, urls.preferences)?;
         self.message(to, rendered, token, urls.unsubscribe, &view.campaign, &self.list_id_of(view))
     }
 
@@ -380,13 +410,13 @@ impl Composer {
     /// The digest's pieces, if a probe message spliced from them reads exactly like the one the
     /// builder makes (same headers, same decoded parts), with a name and without: a template
     /// override that filters the name or the link falls back to building every message.
-    fn prepare_digest(&self, view: &DigestView) -> Option<PreparedDigest> {
+    fn prepare_digest(&self, view: &DigestView, locale: Locale) -> Option<PreparedDigest> {
         if self.templates.mention("digest", "attributes") {
             tracing::info!(digest = %view.campaign, "digest messages are built whole: the templates show subscribers' attributes");
             return None;
         }
-        let named = self.render_digest(view, Some(NAME_MARK), None, URL_MARK, PREFERENCES_MARK).ok()?;
-        let anonymous = self.render_digest(view, None, None, URL_MARK, PREFERENCES_MARK).ok()?;
+        let named = self.render_digest(view, locale, Some(NAME_MARK), None, URL_MARK, PREFERENCES_MARK).ok()?;
+        let anonymous = self.render_digest(view, locale, None, None, URL_MARK, PREFERENCES_MARK).ok()?;
         let list_id = self.list_id_of(view);
         let headers = DigestHeaders {
             from: &self.from,
@@ -400,7 +430,7 @@ impl Composer {
         let preferences = self.base_url.join("/preferences?token=PR0BE&y=<'\">");
         let urls = Urls { unsubscribe: &url, preferences: &preferences };
         for name in [Some(".Zoë <&> \"O'Brien\" Ünïcode"), None] {
-            let to = Recipient { email: &email, name, delivery: 0, attributes: None };
+            let to = Recipient { email: &email, name, delivery: 0, attributes: None, locale };
             let spliced = self.prepared_digest(&prepared, to, urls, "PR0BE", false).ok()??;
             let built = self.built_digest(view, to, urls, "PR0BE").ok()?;
             if let Err(difference) = prepared::same_message(&spliced.data.plain(), &built.data.plain()) {
@@ -418,7 +448,8 @@ impl Composer {
             Some(list) => self.base_url.join(&format!("/unsubscribe?token=PREVIEW&list={}", list.slug)),
             None => self.base_url.join("/unsubscribe?token=PREVIEW"),
         };
-        self.render_digest(view, Some("Reader"), None, &unsubscribe, &self.base_url.join("/preferences?token=PREVIEW"))
+        let preferences = self.base_url.join("/preferences?token=PREVIEW");
+        self.render_digest(view, self.default_locale, Some("Reader"), None, &unsubscribe, &preferences)
     }
 
     /// The unsubscribe link: with `list`, it leaves that list only (the token proves who, and
@@ -487,6 +518,7 @@ impl Composer {
     fn render_digest(
         &self,
         view: &DigestView,
+        locale: Locale,
         name: Option<&str>,
         attributes: Option<&str>,
         unsubscribe_url: &str,
@@ -494,7 +526,9 @@ impl Composer {
     ) -> Result<RenderedEmail, TemplateError> {
         self.templates.render(
             "digest",
+            locale,
             DigestContext {
+                locale,
                 newsletter: &self.newsletter,
                 name,
                 subject: &view.subject,

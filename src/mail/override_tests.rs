@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::*;
-use crate::domain::BaseUrl;
+use crate::domain::{BaseUrl, Locale};
 use crate::mail::{Composer, MailSettings};
 
 const KINDS: [&str; 4] = ["confirmation", "welcome", "reminder", "digest"];
@@ -41,7 +41,7 @@ impl Drop for Overrides {
 /// Every variable any mail is given, so that one context renders all four.
 fn context() -> serde_json::Value {
     json!({
-        "newsletter": "Broadsheet", "name": "Ada", "subject": "This week", "articles": [],
+        "locale": "en", "newsletter": "Broadsheet", "name": "Ada", "subject": "This week", "articles": [],
         "confirm_url": "https://x/confirm", "unsubscribe_url": "https://x/unsubscribe", "ttl_hours": "48",
         "preferences_url": "https://x/preferences",
         "base_url": "https://x", "archive_url": "https://x/archive",
@@ -49,7 +49,7 @@ fn context() -> serde_json::Value {
 }
 
 fn html(templates: &EmailTemplates, kind: &str) -> String {
-    templates.render(kind, context()).unwrap().html
+    templates.render(kind, Locale::En, context()).unwrap().html
 }
 
 fn composer(dir: &Path) -> anyhow::Result<Composer> {
@@ -65,7 +65,7 @@ fn composer(dir: &Path) -> anyhow::Result<Composer> {
 #[test]
 fn an_override_directory_replaces_a_built_in_template() {
     let dir = Overrides::new(&[("confirmation/subject.txt.j2", "Welcome to {{ newsletter }}!")]);
-    let mail = EmailTemplates::load(Some(dir.path())).unwrap().render("confirmation", context()).unwrap();
+    let mail = EmailTemplates::load(Some(dir.path())).unwrap().render("confirmation", Locale::En, context()).unwrap();
     assert_eq!(mail.subject, "Welcome to Broadsheet!");
 }
 
@@ -131,4 +131,30 @@ fn an_override_that_cannot_render_stops_start_up() {
     let error = composer(dir.path()).err().unwrap().to_string();
     assert!(error.starts_with("email template confirmation/body.html.j2: undefined value"), "{error}");
     assert!(error.contains("base.html.j2"), "{error}");
+}
+
+#[test]
+fn a_locale_override_wins_for_that_locale_only() {
+    let dir = Overrides::new(&[
+        ("confirmation/subject.txt.j2", "House: {{ newsletter }}"),
+        ("de/confirmation/subject.txt.j2", "Haus: {{ newsletter }}"),
+        ("fr/confirmation/body.txt.j2", "{{ t(\"greeting\", name=name) }} maison\n"),
+    ]);
+    let templates = EmailTemplates::load(Some(dir.path())).unwrap();
+    let mut context = context();
+    let mut render = |locale: Locale| {
+        context["locale"] = json!(locale.as_str());
+        templates.render("confirmation", locale, &context).unwrap()
+    };
+    assert_eq!(render(Locale::De).subject, "Haus: Broadsheet");
+    assert_eq!(render(Locale::En).subject, "House: Broadsheet");
+    assert_eq!(render(Locale::Es).subject, "House: Broadsheet");
+    let fr = render(Locale::Fr);
+    assert_eq!(fr.subject, "House: Broadsheet");
+    assert_eq!(fr.text, "Bonjour Ada, maison\n");
+    assert!(render(Locale::De).text.starts_with("Guten Tag Ada,"), "the built-in body, in German");
+    // A broken per-locale override stops start-up naming it.
+    let dir = Overrides::new(&[("es/welcome/body.txt.j2", "{% if %}")]);
+    let error = EmailTemplates::load(Some(dir.path())).err().unwrap().to_string();
+    assert!(error.starts_with("email template es/welcome/body.txt.j2: syntax error"), "{error}");
 }

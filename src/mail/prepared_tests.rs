@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::*;
-use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, SubscriberEmail, Token};
+use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, Locale, SubscriberEmail, Token};
 use crate::mail::{Composer, DigestView, Links, MailSettings, Recipient};
 
 fn composer(extra: serde_json::Value) -> Composer {
@@ -56,12 +56,17 @@ const BODY: &str = "A paragraph with **emphasis** and ünïcode.\n\n```\n.starts
 /// Splices and builds for every name, and checks they read the same; returns the spliced
 /// messages as they go on the wire (stuffed) and unstuffed.
 fn compare(composer: &Composer, view: &DigestView) -> Vec<(Vec<u8>, Vec<u8>)> {
+    compare_in(composer, view, Locale::En)
+}
+
+/// [`compare`] for readers of `locale`.
+fn compare_in(composer: &Composer, view: &DigestView, locale: Locale) -> Vec<(Vec<u8>, Vec<u8>)> {
     let token = Token::generate().unwrap();
     let preferences = Token::generate().unwrap();
     let email = SubscriberEmail::parse("reader@example.com").unwrap();
     let mut out = Vec::new();
     for name in NAMES {
-        let to = Recipient { email: &email, name, delivery: 7, attributes: None };
+        let to = Recipient { email: &email, name, delivery: 7, attributes: None, locale };
         let spliced = composer.digest(view, to, Links { unsubscribe: &token, preferences: &preferences }).unwrap();
         assert!(spliced.data.is_stuffed(), "the prepared path was taken");
         let url = composer.base_url.join(&format!("/unsubscribe?token={}&list=weekly", token.expose()));
@@ -129,7 +134,7 @@ fn dkim_signed_spliced_messages_verify() {
         let message = composer
             .digest(
                 &view,
-                Recipient { email: &email, name, delivery: 1, attributes: None },
+                Recipient { email: &email, name, delivery: 1, attributes: None, locale: Locale::En },
                 Links { unsubscribe: &token, preferences: &token },
             )
             .unwrap();
@@ -151,11 +156,35 @@ fn a_template_that_filters_the_name_is_built_whole() {
     let message = composer
         .digest(
             &view,
-            Recipient { email: &email, name: Some("Ada"), delivery: 1, attributes: None },
+            Recipient { email: &email, name: Some("Ada"), delivery: 1, attributes: None, locale: Locale::En },
             Links { unsubscribe: &token, preferences: &token },
         )
         .unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(!message.data.is_stuffed(), "the builder took over");
     assert!(String::from_utf8_lossy(&message.data.plain()).contains("Hi ADA"));
+}
+
+#[test]
+fn one_digest_is_prepared_once_per_locale_in_each_readers_language() {
+    let composer = composer(json!({}));
+    let view = view(BODY);
+    let mut greetings = Vec::new();
+    // Spliced and built read the same in every locale; a locale no reader has is never prepared.
+    for locale in [Locale::De, Locale::Fr] {
+        let messages = compare_in(&composer, &view, locale);
+        let text = mailparse::parse_mail(&messages[0].1).unwrap().subparts[0].get_body().unwrap();
+        greetings.push(text.lines().next().unwrap().to_owned());
+        assert!(text.contains("This week") || text.contains("Zweite Ausgabe"), "articles stay as written: {text}");
+    }
+    assert_eq!(greetings, ["Guten Tag Ada Lovelace,", "Bonjour Ada Lovelace,"]);
+    assert!(view.prepared[Locale::De.index()].get().is_some_and(Option::is_some));
+    assert!(view.prepared[Locale::Fr.index()].get().is_some_and(Option::is_some));
+    assert!(view.prepared[Locale::Es.index()].get().is_none(), "no Spanish reader, nothing prepared");
+    let german = compare_in(&composer, &view, Locale::De);
+    let german = mailparse::parse_mail(&german[0].1).unwrap();
+    let html = german.subparts[1].get_body().unwrap();
+    assert!(html.contains("<html lang=\"de\">"), "{html}");
+    assert!(html.contains("Das ist neu: 2 Artikel."), "{html}");
+    assert!(html.contains("Von The Weekly abmelden"), "{html}");
 }

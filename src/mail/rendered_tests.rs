@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use chrono::{TimeZone as _, Utc};
 use serde_json::json;
 
-use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, DigestList};
+use crate::domain::{Article, BaseUrl, BodyFormat, DigestContent, DigestList, Locale};
 use crate::mail::{Composer, DigestView, MailSettings, RenderedEmail};
 
 /// A name and a newsletter name with characters HTML must escape, so that escaping is pinned too.
@@ -72,31 +72,43 @@ fn every_mail() -> Vec<(String, RenderedEmail)> {
     let mut mails = Vec::new();
     for template in ["confirmation", "reminder"] {
         for (name, suffix) in [(Some(NAME), "named"), (None, "anonymous")] {
-            let mail = on.render_with_confirm_link(template, name, CONFIRM, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap();
+            let mail = on.render_with_confirm_link(template, Locale::En, name, CONFIRM, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap();
             mails.push((format!("{template}-{suffix}"), mail));
         }
     }
     mails.extend([
-        ("welcome-named".to_owned(), on.render_welcome(Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap()),
-        ("welcome-anonymous".to_owned(), on.render_welcome(None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap()),
+        ("welcome-named".to_owned(), on.render_welcome(Locale::En, Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap()),
+        ("welcome-anonymous".to_owned(), on.render_welcome(Locale::En, None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap()),
         (
             "welcome-named-no-archive".to_owned(),
-            off.render_welcome(Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
+            off.render_welcome(Locale::En, Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
         ),
         (
             "digest-named".to_owned(),
-            on.render_digest(&issue, Some(NAME), None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
+            on.render_digest(&issue, Locale::En, Some(NAME), None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
         ),
         (
             "digest-anonymous".to_owned(),
-            on.render_digest(&issue, None, None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
+            on.render_digest(&issue, Locale::En, None, None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
         ),
         (
             "digest-named-no-archive".to_owned(),
-            off.render_digest(&issue, Some(NAME), None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
+            off.render_digest(&issue, Locale::En, Some(NAME), None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
         ),
         ("digest-preview".to_owned(), on.preview_digest(&digest(None)).unwrap()),
     ]);
+    // Every mail in each other locale, named (the anonymous greeting is one message each).
+    for locale in [Locale::De, Locale::Fr, Locale::Es] {
+        for template in ["confirmation", "reminder"] {
+            let mail =
+                on.render_with_confirm_link(template, locale, Some(NAME), CONFIRM, UNSUBSCRIBE_URL, PREFERENCES_URL);
+            mails.push((format!("{template}-named-{locale}"), mail.unwrap()));
+        }
+        let welcome = on.render_welcome(locale, Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap();
+        mails.push((format!("welcome-named-{locale}"), welcome));
+        let digest = on.render_digest(&issue, locale, Some(NAME), None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap();
+        mails.push((format!("digest-named-{locale}"), digest));
+    }
     mails
 }
 

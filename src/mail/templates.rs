@@ -1,11 +1,15 @@
 //! Email templates: `email-templates/<name>/{subject.txt,body.txt,body.html}.j2`, the HTML bodies
 //! extending the frame `email-templates/base.html.j2`; compiled into the binary and overridable
-//! file by file by `mail.templates_dir`. HTML is autoescaped by file name.
+//! file by file by `mail.templates_dir`, and per locale by `mail.templates_dir/<locale>/`. HTML is
+//! autoescaped by file name. Their words come from the message catalogues (`t("key")`, see
+//! [`crate::i18n`]) in the locale the context names.
 
 use std::path::Path;
 
 use minijinja::Environment;
 use serde::Serialize;
+
+use crate::domain::Locale;
 
 /// Every template the service renders, compiled in so the bare binary works anywhere.
 const BUILT_IN: &[(&str, &str)] = &[
@@ -44,18 +48,7 @@ pub fn html_formatter(
 /// Text as the templates print it into HTML: `& < > " '` escaped. Also what a prepared digest
 /// splices into its HTML part, so both paths escape a name the same way.
 pub fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#x27;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
+    crate::i18n::escape_html(text)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,40 +74,65 @@ impl EmailTemplates {
     /// The built-in templates, with any file of the same name in `dir` taking their place.
     /// Every template is parsed here, so a broken override stops start-up instead of a send; what
     /// only rendering finds (an `{% extends %}` of a missing template) the composer checks.
+    ///
+    /// A file at `dir/<locale>/<name>` (`dir/de/confirmation/body.txt.j2`) takes the place of
+    /// `<name>` for mails in that locale only; it is added as `<locale>/<name>`, and
+    /// [`EmailTemplates::render`] looks there first. The frame (`base.html.j2`) is shared.
     pub fn load(dir: Option<&Path>) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         env.set_formatter(html_formatter);
         env.set_keep_trailing_newline(true);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        crate::i18n::add_to(&mut env);
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .map_err(|source| TemplateError::Read { path: path.display().to_string(), source })
+        };
         for (name, source) in BUILT_IN {
             let source = match dir.map(|d| d.join(name)) {
-                Some(path) if path.is_file() => std::fs::read_to_string(&path)
-                    .map_err(|source| TemplateError::Read { path: path.display().to_string(), source })?,
+                Some(path) if path.is_file() => read(&path)?,
                 _ => (*source).to_owned(),
             };
             env.add_template_owned(*name, source)
                 .map_err(|source| TemplateError::Render { name: (*name).to_owned(), source })?;
+            if *name == "base.html.j2" {
+                continue;
+            }
+            for locale in Locale::ALL {
+                let Some(path) = dir.map(|d| d.join(locale.as_str()).join(name)) else { break };
+                if path.is_file() {
+                    let localised = format!("{locale}/{name}");
+                    env.add_template_owned(localised.clone(), read(&path)?)
+                        .map_err(|source| TemplateError::Render { name: localised, source })?;
+                }
+            }
         }
         Ok(Self { env })
+    }
+
+    /// The template a mail in `locale` uses for `name`: the locale's own override, if any.
+    fn template(&self, locale: Locale, name: &str) -> Result<minijinja::Template<'_, '_>, minijinja::Error> {
+        self.env.get_template(&format!("{locale}/{name}")).or_else(|_| self.env.get_template(name))
     }
 
     /// Whether a message kind's templates (or the frame they extend) mention `word`: a digest
     /// whose templates read `subscriber.attributes` differs per recipient beyond the name and the
     /// links, so it cannot be spliced from pieces made once.
     pub fn mention(&self, kind: &str, word: &str) -> bool {
-        ["subject.txt", "body.txt", "body.html"]
-            .iter()
-            .map(|part| format!("{kind}/{part}.j2"))
+        let prefixes = std::iter::once(String::new()).chain(Locale::ALL.iter().map(|l| format!("{l}/")));
+        prefixes
+            .flat_map(|prefix| ["subject.txt", "body.txt", "body.html"].map(|part| format!("{prefix}{kind}/{part}.j2")))
             .chain(std::iter::once("base.html.j2".to_owned()))
             .any(|name| self.env.get_template(&name).is_ok_and(|t| t.source().contains(word)))
     }
 
-    pub fn render(&self, kind: &str, context: impl Serialize) -> Result<RenderedEmail, TemplateError> {
+    /// Renders the three parts of a `kind` mail in `locale` (the context's `locale` should name
+    /// the same: the catalogue look-ups read it).
+    pub fn render(&self, kind: &str, locale: Locale, context: impl Serialize) -> Result<RenderedEmail, TemplateError> {
         let context = minijinja::Value::from_serialize(&context);
         let render = |part: &str| {
             let name = format!("{kind}/{part}.j2");
-            self.env
-                .get_template(&name)
+            self.template(locale, &name)
                 .and_then(|t| t.render(&context))
                 .map_err(|source| TemplateError::Render { name, source })
         };
@@ -135,6 +153,7 @@ mod tests {
 
     #[derive(Serialize)]
     struct Confirmation<'a> {
+        locale: Locale,
         newsletter: &'a str,
         name: Option<&'a str>,
         confirm_url: &'a str,
@@ -147,7 +166,9 @@ mod tests {
         templates()
             .render(
                 "confirmation",
+                Locale::En,
                 Confirmation {
+                    locale: Locale::En,
                     newsletter: "Broadsheet",
                     name,
                     confirm_url: "https://news.example.com/subscriptions/confirm?token=CONFIRM",

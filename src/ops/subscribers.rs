@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 pub use self::csv_input::{InvalidLine, MAX_RECORD_BYTES, MAX_REPORTED};
 use super::OpsError;
-use crate::domain::{Attributes, SubscriberEmail, SubscriberName, SubscriberStatus};
+use crate::domain::{Attributes, Locale, SubscriberEmail, SubscriberName, SubscriberStatus};
 use crate::store::bounces::{self, BounceRecord};
 use crate::store::imports;
 use crate::store::lists::{self, Membership};
@@ -328,14 +328,22 @@ async fn data_of(db: &PgPool, subscriber: SubscriberDetail) -> Result<PersonData
     Ok(PersonData { subscriber, memberships, consent, deliveries, bounces, attributes })
 }
 
-/// Changes a person's name and attributes (each only when given; attributes replace the old
-/// ones whole). Nothing is changed when either is refused.
+/// Changes a person's name, attributes and language (each only when given; attributes replace
+/// the old ones whole). Nothing is changed when any is refused.
 pub async fn update(
     db: &PgPool,
     email: &str,
     name: Option<&str>,
     attributes: Option<serde_json::Value>,
+    locale: Option<&str>,
 ) -> Result<PersonData, OpsError> {
+    let locale = match locale {
+        None => None,
+        Some(raw) => Some(Locale::parse(raw).ok_or_else(|| {
+            let shipped: Vec<&str> = Locale::ALL.iter().map(|l| l.as_str()).collect();
+            OpsError::invalid("locale", format!("The locale must be one of {}.", shipped.join(", ")))
+        })?),
+    };
     let name = match name {
         None => None,
         Some(raw) => Some(SubscriberName::parse(raw).map_err(|e| OpsError::invalid("name", e.to_string()))?),
@@ -347,6 +355,7 @@ pub async fn update(
         key,
         name.as_ref().map(|n| n.as_ref().map(SubscriberName::as_str)),
         attributes.as_ref().map(Attributes::to_json).as_deref(),
+        locale.map(Locale::as_str),
     )
     .await?;
     if !found {

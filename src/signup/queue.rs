@@ -31,7 +31,7 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use super::handover::{Handover, Slot, hand_over};
 use super::{Signup, SignupError as Error};
-use crate::domain::{SubscriberEmail, SubscriberName};
+use crate::domain::{Locale, SubscriberEmail, SubscriberName};
 use crate::store::signups::{self, Done, ListChoice, Request};
 use crate::store::subscribers::Origin;
 
@@ -68,6 +68,7 @@ struct Job {
     name: Option<SubscriberName>,
     lists: Vec<ListChoice>,
     origin: Origin,
+    locale: Locale,
     reply: oneshot::Sender<Result<Signup, Error>>,
 }
 
@@ -165,16 +166,17 @@ impl SignupQueue {
         }
     }
 
-    /// Queues a signup to `lists` (as [`super::PublicLists::choose`] found them).
+    /// Queues a signup to `lists` (as [`super::PublicLists::choose`] found them), made in `locale`.
     pub async fn signup(
         &self,
         email: SubscriberEmail,
         name: Option<SubscriberName>,
         lists: Vec<ListChoice>,
         origin: Origin,
+        locale: Locale,
     ) -> Result<Signup, Error> {
         let (reply, answer) = oneshot::channel();
-        let job = Job { email, name, lists, origin, reply };
+        let job = Job { email, name, lists, origin, locale, reply };
         self.tx.send(job).await.map_err(|_| Error::Internal(anyhow::anyhow!("the signup queue has stopped")))?;
         answer.await.map_err(|_| Error::Internal(anyhow::anyhow!("a signup was dropped without an answer")))?
     }
@@ -296,6 +298,7 @@ impl Runner {
             .zip(slots)
             .map(|(job, slot)| {
                 Request::new(&job.email, job.name.as_ref(), &job.lists, &job.origin)
+                    .in_locale(job.locale)
                     .leased_to(slot.as_ref().map(Slot::lease))
             })
             .collect();

@@ -82,7 +82,7 @@ pub async fn recipients(db: &PgPool, chunk: Leased) -> sqlx::Result<Vec<Claimed>
         r#"SELECT nextval('deliveries_id_seq') AS "id!",
                   'digest' AS "kind!: DeliveryKind", 1 AS "attempts!", s.id AS subscriber_id,
                   c.digest_id AS "digest_id?", s.email AS "email: SubscriberEmail", s.name,
-                  s.status AS "status: SubscriberStatus", s.token_version, s.attributes::text AS attributes
+                  s.status AS "status: SubscriberStatus", s.token_version, s.attributes::text AS attributes, s.locale
            FROM digest_chunks c CROSS JOIN LATERAL unnest(c.recipients) AS r(id)
            JOIN subscribers s ON s.id = r.id
            WHERE c.id = $1

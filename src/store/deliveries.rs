@@ -74,6 +74,8 @@ pub struct Claimed {
     /// The subscriber's attributes as JSON text, which digest templates may show
     /// (`subscriber.attributes.KEY`); `None` where the sender did not read them.
     pub attributes: Option<String>,
+    /// The subscriber's language; `None`: the configured default.
+    pub locale: Option<String>,
 }
 
 pub async fn claim(db: &PgPool, worker: Uuid, limit: i64, lease_secs: f64) -> sqlx::Result<Vec<Claimed>> {
@@ -96,7 +98,7 @@ pub async fn claim(db: &PgPool, worker: Uuid, limit: i64, lease_secs: f64) -> sq
         WHERE d.id = due.id AND s.id = d.subscriber_id
         RETURNING d.id, d.kind AS "kind: DeliveryKind", d.attempts, d.subscriber_id, d.digest_id,
                   s.email AS "email: SubscriberEmail", s.name, s.status AS "status: SubscriberStatus",
-                  s.token_version, s.attributes::text AS attributes
+                  s.token_version, s.attributes::text AS attributes, s.locale
         "#,
         limit,
         worker,

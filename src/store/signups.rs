@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::deliveries::{Claimed, DeliveryKind};
 use super::subscribers::{Origin, truncate};
-use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
+use crate::domain::{Locale, SubscriberEmail, SubscriberName, SubscriberStatus};
 
 /// A list a signup asks to join, as the caller found it (the signup pipeline keeps the lists in
 /// memory, so a signup costs no look-up of its own).
@@ -35,6 +35,9 @@ pub struct Request<'a> {
     pub lists: &'a [ListChoice],
     /// The in-process worker (id, lease in seconds) that takes the confirmation, if any.
     pub lease: Option<(Uuid, f64)>,
+    /// The language the signup was made in: stored for a new subscriber (and one who had none),
+    /// never over a language already stored. `None`: the configured default.
+    pub locale: Option<Locale>,
 }
 
 impl<'a> Request<'a> {
@@ -44,7 +47,13 @@ impl<'a> Request<'a> {
         lists: &'a [ListChoice],
         origin: &'a Origin,
     ) -> Self {
-        Self { id: Uuid::now_v7(), email, name, origin, lists, lease: None }
+        Self { id: Uuid::now_v7(), email, name, origin, lists, lease: None, locale: None }
+    }
+
+    /// The signup was made in `locale`.
+    pub fn in_locale(mut self, locale: Locale) -> Self {
+        self.locale = Some(locale);
+        self
     }
 
     /// The confirmation, if this signup queues one, is leased to `worker` for `lease_secs`.
@@ -64,6 +73,8 @@ pub struct Done {
     pub name: Option<String>,
     pub status: SubscriberStatus,
     pub token_version: i32,
+    /// The subscriber's stored language, which their mails are in.
+    pub locale: Option<String>,
     /// The confirmation queued, if any: leased to the request's worker when it named one.
     pub delivery: Option<i64>,
 }
@@ -83,6 +94,7 @@ impl Done {
             status: self.status,
             token_version: self.token_version,
             attributes: None,
+            locale: self.locale,
         })
     }
 }
@@ -120,6 +132,7 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
     let (mut ips, mut agents) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut workers, mut leases) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut single_only = Vec::with_capacity(n);
+    let mut locales = Vec::with_capacity(n);
     let (mut pick_requests, mut pick_lists, mut pick_double) = (Vec::new(), Vec::new(), Vec::new());
     for r in requests {
         single_only.push(!r.lists.is_empty() && r.lists.iter().all(|l| !l.double_opt_in));
@@ -135,13 +148,14 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
         agents.push(r.origin.user_agent.as_deref().map(|ua| truncate(ua, 512).to_owned()));
         workers.push(r.lease.map(|(worker, _)| worker));
         leases.push(r.lease.map(|(_, secs)| secs));
+        locales.push(r.locale.map(Locale::as_str));
     }
     let rows = sqlx::query!(
         r#"
         WITH input AS (
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::inet[], $5::text[], $7::uuid[], $8::float8[],
-                                 $9::bool[])
-                AS i(id, email, name, ip, user_agent, worker, lease_secs, single_only)
+                                 $9::bool[], $13::text[])
+                AS i(id, email, name, ip, user_agent, worker, lease_secs, single_only, locale)
         ),
         picks AS (
             SELECT * FROM unnest($10::uuid[], $11::int4[], $12::bool[]) AS p(request, list_id, double_opt_in)
@@ -157,12 +171,14 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
                               WHERE m.list_id = p.list_id AND m.subscriber_id = known.id AND m.status = 'confirmed')
         ),
         subscriber AS (
-            INSERT INTO subscribers (id, email, name, status, confirmed_at, confirmation_mails_at, confirmation_queued_by)
+            INSERT INTO subscribers (id, email, name, status, confirmed_at, confirmation_mails_at, confirmation_queued_by,
+                                     locale)
             SELECT id, email, name,
                    CASE WHEN single_only THEN 'confirmed' ELSE 'pending' END::subscriber_status,
                    CASE WHEN single_only THEN now() END,
                    CASE WHEN $6::bigint > 0 AND NOT single_only THEN ARRAY[now()] ELSE '{}' END,
-                   CASE WHEN $6 > 0 AND NOT single_only THEN id END
+                   CASE WHEN $6 > 0 AND NOT single_only THEN id END,
+                   locale
             FROM input ORDER BY lower(email)
             ON CONFLICT (lower(email)) DO UPDATE SET
                 name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name
@@ -170,6 +186,8 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
                 status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced', 'complained')
                               THEN 'pending'::subscriber_status ELSE subscribers.status END,
                 updated_at = now(),
+                -- A known address keeps the language it chose first, whatever this request says.
+                locale = coalesce(subscribers.locale, EXCLUDED.locale),
                 -- A mail is queued when the subscriber is or becomes pending, had fewer than the
                 -- cap in the last day, and no mail is waiting (through the subscriber's own
                 -- index, not the queue's); both columns follow from that one decision.
@@ -185,13 +203,13 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
                                                    AND d.status = 'pending') AS queue
                           FROM (SELECT ARRAY(SELECT t FROM unnest(subscribers.confirmation_mails_at) t
                                              WHERE t > now() - interval '1 day') AS recent) r) decision)
-            RETURNING id, email, name, status, token_version, confirmation_queued_by, xmax = 0 AS created
+            RETURNING id, email, name, status, token_version, locale, confirmation_queued_by, xmax = 0 AS created
         ),
         -- Each request beside the subscriber it created or found: the addresses of a batch are
         -- distinct, so the address matches them up.
         matched AS (
             SELECT i.id AS request, i.ip, i.user_agent, i.worker, i.lease_secs,
-                   s.id, s.email, s.name, s.status, s.token_version,
+                   s.id, s.email, s.name, s.status, s.token_version, s.locale,
                    coalesce(s.confirmation_queued_by = i.id, false) AS queued
             FROM input i JOIN subscriber s ON lower(s.email) = lower(i.email)
         ),
@@ -227,7 +245,7 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
             RETURNING id, subscriber_id
         )
         SELECT m.request AS "request!", m.id AS "id!", m.email AS "email!: SubscriberEmail", m.name,
-               m.status AS "status!: SubscriberStatus", m.token_version AS "token_version!",
+               m.status AS "status!: SubscriberStatus", m.token_version AS "token_version!", m.locale,
                q.id AS "delivery?"
         FROM matched m LEFT JOIN queued q ON q.subscriber_id = m.id
         "#,
@@ -243,6 +261,7 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
         &pick_requests,
         &pick_lists,
         &pick_double,
+        &locales as &[Option<&str>],
     )
     .fetch_all(conn)
     .await?;
@@ -255,6 +274,7 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
             name: r.name,
             status: r.status,
             token_version: r.token_version,
+            locale: r.locale,
             delivery: r.delivery,
         })
         .collect())

@@ -313,13 +313,17 @@ pub struct SubscriberDetail {
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub confirmed_at: Option<chrono::DateTime<chrono::Utc>>,
     pub unsubscribed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The language of their pages and mail (`en`, `de`, `fr`, `es`); `null`: the configured
+    /// default (`subscriptions.default_locale`), for those added by the operator or imported.
+    #[schema(example = "de")]
+    pub locale: Option<String>,
 }
 
 pub async fn by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result<Option<SubscriberDetail>> {
     sqlx::query_as!(
         SubscriberDetail,
         r#"SELECT id, email, name, status AS "status: SubscriberStatus", created_at, updated_at, confirmed_at,
-                  unsubscribed_at
+                  unsubscribed_at, locale
            FROM subscribers WHERE lower(email) = lower($1)"#,
         email,
     )
@@ -331,7 +335,7 @@ pub async fn by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Sub
     sqlx::query_as!(
         SubscriberDetail,
         r#"SELECT id, email, name, status AS "status: SubscriberStatus", created_at, updated_at, confirmed_at,
-                  unsubscribed_at
+                  unsubscribed_at, locale
            FROM subscribers WHERE id = $1"#,
         id,
     )
@@ -549,19 +553,40 @@ pub async fn update_profile(
     email: &str,
     name: Option<Option<&str>>,
     attributes: Option<&str>,
+    locale: Option<&str>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query!(
         "UPDATE subscribers
          SET name = CASE WHEN $2 THEN $3 ELSE name END,
              attributes = coalesce($4::text::jsonb, attributes),
+             locale = coalesce($5, locale),
              updated_at = now()
          WHERE lower(email) = lower($1)",
         email,
         name.is_some(),
         name.flatten(),
         attributes,
+        locale,
     )
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// A subscriber's stored locale: `None` when there is no such subscriber, `Some(None)` when they
+/// have none (the configured default applies).
+pub async fn locale_of(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Option<String>>> {
+    Ok(sqlx::query!("SELECT locale FROM subscribers WHERE id = $1", id).fetch_optional(db).await?.map(|r| r.locale))
+}
+
+/// Sets a subscriber's locale (their own choice, from the preference page).
+pub async fn set_locale(conn: &mut PgConnection, subscriber_id: Uuid, locale: crate::domain::Locale) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE subscribers SET locale = $2, updated_at = now() WHERE id = $1 AND locale IS DISTINCT FROM $2",
+        subscriber_id,
+        locale.as_str(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -242,6 +242,7 @@ mod tests {
                 status: crate::domain::SubscriberStatus::Confirmed,
                 token_version: 0,
                 attributes: None,
+                locale: None,
             })
             .collect()
     }

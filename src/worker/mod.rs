@@ -106,6 +106,7 @@ impl Worker {
         let mut composer =
             Composer::new(&settings.mail, settings.http.base_url.clone(), settings.subscriptions.token_ttl_hours)?;
         composer.archive = settings.http.archive;
+        composer.default_locale = settings.subscriptions.default_locale();
         let reminder = settings.subscriptions.reminder_after_hours;
         let plan = schedules::Plan {
             newsletter: settings.newsletter_name(),

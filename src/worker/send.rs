@@ -209,6 +209,7 @@ impl Worker {
             name: job.delivery.name.as_deref(),
             delivery: job.id,
             attributes: job.delivery.attributes.as_deref(),
+            locale: self.composer.locale_of(job.delivery.locale.as_deref()),
         };
         let links = Links { unsubscribe: &job.minted.unsubscribe, preferences: &job.minted.preferences };
         match (job.delivery.kind, &job.view, &job.minted.confirm) {

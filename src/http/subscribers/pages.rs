@@ -157,6 +157,27 @@ pub async fn person_page(
     Ok(page(&state, "console/subscriber.html", Some(&session), context! { person => data, path => path }))
 }
 
+/// The console's language form on a person's page.
+#[derive(Serialize, ToSchema, Deserialize, Default)]
+#[serde(default)]
+pub struct LocaleForm {
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// `en`, `de`, `fr` or `es`.
+    pub locale: String,
+}
+
+/// Change the language a person's pages and mail are in; back to their page.
+#[utoipa::path(post, path = "/admin/ui/subscribers/{email}/locale", tag = "console", params(("email" = String, Path, description = "The address")), request_body(content = LocaleForm, content_type = "application/x-www-form-urlencoded"), responses((status = 303, description = "Changed: to the person's page (or not signed in: to /admin/login)"), (status = 400, description = "A form without the session's CSRF token, or unreadable", content_type = "text/html", body = String), (status = 404, description = "No such item", content_type = "text/html", body = String), (status = 422, description = "Not a shipped locale", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
+pub async fn locale_form(
+    State(state): State<AppState>,
+    Path(email): Path<String>,
+    CsrfForm(form): CsrfForm<LocaleForm>,
+) -> Result<Response, PageError> {
+    let data = ops::update(&state.db, &email, None, None, Some(&form.locale)).await.map_err(Error::from)?;
+    Ok(Redirect::to(&person_path(&data.subscriber.email)).into_response())
+}
+
 /// The confirmation step before an erasure.
 #[utoipa::path(get, path = "/admin/ui/subscribers/{email}/erase", tag = "console", params(("email" = String, Path, description = "The address")), responses((status = 200, description = "The page", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /admin/login"), (status = 404, description = "No such item", content_type = "text/html", body = String), (status = 503, description = "The database is unreachable", content_type = "text/html", body = String)))]
 pub async fn erase_page(
