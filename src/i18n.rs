@@ -105,7 +105,8 @@ fn translate(state: &minijinja::State<'_, '_>, key: &str, kwargs: Kwargs) -> Res
             FluentValue::from(n)
         } else if value.is_none() || value.is_undefined() {
             FluentValue::from("")
-        } else if let Some(n) = matches!(name, "count" | "hours").then(|| value.to_string().parse::<f64>().ok()).flatten()
+        } else if let Some(n) =
+            matches!(name, "count" | "hours").then(|| value.to_string().parse::<f64>().ok()).flatten()
         {
             FluentValue::from(n)
         } else if html && !value.is_safe() {

@@ -148,10 +148,7 @@ fn the_template_function_reads_the_locale_and_falls_back() {
     let render = |tpl: &str, ctx: Value| env.render_str(tpl, ctx).unwrap();
     let ctx = |locale: &str| minijinja::context! { locale, newsletter => "Broadsheet" };
     assert_eq!(render(r#"{{ t("welcome-subject", newsletter=newsletter) }}"#, ctx("en")), "Welcome to Broadsheet");
-    assert_eq!(
-        render(r#"{{ t("welcome-subject", newsletter=newsletter) }}"#, ctx("de")),
-        "Willkommen bei Broadsheet"
-    );
+    assert_eq!(render(r#"{{ t("welcome-subject", newsletter=newsletter) }}"#, ctx("de")), "Willkommen bei Broadsheet");
     assert_eq!(render(r#"{{ t("welcome-subject", newsletter=newsletter) }}"#, ctx("xx")), "Welcome to Broadsheet");
     assert_eq!(render(r#"{{ t("no-such-key") }}"#, ctx("fr")), "no-such-key");
     assert_eq!(render(r#"{{ t("link-expires", hours="1") }}"#, ctx("en")), "The link expires in one hour.");

@@ -73,10 +73,9 @@ impl Locale {
         for range in header.split(',').take(MAX_RANGES) {
             let mut parts = range.split(';');
             let Some(locale) = parts.next().and_then(Self::parse) else { continue };
-            let q = parts.find_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q="))).map_or(
-                Some(1000),
-                parse_q,
-            );
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                .map_or(Some(1000), parse_q);
             let Some(q) = q else { continue };
             if q > 0 && best.is_none_or(|(_, best_q)| q > best_q) {
                 best = Some((locale, q));

@@ -97,10 +97,7 @@ pub fn render(state: &AppState, locale: Locale, name: &str, ctx: Value) -> Html<
 fn languages() -> Value {
     static LANGUAGES: LazyLock<Value> = LazyLock::new(|| {
         Value::from(
-            Locale::ALL
-                .iter()
-                .map(|l| context! { code => l.as_str(), name => l.native_name() })
-                .collect::<Vec<_>>(),
+            Locale::ALL.iter().map(|l| context! { code => l.as_str(), name => l.native_name() }).collect::<Vec<_>>(),
         )
     });
     LANGUAGES.clone()
@@ -194,7 +191,7 @@ mod tests {
     fn times_show_in_the_operators_zone_to_the_minute() {
         let mut env = Environment::new();
         env.add_filter("when", when);
-    crate::i18n::add_to(&mut env);
+        crate::i18n::add_to(&mut env);
         let show = |tpl: &str, ctx: Value| env.render_str(tpl, ctx).unwrap();
         let at = "2026-12-07T11:42:31.123456Z";
         assert_eq!(show("{{ at | when }}", context! { at, timezone => "Europe/Paris" }), "2026-12-07 12:42");

@@ -72,13 +72,21 @@ fn every_mail() -> Vec<(String, RenderedEmail)> {
     let mut mails = Vec::new();
     for template in ["confirmation", "reminder"] {
         for (name, suffix) in [(Some(NAME), "named"), (None, "anonymous")] {
-            let mail = on.render_with_confirm_link(template, Locale::En, name, CONFIRM, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap();
+            let mail = on
+                .render_with_confirm_link(template, Locale::En, name, CONFIRM, UNSUBSCRIBE_URL, PREFERENCES_URL)
+                .unwrap();
             mails.push((format!("{template}-{suffix}"), mail));
         }
     }
     mails.extend([
-        ("welcome-named".to_owned(), on.render_welcome(Locale::En, Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap()),
-        ("welcome-anonymous".to_owned(), on.render_welcome(Locale::En, None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap()),
+        (
+            "welcome-named".to_owned(),
+            on.render_welcome(Locale::En, Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
+        ),
+        (
+            "welcome-anonymous".to_owned(),
+            on.render_welcome(Locale::En, None, UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),
+        ),
         (
             "welcome-named-no-archive".to_owned(),
             off.render_welcome(Locale::En, Some(NAME), UNSUBSCRIBE_URL, PREFERENCES_URL).unwrap(),

@@ -580,7 +580,11 @@ pub async fn locale_of(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Option<Stri
 }
 
 /// Sets a subscriber's locale (their own choice, from the preference page).
-pub async fn set_locale(conn: &mut PgConnection, subscriber_id: Uuid, locale: crate::domain::Locale) -> sqlx::Result<()> {
+pub async fn set_locale(
+    conn: &mut PgConnection,
+    subscriber_id: Uuid,
+    locale: crate::domain::Locale,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE subscribers SET locale = $2, updated_at = now() WHERE id = $1 AND locale IS DISTINCT FROM $2",
         subscriber_id,

@@ -201,6 +201,13 @@ async fn a_reader_moves_from_one_list_to_another_on_the_preference_page() {
     browser.goto(&preferences).await;
     browser.wait_for("Your lists").await;
     assert_eq!(browser.execute(AUDIT).await, serde_json::json!([]), "the preference page");
+    // The same page in each shipped locale (the reader's stored language decides).
+    for locale in ["de", "fr", "es", "en"] {
+        sqlx::query("UPDATE subscribers SET locale = $1").bind(locale).execute(&app.db).await.unwrap();
+        browser.goto(&preferences).await;
+        browser.wait_for(&format!("<html lang=\"{locale}\">")).await;
+        assert_eq!(browser.execute(AUDIT).await, serde_json::json!([]), "the preference page in {locale}");
+    }
     browser.screenshot("1-preferences").await;
     browser.click("#list-default").await;
     browser.click("#list-weekly").await;

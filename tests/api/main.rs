@@ -24,6 +24,7 @@ mod hardening;
 mod inbound;
 mod invalid_input;
 mod keys;
+mod languages;
 mod lifecycle;
 mod lists;
 mod openapi;

@@ -62,6 +62,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/admin/ui/subscribers/{email}", "get"),
         ("/admin/ui/subscribers/{email}/erase", "get"),
         ("/admin/ui/subscribers/{email}/erase", "post"),
+        ("/admin/ui/subscribers/{email}/locale", "post"),
         ("/webhooks/ses", "post"),
         ("/webhooks/postmark", "post"),
         ("/webhooks/mailgun", "post"),
