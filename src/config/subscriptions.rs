@@ -17,6 +17,12 @@ pub struct SubscriptionSettings {
     /// How long the "Manage your subscription" link in a mail works (it stops at erasure anyway).
     #[serde(default = "default_preferences_ttl_days")]
     pub preferences_ttl_days: u32,
+    /// Refuse a signup whose address's domain has no MX, A or AAAA record.
+    #[serde(default)]
+    pub check_mx: bool,
+    /// The nameserver `check_mx` asks; unset: the first in /etc/resolv.conf.
+    #[serde(default)]
+    pub check_mx_nameserver: Option<std::net::SocketAddr>,
 }
 
 fn default_preferences_ttl_days() -> u32 {
