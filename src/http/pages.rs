@@ -13,6 +13,7 @@ use super::AppState;
 const PAGES: &[(&str, &str)] = &[
     ("layout.html", include_str!("pages/layout.html")),
     ("signup.html", include_str!("pages/signup.html")),
+    ("signup_guard.html", include_str!("pages/signup_guard.html")),
     ("check_inbox.html", include_str!("pages/check_inbox.html")),
     ("confirm.html", include_str!("pages/confirm.html")),
     ("confirmed.html", include_str!("pages/confirmed.html")),
@@ -82,7 +83,22 @@ fn when(state: &minijinja::State, value: Value, with_zone: Option<bool>) -> Stri
 /// Renders a page with `newsletter` (the display name of `mail.from`, as this app was built
 /// with) added to its context.
 pub fn render(state: &AppState, name: &str, ctx: Value) -> Html<String> {
-    render_template(name, context! { newsletter => &*state.newsletter, ..ctx })
+    // A page with the signup form gets a fresh form token (and the honeypot) with it.
+    let form = if FORM_PAGES.contains(&name) { form_context(state) } else { Value::from(()) };
+    render_template(name, context! { newsletter => &*state.newsletter, form => form, ..ctx })
+}
+
+/// The pages whose signup form carries the form token and the honeypot (docs/bots.md).
+const FORM_PAGES: [&str; 3] = ["signup.html", "confirm_invalid.html", "archive/digest.html"];
+
+/// What the signup form's fields add to a page's context (`signup_guard.html`): a token minted
+/// now, and whether the proof-of-work script is to run.
+fn form_context(state: &AppState) -> Value {
+    context! {
+        form_token => crate::signup::bots::form_token(&state.token_keys, chrono::Utc::now()),
+        honeypot => crate::signup::bots::HONEYPOT,
+        pow => state.settings.limits.signup_pow > 0,
+    }
 }
 
 /// A piece of a page, without the layout and so without the newsletter's name: what the archive's
