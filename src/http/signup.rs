@@ -207,16 +207,6 @@ async fn handle(
     if lists.is_some_and(<[String]>::is_empty) || (lists.is_none() && lists_shown) {
         return Err(Error::invalid("lists", "Choose at least one list."));
     }
-    let nonces = match bots::judge(state, kind, carried) {
-        Ok(nonces) => nonces,
-        Err(verdict) => {
-            verdict.count();
-            return match verdict {
-                bots::Verdict::Quiet(_) => Ok(()),
-                bots::Verdict::Loud(_, e) => Err(e),
-            };
-        }
-    };
     let origin = super::origin(state, peer, headers);
     if let Some(ip) = origin.ip {
         state.limiter.check(ip).map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
@@ -227,8 +217,19 @@ async fn handle(
         other => Error::invalid("lists", other.to_string()),
     })?;
 
-    // Queued for a statement shared with the signups arriving meanwhile (`signup::SignupQueue`), which
-    // from then on owns it: a client that hangs up cannot cancel it halfway.
+    // After what a person could get wrong, so a person is shown their mistake; a bot's post
+    // that passed it gets the page a person gets.
+    let nonces = match bots::judge(state, kind, carried) {
+        Ok(nonces) => nonces,
+        Err(verdict) => {
+            verdict.count();
+            return match verdict {
+                bots::Verdict::Quiet(_) => Ok(()),
+                bots::Verdict::Loud(_, e) => Err(e),
+            };
+        }
+    };
+
     if let Some(domains) = &state.mail_domains {
         let domain = email.as_str().rsplit_once('@').map_or("", |(_, domain)| domain);
         if domains.check(domain).await == MailDomain::NoRecord {
@@ -239,6 +240,8 @@ async fn handle(
             ));
         }
     }
+    // Queued for a statement shared with the signups arriving meanwhile (`signup::SignupQueue`), which
+    // from then on owns it: a client that hangs up cannot cancel it halfway.
     let signup = match state.signups.signup(email, name, lists, origin, nonces).await {
         Ok(signup) => signup,
         Err(SignupError::Replayed { pow, .. }) => {
