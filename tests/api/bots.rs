@@ -19,7 +19,9 @@ fn with(extra: &[(&str, &str)]) -> Options {
 
 /// The form posted as a bot might: exactly these fields, no token added.
 async fn post_bare(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response {
-    app.post_raw("/subscriptions", FORM, serde_urlencoded::to_string(fields).unwrap().into_bytes()).await
+    let body = serde_urlencoded::to_string(fields).unwrap();
+    let url = format!("{}/subscriptions", app.address);
+    app.client.post(url).header("content-type", FORM).body(body).send().await.unwrap()
 }
 
 /// `broadsheet_signups_refused_total{reason}` as `/metrics` says now (every test app of this

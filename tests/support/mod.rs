@@ -264,7 +264,14 @@ impl TestApp {
         self.post_raw(path, "application/json", serde_json::to_vec(body).unwrap()).await
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+    /// A post of `body` as it is, except that a form to `/subscriptions` without a
+    /// `form_token` gets a fresh one appended, as the signup page would have given it (tests of
+    /// the defences post through [`TestApp::client`] to go without).
+    pub async fn post_raw(&self, path: &str, content_type: &str, mut body: Vec<u8>) -> reqwest::Response {
+        let form = content_type == "application/x-www-form-urlencoded";
+        if path == "/subscriptions" && form && !body.windows(11).any(|w| w == b"form_token=") {
+            body.extend_from_slice(format!("&form_token={}", self.form_token_at(chrono::Utc::now())).as_bytes());
+        }
         let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.address) };
         self.client.post(url).header("content-type", content_type).body(body).send().await.unwrap()
     }
