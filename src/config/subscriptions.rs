@@ -23,6 +23,12 @@ pub struct SubscriptionSettings {
     /// subscribers who never chose one (added by the operator or imported).
     #[serde(default = "default_locale")]
     pub default_locale: String,
+    /// Refuse a signup whose address's domain has no MX, A or AAAA record.
+    #[serde(default)]
+    pub check_mx: bool,
+    /// The nameserver `check_mx` asks; unset: the first in /etc/resolv.conf.
+    #[serde(default)]
+    pub check_mx_nameserver: Option<std::net::SocketAddr>,
 }
 
 fn default_locale() -> String {

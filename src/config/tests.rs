@@ -342,3 +342,33 @@ fn a_tls_ca_file_that_cannot_be_trusted_stops_the_start_naming_its_key() {
     assert_eq!(s.mail.tls_roots().unwrap().len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bot_defences_default_on_and_bad_values_name_their_key() {
+    let s = Settings::load_from(None, &[]).unwrap();
+    assert_eq!(s.limits.signup_min_seconds, 2);
+    assert_eq!(s.limits.signup_pow, 0, "proof of work is off unless asked for");
+    assert!(!s.subscriptions.check_mx);
+    for (var, value, key) in [
+        ("BROADSHEET__LIMITS__SIGNUP_MIN_SECONDS", "7200", "limits.signup_min_seconds"),
+        ("BROADSHEET__LIMITS__SIGNUP_MIN_SECONDS", "-1", "limits.signup_min_seconds"),
+        ("BROADSHEET__LIMITS__SIGNUP_POW", "40", "limits.signup_pow"),
+        ("BROADSHEET__SUBSCRIPTIONS__CHECK_MX", "perhaps", "subscriptions.check_mx"),
+        ("BROADSHEET__SUBSCRIPTIONS__CHECK_MX_NAMESERVER", "not an address", "subscriptions.check_mx_nameserver"),
+    ] {
+        let err = Settings::load_from(None, &vars(&[(var, value)])).unwrap_err().to_string();
+        assert!(err.contains(key), "{var}={value}: {err}");
+    }
+    let s = Settings::load_from(
+        None,
+        &vars(&[
+            ("BROADSHEET__LIMITS__SIGNUP_POW", "18"),
+            ("BROADSHEET__SUBSCRIPTIONS__CHECK_MX", "true"),
+            ("BROADSHEET__SUBSCRIPTIONS__CHECK_MX_NAMESERVER", "127.0.0.1:5353"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.limits.signup_pow, 18);
+    assert!(s.subscriptions.check_mx);
+    assert_eq!(s.subscriptions.check_mx_nameserver, Some("127.0.0.1:5353".parse().unwrap()));
+}

@@ -24,7 +24,7 @@ pub use attributes::{Attributes, is_attribute_key};
 pub use base_url::BaseUrl;
 pub use content::{Article, BodyFormat, DigestContent, DigestList};
 pub use email::{EmailError, SubscriberEmail};
-pub use link_token::{Claims, KeyError, LinkToken, MIN_KEY_BYTES, TokenKeys, TokenPurpose};
+pub use link_token::{Claims, KeyError, LinkToken, MIN_KEY_BYTES, Stamp, StampPurpose, TokenKeys, TokenPurpose};
 pub use list::{ListSlug, ListSlugError, MembershipStatus};
 pub use locale::Locale;
 pub use name::{NameError, SubscriberName};

@@ -111,11 +111,17 @@ async fn dashboard(State(state): State<AppState>, session: Session) -> Result<Re
     let recent = digests::recent(&state.db, 10).await?;
     let counts = status_counts(&state).await?;
     let checkup = crate::ops::doctor::check(&state.settings);
+    // This process's counters, since it started: each `serve` process counts its own.
+    let refused: Vec<Value> = crate::telemetry::metrics::METRICS
+        .refusals()
+        .into_iter()
+        .map(|(reason, count)| context! { reason => reason, count => count })
+        .collect();
     Ok(page(
         &state,
         "console/dashboard.html",
         Some(&session),
-        context! { counts => counts, digests => recent, checkup => checkup },
+        context! { counts => counts, digests => recent, checkup => checkup, refused => refused },
     ))
 }
 

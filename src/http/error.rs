@@ -231,6 +231,10 @@ impl From<crate::signup::SignupError> for Error {
             crate::signup::SignupError::Unavailable => Self::Unavailable,
             crate::signup::SignupError::Database(e) => Self::Database(e),
             crate::signup::SignupError::Internal(e) => Self::Internal(e),
+            // The signup handler answers these itself; an API client would be told this.
+            crate::signup::SignupError::Replayed { .. } => {
+                Self::invalid("pow_solution", "This challenge or form was used already: start again.")
+            }
         }
     }
 }

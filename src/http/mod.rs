@@ -5,6 +5,7 @@
 mod archive;
 mod articles;
 mod auth;
+mod bots;
 mod confirm;
 mod connections;
 mod console;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let (routes, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(signup::router())
+        .merge(bots::router())
         .merge(confirm::router())
         .merge(unsubscribe::router())
         .merge(preferences::router())
@@ -97,7 +99,8 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+            // Scripts and requests to ourselves only: the signup form's proof-of-work script.
+            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
         ))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

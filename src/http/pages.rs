@@ -16,6 +16,7 @@ use crate::domain::Locale;
 const PAGES: &[(&str, &str)] = &[
     ("layout.html", include_str!("pages/layout.html")),
     ("signup.html", include_str!("pages/signup.html")),
+    ("signup_guard.html", include_str!("pages/signup_guard.html")),
     ("check_inbox.html", include_str!("pages/check_inbox.html")),
     ("confirm.html", include_str!("pages/confirm.html")),
     ("confirmed.html", include_str!("pages/confirmed.html")),
@@ -87,9 +88,11 @@ fn when(state: &minijinja::State, value: Value, with_zone: Option<bool>) -> Stri
 /// was built with), `locale` (for `t` and `<html lang>`) and `languages` (the shipped locales,
 /// for a language select) added to its context.
 pub fn render(state: &AppState, locale: Locale, name: &str, ctx: Value) -> Html<String> {
+    // A page with the signup form gets a fresh form token (and the honeypot) with it.
+    let form = if FORM_PAGES.contains(&name) { form_context(state) } else { Value::from(()) };
     render_template(
         name,
-        context! { newsletter => &*state.newsletter, locale => locale.as_str(), languages => languages(), ..ctx },
+        context! { newsletter => &*state.newsletter, locale => locale.as_str(), languages => languages(), form => form, ..ctx },
     )
 }
 
@@ -101,6 +104,19 @@ fn languages() -> Value {
         )
     });
     LANGUAGES.clone()
+}
+
+/// The pages whose signup form carries the form token and the honeypot (docs/bots.md).
+const FORM_PAGES: [&str; 3] = ["signup.html", "confirm_invalid.html", "archive/digest.html"];
+
+/// What the signup form's fields add to a page's context (`signup_guard.html`): a token minted
+/// now, and whether the proof-of-work script is to run.
+fn form_context(state: &AppState) -> Value {
+    context! {
+        form_token => crate::signup::bots::form_token(&state.token_keys, chrono::Utc::now()),
+        honeypot => crate::signup::bots::HONEYPOT,
+        pow => state.settings.limits.signup_pow > 0,
+    }
 }
 
 /// A piece of a page, without the layout and so without the newsletter's name: what the archive's

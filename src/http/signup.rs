@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -20,12 +20,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::bots;
 use super::error::{Error, ErrorBody, PageError};
 use super::input::{self, BodyKind, FromFields};
 use super::locale::{self, RequestLocale};
 use super::pages;
 use crate::domain::{Locale, SubscriberEmail, SubscriberName};
-use crate::signup::ChoiceError;
+use crate::ops::mail_domain::MailDomain;
+use crate::signup::bots::Refusal;
+use crate::signup::{ChoiceError, SignupError};
 use crate::store::lists::List;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -50,6 +53,16 @@ pub struct SignupRequest {
     /// known address keeps the language it has.
     #[schema(example = "de")]
     pub locale: Option<String>,
+    /// The signup form's token (a hidden field of the page); JSON signups need none.
+    pub form_token: Option<String>,
+    /// The form's honeypot: left empty by people.
+    pub website: Option<String>,
+    /// With `limits.signup_pow` on: a challenge from `GET /subscriptions/challenge` (required
+    /// for JSON, added by the page's script to a form) …
+    pub pow_challenge: Option<String>,
+    /// … and its solution: SHA-256(`pow_challenge` ":" `pow_solution`) starts with the
+    /// challenge's `difficulty` in zero bits.
+    pub pow_solution: Option<String>,
 }
 
 /// The signup page's own marker: the form showed list checkboxes, so none checked is a mistake
@@ -68,17 +81,22 @@ pub struct Pending {
 async fn signup_page(
     State(state): State<AppState>,
     RequestLocale(locale): RequestLocale,
-) -> Result<Html<String>, PageError> {
+) -> Result<impl IntoResponse, PageError> {
     let lists = offered(&state).await?;
     let checked: Vec<&str> = lists.iter().filter(|l| l.slug == "default").map(|l| l.slug.as_str()).collect();
-    Ok(pages::render(
-        &state,
-        locale,
-        "signup.html",
-        context! {
-            email => "", name => "", error => Value::from(()), field => Value::from(()),
-            lists => list_choices(&lists, &checked),
-        },
+    // The form's token is good once: a cached page would hand one to many visitors.
+    let no_store = [(axum::http::header::CACHE_CONTROL, "no-store")];
+    Ok((
+        no_store,
+        pages::render(
+            &state,
+            locale,
+            "signup.html",
+            context! {
+                email => "", name => "", error => Value::from(()), field => Value::from(()),
+                lists => list_choices(&lists, &checked),
+            },
+        ),
     ))
 }
 
@@ -112,7 +130,7 @@ fn list_choices(lists: &[List], checked: &[&str]) -> Vec<Value> {
         (status = 400, description = "The body could not be read", content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 413, description = "The body is too large", content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 415, description = "Neither a form nor JSON", body = ErrorBody),
-        (status = 422, description = "Invalid email or name, or `lists` names a list that is not public or does not exist (`field`: `lists`); form: the page again with the message", content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 422, description = "Invalid email or name, or `lists` names a list that is not public or does not exist (`field`: `lists`), or with `subscriptions.check_mx` the address's domain receives no mail (`field`: `email`); JSON with `limits.signup_pow` on: the proof of work is missing, wrong, expired or used (`field`: `pow_solution`); form: the page again with the message", content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 429, description = "Too many requests from this address; see Retry-After", content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 503, description = "The database is unreachable; try again", content((ErrorBody = "application/json"), (String = "text/html"))),
     ))]
@@ -146,7 +164,16 @@ async fn subscribe(
     }
     .unwrap_or_else(|| locale::negotiated(&state, &headers));
     let result = match typed {
-        Ok(_) => handle(&state, peer, &headers, &email_raw, &name_raw, lists_raw.as_deref(), shown, locale).await,
+        Ok(request) => {
+            let carried = bots::Carried {
+                form_token: request.form_token.as_deref(),
+                honeypot: request.website.as_deref(),
+                pow_challenge: request.pow_challenge.as_deref(),
+                pow_solution: request.pow_solution.as_deref(),
+            };
+            let (email, name, lists) = (&email_raw, &name_raw, lists_raw.as_deref());
+            handle(&state, peer, &headers, kind, &carried, email, name, lists, shown, locale).await
+        }
         Err(e) => Err(e),
     };
     match (kind, result) {
@@ -194,11 +221,15 @@ fn invalid_message(e: &Error, locale: Locale) -> String {
     crate::i18n::message(locale, key, None)
 }
 
+/// `Ok` also for a form refused as a bot's (see `bots::judge`): its sender gets the page a
+/// person gets, and nothing is written or sent.
 #[allow(clippy::too_many_arguments)]
 async fn handle(
     state: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
+    kind: BodyKind,
+    carried: &bots::Carried<'_>,
     email: &str,
     name: &str,
     lists: Option<&[String]>,
@@ -221,9 +252,42 @@ async fn handle(
         other => Error::invalid("lists", other.to_string()),
     })?;
 
+    // After what a person could get wrong, so a person is shown their mistake; a bot's post
+    // that passed it gets the page a person gets.
+    let nonces = match bots::judge(state, kind, carried) {
+        Ok(nonces) => nonces,
+        Err(verdict) => {
+            verdict.count();
+            return match verdict {
+                bots::Verdict::Quiet(_) => Ok(()),
+                bots::Verdict::Loud(_, e) => Err(e),
+            };
+        }
+    };
+
+    if let Some(domains) = &state.mail_domains {
+        let domain = email.as_str().rsplit_once('@').map_or("", |(_, domain)| domain);
+        if domains.check(domain).await == MailDomain::NoRecord {
+            bots::count(Refusal::NoMx);
+            return Err(Error::invalid(
+                "email",
+                format!("The domain {domain} does not receive mail: check the address."),
+            ));
+        }
+    }
     // Queued for a statement shared with the signups arriving meanwhile (`signup::SignupQueue`), which
     // from then on owns it: a client that hangs up cannot cancel it halfway.
-    let signup = state.signups.signup(email, name, lists, origin, locale).await?;
+    let signup = match state.signups.signup(email, name, lists, origin, locale, nonces).await {
+        Ok(signup) => signup,
+        Err(SignupError::Replayed { pow, .. }) => {
+            bots::count(Refusal::Replayed);
+            return match kind {
+                BodyKind::Json if pow => Err(bots::pow_replayed()),
+                _ => Ok(()),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
     crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.signups);
     tracing::info!(subscriber = %signup.subscriber_id, queued = signup.queued, "signup");
     Ok(())

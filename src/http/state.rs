@@ -12,6 +12,7 @@ use super::archive::FeedCache;
 use crate::config::Settings;
 use crate::domain::{TokenHash, TokenKeys};
 use crate::mail::Composer;
+use crate::ops::mail_domain::MailDomains;
 use crate::ops::providers::SnsCertificates;
 use crate::signup::{Handover, PublicLists, SignupQueue};
 
@@ -46,6 +47,9 @@ pub struct AppState {
     pub feed: Arc<FeedCache>,
     /// SNS signing certificates fetched for `POST /webhooks/ses`, kept for the process's life.
     pub sns_certificates: Arc<SnsCertificates>,
+    /// `subscriptions.check_mx`: whether a signup's domain receives mail; `None` when off (or
+    /// when there is no nameserver to ask).
+    pub mail_domains: Option<Arc<MailDomains>>,
 }
 
 impl AppState {
@@ -63,7 +67,19 @@ impl AppState {
     ) -> Self {
         let limits = &settings.limits;
         let cap = limits.confirmation_mails_per_address_per_day;
+        let mail_domains = if settings.subscriptions.check_mx {
+            let found = MailDomains::new(settings.subscriptions.check_mx_nameserver);
+            if found.is_none() {
+                tracing::warn!(
+                    "subscriptions.check_mx is on, but there is no nameserver to ask; signups are not checked"
+                );
+            }
+            found.map(Arc::new)
+        } else {
+            None
+        };
         Self {
+            mail_domains,
             feed: Arc::default(),
             sns_certificates: Arc::default(),
             newsletter: settings.newsletter_name().into(),

@@ -53,7 +53,7 @@ pub async fn txt(server: SocketAddr, name: &str, timeout: Duration) -> Result<Ve
 }
 
 /// A resolver that asks `server` alone, over UDP first and over TCP for truncated answers.
-fn resolver(server: SocketAddr, timeout: Duration) -> Resolver<TokioConnectionProvider> {
+pub(super) fn resolver(server: SocketAddr, timeout: Duration) -> Resolver<TokioConnectionProvider> {
     let mut config = ResolverConfig::new();
     for protocol in [Protocol::Udp, Protocol::Tcp] {
         config.add_name_server(NameServerConfig::new(server, protocol));

@@ -11,6 +11,7 @@ pub mod feeds;
 pub mod inbound;
 pub mod keys;
 pub mod lists;
+pub mod mail_domain;
 pub mod providers;
 pub mod segments;
 pub mod subscribers;

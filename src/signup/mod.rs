@@ -5,6 +5,7 @@
 //! Neither is HTTP's nor the store's: the queue is a batching engine that HTTP handlers submit
 //! to, and the handover a channel with no SQL in it.
 
+pub mod bots;
 mod handover;
 mod lists;
 mod queue;
@@ -38,6 +39,9 @@ pub enum SignupError {
     Database(#[from] sqlx::Error),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+    /// A nonce it carried had been used: `form`, the form token's; `pow`, the challenge's.
+    #[error("a single-use token was used before")]
+    Replayed { form: bool, pow: bool },
 }
 
 /// One signup to the default list on its own, outside the queue; `slot`, when given, receives
@@ -53,7 +57,7 @@ pub async fn one(
     let default = crate::store::lists::default_choice(&mut *conn).await?;
     let lists = [default];
     let request = Request::new(email, name, &lists, origin).leased_to(slot.as_ref().map(Slot::lease));
-    let mut done = signup_many(conn, &[request], cap).await?;
+    let mut done = signup_many(conn, &[request], cap).await?.done;
     match done.pop() {
         Some(done) => Ok(hand_over(done, slot)),
         None => Err(sqlx::Error::RowNotFound),

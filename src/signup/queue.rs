@@ -32,7 +32,7 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use super::handover::{Handover, Slot, hand_over};
 use super::{Signup, SignupError as Error};
 use crate::domain::{Locale, SubscriberEmail, SubscriberName};
-use crate::store::signups::{self, Done, ListChoice, Request};
+use crate::store::signups::{self, Done, ListChoice, Nonces, Replayed, Request};
 use crate::store::subscribers::Origin;
 
 /// At most this many statements at once. Normally one runs while the next batch gathers: a
@@ -69,6 +69,7 @@ struct Job {
     lists: Vec<ListChoice>,
     origin: Origin,
     locale: Locale,
+    nonces: Nonces,
     reply: oneshot::Sender<Result<Signup, Error>>,
 }
 
@@ -166,7 +167,9 @@ impl SignupQueue {
         }
     }
 
-    /// Queues a signup to `lists` (as [`super::PublicLists::choose`] found them), made in `locale`.
+    /// Queues a signup to `lists` (as [`super::PublicLists::choose`] found them), made in
+    /// `locale`. With `nonces`, it is taken only if none was used before ([`Error::Replayed`]
+    /// otherwise).
     pub async fn signup(
         &self,
         email: SubscriberEmail,
@@ -174,9 +177,10 @@ impl SignupQueue {
         lists: Vec<ListChoice>,
         origin: Origin,
         locale: Locale,
+        nonces: Nonces,
     ) -> Result<Signup, Error> {
         let (reply, answer) = oneshot::channel();
-        let job = Job { email, name, lists, origin, locale, reply };
+        let job = Job { email, name, lists, origin, locale, nonces, reply };
         self.tx.send(job).await.map_err(|_| Error::Internal(anyhow::anyhow!("the signup queue has stopped")))?;
         answer.await.map_err(|_| Error::Internal(anyhow::anyhow!("a signup was dropped without an answer")))?
     }
@@ -231,13 +235,22 @@ impl Runner {
             }
         };
         // Postgres upserts a row once per statement: signups for one address (a double click)
-        // go into statements of their own, one after the other.
+        // go into statements of their own, one after the other. So do signups sharing a nonce
+        // (a replayed form token): the statement tells a nonce's first use by the row it inserts.
         let mut rest = jobs;
         let mut state = Conn::Sound;
         while !rest.is_empty() {
             let mut seen = HashSet::with_capacity(rest.len());
-            let (now, later): (Vec<Job>, Vec<Job>) =
-                rest.into_iter().partition(|job| seen.insert(job.email.as_str().to_lowercase()));
+            let mut nonces = HashSet::new();
+            let (now, later): (Vec<Job>, Vec<Job>) = rest.into_iter().partition(|job| {
+                let alone = !seen.contains(&job.email.as_str().to_lowercase())
+                    && job.nonces.iter().all(|nonce| !nonces.contains(&nonce));
+                if alone {
+                    seen.insert(job.email.as_str().to_lowercase());
+                    nonces.extend(job.nonces.iter());
+                }
+                alone
+            });
             rest = later;
             state = state.max(self.statement(&mut conn, now).await);
         }
@@ -292,7 +305,7 @@ impl Runner {
         conn: &mut PoolConnection<Postgres>,
         jobs: &[Job],
         slots: &[Option<Slot>],
-    ) -> sqlx::Result<Vec<Option<Done>>> {
+    ) -> sqlx::Result<Vec<Option<Result<Done, Replayed>>>> {
         let requests: Vec<Request> = jobs
             .iter()
             .zip(slots)
@@ -300,24 +313,27 @@ impl Runner {
                 Request::new(&job.email, job.name.as_ref(), &job.lists, &job.origin)
                     .in_locale(job.locale)
                     .leased_to(slot.as_ref().map(Slot::lease))
+                    .with_nonces(job.nonces)
             })
             .collect();
-        let mut done: HashMap<_, _> =
-            signups::signup_many(conn, &requests, self.cap).await?.into_iter().map(|d| (d.request, d)).collect();
+        let answers = signups::signup_many(conn, &requests, self.cap).await?;
+        let mut done: HashMap<_, _> = answers.done.into_iter().map(|d| (d.request, Ok(d))).collect();
+        done.extend(answers.replayed.into_iter().map(|r| (r.request, Err(r))));
         Ok(requests.iter().map(|r| done.remove(&r.id)).collect())
     }
 
-    fn answer(&self, jobs: Vec<Job>, slots: Vec<Option<Slot>>, done: Vec<Option<Done>>) {
+    fn answer(&self, jobs: Vec<Job>, slots: Vec<Option<Slot>>, done: Vec<Option<Result<Done, Replayed>>>) {
         for ((job, slot), done) in jobs.into_iter().zip(slots).zip(done) {
             let result = match done {
-                Some(done) => {
+                Some(Ok(done)) => {
                     let signup = hand_over(done, slot);
                     if signup.queued && !signup.handed_over {
                         self.wake.notify_one();
                     }
                     Ok(signup)
                 }
-                None => Err(Error::Internal(anyhow::anyhow!("the signup statement returned no row for a request"))),
+                Some(Err(Replayed { form, pow, .. })) if form || pow => Err(Error::Replayed { form, pow }),
+                _ => Err(Error::Internal(anyhow::anyhow!("the signup statement returned no row for a request"))),
             };
             // The client may have hung up; what was done is done either way.
             let _ = job.reply.send(result);

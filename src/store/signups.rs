@@ -38,6 +38,38 @@ pub struct Request<'a> {
     /// The language the signup was made in: stored for a new subscriber (and one who had none),
     /// never over a language already stored. `None`: the configured default.
     pub locale: Option<Locale>,
+    /// The nonces of the signup form's token and of a proof-of-work challenge, when the signup
+    /// carried them: each is good once (`form_nonces`).
+    pub nonces: Nonces,
+}
+
+/// Single-use nonces a signup presents (see `domain::Stamp`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Nonces {
+    pub form: Option<Uuid>,
+    pub pow: Option<Uuid>,
+}
+
+impl Nonces {
+    pub fn iter(&self) -> impl Iterator<Item = Uuid> {
+        self.form.into_iter().chain(self.pow)
+    }
+}
+
+/// A request that presented a nonce used before (by another request, in this process or
+/// another): nothing was written for it but the nonces it had not used yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replayed {
+    pub request: Uuid,
+    pub form: bool,
+    pub pow: bool,
+}
+
+/// What the statement did: one entry per request, in one of the two.
+#[derive(Debug, Default)]
+pub struct Answers {
+    pub done: Vec<Done>,
+    pub replayed: Vec<Replayed>,
 }
 
 impl<'a> Request<'a> {
@@ -47,12 +79,18 @@ impl<'a> Request<'a> {
         lists: &'a [ListChoice],
         origin: &'a Origin,
     ) -> Self {
-        Self { id: Uuid::now_v7(), email, name, origin, lists, lease: None, locale: None }
+        Self { id: Uuid::now_v7(), email, name, origin, lists, lease: None, locale: None, nonces: Nonces::default() }
     }
 
     /// The signup was made in `locale`.
     pub fn in_locale(mut self, locale: Locale) -> Self {
         self.locale = Some(locale);
+        self
+    }
+
+    /// Taken only if none of `nonces` was used before; they are recorded as used in the statement.
+    pub fn with_nonces(mut self, nonces: Nonces) -> Self {
+        self.nonces = nonces;
         self
     }
 
@@ -126,13 +164,21 @@ impl Done {
 /// row remembers which request queued the latest mail, so the statement knows whether it did.
 /// "Unless one is already waiting" still reads the snapshot: a burst may queue a second or third
 /// mail, never more than the cap.
-pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap: u32) -> sqlx::Result<Vec<Done>> {
+///
+/// Nonces: a request's form-token and proof-of-work nonces are inserted into `form_nonces` in
+/// the same statement (`ON CONFLICT DO NOTHING`), and a request goes on only if every nonce it
+/// gave was inserted by it: one used before, by any process, makes it [`Replayed`]. A nonce
+/// being inserted by another process's statement still open is waited for, so two processes
+/// cannot both take it. No two requests of a statement may share a nonce (the caller splits
+/// them, as for addresses).
+pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap: u32) -> sqlx::Result<Answers> {
     let n = requests.len();
     let (mut ids, mut emails, mut names) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut ips, mut agents) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut workers, mut leases) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut single_only = Vec::with_capacity(n);
     let mut locales = Vec::with_capacity(n);
+    let (mut form_nonces, mut pow_nonces) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut pick_requests, mut pick_lists, mut pick_double) = (Vec::new(), Vec::new(), Vec::new());
     for r in requests {
         single_only.push(!r.lists.is_empty() && r.lists.iter().all(|l| !l.double_opt_in));
@@ -149,13 +195,28 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
         workers.push(r.lease.map(|(worker, _)| worker));
         leases.push(r.lease.map(|(_, secs)| secs));
         locales.push(r.locale.map(Locale::as_str));
+        form_nonces.push(r.nonces.form);
+        pow_nonces.push(r.nonces.pow);
     }
     let rows = sqlx::query!(
         r#"
-        WITH input AS (
+        WITH given AS (
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::inet[], $5::text[], $7::uuid[], $8::float8[],
-                                 $9::bool[], $13::text[])
-                AS i(id, email, name, ip, user_agent, worker, lease_secs, single_only, locale)
+                                 $9::bool[], $13::text[], $14::uuid[], $15::uuid[])
+                AS i(id, email, name, ip, user_agent, worker, lease_secs, single_only, locale, form_nonce, pow_nonce)
+        ),
+        -- Single-use nonces: those this statement inserts are fresh; a conflict means used before.
+        fresh AS (
+            INSERT INTO form_nonces (nonce)
+            SELECT n.nonce FROM given g CROSS JOIN LATERAL (VALUES (g.form_nonce), (g.pow_nonce)) AS n(nonce)
+            WHERE n.nonce IS NOT NULL
+            ON CONFLICT DO NOTHING
+            RETURNING nonce
+        ),
+        input AS (
+            SELECT * FROM given g
+            WHERE (g.form_nonce IS NULL OR g.form_nonce IN (SELECT nonce FROM fresh))
+              AND (g.pow_nonce IS NULL OR g.pow_nonce IN (SELECT nonce FROM fresh))
         ),
         picks AS (
             SELECT * FROM unnest($10::uuid[], $11::int4[], $12::bool[]) AS p(request, list_id, double_opt_in)
@@ -244,10 +305,14 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
             FROM matched m WHERE m.queued
             RETURNING id, subscriber_id
         )
-        SELECT m.request AS "request!", m.id AS "id!", m.email AS "email!: SubscriberEmail", m.name,
-               m.status AS "status!: SubscriberStatus", m.token_version AS "token_version!", m.locale,
-               q.id AS "delivery?"
-        FROM matched m LEFT JOIN queued q ON q.subscriber_id = m.id
+        SELECT g.id AS "request!", m.id AS "id?", m.email AS "email?: SubscriberEmail", m.name,
+               m.status AS "status?: SubscriberStatus", m.token_version AS "token_version?", m.locale,
+               q.id AS "delivery?",
+               coalesce(g.form_nonce NOT IN (SELECT nonce FROM fresh), false) AS "form_replayed!",
+               coalesce(g.pow_nonce NOT IN (SELECT nonce FROM fresh), false) AS "pow_replayed!"
+        FROM given g
+        LEFT JOIN matched m ON m.request = g.id
+        LEFT JOIN queued q ON q.subscriber_id = m.id
         "#,
         &ids,
         &emails as &[String],
@@ -262,20 +327,40 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
         &pick_lists,
         &pick_double,
         &locales as &[Option<&str>],
+        &form_nonces as &[Option<Uuid>],
+        &pow_nonces as &[Option<Uuid>],
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Done {
-            request: r.request,
-            subscriber_id: r.id,
-            email: r.email,
-            name: r.name,
-            status: r.status,
-            token_version: r.token_version,
-            locale: r.locale,
-            delivery: r.delivery,
-        })
-        .collect())
+    let mut answers = Answers::default();
+    for r in rows {
+        match (r.id, r.email, r.status, r.token_version) {
+            (Some(subscriber_id), Some(email), Some(status), Some(token_version)) => answers.done.push(Done {
+                request: r.request,
+                subscriber_id,
+                email,
+                name: r.name,
+                status,
+                token_version,
+                locale: r.locale,
+                delivery: r.delivery,
+            }),
+            // Not matched to a subscriber: only a used nonce keeps a request out of `input`.
+            _ => answers.replayed.push(Replayed { request: r.request, form: r.form_replayed, pow: r.pow_replayed }),
+        }
+    }
+    Ok(answers)
+}
+
+/// Deletes nonces recorded before `before` (no token or challenge that old is taken any more),
+/// at most `limit` of them; says how many went.
+pub async fn purge_nonces(db: &sqlx::PgPool, before: chrono::DateTime<chrono::Utc>, limit: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "DELETE FROM form_nonces WHERE nonce IN (SELECT nonce FROM form_nonces WHERE used_at < $1 LIMIT $2)",
+        before,
+        limit
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -37,8 +37,14 @@ pub struct Metrics {
     pub in_flight: Gauge,
     /// Provider webhook outcomes, by [`WEBHOOK_PROVIDERS`] and [`WEBHOOK_OUTCOMES`].
     webhooks: [[Counter; WEBHOOK_OUTCOMES.len()]; WEBHOOK_PROVIDERS.len()],
+    /// Signups refused by a bot defence, by [`SIGNUP_REFUSALS`].
+    signups_refused: [Counter; SIGNUP_REFUSALS.len()],
     smtp: SmtpHistogram,
 }
+
+/// Why a signup was refused (`signup::bots::Refusal`'s labels, in its order).
+pub const SIGNUP_REFUSALS: [&str; 8] =
+    ["honeypot", "missing", "forged", "too_fast", "expired", "replayed", "pow", "no_mx"];
 
 /// The providers whose webhooks we take (`POST /webhooks/{provider}`).
 pub const WEBHOOK_PROVIDERS: [&str; 4] = ["ses", "postmark", "mailgun", "sendgrid"];
@@ -91,6 +97,18 @@ impl Metrics {
         }
     }
 
+    /// One signup refused for `reason`; reasons outside [`SIGNUP_REFUSALS`] are not counted.
+    pub fn count_refusal(&self, reason: &str) {
+        if let Some(i) = SIGNUP_REFUSALS.iter().position(|r| *r == reason) {
+            self.signups_refused[i].inc();
+        }
+    }
+
+    /// The refusals so far, by reason: this process's counts.
+    pub fn refusals(&self) -> Vec<(&'static str, u64)> {
+        SIGNUP_REFUSALS.iter().zip(&self.signups_refused).map(|(reason, c)| (*reason, c.get())).collect()
+    }
+
     /// One SMTP transaction (success or not), timed from the first byte to the reply.
     pub fn observe_smtp(&self, took: Duration) {
         self.smtp.0.observe(took.as_secs_f64());
@@ -107,6 +125,17 @@ impl Metrics {
             "broadsheet_signups",
             "Signup requests accepted (new, pending or confirmed addresses alike)",
             self.signups.clone(),
+        );
+        registry.register(
+            "broadsheet_signups_refused",
+            "Signups refused as a bot's, by reason (the sender saw the same page as a person, or a 422)",
+            Labelled(
+                SIGNUP_REFUSALS
+                    .iter()
+                    .zip(&self.signups_refused)
+                    .map(|(reason, c)| ([("reason", *reason)], c.clone()))
+                    .collect(),
+            ),
         );
         registry.register("broadsheet_confirmations", "Subscriptions confirmed", self.confirmations.clone());
         registry.register("broadsheet_unsubscribes", "Subscribers who unsubscribed", self.unsubscribes.clone());
@@ -187,6 +216,8 @@ mod tests {
         inc(&metrics.bounced_at_send);
         metrics.count_webhook("mailgun", "refused");
         metrics.count_webhook("nobody", "refused");
+        metrics.count_refusal("honeypot");
+        metrics.count_refusal("nonsense");
         metrics.in_flight.inc();
         metrics.observe_smtp(Duration::from_millis(3));
         let text = metrics.render(Some(7), 2);
@@ -195,6 +226,9 @@ mod tests {
             "# TYPE broadsheet_signups_total counter",
             "broadsheet_signups_total 1",
             "broadsheet_confirmations_total 0",
+            "# TYPE broadsheet_signups_refused_total counter",
+            "broadsheet_signups_refused_total{reason=\"honeypot\"} 1",
+            "broadsheet_signups_refused_total{reason=\"no_mx\"} 0",
             "# TYPE broadsheet_deliveries_total counter",
             "broadsheet_deliveries_total{outcome=\"bounced\"} 1",
             "broadsheet_list_hygiene_total{kind=\"hard-bounce\",source=\"smtp\"} 1",

@@ -5,7 +5,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{deliveries, tokens};
+use crate::signup::bots::{CHALLENGE_TTL, FORM_TOKEN_TTL};
+use crate::store::{deliveries, signups, tokens};
 
 const EVERY: Duration = Duration::from_secs(3600);
 /// Deleted per statement, so no statement holds many row locks for long.
@@ -35,10 +36,38 @@ pub async fn run(db: PgPool, shutdown: CancellationToken) {
         if purged > 0 {
             tracing::info!(tokens = purged, "expired tokens deleted");
         }
+        purge_nonces(&db, &shutdown).await;
         tokio::select! {
             () = tokio::time::sleep(EVERY) => {},
             () = shutdown.cancelled() => return,
         }
+    }
+}
+
+/// Deletes the used nonces of form tokens and challenges that could no longer be presented:
+/// a nonce recorded before the oldest token still good cannot come back, as its token is
+/// refused for its age before its nonce is looked at.
+async fn purge_nonces(db: &PgPool, shutdown: &CancellationToken) {
+    // An hour's margin for clocks that disagree between processes.
+    let kept = FORM_TOKEN_TTL.max(CHALLENGE_TTL) + Duration::from_secs(3600);
+    let before = chrono::Utc::now() - chrono::Duration::from_std(kept).unwrap_or(chrono::Duration::days(2));
+    let mut purged = 0;
+    while !shutdown.is_cancelled() {
+        match signups::purge_nonces(db, before, CHUNK).await {
+            Ok(n) => {
+                purged += n;
+                if n < CHUNK as u64 {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "deleting used form nonces failed; trying again later");
+                break;
+            }
+        }
+    }
+    if purged > 0 {
+        tracing::info!(nonces = purged, "used form nonces deleted");
     }
 }
 

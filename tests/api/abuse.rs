@@ -209,14 +209,19 @@ async fn no_address_or_token_reaches_the_logs_at_info() {
     let email = "secret.person@private-domain.example";
     let client = reqwest::Client::new();
     let form = |fields: &[(&str, &str)]| serde_urlencoded::to_string(fields).unwrap();
+    // The signup page's token, served a while ago (the process waits the default 2 s).
+    let token = harness.form_token_at(chrono::Utc::now() - chrono::Duration::seconds(5));
     let post = |path: String, body: String| {
         client.post(path).header("content-type", "application/x-www-form-urlencoded").body(body).send()
     };
     assert_eq!(
-        post(format!("{base}/subscriptions"), form(&[("email", email), ("name", "Secret Name")]))
-            .await
-            .unwrap()
-            .status(),
+        post(
+            format!("{base}/subscriptions"),
+            form(&[("email", email), ("name", "Secret Name"), ("form_token", &token)])
+        )
+        .await
+        .unwrap()
+        .status(),
         200
     );
     let mail = harness.sink().wait_for(1, Duration::from_secs(10)).await.remove(0);
@@ -269,6 +274,8 @@ async fn addresses_in_paths_and_tokens_in_queries_stay_out_of_the_logs_at_info()
     let (child, base) = serve_with_info_logs(&harness).await;
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let form = |fields: &[(&str, &str)]| serde_urlencoded::to_string(fields).unwrap();
+    // The signup page's token, served a while ago (the process waits the default 2 s).
+    let token = harness.form_token_at(chrono::Utc::now() - chrono::Duration::seconds(5));
     let post = |path: String, body: String| {
         client.post(path).header("content-type", "application/x-www-form-urlencoded").body(body).send()
     };
@@ -276,10 +283,13 @@ async fn addresses_in_paths_and_tokens_in_queries_stay_out_of_the_logs_at_info()
     let email = "Erase.Me@hidden-domain.example";
     let encoded = "Erase.Me%40hidden-domain.example";
     assert_eq!(
-        post(format!("{base}/subscriptions"), form(&[("email", email), ("name", "Hidden Name")]))
-            .await
-            .unwrap()
-            .status(),
+        post(
+            format!("{base}/subscriptions"),
+            form(&[("email", email), ("name", "Hidden Name"), ("form_token", &token)])
+        )
+        .await
+        .unwrap()
+        .status(),
         200
     );
     let mail = harness.sink().wait_for(1, Duration::from_secs(10)).await.remove(0);

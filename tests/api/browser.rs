@@ -78,7 +78,13 @@ async fn a_visitor_signs_up_in_the_browser_and_confirms_from_the_mail() {
     if !webdriver::ready() {
         return;
     }
-    let app = TestApp::spawn_with(Options { base_url: Some(HTTP_BASE.into()), ..Default::default() }).await;
+    // With proof of work on: the page's script solves it before the form goes (docs/bots.md).
+    let app = TestApp::spawn_with(Options {
+        base_url: Some(HTTP_BASE.into()),
+        extra: vec![("BROADSHEET__LIMITS__SIGNUP_POW".into(), "16".into())],
+        ..Default::default()
+    })
+    .await;
     let browser = Browser::start("visitor").await;
     browser.goto(&format!("{}/", app.address)).await;
     browser.screenshot("1-signup").await;
@@ -87,6 +93,9 @@ async fn a_visitor_signs_up_in_the_browser_and_confirms_from_the_mail() {
     browser.click("button[type=submit]").await;
     browser.wait_for("Check your inbox").await;
     browser.screenshot("2-check-inbox").await;
+    // The form token's nonce and the challenge's: the script solved the proof of work.
+    let nonces: i64 = sqlx::query_scalar("SELECT count(*) FROM form_nonces").fetch_one(&app.db).await.unwrap();
+    assert_eq!(nonces, 2, "the form went with its token and a solved challenge");
 
     let mail = app.sink().wait_for(1, Duration::from_secs(10)).await.remove(0);
     let link = app.local(&mail.link_to(&format!("{HTTP_BASE}/subscriptions/confirm")));

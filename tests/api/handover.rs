@@ -154,7 +154,8 @@ async fn a_signup_whose_client_hangs_up_still_hands_its_confirmation_over() {
     let addr = app.address.trim_start_matches("http://").to_owned();
     let mut clients = Vec::new();
     for i in 0..10 {
-        let body = format!("email=gone{i}%40example.com&name=Gone");
+        let body =
+            format!("email=gone{i}%40example.com&name=Gone&form_token={}", app.form_token_at(chrono::Utc::now()));
         let request = format!(
             "POST /subscriptions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n\
              Content-Length: {}\r\n\r\n{body}",

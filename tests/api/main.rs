@@ -7,6 +7,7 @@ mod support;
 
 mod abuse;
 mod archive;
+mod bots;
 mod browser;
 mod chunks;
 mod cli;

@@ -11,6 +11,8 @@ async fn the_openapi_document_covers_every_route() {
     let expected = [
         ("/", "get"),
         ("/subscriptions", "post"),
+        ("/subscriptions/challenge", "get"),
+        ("/static/pow.js", "get"),
         ("/subscriptions/confirm", "get"),
         ("/subscriptions/confirm", "post"),
         ("/unsubscribe", "get"),

@@ -122,6 +122,8 @@ impl TestApp {
             ("BROADSHEET__MAIL__SEND_TIMEOUT_SECS", "2".to_owned()),
             ("BROADSHEET__MAIL__LEASE_SECS", "5".to_owned()),
             ("BROADSHEET__LIMITS__SIGNUPS_PER_IP_PER_MINUTE", "0".to_owned()),
+            // Tests post the form as soon as they have its token; the wait has tests of its own.
+            ("BROADSHEET__LIMITS__SIGNUP_MIN_SECONDS", "0".to_owned()),
             ("BROADSHEET__ADMIN__TOKEN", ADMIN_TOKEN.to_owned()),
             // A key of its own for every test app: links from one test mean nothing to another.
             ("BROADSHEET__TOKENS__KEYS", random_token_key()),
@@ -151,6 +153,11 @@ impl TestApp {
     /// This app's link keys, to make links the way its worker does (or forge them).
     pub fn token_keys(&self) -> broadsheet::domain::TokenKeys {
         broadsheet::domain::TokenKeys::new(&self.settings.tokens.keys).unwrap()
+    }
+
+    /// A signup form token as the page served at `served_at` would carry.
+    pub fn form_token_at(&self, served_at: chrono::DateTime<chrono::Utc>) -> String {
+        broadsheet::signup::bots::form_token(&self.token_keys(), served_at)
     }
 
     /// Another transaction (an import, another process) holding every subscriber row, on a
@@ -240,8 +247,16 @@ impl TestApp {
         self.client.get(url).send().await.unwrap()
     }
 
+    /// A form post. To `/subscriptions` it carries a fresh form token unless `fields` has one,
+    /// as if the page had just been loaded (tests of the defences post without one through
+    /// [`TestApp::post_raw`]).
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let body = serde_urlencoded::to_string(fields).unwrap();
+        let token = self.form_token_at(chrono::Utc::now());
+        let mut fields = fields.to_vec();
+        if path == "/subscriptions" && !fields.iter().any(|(name, _)| *name == "form_token") {
+            fields.push(("form_token", &token));
+        }
+        let body = serde_urlencoded::to_string(&fields).unwrap();
         self.post_raw(path, "application/x-www-form-urlencoded", body.into_bytes()).await
     }
 
@@ -249,7 +264,14 @@ impl TestApp {
         self.post_raw(path, "application/json", serde_json::to_vec(body).unwrap()).await
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+    /// A post of `body` as it is, except that a form to `/subscriptions` without a
+    /// `form_token` gets a fresh one appended, as the signup page would have given it (tests of
+    /// the defences post through [`TestApp::client`] to go without).
+    pub async fn post_raw(&self, path: &str, content_type: &str, mut body: Vec<u8>) -> reqwest::Response {
+        let form = content_type == "application/x-www-form-urlencoded";
+        if path == "/subscriptions" && form && !body.windows(11).any(|w| w == b"form_token=") {
+            body.extend_from_slice(format!("&form_token={}", self.form_token_at(chrono::Utc::now())).as_bytes());
+        }
         let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.address) };
         self.client.post(url).header("content-type", content_type).body(body).send().await.unwrap()
     }

@@ -328,5 +328,9 @@ fn decode_key(text: &str) -> Option<Vec<u8>> {
     (raw.len() >= MIN_KEY_BYTES).then_some(raw)
 }
 
+mod stamp;
+
+pub use stamp::{Stamp, StampPurpose};
+
 #[cfg(test)]
 mod tests;
