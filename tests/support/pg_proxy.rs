@@ -324,11 +324,7 @@ impl Session {
                 let (statement, _) = cstr(rest);
                 self.bound = self.statements.get(statement).cloned();
             }
-            b'E' => {
-                if self.bound.as_deref().is_some_and(matches) {
-                    self.picked = true;
-                }
-            }
+            b'E' if self.bound.as_deref().is_some_and(matches) => self.picked = true,
             b'S' if !self.in_transaction => {
                 let picked = std::mem::take(&mut self.picked);
                 return picked && self.disarm(shared);
