@@ -76,7 +76,7 @@ async fn confirm_page(
     let Some(token) = state.token_keys.check(&raw) else { return Ok(invalid(&state)) };
     // It only reads: run again if the connection was dead (a restart of Postgres).
     let (db, token) = (&state.db, &token);
-    Ok(match retry::once("confirm page", || tokens::confirm_link(db, token, chrono::Utc::now())).await? {
+    Ok(match retry::once(db, "confirm page", || tokens::confirm_link(db, token, chrono::Utc::now())).await? {
         ConfirmLink::Good => pages::page(&state, StatusCode::OK, "confirm.html", context! { token => raw.trim() }),
         ConfirmLink::Expired => expired(&state),
         ConfirmLink::Invalid => invalid(&state),
@@ -114,7 +114,7 @@ async fn confirm(
     // first run that committed unanswered: the token's version moved on, so the second finds the
     // address confirmed and writes nothing (no second consent record, no second welcome).
     let (db, token, origin, welcome) = (&state.db, &token, &origin, state.settings.subscriptions.welcome);
-    let outcome = retry::once("confirm", || async move {
+    let outcome = retry::once(db, "confirm", || async move {
         let mut tx = db.begin().await?;
         let outcome = tokens::confirm(&mut tx, token, chrono::Utc::now()).await?;
         match outcome {

@@ -59,7 +59,7 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     // Run again on a fresh connection if the first was dead: after a restart of Postgres the
     // service is ready as soon as a fresh connection works, and a probe should say so.
     let db = &state.db;
-    let check = retry::once("readiness", || sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(db));
+    let check = retry::once(db, "readiness", || sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(db));
     match tokio::time::timeout(Duration::from_secs(2), check).await {
         Ok(Ok(_)) => (StatusCode::OK, Json(Health { status: "ready", database: Some("ok") })),
         Ok(Err(e)) => {

@@ -98,7 +98,7 @@ async fn person(state: &AppState, raw: Option<&str>) -> Result<Option<Person>, E
     let Some(id) = tokens::preferences_subject(&token, chrono::Utc::now()) else { return Ok(None) };
     let db = &state.db;
     // Run again if the connection was dead (a restart of Postgres): it only reads.
-    let found = retry::once("preferences", || async move {
+    let found = retry::once(db, "preferences", || async move {
         let mut conn = db.acquire().await?;
         let Some(detail) = subscribers::by_id(&mut conn, id).await? else { return Ok(None) };
         Ok::<_, sqlx::Error>(Some((detail, lists::standings(&mut conn, id).await?)))
@@ -243,7 +243,7 @@ async fn save(
     // recorded for the lists whose standing this run changed, so a first run that committed
     // unanswered is not recorded twice.
     let (db, origin, name, joins, leaves) = (&state.db, &origin, name.as_ref(), &joins, &leaves);
-    let saved = retry::once("preferences", || async move {
+    let saved = retry::once(db, "preferences", || async move {
         let mut tx = db.begin().await?;
         if !subscribers::set_name(&mut tx, id, name).await? {
             return Ok(None);
@@ -370,7 +370,7 @@ async fn leave_everything(
     let origin = super::origin(&state, peer, &headers);
     // Run again on a fresh connection if the first was dead; the second finds them gone.
     let (db, origin) = (&state.db, &origin);
-    let changed = retry::once("unsubscribe", || async move {
+    let changed = retry::once(db, "unsubscribe", || async move {
         let mut tx = db.begin().await?;
         let changed = tokens::unsubscribe_everything(&mut tx, id, origin).await?;
         tx.commit().await?;

@@ -156,7 +156,7 @@ async fn unsubscribe(
     // Run again on a fresh connection if the first was dead (a restart of Postgres). Safe after a
     // first run that committed unanswered: the second finds them gone and records nothing.
     let (db, token, origin, chosen) = (&state.db, &token, &origin, list.as_ref());
-    let left = retry::once("unsubscribe", || async move {
+    let left = retry::once(db, "unsubscribe", || async move {
         let mut tx = db.begin().await?;
         let left = match chosen {
             Some(list) => tokens::leave_list_with_token(&mut tx, token, list, origin).await?,

@@ -94,7 +94,7 @@ impl PublicLists {
 
     async fn reload(&self, db: &PgPool) -> Result<Arc<Vec<List>>, sqlx::Error> {
         // On the signup path: run again if the connection was dead (a restart of Postgres).
-        let lists = Arc::new(retry::once("lists", || lists::all(db)).await?);
+        let lists = Arc::new(retry::once(db, "lists", || lists::all(db)).await?);
         *self.copy.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), lists.clone()));
         Ok(lists)
     }

@@ -275,7 +275,12 @@ impl Runner {
                         *conn = fresh;
                         self.attempt(conn, &jobs, &slots).await
                     }
-                    Err(e) => Err(e),
+                    // Whatever the reason (still down, or refusing this database), unreachable.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot get a database connection for signups");
+                        unavailable(jobs);
+                        return Conn::Unreachable;
+                    }
                 }
             }
             first => first,

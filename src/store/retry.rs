@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnectionMetadata;
-use sqlx::{Connection as _, PgConnection};
+use sqlx::{Connection as _, PgConnection, PgPool};
 
 /// True when the error says the connection is gone rather than anything about the statement:
 /// an I/O error (reset, closed, end of stream), `57P01` admin_shutdown (a restart, or the
@@ -39,10 +39,10 @@ pub fn is_dead_connection(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Runs `run`, and runs it once more (it takes a connection of its own each time) if it failed
-/// because its connection was dead. `run` must be safe to repeat after a first run that
-/// committed without the answer arriving.
-pub async fn once<T, F, Fut>(what: &'static str, mut run: F) -> sqlx::Result<T>
+/// Runs `run`, and runs it once more (it takes a connection of its own from `db` each time) if
+/// it failed because its connection was dead, provided a connection can be had. `run` must be
+/// safe to repeat after a first run that committed without the answer arriving.
+pub async fn once<T, F, Fut>(db: &PgPool, what: &'static str, mut run: F) -> sqlx::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = sqlx::Result<T>>,
@@ -50,6 +50,11 @@ where
     match run().await {
         Err(e) if is_dead_connection(&e) => {
             saw_dead_connection();
+            // No connection to be had (Postgres is still down, or refuses this database): the
+            // first error says so best (the caller answers 503 for it), not the connect's.
+            if db.acquire().await.is_err() {
+                return Err(e);
+            }
             tracing::info!(error = %e, what, "the database connection was dead; running it again on a fresh one");
             run().await
         }

@@ -129,14 +129,17 @@ impl Worker {
         // Run again at once if the connection was dead (a restart of Postgres). A first run that
         // committed unanswered leased rows this worker does not know of: they come back when
         // that lease runs out, and are sent then, once.
-        let batch = retry::once("claim", || deliveries::claim(&self.db, self.id, limit, self.lease_secs)).await?;
+        let batch =
+            retry::once(&self.db, "claim", || deliveries::claim(&self.db, self.id, limit, self.lease_secs)).await?;
         if !batch.is_empty() {
             self.leases.hold(batch.iter().map(|d| d.id), claimed_at);
             return Ok((batch, false));
         }
         loop {
             let leased_at = Instant::now();
-            let Some(chunk) = retry::once("claim", || chunks::claim(&self.db, self.id, self.lease_secs)).await? else {
+            let Some(chunk) =
+                retry::once(&self.db, "claim", || chunks::claim(&self.db, self.id, self.lease_secs)).await?
+            else {
                 return Ok((Vec::new(), false));
             };
             let sends = match chunks::recipients(&self.db, chunk).await {
