@@ -21,6 +21,7 @@ use super::input::{self, BodyKind, FromFields};
 use super::locale::{self, RequestLocale};
 use super::pages;
 use crate::domain::{LinkToken, Locale};
+use crate::store::retry;
 use crate::store::subscribers::{self, ConsentAction};
 use crate::store::tokens::{self, ConfirmLink, ConfirmToken};
 
@@ -85,7 +86,9 @@ async fn confirm_page(
 ) -> Result<Response, PageError> {
     let Some(raw) = TokenQuery::token(query) else { return Ok(invalid(&state, visitor)) };
     let Some(token) = state.token_keys.check(&raw) else { return Ok(invalid(&state, visitor)) };
-    Ok(match tokens::confirm_link(&state.db, &token, chrono::Utc::now()).await? {
+    // It only reads: run again if the connection was dead (a restart of Postgres).
+    let (db, checked) = (&state.db, &token);
+    Ok(match retry::once(db, "confirm page", || tokens::confirm_link(db, checked, chrono::Utc::now())).await? {
         ConfirmLink::Good => {
             let locale = locale_of(&state, &token, visitor).await;
             pages::page(&state, StatusCode::OK, locale, "confirm.html", context! { token => raw.trim() })
@@ -123,29 +126,45 @@ async fn confirm(
         return Ok(invalid(&state, visitor));
     };
 
-    let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
-    let confirmed_now = match tokens::confirm(&mut tx, &token, chrono::Utc::now()).await? {
-        ConfirmToken::Fresh(id) => {
-            subscribers::record_consent(&mut tx, id, ConsentAction::Confirm, &origin).await?;
-            tokens::retire_stored_confirm_tokens(&mut tx, id).await?;
-            if state.settings.subscriptions.welcome {
-                // In the confirming transaction: confirmed means welcomed, exactly once.
-                crate::store::lifecycle::queue_welcome(&mut tx, id).await?;
+    // Run again on a fresh connection if the first was dead (a restart of Postgres). Safe after a
+    // first run that committed unanswered: the token's version moved on, so the second finds the
+    // address confirmed and writes nothing (no second consent record, no second welcome).
+    let (db, token, origin, welcome) = (&state.db, &token, &origin, state.settings.subscriptions.welcome);
+    let outcome = retry::once(db, "confirm", || async move {
+        let mut tx = db.begin().await?;
+        let outcome = tokens::confirm(&mut tx, token, chrono::Utc::now()).await?;
+        match outcome {
+            ConfirmToken::Fresh(id) => {
+                subscribers::record_consent(&mut tx, id, ConsentAction::Confirm, origin).await?;
+                tokens::retire_stored_confirm_tokens(&mut tx, id).await?;
+                if welcome {
+                    // In the confirming transaction: confirmed means welcomed, exactly once.
+                    crate::store::lifecycle::queue_welcome(&mut tx, id).await?;
+                }
             }
+            ConfirmToken::Joined(id) => {
+                subscribers::record_consent(&mut tx, id, ConsentAction::Confirm, origin).await?;
+            }
+            ConfirmToken::AlreadyConfirmed | ConfirmToken::Invalid => {}
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(outcome)
+    })
+    .await?;
+    let confirmed_now = match outcome {
+        ConfirmToken::Fresh(id) => {
             tracing::info!(subscriber = %id, "subscription confirmed");
             crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.confirmations);
             Some(true)
         }
         ConfirmToken::Joined(id) => {
-            subscribers::record_consent(&mut tx, id, ConsentAction::Confirm, &origin).await?;
             tracing::info!(subscriber = %id, "lists joined");
             Some(true)
         }
         ConfirmToken::AlreadyConfirmed => Some(false),
         ConfirmToken::Invalid => None,
     };
-    tx.commit().await?;
-    if confirmed_now == Some(true) && state.settings.subscriptions.welcome {
+    if confirmed_now == Some(true) && welcome {
         // After the commit, so the worker finds the welcome mail when it looks.
         state.wake.notify_one();
     }

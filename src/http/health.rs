@@ -12,6 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
+use crate::store::retry;
 use crate::telemetry::metrics;
 
 /// Whether the process (and, for `/ready`, its database) is up.
@@ -55,7 +56,10 @@ async fn health() -> Json<Health> {
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, description = "Ready", body = Health), (status = 503, description = "The database is unreachable", body = Health)))]
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let check = sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(&state.db);
+    // Run again on a fresh connection if the first was dead: after a restart of Postgres the
+    // service is ready as soon as a fresh connection works, and a probe should say so.
+    let db = &state.db;
+    let check = retry::once(db, "readiness", || sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(db));
     match tokio::time::timeout(Duration::from_secs(2), check).await {
         Ok(Ok(_)) => (StatusCode::OK, Json(Health { status: "ready", database: Some("ok") })),
         Ok(Err(e)) => {

@@ -31,6 +31,7 @@ use super::pages;
 use crate::domain::{Locale, MembershipStatus, SubscriberName, SubscriberStatus};
 use crate::ops::subscribers::PersonData;
 use crate::store::lists::{self, List};
+use crate::store::retry;
 use crate::store::subscribers::{self, ConsentAction, SubscriberDetail};
 use crate::store::tokens;
 
@@ -104,10 +105,16 @@ async fn person(state: &AppState, raw: Option<&str>) -> Result<Option<Person>, E
     let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(None) };
     let Some(token) = state.token_keys.check(raw) else { return Ok(None) };
     let Some(id) = tokens::preferences_subject(&token, chrono::Utc::now()) else { return Ok(None) };
-    let mut conn = state.db.acquire().await.map_err(Error::unavailable)?;
-    let Some(detail) = subscribers::by_id(&mut conn, id).await? else { return Ok(None) };
-    let standings = lists::standings(&mut conn, id).await?.into_iter().collect();
-    Ok(Some(Person { token: raw.to_owned(), detail, standings }))
+    let db = &state.db;
+    // Run again if the connection was dead (a restart of Postgres): it only reads.
+    let found = retry::once(db, "preferences", || async move {
+        let mut conn = db.acquire().await?;
+        let Some(detail) = subscribers::by_id(&mut conn, id).await? else { return Ok(None) };
+        Ok::<_, sqlx::Error>(Some((detail, lists::standings(&mut conn, id).await?)))
+    })
+    .await?;
+    let Some((detail, standings)) = found else { return Ok(None) };
+    Ok(Some(Person { token: raw.to_owned(), detail, standings: standings.into_iter().collect() }))
 }
 
 /// The lists the page offers: every public list, and the private ones the person is on (they may
@@ -248,25 +255,37 @@ async fn save(
             }
         }
     }
-    let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
-    if !subscribers::set_name(&mut tx, id, name.as_ref()).await? {
-        return Ok(invalid(&state, visitor));
-    }
-    if let Some(locale) = locale {
-        subscribers::set_locale(&mut tx, id, locale).await?;
-    }
     // A pending address joins pending: its confirmation link confirms the lot.
     let joined = match person.detail.status {
         SubscriberStatus::Confirmed => MembershipStatus::Confirmed,
         _ => MembershipStatus::Pending,
     };
-    let ids = |v: &[(i32, String)]| v.iter().map(|(id, _)| *id).collect::<Vec<_>>();
-    lists::set(&mut tx, id, &ids(&joins), joined).await?;
-    lists::set(&mut tx, id, &ids(&leaves), MembershipStatus::Unsubscribed).await?;
-    subscribers::record_list_consent(&mut tx, id, ConsentAction::Join, &joins, &origin).await?;
-    subscribers::record_list_consent(&mut tx, id, ConsentAction::Leave, &leaves, &origin).await?;
-    tx.commit().await?;
-    tracing::info!(subscriber = %id, joined = joins.len(), left = leaves.len(), "preferences saved");
+    // Run again on a fresh connection if the first was dead (a restart of Postgres). Consent is
+    // recorded for the lists whose standing this run changed, so a first run that committed
+    // unanswered is not recorded twice.
+    let (db, origin, name, joins, leaves) = (&state.db, &origin, name.as_ref(), &joins, &leaves);
+    let saved = retry::once(db, "preferences", || async move {
+        let mut tx = db.begin().await?;
+        if !subscribers::set_name(&mut tx, id, name).await? {
+            return Ok(None);
+        }
+        if let Some(locale) = locale {
+            subscribers::set_locale(&mut tx, id, locale).await?;
+        }
+        let ids = |v: &[(i32, String)]| v.iter().map(|(id, _)| *id).collect::<Vec<_>>();
+        let changed = |v: &[(i32, String)], now: &[i32]| -> Vec<(i32, String)> {
+            v.iter().filter(|(id, _)| now.contains(id)).cloned().collect()
+        };
+        let joined_now = changed(joins, &lists::set(&mut tx, id, &ids(joins), joined).await?);
+        let left_now = changed(leaves, &lists::set(&mut tx, id, &ids(leaves), MembershipStatus::Unsubscribed).await?);
+        subscribers::record_list_consent(&mut tx, id, ConsentAction::Join, &joined_now, origin).await?;
+        subscribers::record_list_consent(&mut tx, id, ConsentAction::Leave, &left_now, origin).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(Some((joined_now.len(), left_now.len())))
+    })
+    .await?;
+    let Some((joined_n, left_n)) = saved else { return Ok(invalid(&state, visitor)) };
+    tracing::info!(subscriber = %id, joined = joined_n, left = left_n, "preferences saved");
 
     let Some(person) = self::person(&state, Some(&person.token)).await? else { return Ok(invalid(&state, visitor)) };
     let lists = self::offered(&state, &person).await?;
@@ -386,11 +405,18 @@ async fn leave_everything(
         return Ok(invalid(&state, visitor));
     };
     let origin = super::origin(&state, peer, &headers);
-    let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
-    let Some(changed) = tokens::unsubscribe_everything(&mut tx, id, &origin).await? else {
+    // Run again on a fresh connection if the first was dead; the second finds them gone.
+    let (db, origin) = (&state.db, &origin);
+    let changed = retry::once(db, "unsubscribe", || async move {
+        let mut tx = db.begin().await?;
+        let changed = tokens::unsubscribe_everything(&mut tx, id, origin).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(changed)
+    })
+    .await?;
+    let Some(changed) = changed else {
         return Ok(invalid(&state, visitor));
     };
-    tx.commit().await?;
     if changed {
         tracing::info!(subscriber = %id, "unsubscribed from the preference page");
         crate::telemetry::metrics::inc(&crate::telemetry::metrics::METRICS.unsubscribes);

@@ -31,6 +31,7 @@ use super::locale::{self, RequestLocale};
 use super::pages;
 use crate::domain::{LinkToken, ListSlug, Locale};
 use crate::store::lists::{self, List};
+use crate::store::retry;
 use crate::store::tokens;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -162,12 +163,20 @@ async fn unsubscribe(
         Err(None) => return Ok(invalid(&state, visitor)),
         Err(Some(e)) => return Err(e.into()),
     };
-    let mut tx = state.db.begin().await.map_err(Error::unavailable)?;
     let origin = super::origin(&state, peer, &headers);
-    let left = match &list {
-        Some(list) => tokens::leave_list_with_token(&mut tx, &token, list, &origin).await?,
-        None => tokens::unsubscribe_with_token(&mut tx, &token, &origin).await?,
-    };
+    // Run again on a fresh connection if the first was dead (a restart of Postgres). Safe after a
+    // first run that committed unanswered: the second finds them gone and records nothing.
+    let (db, token, origin, chosen) = (&state.db, &token, &origin, list.as_ref());
+    let left = retry::once(db, "unsubscribe", || async move {
+        let mut tx = db.begin().await?;
+        let left = match chosen {
+            Some(list) => tokens::leave_list_with_token(&mut tx, token, list, origin).await?,
+            None => tokens::unsubscribe_with_token(&mut tx, token, origin).await?,
+        };
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(left)
+    })
+    .await?;
     let Some((id, changed)) = left else {
         return Ok(invalid(&state, visitor));
     };
@@ -180,7 +189,6 @@ async fn unsubscribe(
             }
         }
     }
-    tx.commit().await?;
     let list_name = list.map(|l| l.name);
     // A one-click POST comes from the mail client, which reads no page: no look-up for it (they
     // come in bursts after a digest).

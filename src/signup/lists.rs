@@ -10,6 +10,7 @@ use sqlx::PgPool;
 
 use crate::domain::ListSlug;
 use crate::store::lists::{self, List};
+use crate::store::retry;
 use crate::store::signups::ListChoice;
 
 /// How long a copy of the lists is used before it is read again: how late a list made private,
@@ -92,7 +93,8 @@ impl PublicLists {
     }
 
     async fn reload(&self, db: &PgPool) -> Result<Arc<Vec<List>>, sqlx::Error> {
-        let lists = Arc::new(lists::all(db).await?);
+        // On the signup path: run again if the connection was dead (a restart of Postgres).
+        let lists = Arc::new(retry::once(db, "lists", || lists::all(db)).await?);
         *self.copy.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), lists.clone()));
         Ok(lists)
     }

@@ -9,7 +9,10 @@
 //! The tasks, not the request, own a signup once it is queued: a client that hangs up cannot
 //! cancel it between the statement and the hand-over of its confirmation (`handover`).
 //! A statement that fails for any reason but an unreachable database is run again one signup at
-//! a time, so one bad row cannot fail its neighbours.
+//! a time, so one bad row cannot fail its neighbours. One whose connection was found dead (after
+//! a restart of Postgres) is run again at once on a fresh connection: each signup keeps its id
+//! from the moment it was queued, and the statement, run again with the same ids, repeats nothing
+//! of a first run that committed unanswered (`store::signups::signup_many`).
 //!
 //! The tasks keep the connections they used (a few, see [`Held`]) instead of handing each back
 //! to the pool after every statement. sqlx sends a round trip on every connection it takes back
@@ -28,10 +31,12 @@ use sqlx::PgPool;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::Postgres;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use uuid::Uuid;
 
 use super::handover::{Handover, Slot, hand_over};
 use super::{Signup, SignupError as Error};
 use crate::domain::{Locale, SubscriberEmail, SubscriberName};
+use crate::store::retry;
 use crate::store::signups::{self, Done, ListChoice, Nonces, Replayed, Request};
 use crate::store::subscribers::Origin;
 
@@ -64,6 +69,8 @@ pub struct SignupQueue {
 }
 
 struct Job {
+    /// The request's id, the same for every run of its statement (see `store::signups::Request`).
+    id: Uuid,
     email: SubscriberEmail,
     name: Option<SubscriberName>,
     lists: Vec<ListChoice>,
@@ -180,7 +187,7 @@ impl SignupQueue {
         nonces: Nonces,
     ) -> Result<Signup, Error> {
         let (reply, answer) = oneshot::channel();
-        let job = Job { email, name, lists, origin, locale, nonces, reply };
+        let job = Job { id: Uuid::now_v7(), email, name, lists, origin, locale, nonces, reply };
         self.tx.send(job).await.map_err(|_| Error::Internal(anyhow::anyhow!("the signup queue has stopped")))?;
         answer.await.map_err(|_| Error::Internal(anyhow::anyhow!("a signup was dropped without an answer")))?
     }
@@ -271,7 +278,29 @@ impl Runner {
         // inserted leased only when it is certain to reach the worker.
         let slots: Vec<Option<Slot>> =
             jobs.iter().map(|_| self.handover.as_ref().and_then(Handover::reserve)).collect();
-        match self.attempt(conn, &jobs, &slots).await {
+        let first = match self.attempt(conn, &jobs, &slots).await {
+            // Found dead (a restart): the kept ones died with it. Run again, once, on a fresh
+            // connection; the statement repeats nothing a first run committed.
+            Err(e) if retry::is_dead_connection(&e) => {
+                retry::saw_dead_connection();
+                self.held.clear();
+                tracing::info!(error = %e, "the signup statement's connection was dead; running it again on a fresh one");
+                match self.db.acquire().await {
+                    Ok(fresh) => {
+                        *conn = fresh;
+                        self.attempt(conn, &jobs, &slots).await
+                    }
+                    // Whatever the reason (still down, or refusing this database), unreachable.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot get a database connection for signups");
+                        unavailable(jobs);
+                        return Conn::Unreachable;
+                    }
+                }
+            }
+            first => first,
+        };
+        match first {
             Ok(done) => {
                 self.answer(jobs, slots, done);
                 Conn::Sound
@@ -311,6 +340,7 @@ impl Runner {
             .zip(slots)
             .map(|(job, slot)| {
                 Request::new(&job.email, job.name.as_ref(), &job.lists, &job.origin)
+                    .with_id(job.id)
                     .in_locale(job.locale)
                     .leased_to(slot.as_ref().map(Slot::lease))
                     .with_nonces(job.nonces)

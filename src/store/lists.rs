@@ -264,28 +264,29 @@ pub async fn memberships_of(conn: &mut PgConnection, subscriber: Uuid) -> sqlx::
 }
 
 /// Sets a person's standing on lists: joins (`pending` or `confirmed`) or leaves
-/// (`unsubscribed`). A confirmed membership asked to be pending stays confirmed.
+/// (`unsubscribed`). A confirmed membership asked to be pending stays confirmed. Answers the
+/// lists whose standing changed, so a change run twice is recorded once.
 pub async fn set(
     conn: &mut PgConnection,
     subscriber: Uuid,
     lists: &[i32],
     status: MembershipStatus,
-) -> sqlx::Result<u64> {
-    let done = sqlx::query!(
+) -> sqlx::Result<Vec<i32>> {
+    sqlx::query_scalar!(
         "INSERT INTO memberships (list_id, subscriber_id, status)
          SELECT l, $2, $3 FROM unnest($1::int4[]) AS l
          ON CONFLICT (list_id, subscriber_id) DO UPDATE SET
              status = CASE WHEN memberships.status = 'confirmed' AND EXCLUDED.status = 'pending'
                            THEN memberships.status ELSE EXCLUDED.status END,
              updated_at = now()
-         WHERE memberships.status IS DISTINCT FROM EXCLUDED.status",
+         WHERE memberships.status IS DISTINCT FROM EXCLUDED.status
+         RETURNING list_id",
         lists,
         subscriber,
         status as MembershipStatus,
     )
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+    .fetch_all(conn)
+    .await
 }
 
 /// Confirms every membership the person asked for and has not confirmed yet: what the

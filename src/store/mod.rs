@@ -11,6 +11,7 @@ pub mod imports;
 pub mod lifecycle;
 pub mod lists;
 pub mod pool;
+pub mod retry;
 pub mod segments;
 pub mod sessions;
 pub mod signups;

@@ -31,8 +31,11 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
         .max_connections(settings.max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         // sqlx pings every connection it hands out by default: a round trip per query. A dead
-        // connection fails on use instead (a 503 the client may retry) and is dropped.
+        // connection fails on use instead, and is dropped; the hot paths run that statement again
+        // (`retry::once`), and from then on the connections idle since before it are pinged
+        // before use, so the run again gets a live one.
         .test_before_acquire(false)
+        .before_acquire(super::retry::check_idle)
         .connect_with(options)
         .await
         .context("cannot connect to the database at database.url")?;

@@ -24,9 +24,11 @@ pub struct ListChoice {
 
 /// One signup of a batch.
 pub struct Request<'a> {
-    /// Names the request in the answer, and becomes the subscriber's id if the address is new.
-    /// Time-ordered (UUIDv7): each new key lands at the right edge of the primary-key index
-    /// rather than on a random page of it, which a large list would have to read back first.
+    /// Names the request in the answer, becomes the subscriber's id if the address is new, and
+    /// keys the signup's consent record, so that running the statement again with the same ids
+    /// repeats nothing a first run committed (see [`signup_many`]). Time-ordered (UUIDv7): each
+    /// new key lands at the right edge of the primary-key index rather than on a random page of
+    /// it, which a large list would have to read back first.
     pub id: Uuid,
     pub email: &'a SubscriberEmail,
     pub name: Option<&'a SubscriberName>,
@@ -94,6 +96,12 @@ impl<'a> Request<'a> {
         self
     }
 
+    /// The request keeps the id it was given when it was first taken, for every run of it.
+    pub fn with_id(mut self, id: Uuid) -> Self {
+        self.id = id;
+        self
+    }
+
     /// The confirmation, if this signup queues one, is leased to `worker` for `lease_secs`.
     pub fn leased_to(mut self, lease: Option<(Uuid, f64)>) -> Self {
         self.lease = lease;
@@ -142,6 +150,14 @@ impl Done {
 /// (case-insensitively), record the consent event, and queue a confirmation mail when the
 /// subscriber is pending, unless one is already waiting or the address had `cap` in the last
 /// day. The answer holds one `Done` per request, in no particular order.
+///
+/// Safe to run again with the same request ids when the connection died before the answer came
+/// (the first run may or may not have committed): a request whose consent record is there
+/// already writes no second record and queues no second mail, and answers with the mail its first
+/// run queued when that is still leased to the request's worker (for the handover). The check is
+/// made on the rows' newest versions (the consent key, the subscriber row's
+/// `confirmation_queued_by`), under their locks, so it holds even when the first run commits
+/// while the second is starting.
 ///
 /// No two requests may be for the same address (Postgres refuses to upsert one row twice in a
 /// statement; the caller runs those in separate statements). Rows are inserted in address order,
@@ -254,11 +270,14 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
                 -- index, not the queue's); both columns follow from that one decision.
                 (confirmation_mails_at, confirmation_queued_by) = (
                     SELECT CASE WHEN decision.queue THEN decision.recent || now() ELSE subscribers.confirmation_mails_at END,
-                           CASE WHEN decision.queue THEN EXCLUDED.id END
+                           CASE WHEN decision.queue OR subscribers.confirmation_queued_by = EXCLUDED.id
+                                THEN EXCLUDED.id END
                     FROM (SELECT r.recent,
                                  (subscribers.status IN ('pending', 'unsubscribed', 'bounced', 'complained')
                                   OR EXCLUDED.id IN (SELECT request FROM joining))
                                  AND cardinality(r.recent) < $6
+                                 -- Not again for a request whose first run queued it (see consent).
+                                 AND subscribers.confirmation_queued_by IS DISTINCT FROM EXCLUDED.id
                                  AND NOT EXISTS (SELECT 1 FROM deliveries d
                                                  WHERE d.subscriber_id = subscribers.id AND d.kind = 'confirmation'
                                                    AND d.status = 'pending') AS queue
@@ -274,9 +293,13 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
                    coalesce(s.confirmation_queued_by = i.id, false) AS queued
             FROM input i JOIN subscriber s ON lower(s.email) = lower(i.email)
         ),
+        -- Keyed by the request: run again after its connection died unanswered, the statement
+        -- finds the records of a first run that committed, and queues no mail for those requests.
         consent AS (
-            INSERT INTO consent_events (subscriber_id, action, ip, user_agent)
-            SELECT id, 'signup', ip, user_agent FROM matched
+            INSERT INTO consent_events (subscriber_id, action, ip, user_agent, request_id)
+            SELECT id, 'signup', ip, user_agent, request FROM matched
+            ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
+            RETURNING request_id AS request
         ),
         joined AS (
             INSERT INTO memberships (list_id, subscriber_id, status)
@@ -302,17 +325,24 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
             INSERT INTO deliveries (kind, subscriber_id, locked_by, locked_until, attempts)
             SELECT 'confirmation', m.id, m.worker, now() + make_interval(secs => m.lease_secs),
                    CASE WHEN m.worker IS NULL THEN 0 ELSE 1 END
-            FROM matched m WHERE m.queued
+            FROM matched m WHERE m.queued AND m.request IN (SELECT request FROM consent)
             RETURNING id, subscriber_id
         )
         SELECT g.id AS "request!", m.id AS "id?", m.email AS "email?: SubscriberEmail", m.name,
                m.status AS "status?: SubscriberStatus", m.token_version AS "token_version?", m.locale,
-               q.id AS "delivery?",
+               -- Run again: the first run's mail, if it is still leased to this request's worker
+               -- for long enough to hand over.
+               coalesce(q.id, CASE WHEN m.request IS NOT NULL AND c.request IS NULL AND m.queued THEN (
+                   SELECT d.id FROM deliveries d
+                   WHERE d.subscriber_id = m.id AND d.kind = 'confirmation' AND d.status = 'pending'
+                     AND d.locked_by = m.worker AND d.locked_until > now() + make_interval(secs => m.lease_secs / 2)
+                   ORDER BY d.id DESC LIMIT 1) END) AS "delivery?",
                coalesce(g.form_nonce NOT IN (SELECT nonce FROM fresh), false) AS "form_replayed!",
                coalesce(g.pow_nonce NOT IN (SELECT nonce FROM fresh), false) AS "pow_replayed!"
         FROM given g
         LEFT JOIN matched m ON m.request = g.id
         LEFT JOIN queued q ON q.subscriber_id = m.id
+        LEFT JOIN consent c ON c.request = m.request
         "#,
         &ids,
         &emails as &[String],

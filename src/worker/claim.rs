@@ -16,6 +16,7 @@ use crate::domain::DigestContent;
 use crate::mail::DigestView;
 use crate::store::chunks;
 use crate::store::deliveries::{self, Claimed, DeliveryKind, Outcome};
+use crate::store::retry;
 use crate::telemetry::metrics::{self, METRICS};
 
 /// How often an idle worker looks for due rows (retries, other processes' signups) unwoken.
@@ -125,14 +126,20 @@ impl Worker {
     /// Due rows of the queue first (confirmations, retries), held from `claimed_at`; when there
     /// are none, the sends of the next digest chunk. Says whether the batch is a chunk's.
     async fn claim_next(&self, limit: i64, claimed_at: Instant) -> sqlx::Result<(Vec<Claimed>, bool)> {
-        let batch = deliveries::claim(&self.db, self.id, limit, self.lease_secs).await?;
+        // Run again at once if the connection was dead (a restart of Postgres). A first run that
+        // committed unanswered leased rows this worker does not know of: they come back when
+        // that lease runs out, and are sent then, once.
+        let batch =
+            retry::once(&self.db, "claim", || deliveries::claim(&self.db, self.id, limit, self.lease_secs)).await?;
         if !batch.is_empty() {
             self.leases.hold(batch.iter().map(|d| d.id), claimed_at);
             return Ok((batch, false));
         }
         loop {
             let leased_at = Instant::now();
-            let Some(chunk) = chunks::claim(&self.db, self.id, self.lease_secs).await? else {
+            let Some(chunk) =
+                retry::once(&self.db, "claim", || chunks::claim(&self.db, self.id, self.lease_secs)).await?
+            else {
                 return Ok((Vec::new(), false));
             };
             let sends = match chunks::recipients(&self.db, chunk).await {

@@ -16,6 +16,7 @@ use super::TIMING;
 use super::leases::{Leases, Settled};
 use crate::store::chunks::{Finished, Fresh};
 use crate::store::deliveries::{Outcome, OutcomeWriter};
+use crate::store::retry;
 
 /// At most this many outcomes go into one write.
 pub const FLUSH_AT: usize = 500;
@@ -81,6 +82,14 @@ pub async fn run(
                         wake.notify_one();
                     }
                     break;
+                }
+                // The recorder's connection found dead (a restart of Postgres): at once, on a
+                // fresh one. Safe if the first write committed unanswered: an outcome is written
+                // only to a row still leased to this worker, and a chunk send's row only once.
+                Err(e) if tries == 0 && retry::is_dead_connection(&e) => {
+                    tries += 1;
+                    retry::saw_dead_connection();
+                    tracing::info!(error = %e, rows = ids.len(), "the outcome writer's connection was dead; writing again on a fresh one");
                 }
                 Err(e) if tries < TRIES => {
                     tries += 1;

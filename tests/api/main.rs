@@ -34,6 +34,7 @@ mod preferences;
 mod providers;
 mod recording;
 mod references;
+mod restarts;
 mod schedules;
 mod segments;
 mod signup;

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod dns;
+pub mod pg_proxy;
 pub mod smtp_sink;
 pub mod webdriver;
 
