@@ -170,7 +170,7 @@ async fn confirm(
     }
     Ok(match confirmed_now {
         Some(now) => {
-            let locale = locale_of(&state, &token, visitor).await;
+            let locale = locale_of(&state, token, visitor).await;
             pages::page(&state, StatusCode::OK, locale, "confirmed.html", context! { already => !now })
         }
         None => invalid(&state, visitor),
