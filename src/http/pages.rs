@@ -89,10 +89,11 @@ fn when(state: &minijinja::State, value: Value, with_zone: Option<bool>) -> Stri
 /// for a language select) added to its context.
 pub fn render(state: &AppState, locale: Locale, name: &str, ctx: Value) -> Html<String> {
     // A page with the signup form gets a fresh form token (and the honeypot) with it.
-    let form = if FORM_PAGES.contains(&name) { form_context(state) } else { Value::from(()) };
+    // Named `guard`: `form` is a page's own (the console's forms keep what was typed in it).
+    let guard = if FORM_PAGES.contains(&name) { form_context(state) } else { Value::from(()) };
     render_template(
         name,
-        context! { newsletter => &*state.newsletter, locale => locale.as_str(), languages => languages(), form => form, ..ctx },
+        context! { newsletter => &*state.newsletter, locale => locale.as_str(), languages => languages(), guard => guard, ..ctx },
     )
 }
 

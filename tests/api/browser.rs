@@ -229,3 +229,59 @@ async fn a_reader_moves_from_one_list_to_another_on_the_preference_page() {
     );
     browser.quit().await;
 }
+
+/// Every public page a reader meets, in every shipped language, passes the audit: the language
+/// comes from the browser's own `Accept-Language`, as a reader's would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_public_page_passes_the_audit_in_every_language() {
+    if !webdriver::ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(Options {
+        base_url: Some(HTTP_BASE.into()),
+        // One mail per reader (no welcome), so the n-th mail is the n-th reader's.
+        extra: vec![("BROADSHEET__SUBSCRIPTIONS__WELCOME".into(), "false".into())],
+        ..Default::default()
+    })
+    .await;
+    for (n, lang) in ["de", "fr", "es", "en"].into_iter().enumerate() {
+        let locale = broadsheet::domain::Locale::parse(lang).unwrap();
+        let title = |key: &str| broadsheet::i18n::message(locale, key, None);
+        let browser = Browser::start_in(&format!("languages-{lang}"), lang).await;
+        let audit = |page: &'static str| {
+            let browser = &browser;
+            async move {
+                let html = browser.source().await;
+                assert!(html.contains(&format!("<html lang=\"{lang}\"")), "{page} in {lang}: {html}");
+                assert_eq!(browser.execute(AUDIT).await, serde_json::json!([]), "{page} in {lang}");
+            }
+        };
+        browser.goto(&format!("{}/", app.address)).await;
+        audit("the signup page").await;
+        browser.fill("#email", &format!("reader-{lang}@example.com")).await;
+        browser.click("button[type=submit]").await;
+        browser.wait_for(&title("inbox-title")).await;
+        audit("the check-your-inbox page").await;
+
+        let mail = app.sink().wait_for(n + 1, Duration::from_secs(10)).await.remove(n);
+        let link = app.local(&mail.link_to(&format!("{HTTP_BASE}/subscriptions/confirm")));
+        browser.goto(&link).await;
+        browser.wait_for(&title("confirm-title")).await;
+        audit("the confirm page").await;
+        browser.click("button[type=submit]").await;
+        browser.wait_for(&title("confirmed-title")).await;
+        audit("the confirmed page").await;
+
+        let unsubscribe = app.local(&mail.link_to(&format!("{HTTP_BASE}/unsubscribe")));
+        browser.goto(&unsubscribe).await;
+        browser.wait_for("<button").await;
+        audit("the unsubscribe page").await;
+
+        browser.goto(&format!("{}/subscriptions/confirm?token=not-a-token", app.address)).await;
+        audit("the broken link page").await;
+        browser.goto(&format!("{}/archive", app.address)).await;
+        audit("the archive").await;
+        browser.screenshot("archive").await;
+        browser.quit().await;
+    }
+}

@@ -70,7 +70,9 @@ fn words(locale: &str) -> &'static Words {
 }
 
 async fn sign_up_in(app: &TestApp, email: &str, accept_language: &str, extra: &[(&str, &str)]) -> reqwest::Response {
-    let mut fields = vec![("email", email), ("name", "Ada")];
+    // A form token, as the signup page would have given it (docs/bots.md).
+    let token = app.form_token_at(chrono::Utc::now());
+    let mut fields = vec![("email", email), ("name", "Ada"), ("form_token", token.as_str())];
     fields.extend_from_slice(extra);
     app.client
         .post(format!("{}/subscriptions", app.address))

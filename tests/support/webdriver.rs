@@ -60,6 +60,11 @@ fn must<T>(what: &str, result: Result<T, CmdError>) -> T {
 
 impl Browser {
     pub async fn start(name: &str) -> Browser {
+        Self::start_in(name, "en-US").await
+    }
+
+    /// A browser whose reader's language is `lang`: it sends it as `Accept-Language`.
+    pub async fn start_in(name: &str, lang: &str) -> Browser {
         let port = super::free_port();
         let process = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
@@ -79,7 +84,9 @@ impl Browser {
             "binary": "/usr/bin/chromium",
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                      "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=1100,1000", format!("--user-data-dir={}", driver.profile.display())]
+                     "--window-size=1100,1000", format!("--lang={lang}"),
+                     format!("--user-data-dir={}", driver.profile.display())],
+            "prefs": { "intl.accept_languages": lang }
         }});
         let serde_json::Value::Object(caps) = caps else { unreachable!("a JSON object") };
         let client = ClientBuilder::new(HttpConnector::new())
