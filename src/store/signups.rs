@@ -237,16 +237,6 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
         picks AS (
             SELECT * FROM unnest($10::uuid[], $11::int4[], $12::bool[]) AS p(request, list_id, double_opt_in)
         ),
-        -- Confirmed addresses asking for a double-opt-in list they are not confirmed on: their
-        -- consent to that list is what the confirmation mail asks for.
-        joining AS (
-            SELECT DISTINCT i.id AS request
-            FROM input i
-            JOIN picks p ON p.request = i.id AND p.double_opt_in
-            JOIN subscribers known ON lower(known.email) = lower(i.email) AND known.status = 'confirmed'
-            WHERE NOT EXISTS (SELECT 1 FROM memberships m
-                              WHERE m.list_id = p.list_id AND m.subscriber_id = known.id AND m.status = 'confirmed')
-        ),
         subscriber AS (
             INSERT INTO subscribers (id, email, name, status, confirmed_at, confirmation_mails_at, confirmation_queued_by,
                                      locale)
@@ -265,24 +255,13 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
                 updated_at = now(),
                 -- A known address keeps the language it chose first, whatever this request says.
                 locale = coalesce(subscribers.locale, EXCLUDED.locale),
-                -- A mail is queued when the subscriber is or becomes pending, had fewer than the
-                -- cap in the last day, and no mail is waiting (through the subscriber's own
-                -- index, not the queue's); both columns follow from that one decision.
+                -- Whether a mail is queued (see the function): both columns follow from that one
+                -- decision, made under the row lock. A function, so a batch of new addresses never
+                -- sets up its scans.
                 (confirmation_mails_at, confirmation_queued_by) = (
-                    SELECT CASE WHEN decision.queue THEN decision.recent || now() ELSE subscribers.confirmation_mails_at END,
-                           CASE WHEN decision.queue OR subscribers.confirmation_queued_by = EXCLUDED.id
-                                THEN EXCLUDED.id END
-                    FROM (SELECT r.recent,
-                                 (subscribers.status IN ('pending', 'unsubscribed', 'bounced', 'complained')
-                                  OR EXCLUDED.id IN (SELECT request FROM joining))
-                                 AND cardinality(r.recent) < $6
-                                 -- Not again for a request whose first run queued it (see consent).
-                                 AND subscribers.confirmation_queued_by IS DISTINCT FROM EXCLUDED.id
-                                 AND NOT EXISTS (SELECT 1 FROM deliveries d
-                                                 WHERE d.subscriber_id = subscribers.id AND d.kind = 'confirmation'
-                                                   AND d.status = 'pending') AS queue
-                          FROM (SELECT ARRAY(SELECT t FROM unnest(subscribers.confirmation_mails_at) t
-                                             WHERE t > now() - interval '1 day') AS recent) r) decision)
+                    SELECT d.mails_at, d.queued_by
+                    FROM signup_mail_decision(subscribers.id, subscribers.status, subscribers.confirmation_mails_at,
+                                              subscribers.confirmation_queued_by, EXCLUDED.id, $6, $10, $11, $12) d)
             RETURNING id, email, name, status, token_version, locale, confirmation_queued_by, xmax = 0 AS created
         ),
         -- Each request beside the subscriber it created or found: the addresses of a batch are
@@ -332,11 +311,8 @@ pub async fn signup_many(conn: &mut PgConnection, requests: &[Request<'_>], cap:
                m.status AS "status?: SubscriberStatus", m.token_version AS "token_version?", m.locale,
                -- Run again: the first run's mail, if it is still leased to this request's worker
                -- for long enough to hand over.
-               coalesce(q.id, CASE WHEN m.request IS NOT NULL AND c.request IS NULL AND m.queued THEN (
-                   SELECT d.id FROM deliveries d
-                   WHERE d.subscriber_id = m.id AND d.kind = 'confirmation' AND d.status = 'pending'
-                     AND d.locked_by = m.worker AND d.locked_until > now() + make_interval(secs => m.lease_secs / 2)
-                   ORDER BY d.id DESC LIMIT 1) END) AS "delivery?",
+               coalesce(q.id, CASE WHEN m.request IS NOT NULL AND c.request IS NULL AND m.queued
+                              THEN signup_leased_confirmation(m.id, m.worker, m.lease_secs) END) AS "delivery?",
                coalesce(g.form_nonce NOT IN (SELECT nonce FROM fresh), false) AS "form_replayed!",
                coalesce(g.pow_nonce NOT IN (SELECT nonce FROM fresh), false) AS "pow_replayed!"
         FROM given g
