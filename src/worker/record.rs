@@ -25,8 +25,12 @@ pub const FLUSH_AT: usize = 500;
 const TRIES: u32 = 20;
 
 /// Batches smaller than this wait up to [`GATHER`] for more outcomes before they are written.
-const TRICKLE: usize = 16;
-const GATHER: Duration = Duration::from_millis(2);
+/// Confirmations at a steady signup rate are such a trickle: nothing waits on their outcome, and
+/// waiting 5 ms rather than 2 ms (and up to 32 rather than 16) cut the transactions Postgres
+/// commits per signup from 0.37 to 0.32 and its CPU per signup by a tenth (bench/run, 8
+/// connections, two alternating pairs).
+const TRICKLE: usize = 32;
+const GATHER: Duration = Duration::from_millis(5);
 /// Batches that arrive faster than a trickle (a digest) wait up to [`BULK_GATHER`] to reach this
 /// size (or the outcome channel's, if smaller): a write's fixed cost (planning, commit, round
 /// trip) is about that of 40 rows, and written as soon as they arrived, a digest's batches stayed
