@@ -366,6 +366,36 @@ async fn a_json_signup_joins_a_single_opt_in_list_at_once_without_a_mail_for_it(
 }
 
 #[tokio::test]
+async fn a_confirmed_address_asking_for_a_double_opt_in_list_gets_one_mail_for_it() {
+    let app = TestApp::spawn().await;
+    make_list(&app, "weekly", "Weekly digest", true, true).await;
+    app.add_confirmed(&["known@example.com"]).await;
+
+    // Confirmed on the default list only: asking for it again changes nothing and mails nothing.
+    let again = app.post_json("/subscriptions", &json!({ "email": "known@example.com" })).await;
+    assert_eq!(again.status(), 202);
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    assert_eq!(app.sink().count_for("known@example.com"), 0);
+
+    // A double-opt-in list it is not on: pending there, and the mail that asks for it goes out.
+    let joining = json!({ "email": "known@example.com", "lists": ["weekly"] });
+    assert_eq!(app.post_json("/subscriptions", &joining).await.status(), 202);
+    assert_eq!(standings(&app, "known@example.com").await, pairs(&[("default", "confirmed"), ("weekly", "pending")]));
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    assert_eq!(app.sink().count_for("known@example.com"), 1, "one mail for the list it asked for");
+
+    // Its link confirms that membership; asking once more afterwards mails nothing.
+    let mail = app.sink().received().into_iter().find(|m| m.rcpt_to == ["known@example.com"]).unwrap();
+    let link = app.local(&mail.link_to("https://news.example.test/subscriptions/confirm"));
+    let confirmed = app.post_form("/subscriptions/confirm", &[("token", &crate::support::token_of(&link))]).await;
+    assert_eq!(confirmed.status(), 200);
+    assert_eq!(standings(&app, "known@example.com").await, pairs(&[("default", "confirmed"), ("weekly", "confirmed")]));
+    assert_eq!(app.post_json("/subscriptions", &joining).await.status(), 202);
+    app.wait_until_queue_settled(Duration::from_secs(10)).await;
+    assert_eq!(app.sink().count_for("known@example.com"), 1, "confirmed on every list it asked for");
+}
+
+#[tokio::test]
 async fn unknown_private_or_malformed_lists_are_refused_naming_lists() {
     let app = TestApp::spawn().await;
     make_list(&app, "weekly", "Weekly digest", true, true).await;
