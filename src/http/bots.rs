@@ -105,8 +105,9 @@ pub fn judge(state: &AppState, kind: BodyKind, carried: &Carried<'_>) -> Result<
     let now = Utc::now();
     let keys = &state.token_keys;
     let difficulty = state.settings.limits.signup_pow;
+    // With proof of work off, whatever a client sends for it is not looked at (nor hashed).
     let solved = match (carried.pow_challenge.filter(|c| !c.trim().is_empty()), carried.pow_solution) {
-        (Some(c), Some(s)) => Some(bots::check_pow(keys, c, s, difficulty, now)),
+        (Some(c), Some(s)) if difficulty > 0 => Some(bots::check_pow(keys, c, s, difficulty, now)),
         _ => None,
     };
     match kind {
@@ -114,10 +115,7 @@ pub fn judge(state: &AppState, kind: BodyKind, carried: &Carried<'_>) -> Result<
             let min = state.settings.limits.signup_min_seconds;
             let form =
                 bots::check_form(keys, carried.form_token, carried.honeypot, min, now).map_err(Verdict::Quiet)?;
-            let pow = match solved {
-                Some(result) if difficulty > 0 => Some(result.map_err(Verdict::Quiet)?),
-                _ => None,
-            };
+            let pow = solved.transpose().map_err(Verdict::Quiet)?;
             Ok(Nonces { form: Some(form), pow })
         }
         BodyKind::Json if difficulty == 0 => Ok(Nonces::default()),
