@@ -586,3 +586,58 @@ async fn a_recipient_refused_at_send_time_is_subscriber_bounced() {
     assert_eq!(emails, ["nobody.confirmed@example.com", "nobody.pending@example.com"]);
     assert!(bounced.iter().all(|b| b.json()["data"]["source"] == "smtp" && b.json()["data"]["kind"] == "hard"));
 }
+
+#[tokio::test]
+async fn a_batch_of_tries_settles_every_message_and_keeps_only_the_attempts_shown() {
+    use broadsheet::store::webhook_messages::{Outcome, Tried, record};
+    use broadsheet::store::webhooks::ATTEMPTS_KEPT;
+
+    let app = app().await;
+    // Endpoints on a port nobody listens on, so the worker's own tries only fail and retry later;
+    // the rows below are settled by `record` directly.
+    let (busy, _) = add(&app, "http://127.0.0.1:9/busy", &["digest.started"]).await;
+    let (gone, _) = add(&app, "http://127.0.0.1:9/gone", &["digest.started"]).await;
+    let (busy, gone) = (uuid::Uuid::parse_str(&busy).unwrap(), uuid::Uuid::parse_str(&gone).unwrap());
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO webhook_messages (endpoint_id, type, data, next_attempt_at)
+         SELECT CASE WHEN i <= 30 THEN $1 ELSE $2 END, 'digest.started', '{}', now() + interval '1 hour'
+         FROM generate_series(1, 33) i ORDER BY i RETURNING id",
+    )
+    .bind(busy)
+    .bind(gone)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let tried = |id: i64, endpoint, outcome| Tried {
+        id,
+        endpoint_id: endpoint,
+        event_type: "digest.started".into(),
+        status_code: Some(if outcome == Outcome::Gone { 410 } else { 204 }),
+        error: None,
+        millis: 1,
+        outcome,
+    };
+    // 30 deliveries to one endpoint, and one 410 from the other (its two other messages pending).
+    let mut batch: Vec<Tried> = ids[..30].iter().map(|id| tried(*id, busy, Outcome::Delivered)).collect();
+    batch.push(tried(ids[30], gone, Outcome::Gone));
+    record(&app.db, &batch).await.unwrap();
+
+    let statuses: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, status FROM webhook_messages ORDER BY id").fetch_all(&app.db).await.unwrap();
+    assert!(statuses[..30].iter().all(|(_, s)| s == "delivered"), "{statuses:?}");
+    assert!(statuses[30..].iter().all(|(_, s)| s == "failed"), "the 410 endpoint's messages all fail: {statuses:?}");
+    let shown: Vec<i64> =
+        sqlx::query_scalar("SELECT message_id FROM webhook_attempts WHERE endpoint_id = $1 ORDER BY id")
+            .bind(busy)
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    let newest: Vec<i64> = ids[30 - usize::try_from(ATTEMPTS_KEPT).unwrap()..30].to_vec();
+    assert_eq!(shown, newest, "the newest tries, in order, and no more than the console keeps");
+    let enabled: bool = sqlx::query_scalar("SELECT enabled FROM webhook_endpoints WHERE id = $1")
+        .bind(gone)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(!enabled, "410 disables the endpoint");
+}
