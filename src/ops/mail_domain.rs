@@ -1,5 +1,7 @@
 //! Whether an address's domain can receive mail at all (`subscriptions.check_mx`): it has an MX
 //! record, or an A or AAAA record (RFC 5321 §5.1: without MX, mail goes to the address record).
+//! A "null MX" (RFC 7505: one MX whose host is the root, `0 .`) is a domain saying it takes no
+//! mail; its address records are then not asked.
 //!
 //! The signup must never wait on a slow resolver: a lookup gets [`WAIT`] in all, and one that
 //! does not finish, or fails for any reason but "no such record", lets the signup through. The
@@ -31,7 +33,7 @@ const CACHE: usize = 10_000;
 pub enum MailDomain {
     /// An MX, A or AAAA record.
     Receives,
-    /// No such name, or none of those records.
+    /// No such name, none of those records, or a null MX (RFC 7505).
     NoRecord,
     /// No answer in time, or an error: the signup goes ahead.
     Unknown,
@@ -66,7 +68,9 @@ impl MailDomains {
         let fqdn = format!("{domain}.");
         let found = tokio::time::timeout(WAIT, async {
             match self.resolver.mx_lookup(fqdn.as_str()).await {
-                Ok(mx) if mx.iter().next().is_some() => return MailDomain::Receives,
+                Ok(mx) if mx.iter().any(|r| !r.exchange().is_root()) => return MailDomain::Receives,
+                // Only null MX records: the domain says it takes no mail.
+                Ok(mx) if mx.iter().next().is_some() => return MailDomain::NoRecord,
                 Ok(_) => {}
                 Err(e) if no_record(&e) => {}
                 Err(_) => return MailDomain::Unknown,

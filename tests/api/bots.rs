@@ -283,7 +283,7 @@ async fn without_proof_of_work_there_is_no_challenge() {
 
 #[tokio::test]
 async fn with_check_mx_a_domain_without_mail_is_refused_and_a_silent_resolver_is_not_waited_for() {
-    let dns = Nameserver::mail_domains(&["mail.test"], &["host.test"]);
+    let dns = Nameserver::mail_domains(&["mail.test"], &["host.test"], &["nomail.test"]);
     let app = TestApp::spawn_with(with(&[
         ("BROADSHEET__SUBSCRIPTIONS__CHECK_MX", "true"),
         ("BROADSHEET__SUBSCRIPTIONS__CHECK_MX_NAMESERVER", &dns.addr.to_string()),
@@ -294,11 +294,14 @@ async fn with_check_mx_a_domain_without_mail_is_refused_and_a_silent_resolver_is
         let response = app.post_json("/subscriptions", &json!({ "email": email })).await;
         assert_eq!(response.status(), 202, "{email}");
     }
-    let refusal = app.post_json("/subscriptions", &json!({ "email": "eve@nowhere.test" })).await;
-    assert_eq!(refusal.status(), 422);
-    let body: Value = refusal.json().await.unwrap();
-    assert_eq!(body["field"], "email");
-    assert!(body["error"].as_str().unwrap().contains("nowhere.test does not receive mail"), "{body}");
+    // No records at all, and a null MX (RFC 7505) beside an A record: neither receives mail.
+    for domain in ["nowhere.test", "nomail.test"] {
+        let refusal = app.post_json("/subscriptions", &json!({ "email": format!("eve@{domain}") })).await;
+        assert_eq!(refusal.status(), 422, "{domain}");
+        let body: Value = refusal.json().await.unwrap();
+        assert_eq!(body["field"], "email");
+        assert!(body["error"].as_str().unwrap().contains(&format!("{domain} does not receive mail")), "{body}");
+    }
     assert!(refused(&app, "no_mx").await > before);
     let form = app.sign_up("eve@nowhere.test", "").await;
     assert_eq!(form.status(), 422, "the form again, with the message");

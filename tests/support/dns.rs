@@ -24,11 +24,10 @@ impl Nameserver {
     /// A nameserver for `subscriptions.check_mx`: an MX record for each of `mx`, an A record
     /// (192.0.2.1) for each of `a`, no record of another type for those names, and NXDOMAIN
     /// for every other name.
-    pub fn mail_domains(mx: &[&str], a: &[&str]) -> Nameserver {
-        let zone = MailZone {
-            mx: mx.iter().map(|d| d.to_ascii_lowercase()).collect(),
-            a: a.iter().map(|d| d.to_ascii_lowercase()).collect(),
-        };
+    /// Names in `null_mx` have a null MX (RFC 7505, `0 .`) and an A record.
+    pub fn mail_domains(mx: &[&str], a: &[&str], null_mx: &[&str]) -> Nameserver {
+        let lower = |names: &[&str]| names.iter().map(|d| d.to_ascii_lowercase()).collect::<Vec<_>>();
+        let zone = MailZone { mx: lower(mx), a: [lower(a), lower(null_mx)].concat(), null_mx: lower(null_mx) };
         Self::serve(Arc::new(move |query: &[u8], _| answer_mail(query, &zone)))
     }
 
@@ -72,6 +71,7 @@ type Answerer = Arc<dyn Fn(&[u8], bool) -> Option<Vec<u8>> + Send + Sync>;
 struct MailZone {
     mx: Vec<String>,
     a: Vec<String>,
+    null_mx: Vec<String>,
 }
 
 /// Length-prefixed messages, in turn, until the client closes the connection.
@@ -136,6 +136,8 @@ fn answer_mail(query: &[u8], zone: &MailZone) -> Option<Vec<u8>> {
     let name = labels.join(".");
     let known = zone.mx.contains(&name) || zone.a.contains(&name);
     let record: Option<(u16, Vec<u8>)> = match qtype {
+        // Preference 0, exchange the root: "no mail here".
+        15 if zone.null_mx.contains(&name) => Some((15, vec![0, 0, 0])),
         15 if zone.mx.contains(&name) => {
             let mut rdata = vec![0, 10];
             for label in format!("mx.{name}").split('.') {
