@@ -1,7 +1,8 @@
-//! A digest composed once, as bytes ready for the wire, with only what differs per recipient
-//! spliced in per message.
+//! A digest (or the confirmation mail) composed once, as bytes ready for the wire, with only
+//! what differs per recipient spliced in per message.
 //!
-//! The values are the name, the unsubscribe link and the preference page's link.
+//! The values are the name, the unsubscribe link, the preference page's link and, in a
+//! confirmation, the confirmation link's token.
 //!
 //! Why: building each of a digest's messages with lettre's builder (templates rendered, bodies
 //! converted to CRLF, headers encoded, the whole message formatted, then dot-stuffed byte by
@@ -14,7 +15,7 @@
 //! 8bit, or base64 when a line is too long or the server lacks 8BITMIME).
 //!
 //! A digest is only prepared this way when a probe message assembled from the pieces decodes to
-//! the same message the builder makes (see [`PreparedDigest::new`]): a template override that
+//! the same message the builder makes (see [`PreparedMail::new`]): a template override that
 //! filters the name or the link (`{{ name|upper }}`) falls back to the builder.
 
 use base64::Engine as _;
@@ -33,6 +34,8 @@ pub(super) const NAME_MARK: &str = "\u{E000}broadsheet:name\u{E000}";
 pub(super) const URL_MARK: &str = "\u{E000}broadsheet:unsubscribe\u{E000}";
 /// Stands for the preference page's URL.
 pub(super) const PREFERENCES_MARK: &str = "\u{E000}broadsheet:preferences\u{E000}";
+/// Stands for the token in the confirmation link (the confirmation mail only).
+pub(super) const CONFIRM_MARK: &str = "\u{E000}broadsheet:confirm\u{E000}";
 
 /// SMTP allows lines of up to 998 octets; beyond that a body must be encoded.
 const MAX_LINE: usize = 998;
@@ -42,6 +45,7 @@ enum Slot {
     Name,
     Url,
     Preferences,
+    Confirm,
 }
 
 /// Text between two per-recipient values, as CRLF text, measured once.
@@ -121,10 +125,15 @@ impl PreparedBody {
         let mut pieces = Vec::new();
         let mut rest = rendered;
         loop {
-            let next = [(NAME_MARK, Slot::Name), (URL_MARK, Slot::Url), (PREFERENCES_MARK, Slot::Preferences)]
-                .into_iter()
-                .filter_map(|(mark, slot)| rest.find(mark).map(|at| (at, mark.len(), slot)))
-                .min_by_key(|(at, _, _)| *at);
+            let next = [
+                (NAME_MARK, Slot::Name),
+                (URL_MARK, Slot::Url),
+                (PREFERENCES_MARK, Slot::Preferences),
+                (CONFIRM_MARK, Slot::Confirm),
+            ]
+            .into_iter()
+            .filter_map(|(mark, slot)| rest.find(mark).map(|at| (at, mark.len(), slot)))
+            .min_by_key(|(at, _, _)| *at);
             let Some((at, len, slot)) = next else { break };
             pieces.push(Piece::Fixed(Fixed::new(&rest[..at])));
             pieces.push(Piece::Slot(slot));
@@ -169,6 +178,8 @@ impl PreparedBody {
             (Slot::Url, true) => values.url_html.as_str(),
             (Slot::Preferences, false) => values.preferences,
             (Slot::Preferences, true) => values.preferences_html.as_str(),
+            (Slot::Confirm, false) => values.confirm,
+            (Slot::Confirm, true) => values.confirm_html.as_str(),
         };
         let (mut longest, mut column, mut ascii) = (0, 0, self.ascii);
         for piece in &self.pieces {
@@ -253,19 +264,21 @@ struct Values<'a> {
     url_html: String,
     preferences: &'a str,
     preferences_html: String,
+    confirm: &'a str,
+    confirm_html: String,
 }
 
-/// What is the same in every message of one digest.
-pub struct DigestHeaders<'a> {
+/// What is the same in every message of one digest (or every confirmation).
+pub struct FixedHeaders<'a> {
     pub from: &'a Mailbox,
     pub subject: &'a str,
     pub list_id: &'a str,
     pub feedback_id: String,
 }
 
-/// A digest's messages, ready but for the recipient.
+/// A digest's messages (or the confirmation mail's), ready but for the recipient.
 #[derive(Debug)]
-pub struct PreparedDigest {
+pub struct PreparedMail {
     /// `From:` … up to (not including) `To:`.
     from: Bytes,
     /// `Subject:`.
@@ -289,23 +302,25 @@ pub struct PreparedMessage {
     pub message_id: String,
 }
 
-/// Per-recipient inputs of [`PreparedDigest::message`].
+/// Per-recipient inputs of [`PreparedMail::message`].
 pub struct PreparedRecipient<'a> {
     pub to: Mailbox,
     pub name: Option<&'a str>,
     pub unsubscribe_url: &'a str,
     pub preferences_url: &'a str,
+    /// The confirmation link's token, in a confirmation mail.
+    pub confirm_token: Option<&'a str>,
     /// `List-Unsubscribe`'s value.
     pub list_unsubscribe: String,
     pub envelope_from: Option<String>,
     pub message_id: String,
 }
 
-impl PreparedDigest {
-    /// From the digest's templates rendered twice with markers in place of the values: once with
+impl PreparedMail {
+    /// From the templates rendered twice with markers in place of the values: once with
     /// a name, once without. `None` when the templates do something with a value other than
     /// print it (the subject must not contain one at all).
-    pub fn new(named: &RenderedEmail, anonymous: &RenderedEmail, headers: DigestHeaders<'_>) -> Option<Self> {
+    pub fn new(named: &RenderedEmail, anonymous: &RenderedEmail, headers: FixedHeaders<'_>) -> Option<Self> {
         if [named, anonymous].iter().any(|r| r.subject.contains('\u{E000}')) || named.subject != anonymous.subject {
             return None;
         }
@@ -351,7 +366,12 @@ impl PreparedDigest {
     ) -> anyhow::Result<Option<PreparedMessage>> {
         let name = r.name.filter(|n| !n.is_empty());
         let unsafe_value = |v: &str| v.contains(['\r', '\n']) || v.contains(&self.boundary) || v.contains('\u{E000}');
-        if name.is_some_and(unsafe_value) || unsafe_value(r.unsubscribe_url) || unsafe_value(r.preferences_url) {
+        let confirm = r.confirm_token.unwrap_or_default();
+        if name.is_some_and(unsafe_value)
+            || unsafe_value(r.unsubscribe_url)
+            || unsafe_value(r.preferences_url)
+            || unsafe_value(confirm)
+        {
             return Ok(None);
         }
         let values = Values {
@@ -361,6 +381,8 @@ impl PreparedDigest {
             url_html: super::templates::escape_html(r.unsubscribe_url),
             preferences: r.preferences_url,
             preferences_html: super::templates::escape_html(r.preferences_url),
+            confirm,
+            confirm_html: super::templates::escape_html(confirm),
         };
         let rcpt = r.to.email.clone();
         let envelope_from = match r.envelope_from {

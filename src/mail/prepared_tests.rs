@@ -188,3 +188,47 @@ fn one_digest_is_prepared_once_per_locale_in_each_readers_language() {
     assert!(html.contains("Das ist neu: 2 Artikel."), "{html}");
     assert!(html.contains("Von The Weekly abmelden"), "{html}");
 }
+
+#[test]
+fn a_spliced_confirmation_reads_exactly_like_the_built_one_in_every_locale() {
+    let composer = composer(json!({}));
+    let email = SubscriberEmail::parse("reader@example.com").unwrap();
+    for locale in Locale::ALL {
+        for name in NAMES {
+            let (confirm, unsubscribe, preferences) =
+                (Token::generate().unwrap(), Token::generate().unwrap(), Token::generate().unwrap());
+            let links = Links { unsubscribe: &unsubscribe, preferences: &preferences };
+            let to = Recipient { email: &email, name, delivery: 9, attributes: None, locale };
+            let spliced = composer.confirmation(to, &confirm, links).unwrap();
+            assert!(spliced.data.is_stuffed(), "the prepared path was taken ({locale:?}, {name:?})");
+            let built = composer.built_confirmation_for_tests(to, &confirm, links);
+            same_message(&spliced.data.plain(), &built.data.plain())
+                .unwrap_or_else(|e| panic!("{locale:?}, {name:?}: {e}"));
+            assert_eq!(spliced.envelope, built.envelope);
+            let text = String::from_utf8_lossy(&spliced.data.plain()).into_owned();
+            assert!(text.contains(&format!("/subscriptions/confirm?token={}", confirm.expose())), "{text}");
+        }
+    }
+}
+
+#[test]
+fn a_signed_spliced_confirmation_verifies_and_an_override_that_filters_is_built_whole() {
+    let key = format!("{}/tests/fixtures/dkim-ed25519.pem", env!("CARGO_MANIFEST_DIR"));
+    let signing = composer(json!({ "dkim": { "domain": "example.com", "selector": "s1", "private_key": key } }));
+    let email = SubscriberEmail::parse("reader@example.com").unwrap();
+    let token = Token::generate().unwrap();
+    let links = Links { unsubscribe: &token, preferences: &token };
+    let to = Recipient { email: &email, name: Some("Ada"), delivery: 1, attributes: None, locale: Locale::En };
+    let message = signing.confirmation(to, &token, links).unwrap();
+    assert!(message.data.is_stuffed());
+    signing.dkim.as_ref().unwrap().verify_own(&message.data.plain()).unwrap();
+
+    let dir = std::env::temp_dir().join(format!("broadsheet-prepared-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(dir.join("confirmation")).unwrap();
+    std::fs::write(dir.join("confirmation/body.txt.j2"), "Hi {{ name|upper }}\n{{ confirm_url }}\n").unwrap();
+    let overridden = composer(json!({ "templates_dir": dir }));
+    let message = overridden.confirmation(to, &token, links).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!message.data.is_stuffed(), "the builder took over");
+    assert!(String::from_utf8_lossy(&message.data.plain()).contains("Hi ADA"));
+}
