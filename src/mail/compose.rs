@@ -275,6 +275,7 @@ impl Composer {
         confirm: &Token,
         links: Links<'_>,
     ) -> BuiltMessage {
+        // Test-only: a failure here is the test failing.
         self.with_confirm_link("confirmation", to, confirm, links).unwrap()
     }
 
@@ -449,6 +450,7 @@ impl Composer {
         token: &str,
     ) -> BuiltMessage {
         let urls = Urls { unsubscribe: unsubscribe_url, preferences: preferences_url };
+        // Test-only: a failure here is the test failing.
         self.built_digest(view, to, urls, token).unwrap()
     }
 

@@ -332,10 +332,7 @@ async fn a_form_signup_to_two_lists_gets_one_mail_that_confirms_both() {
 
     app.wait_until_queue_settled(Duration::from_secs(10)).await;
     assert_eq!(app.sink().count_for("two@example.com"), 1, "one mail for both lists");
-    let mail = app.sink().received().into_iter().find(|m| m.rcpt_to == ["two@example.com"]).unwrap();
-    let link = app.local(&mail.link_to("https://news.example.test/subscriptions/confirm"));
-    let confirmed = app.post_form("/subscriptions/confirm", &[("token", &crate::support::token_of(&link))]).await;
-    assert_eq!(confirmed.status(), 200);
+    let mail = confirm_from_mail(&app, "two@example.com").await;
     assert_eq!(standings(&app, "two@example.com").await, pairs(&[("events", "confirmed"), ("weekly", "confirmed")]));
     assert!(
         mail.text_body().contains("https://news.example.test/preferences?token="),
@@ -385,10 +382,7 @@ async fn a_confirmed_address_asking_for_a_double_opt_in_list_gets_one_mail_for_i
     assert_eq!(app.sink().count_for("known@example.com"), 1, "one mail for the list it asked for");
 
     // Its link confirms that membership; asking once more afterwards mails nothing.
-    let mail = app.sink().received().into_iter().find(|m| m.rcpt_to == ["known@example.com"]).unwrap();
-    let link = app.local(&mail.link_to("https://news.example.test/subscriptions/confirm"));
-    let confirmed = app.post_form("/subscriptions/confirm", &[("token", &crate::support::token_of(&link))]).await;
-    assert_eq!(confirmed.status(), 200);
+    confirm_from_mail(&app, "known@example.com").await;
     assert_eq!(standings(&app, "known@example.com").await, pairs(&[("default", "confirmed"), ("weekly", "confirmed")]));
     assert_eq!(app.post_json("/subscriptions", &joining).await.status(), 202);
     app.wait_until_queue_settled(Duration::from_secs(10)).await;
@@ -468,4 +462,14 @@ async fn a_signup_with_lists_answers_the_same_for_new_pending_and_known_addresse
     assert_eq!(answers[0], answers[2]);
     assert_eq!(answers[0].0, 202);
     assert_eq!(answers[0].2, 200);
+}
+
+/// Finds the mail sent to `email` and confirms from its link (POST, as the page's button does);
+/// returns the mail.
+async fn confirm_from_mail(app: &TestApp, email: &str) -> crate::support::ReceivedMail {
+    let mail = app.sink().received().into_iter().find(|m| m.rcpt_to == [email]).unwrap();
+    let link = app.local(&mail.link_to("https://news.example.test/subscriptions/confirm"));
+    let confirmed = app.post_form("/subscriptions/confirm", &[("token", &crate::support::token_of(&link))]).await;
+    assert_eq!(confirmed.status(), 200, "confirming {email}");
+    mail
 }
